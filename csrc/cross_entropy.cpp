@@ -1,0 +1,1 @@
+// cross_entropy kernels: see kernels.h (being written).

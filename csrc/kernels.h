@@ -1,0 +1,86 @@
+// fastmlp kernel declarations: raw pointers, row-major float32, sizes in
+// elements. Every kernel here has a twin of the same name in
+// python/fastmlp/reference.py (NumPy float64) that defines what it computes.
+// Bindings (bindings*.cpp) validate every argument before calling in here:
+// these functions trust their inputs.
+#pragma once
+#include <cstdint>
+
+namespace fastmlp {
+
+using index_t = std::int64_t;
+
+enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
+
+// ---------------------------------------------------------------- GEMM ----
+// C (M,N) = relu?( alpha * op(A) @ op(B) + beta * C + bias[None, :] )
+//   op(A) is (M,K): A stored (M,K) with row stride lda, or (K,M) if trans_a.
+//   op(B) is (K,N): B stored (K,N) with row stride ldb, or (N,K) if trans_b.
+//   bias is (N,) or nullptr; relu applies max(.,0) last.
+//   beta == 0 never reads C (NaN in C does not leak). K == 0 gives beta*C+bias.
+// Work is split over M and N only: results are bitwise identical for any
+// thread count.
+void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
+           float alpha, const float* A, index_t lda, const float* B, index_t ldb,
+           float beta, float* C, index_t ldc, const float* bias, bool relu);
+
+// Triple loop with the same contract: the algorithmic reference inside C++.
+void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
+                 float alpha, const float* A, index_t lda, const float* B, index_t ldb,
+                 float beta, float* C, index_t ldc, const float* bias, bool relu);
+
+// ---------------------------------------------------------------- ReLU ----
+// x, y (n,): y = max(x, 0). y may alias x.
+void relu_forward(const float* x, float* y, index_t n);
+// dout, out, dx (n,): dx = dout * (out > 0), out being relu_forward's output.
+// dx may alias dout.
+void relu_backward(const float* dout, const float* out, float* dx, index_t n);
+// dout (M,N) -> db (N,): db[j] = sum_i dout[i, j]  (overwrites db).
+void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db);
+
+// ------------------------------------------------ softmax cross-entropy ----
+// logits (N,C), target (N,) class indices in [0,C) or == ignore_index,
+// weight (C,) or nullptr. PyTorch's CrossEntropyLoss definitions:
+//   l_i = (1-eps) * w[t_i] * -log p_i[t_i] + (eps/C) * sum_c w[c] * -log p_i[c]
+//   (0 for ignored rows); mean divides sum_i l_i by sum_{i not ignored} w[t_i].
+// loss: reduction None -> (N,) per-row losses; Mean/Sum -> loss[0].
+// dlogits (N,C) or nullptr: gradient of the reduced loss (None: of sum_i l_i).
+// dlogits may alias logits. Forward and backward are one pass over the row.
+void cross_entropy(const float* logits, const std::int64_t* target, index_t N, index_t C,
+                   const float* weight, std::int64_t ignore_index, float label_smoothing,
+                   Reduction reduction, float* loss, float* dlogits);
+
+// ----------------------------------------------------------------- MSE ----
+// pred, target (n,): l_i = (pred_i - target_i)^2.
+// loss: None -> (n,), Mean/Sum -> loss[0]. dpred (n,) or nullptr: gradient
+// of the reduced loss (None: of sum_i l_i).
+void mse_loss(const float* pred, const float* target, index_t n, Reduction reduction,
+              float* loss, float* dpred);
+
+// ----------------------------------------------------------------- SGD ----
+// One fused pass, torch.optim.SGD's rule for one parameter (n,):
+//   g = maximize ? -grad : grad;  g += weight_decay * param
+//   if momentum != 0: buf = first_step ? g : momentum*buf + (1-dampening)*g
+//                     g = nesterov ? g + momentum*buf : buf
+//   param -= lr * g
+// momentum_buffer (n,) may be nullptr when momentum == 0.
+void sgd_update(float* param, const float* grad, float* momentum_buffer, index_t n,
+                float lr, float momentum, float dampening, float weight_decay,
+                bool nesterov, bool maximize, bool first_step);
+
+// -------------------------------------------------------------- threads ----
+void set_num_threads(int n);  // n >= 1, checked by the caller
+int get_num_threads();
+
+// ------------------------------------------------------- CPU dispatch -----
+enum class Isa : int { Generic = 0, Avx2 = 1, Avx512 = 2 };
+Isa best_isa();            // what this CPU (and OS) supports
+Isa active_isa();          // what the kernels use now
+void set_active_isa(Isa);  // caller checks isa <= best_isa()
+const char* isa_name(Isa);
+
+// Measured FMA throughput ceiling: GFLOP/s of an FMA-only loop on `threads`
+// threads with the active ISA (for benchmarks' "% of peak").
+double peak_gflops(int threads, double seconds);
+
+}  // namespace fastmlp

@@ -1,0 +1,1 @@
+// mse kernels: see kernels.h (being written).

@@ -1,0 +1,1 @@
+// relu kernels: see kernels.h (being written).

@@ -1,0 +1,1 @@
+// sgd kernels: see kernels.h (being written).

@@ -1,0 +1,1 @@
+// Fused training step/epoch: see kernels.h (not written yet).
