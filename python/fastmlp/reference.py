@@ -1,0 +1,325 @@
+"""NumPy float64 specification of every fastmlp kernel (the test oracle).
+
+Each function here has exactly the signature of its twin in
+:mod:`fastmlp.kernels` (C++, float32) and defines what that twin computes;
+see ``csrc/kernels.h`` for the C++ side. Inputs may be of any real dtype:
+they are converted to float64 and results are float64. Nothing here writes
+into its inputs except :func:`sgd_update`, which is in place by contract.
+
+The definitions of :func:`cross_entropy`, :func:`mse_loss` and
+:func:`sgd_update` are PyTorch's (``torch.nn.functional.cross_entropy`` with
+class-index targets, ``torch.nn.functional.mse_loss``, ``torch.optim.SGD``);
+``tests/test_reference.py`` checks them against PyTorch when it is installed.
+
+Only NumPy is needed. Clarity comes before speed: this is a specification.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "sgemm",
+    "relu_forward",
+    "relu_backward",
+    "bias_grad",
+    "log_softmax",
+    "softmax",
+    "cross_entropy",
+    "mse_loss",
+    "sgd_update",
+]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _f64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+# --------------------------------------------------------------------- GEMM --
+
+
+def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
+          bias=None, relu=False) -> np.ndarray:
+    """General matrix multiply with fused bias and ReLU.
+
+    ``op(A)`` is ``a.T`` if ``trans_a`` else ``a``, shape (M, K);
+    ``op(B)`` is ``b.T`` if ``trans_b`` else ``b``, shape (K, N).
+    Returns the new (M, N) float64 array::
+
+        R = alpha * op(A) @ op(B) + beta * C + bias[None, :]
+        R = max(R, 0)                                   if relu
+
+    ``c`` (M, N) or None (then C = 0 and ``beta`` is ignored). When
+    ``beta == 0`` the values of ``c`` are never used, so NaN or inf in ``c``
+    do not leak into R (no ``0 * NaN``). ``bias`` is (N,) or None. ``c`` is
+    not written. Zero-sized dimensions are allowed: K == 0 gives
+    ``beta * C + bias``.
+
+    Raises ValueError naming the argument when a shape is wrong.
+    """
+    a, b = _f64(a), _f64(b)
+    if a.ndim != 2:
+        raise ValueError(f"sgemm: a must be 2-D, got shape {a.shape}")
+    if b.ndim != 2:
+        raise ValueError(f"sgemm: b must be 2-D, got shape {b.shape}")
+    op_a = a.T if trans_a else a
+    op_b = b.T if trans_b else b
+    (M, K), (Kb, N) = op_a.shape, op_b.shape
+    if Kb != K:
+        raise ValueError(
+            f"sgemm: inner dimensions disagree: op(a) is {op_a.shape} and op(b) is "
+            f"{op_b.shape}; b must have shape {(N, K) if trans_b else (K, N)}"
+        )
+
+    result = alpha * (op_a @ op_b)  # (M, N); K == 0 gives zeros
+
+    if c is not None:
+        c = _f64(c)
+        if c.shape != (M, N):
+            raise ValueError(f"sgemm: c must have shape (M, N) = {(M, N)}, got {c.shape}")
+        if beta != 0:
+            result = result + beta * c
+    if bias is not None:
+        bias = _f64(bias)
+        if bias.shape != (N,):
+            raise ValueError(f"sgemm: bias must have shape (N,) = {(N,)}, got {bias.shape}")
+        result = result + bias[None, :]
+    if relu:
+        result = np.maximum(result, 0.0)
+    return result
+
+
+# --------------------------------------------------------------------- ReLU --
+
+
+def relu_forward(x) -> np.ndarray:
+    """``y = max(x, 0)`` elementwise; any shape. NaN propagates (as torch.relu)."""
+    return np.maximum(_f64(x), 0.0)
+
+
+def relu_backward(dout, out) -> np.ndarray:
+    """``dx = dout * (out > 0)``; ``out`` is relu_forward's output, same shape as ``dout``."""
+    dout, out = _f64(dout), _f64(out)
+    if dout.shape != out.shape:
+        raise ValueError(
+            f"relu_backward: out must have the shape of dout {dout.shape}, got {out.shape}"
+        )
+    return dout * (out > 0)
+
+
+def bias_grad(dout) -> np.ndarray:
+    """Column sums: dout (M, N) -> db (N,), ``db[j] = sum_i dout[i, j]`` (M == 0 gives zeros)."""
+    dout = _f64(dout)
+    if dout.ndim != 2:
+        raise ValueError(f"bias_grad: dout must be 2-D (M, N), got shape {dout.shape}")
+    return dout.sum(axis=0)
+
+
+# ------------------------------------------------------------------ softmax --
+
+
+def log_softmax(x) -> np.ndarray:
+    """Stable log-softmax over the last axis: ``x - m - log(sum(exp(x - m)))``, m the row max."""
+    x = _f64(x)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(x) -> np.ndarray:
+    """Softmax over the last axis: ``exp(log_softmax(x))``."""
+    return np.exp(log_softmax(x))
+
+
+# ------------------------------------------------------------ cross-entropy --
+
+
+def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
+                  label_smoothing=0.0, reduction="mean"):
+    """Softmax cross-entropy with class-index targets, and its gradient.
+
+    Exactly ``torch.nn.functional.cross_entropy(logits, target, weight,
+    ignore_index=..., reduction=..., label_smoothing=...)``.
+
+    logits (N, C), target (N,) integers in [0, C) or equal to ``ignore_index``,
+    weight (C,) or None (all ones). With ``p_i = softmax(logits_i)``,
+    ``eps = label_smoothing``::
+
+        l_i = (1 - eps) * w[t_i] * -log p_i[t_i] + (eps / C) * sum_c w[c] * -log p_i[c]
+        l_i = 0                                           if t_i == ignore_index
+
+    reduction "none": the (N,) float64 array ``l``; "sum": ``sum_i l_i``;
+    "mean": ``sum_i l_i / sum_{i not ignored} w[t_i]`` (PyTorch's weighted
+    mean). When that denominator is 0 (every row ignored, N == 0, or every
+    kept target has weight 0) the mean is nan, as in PyTorch (0/0 there even
+    with label smoothing). "sum" and "mean" return a Python float.
+
+    Returns ``(loss, dlogits)``; dlogits (N, C) is the gradient of the reduced
+    loss ("none": of ``sum_i l_i``)::
+
+        dl_i/dlogits_i = ((1 - eps) * w[t_i] + (eps / C) * sum(w)) * p_i
+                         - (1 - eps) * w[t_i] * onehot(t_i) - (eps / C) * w
+
+    divided by the mean's denominator for "mean". Ignored rows get exactly 0,
+    also when every row is ignored (as in PyTorch); when the mean's
+    denominator is 0 the kept rows' gradients are nan (as in PyTorch).
+    """
+    logits = _f64(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
+    N, C = logits.shape
+    if C < 1:
+        raise ValueError("cross_entropy: logits must have at least one class (C >= 1)")
+
+    target = np.asarray(target)
+    if target.ndim != 1 or target.shape[0] != N:
+        raise ValueError(f"cross_entropy: target must have shape (N,) = {(N,)}, got {target.shape}")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise ValueError(f"cross_entropy: target must have an integer dtype, got {target.dtype}")
+    target = target.astype(np.int64)
+    ignored = target == ignore_index
+    bad = ~ignored & ((target < 0) | (target >= C))
+    if bad.any():
+        raise ValueError(
+            f"cross_entropy: target value {target[bad][0]} is out of range [0, {C}) "
+            f"and is not ignore_index ({ignore_index})"
+        )
+
+    if weight is None:
+        w = np.ones(C)
+    else:
+        w = _f64(weight)
+        if w.shape != (C,):
+            raise ValueError(f"cross_entropy: weight must have shape (C,) = {(C,)}, got {w.shape}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_reduction(reduction)
+
+    kept = ~ignored
+    t = np.where(kept, target, 0)  # any valid index for ignored rows; masked below
+    rows = np.arange(N)
+    logp = log_softmax(logits)  # (N, C)
+    p = np.exp(logp)
+    w_t = w[t]  # (N,)
+
+    nll = -logp[rows, t]  # (N,)
+    smooth = -(logp * w).sum(axis=1)  # (N,)
+    losses = np.where(kept, (1 - eps) * w_t * nll + (eps / C) * smooth, 0.0)
+
+    onehot = np.zeros((N, C))
+    onehot[rows, t] = 1.0
+    coef = (1 - eps) * w_t  # (N,)
+    grad = ((coef + (eps / C) * w.sum())[:, None] * p
+            - coef[:, None] * onehot
+            - (eps / C) * w[None, :])
+    grad[ignored] = 0.0
+
+    if reduction == "none":
+        return losses, grad
+    if reduction == "sum":
+        return float(losses.sum()), grad
+    denominator = w_t[kept].sum()
+    if denominator == 0:
+        # Every row ignored (or N == 0), or every kept target weighs 0. PyTorch
+        # computes 0/0 here: the loss is nan; kept rows' gradients are nan,
+        # ignored rows' stay 0.
+        grad[kept] = np.nan
+        return math.nan, grad
+    return float(losses.sum() / denominator), grad / denominator
+
+
+# ---------------------------------------------------------------------- MSE --
+
+
+def mse_loss(pred, target, *, reduction="mean"):
+    """Squared error ``l = (pred - target)**2`` elementwise, and its gradient.
+
+    pred and target have identical shapes (any; no broadcasting).
+    reduction "none": ``l`` (pred's shape); "sum": ``sum(l)``; "mean":
+    ``sum(l) / l.size`` (nan for size 0, as PyTorch). "sum"/"mean" give a
+    Python float.
+
+    Returns ``(loss, dpred)``, dpred the gradient of the reduced loss ("none":
+    of ``sum(l)``): ``2 * (pred - target)``, divided by ``l.size`` for "mean".
+    """
+    pred, target = _f64(pred), _f64(target)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"mse_loss: target must have the shape of pred {pred.shape}, got {target.shape}"
+        )
+    _check_reduction(reduction)
+    diff = pred - target
+    losses = diff * diff
+    grad = 2.0 * diff
+    if reduction == "none":
+        return losses, grad
+    if reduction == "sum":
+        return float(losses.sum()), grad
+    n = losses.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(losses.sum()) / n), grad / max(n, 1)
+
+
+# ---------------------------------------------------------------------- SGD --
+
+
+def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
+               weight_decay=0.0, nesterov=False, maximize=False, first_step=True) -> None:
+    """One ``torch.optim.SGD`` step for one parameter, in place.
+
+    ``param`` (any shape, ndarray) and ``momentum_buffer`` (param's shape) are
+    updated in place; ``grad`` has param's shape. In float64::
+
+        g = -grad if maximize else grad
+        if weight_decay != 0: g = g + weight_decay * param
+        if momentum != 0:
+            buf = g (a copy)              if first_step     # no dampening on step 1
+            buf = momentum * buf + (1 - dampening) * g  otherwise
+            g = g + momentum * buf if nesterov else buf
+        param -= lr * g
+
+    then the results are stored back into ``param`` (and ``momentum_buffer``)
+    in their own dtypes. ``momentum_buffer`` is required when momentum != 0
+    and untouched otherwise. ``nesterov`` requires momentum > 0 and
+    dampening == 0 (as PyTorch). Raises ValueError on these and on shapes.
+    """
+    if not isinstance(param, np.ndarray):
+        raise ValueError("sgd_update: param must be a NumPy array (it is updated in place)")
+    p = np.array(param, dtype=np.float64)  # a copy
+    g = np.array(grad, dtype=np.float64)
+    if g.shape != p.shape:
+        raise ValueError(f"sgd_update: grad must have the shape of param {p.shape}, got {g.shape}")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("sgd_update: nesterov requires momentum > 0 and dampening == 0")
+    if momentum != 0:
+        if momentum_buffer is None:
+            raise ValueError("sgd_update: momentum_buffer is required when momentum != 0")
+        if not isinstance(momentum_buffer, np.ndarray):
+            raise ValueError("sgd_update: momentum_buffer must be a NumPy array (updated in place)")
+        if momentum_buffer.shape != p.shape:
+            raise ValueError(
+                f"sgd_update: momentum_buffer must have the shape of param {p.shape}, "
+                f"got {momentum_buffer.shape}"
+            )
+
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if momentum != 0:
+        if first_step:
+            buf = g.copy()
+        else:
+            buf = momentum * np.asarray(momentum_buffer, dtype=np.float64) + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+        momentum_buffer[...] = buf
+    param[...] = p - lr * g
