@@ -1,0 +1,229 @@
+// Portable SGEMM driver, BLIS style: loops over blocks, packing, threading
+// and edge tiles live here; the arithmetic lives in the per-ISA micro-kernels
+// (ukernel_*.cpp) chosen by the active ISA.
+//
+//   for jc in N step NC3:                 (bounds the packed-B buffer)
+//     for pc in K step KC:
+//       pack B[pc:pc+kc, jc:jc+nc] -> Bp  (kc x NR micro-panels, zero-padded)
+//       for ic in M step MC:
+//         pack A[ic:ic+mc, pc:pc+kc] -> Ap (MR x kc micro-panels, zero-padded)
+//         parallel over tiles (MT rows x NC cols) of the mc x nc block:
+//           for ir in tile step MR:       (A micro-panel stays in L1)
+//             for jr in tile step NR:     (B block KC x NC streams from L2)
+//               ukernel(Ap[ir], Bp[jr]) -> C tile
+//
+// Threads split only M and N (tiles, packing panels): every element of C is
+// computed by the same sequence of FMAs whatever the thread count, so results
+// are bitwise identical at 1 and N threads. K is never split.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <numeric>
+#include "common.h"
+#include "gemm/blocking.h"
+
+namespace fastmlp {
+
+namespace {
+
+struct Kernel {
+  GemmBlocking blk;
+  UkernelFn ukernel;
+};
+
+Kernel kernel_for(Isa isa) {
+#ifdef FASTMLP_X86
+  if (isa == Isa::Avx512) return {kBlockingAvx512, sgemm_ukernel_avx512_8x32};
+  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16};
+#endif
+  (void)isa;
+  return {kBlockingGeneric, sgemm_ukernel_generic_4x16};
+}
+
+constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
+
+// Grow-only, 64-byte aligned scratch owned by the calling thread (so that
+// concurrent callers from different Python threads don't share it). Reusing it
+// avoids an mmap + page faults on every call.
+struct Scratch {
+  float* ptr = nullptr;
+  size_t cap = 0;
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(ptr);
+      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+      ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!ptr) { cap = 0; throw std::bad_alloc(); }
+      cap = n;
+    }
+    return ptr;
+  }
+  ~Scratch() { std::free(ptr); }
+};
+thread_local Scratch tls_pack_a, tls_pack_b;
+
+// Ap: panels of MR rows; panel r holds op(A)[i0 + r*MR + i, p0 + p] at
+// Ap[r*MR*kc + p*MR + i]; rows past m are zero.
+void pack_a_panel(bool trans_a, const float* A, index_t lda, index_t i0, index_t m,
+                  index_t p0, index_t kc, int MR, float* dst) {
+  if (trans_a) {  // A stored (K, M): op(A)[i,p] = A[p*lda + i], rows contiguous in i
+    for (index_t p = 0; p < kc; ++p) {
+      const float* src = A + (p0 + p) * lda + i0;
+      float* d = dst + p * MR;
+      index_t i = 0;
+      for (; i < m; ++i) d[i] = src[i];
+      for (; i < MR; ++i) d[i] = 0.0f;
+    }
+  } else {  // A stored (M, K): op(A)[i,p] = A[i*lda + p]; read rows, write strided
+    for (index_t i = 0; i < m; ++i) {
+      const float* src = A + (i0 + i) * lda + p0;
+      for (index_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+    }
+    for (index_t i = m; i < MR; ++i)
+      for (index_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.0f;
+  }
+}
+
+// Bp: panels of NR columns; panel r holds op(B)[p0 + p, j0 + r*NR + j] at
+// Bp[r*NR*kc + p*NR + j]; columns past n are zero.
+void pack_b_panel(bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
+                  index_t j0, index_t n, int NR, float* dst) {
+  if (!trans_b) {  // B stored (K, N): each k row of the panel is contiguous
+    for (index_t p = 0; p < kc; ++p) {
+      const float* src = B + (p0 + p) * ldb + j0;
+      float* d = dst + p * NR;
+      index_t j = 0;
+      for (; j < n; ++j) d[j] = src[j];
+      for (; j < NR; ++j) d[j] = 0.0f;
+    }
+  } else {  // B stored (N, K): op(B)[p,j] = B[j*ldb + p]: a transpose, done in
+            // 8-deep strips so reads stay contiguous and writes stay in L1
+    constexpr index_t S = 8;
+    index_t p = 0;
+    for (; p + S <= kc; p += S) {
+      for (index_t j = 0; j < n; ++j) {
+        const float* src = B + (j0 + j) * ldb + p0 + p;
+        for (index_t s = 0; s < S; ++s) dst[(p + s) * NR + j] = src[s];
+      }
+      for (index_t j = n; j < NR; ++j)
+        for (index_t s = 0; s < S; ++s) dst[(p + s) * NR + j] = 0.0f;
+    }
+    for (; p < kc; ++p) {
+      for (index_t j = 0; j < n; ++j) dst[p * NR + j] = B[(j0 + j) * ldb + p0 + p];
+      for (index_t j = n; j < NR; ++j) dst[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// C = relu?(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
+void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, bool relu) {
+#pragma omp parallel for schedule(static) if (M * N > 65536)
+  for (index_t i = 0; i < M; ++i) {
+    DenormalGuard ftz;
+    float* ci = C + i * ldc;
+    for (index_t j = 0; j < N; ++j) {
+      float v = beta != 0.0f ? beta * ci[j] : 0.0f;
+      if (bias) v += bias[j];
+      if (relu && v < 0.0f) v = 0.0f;
+      ci[j] = v;
+    }
+  }
+}
+
+// Split mc x nc into tiles for `nt` threads: width NC (balanced), and enough
+// row strips that the tile count is a multiple of nt.
+void plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt,
+                index_t* tile_m, index_t* tile_n, index_t* n_tiles_m, index_t* n_tiles_n) {
+  index_t tn = (nc + NC - 1) / NC;
+  index_t tw = (nc + tn - 1) / tn;
+  tw = (tw + NR - 1) / NR * NR;
+  tn = (nc + tw - 1) / tw;
+  index_t parts = nt / std::gcd<index_t>(tn, nt);  // tn*parts divisible by nt
+  index_t m_panels = (mc + MR - 1) / MR;
+  parts = std::max<index_t>(1, std::min(parts, m_panels));
+  index_t th = (m_panels + parts - 1) / parts * MR;
+  *tile_m = th;
+  *tile_n = tw;
+  *n_tiles_m = (mc + th - 1) / th;
+  *n_tiles_n = tn;
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
+           float alpha, const float* A, index_t lda, const float* B, index_t ldb,
+           float beta, float* C, index_t ldc, const float* bias, bool relu) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc, bias, relu);
+    return;
+  }
+  const Kernel kern = kernel_for(active_isa());
+  const int MR = kern.blk.MR, NR = kern.blk.NR;
+  const index_t KC = kern.blk.KC, MC = kern.blk.MC, NC = kern.blk.NC;
+
+  const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
+  float* Bp = tls_pack_b.get(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
+  float* Ap = tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max);
+
+  const int nt = get_num_threads();
+  // Tiny problems: a parallel region costs more than it gains.
+  const bool par = nt > 1 && double(M) * N * K > 32768.0;
+
+#pragma omp parallel num_threads(par ? nt : 1)
+  {
+    DenormalGuard ftz;
+    const int nthr = omp_get_num_threads();
+    for (index_t jc = 0; jc < N; jc += kNC3) {
+      const index_t nc = std::min(kNC3, N - jc);
+      const index_t nb_panels = (nc + NR - 1) / NR;
+      for (index_t pc = 0; pc < K; pc += KC) {
+        const index_t kc = std::min(KC, K - pc);
+        const bool first = pc == 0, last = pc + kc == K;
+        const float beta_eff = first ? beta : 1.0f;
+
+#pragma omp for schedule(static)
+        for (index_t r = 0; r < nb_panels; ++r) {
+          const index_t j0 = r * NR;
+          pack_b_panel(trans_b, B, ldb, pc, kc, jc + j0, std::min<index_t>(NR, nc - j0), NR,
+                       Bp + r * NR * kc);
+        }
+
+        for (index_t ic = 0; ic < M; ic += MC) {
+          const index_t mc = std::min(MC, M - ic);
+          const index_t na_panels = (mc + MR - 1) / MR;
+#pragma omp for schedule(static)
+          for (index_t r = 0; r < na_panels; ++r) {
+            const index_t i0 = r * MR;
+            pack_a_panel(trans_a, A, lda, ic + i0, std::min<index_t>(MR, mc - i0), pc, kc, MR,
+                         Ap + r * MR * kc);
+          }
+
+          index_t tile_m, tile_n, tm, tn;
+          plan_tiles(mc, nc, MR, NR, NC, nthr, &tile_m, &tile_n, &tm, &tn);
+          // Tiles ordered N-block-major so a thread's consecutive tiles share
+          // the same B block in its L2.
+#pragma omp for schedule(static)
+          for (index_t t = 0; t < tm * tn; ++t) {
+            const index_t i_lo = (t % tm) * tile_m, i_hi = std::min(mc, i_lo + tile_m);
+            const index_t j_lo = (t / tm) * tile_n, j_hi = std::min(nc, j_lo + tile_n);
+            for (index_t i = i_lo; i < i_hi; i += MR) {
+              const float* ap = Ap + (i / MR) * MR * kc;
+              const int m = int(std::min<index_t>(MR, i_hi - i));
+              for (index_t j = j_lo; j < j_hi; j += NR) {
+                const int n = int(std::min<index_t>(NR, j_hi - j));
+                float* c = C + (ic + i) * ldc + jc + j;
+                kern.ukernel(kc, ap, Bp + (j / NR) * NR * kc, c, ldc, m, n, alpha, beta_eff,
+                             last && bias ? bias + jc + j : nullptr, last && relu);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace fastmlp

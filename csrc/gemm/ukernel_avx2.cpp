@@ -1,0 +1,66 @@
+// sgemm micro-kernel, AVX2 + FMA: 6 x 16 tile of C in 12 ymm accumulators
+// (the classic Haswell shape: 12 + 2 B vectors + 1 broadcast = 15 of 16 ymm).
+// Compiled with -mavx2 -mfma in this file only.
+#include <immintrin.h>
+#include "gemm/blocking.h"
+
+namespace fastmlp {
+
+static_assert(kBlockingAvx2.MR == 6 && kBlockingAvx2.NR == 16, "tile");
+
+static inline __m256i avx2_lane_mask(int valid) {  // lanes [0, valid) set
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
+}
+
+void sgemm_ukernel_avx2_6x16(index_t kc, const float* a, const float* b, float* c,
+                             index_t ldc, int m, int n, float alpha, float beta,
+                             const float* bias, bool relu) {
+  constexpr int MR = 6;
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+
+#pragma GCC unroll 4
+  for (index_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b + p * 16);
+    const __m256 b1 = _mm256_loadu_ps(b + p * 16 + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + p * MR + i);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+
+  const __m256i k0 = avx2_lane_mask(n), k1 = avx2_lane_mask(n - 8);
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
+  __m256 bias0 = zero, bias1 = zero;
+  if (bias) {
+    bias0 = _mm256_maskload_ps(bias, k0);
+    bias1 = _mm256_maskload_ps(bias + 8, k1);
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+    __m256 v0 = _mm256_mul_ps(va, c0[i]);
+    __m256 v1 = _mm256_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, k0), v0);
+      v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, k1), v1);
+    }
+    if (bias) {
+      v0 = _mm256_add_ps(v0, bias0);
+      v1 = _mm256_add_ps(v1, bias1);
+    }
+    if (relu) {
+      v0 = _mm256_max_ps(zero, v0);
+      v1 = _mm256_max_ps(zero, v1);
+    }
+    _mm256_maskstore_ps(ci, k0, v0);
+    _mm256_maskstore_ps(ci + 8, k1, v1);
+  }
+}
+
+}  // namespace fastmlp

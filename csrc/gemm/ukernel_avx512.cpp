@@ -1,0 +1,68 @@
+// sgemm micro-kernel, AVX-512F: 8 x 32 tile of C in 16 zmm accumulators.
+// Compiled with -mavx512f (and friends) in this file only; it includes nothing
+// but intrinsics and blocking.h (constants and declarations, no inline code).
+//
+// Per k step: 2 vector loads of B (32 floats), 8 broadcasts of A, 16 FMAs.
+// Two FMA ports need >= 8 independent accumulators to hide the 4-cycle
+// latency; 16 leaves room, and 16 + 2 + 1 registers fit in the 32 zmm.
+#include <immintrin.h>
+#include "gemm/blocking.h"
+
+namespace fastmlp {
+
+static_assert(kBlockingAvx512.MR == 8 && kBlockingAvx512.NR == 32, "tile");
+
+void sgemm_ukernel_avx512_8x32(index_t kc, const float* a, const float* b, float* c,
+                               index_t ldc, int m, int n, float alpha, float beta,
+                               const float* bias, bool relu) {
+  constexpr int MR = 8;
+  __m512 c0[MR], c1[MR];  // c0: columns 0..15, c1: columns 16..31
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+
+#pragma GCC unroll 4
+  for (index_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(b + p * 32);
+    const __m512 b1 = _mm512_loadu_ps(b + p * 32 + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[p * MR + i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+
+  // Epilogue on the valid m x n part through column masks (masked lanes are
+  // neither loaded nor stored, so partial tiles need no scratch buffer).
+  const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+  const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : (__mmask16)0;
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
+  __m512 bias0 = zero, bias1 = zero;
+  if (bias) {
+    bias0 = _mm512_maskz_loadu_ps(k0, bias);
+    bias1 = _mm512_maskz_loadu_ps(k1, bias + 16);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+    __m512 v0 = _mm512_mul_ps(va, c0[i]);
+    __m512 v1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, ci), v0);
+      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, ci + 16), v1);
+    }
+    if (bias) {
+      v0 = _mm512_add_ps(v0, bias0);
+      v1 = _mm512_add_ps(v1, bias1);
+    }
+    if (relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
+      v0 = _mm512_max_ps(zero, v0);
+      v1 = _mm512_max_ps(zero, v1);
+    }
+    _mm512_mask_storeu_ps(ci, k0, v0);
+    _mm512_mask_storeu_ps(ci + 16, k1, v1);
+  }
+}
+
+}  // namespace fastmlp

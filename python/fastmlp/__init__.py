@@ -1,0 +1,75 @@
+"""fastmlp: fast CPU training and inference of multilayer perceptrons.
+
+Hand-written C++ kernels (packed SGEMM with AVX-512 / AVX2 / portable
+micro-kernels, fused losses and SGD) under a PyTorch-shaped Python API.
+
+Low-level kernels: :mod:`fastmlp.kernels`; their NumPy float64 specification:
+:mod:`fastmlp.reference`.
+"""
+from __future__ import annotations
+
+import os as _os
+
+from . import _core
+
+_forced = _os.environ.get("FASTMLP_CPU_CAPABILITY", "").strip().lower()
+if _forced:
+    try:
+        _core.set_cpu_capability(_forced)
+    except ValueError as e:  # make the cause obvious at import time
+        raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
+
+from . import kernels, reference  # noqa: E402
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    __version__ = _dist_version("fastmlp")
+except Exception:  # running from a source tree
+    __version__ = _core.build_info.get("version") or "0+unknown"
+
+_ISA_ORDER = ("generic", "avx2", "avx512")
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Set the number of OpenMP threads fastmlp's kernels use (``>= 1``).
+
+    Same runtime setting as ``OMP_NUM_THREADS`` and threadpoolctl's limit.
+    """
+    _core.set_num_threads(num_threads)
+
+
+def get_num_threads() -> int:
+    """Number of OpenMP threads the kernels will use."""
+    return _core.get_num_threads()
+
+
+def cpu_capability() -> str:
+    """The instruction-set path the kernels use now: 'avx512', 'avx2' or 'generic'."""
+    return _core.cpu_capability()
+
+
+def available_cpu_capabilities() -> list[str]:
+    """Every path this CPU can run, lowest first (e.g. ['generic', 'avx2', 'avx512'])."""
+    best = _core.best_cpu_capability()
+    return list(_ISA_ORDER[: _ISA_ORDER.index(best) + 1])
+
+
+def _set_cpu_capability(name: str) -> None:
+    """Switch the kernels' ISA path at runtime (tests and benchmarks).
+
+    Users set ``FASTMLP_CPU_CAPABILITY`` before import instead. Raises
+    ValueError for an unknown name or a path this CPU cannot run.
+    """
+    _core.set_cpu_capability(name)
+
+
+__all__ = [
+    "__version__",
+    "kernels",
+    "reference",
+    "set_num_threads",
+    "get_num_threads",
+    "cpu_capability",
+    "available_cpu_capabilities",
+]
