@@ -1,0 +1,265 @@
+"""sgemm against the float64 reference on every ISA path, at 1 and 2 threads.
+
+Tolerance: for float32 inputs the exact product is computed by the reference
+in float64; a float32 dot product of length K accumulated in any order is
+within gamma_K = K*u (u = 2**-24) of exact relative to sum|a_i*b_i|
+(Higham, Accuracy and Stability, 3.1), and the epilogue (alpha, beta*C, bias,
+ReLU) adds a few more roundings. So we check elementwise
+    |C - ref| <= (K + 4) * u * (|alpha| |op(A)| @ |op(B)| + |beta C| + |bias|) + tiny
+which cannot fail for a correct kernel and catches any wrong or missing term.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastmlp
+from fastmlp import kernels, reference
+
+U = 2.0 ** -24
+
+# Shapes (M, K, N): 1, 2, primes, not multiples of any MR/NR (4/6/8, 16/32),
+# crossing KC=256, NC=512, MC=512..1024 and the 4096-column pass, K >> M,N.
+SHAPES = [
+    (1, 1, 1), (2, 3, 2), (7, 13, 5), (1, 257, 1), (17, 31, 33), (9, 4099, 3),
+    (64, 784, 128), (65, 785, 129), (64, 128, 10), (97, 300, 530), (1031, 37, 19),
+    (3, 5, 4101), (0, 5, 3), (5, 0, 3), (5, 3, 0), (0, 0, 0),
+]
+
+
+def make(rng, M, K, N, trans_a, trans_b):
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(np.float32)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(np.float32)
+    return a, b
+
+
+def bound(a, b, c, bias, alpha, beta, trans_a, trans_b):
+    A = np.abs(a.astype(np.float64).T if trans_a else a.astype(np.float64))
+    B = np.abs(b.astype(np.float64).T if trans_b else b.astype(np.float64))
+    K = A.shape[1]
+    mag = abs(alpha) * (A @ B)
+    if c is not None and beta != 0:
+        mag = mag + abs(beta) * np.abs(c.astype(np.float64))
+    if bias is not None:
+        mag = mag + np.abs(bias.astype(np.float64))
+    return (K + 4) * U * mag + 1e-30
+
+
+def check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.0, use_bias=False, relu=False):
+    a, b = make(rng, M, K, N, trans_a, trans_b)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    bias = rng.standard_normal(N).astype(np.float32) if use_bias else None
+    c = c0.copy()
+    out = kernels.sgemm(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
+                        bias=bias, relu=relu)
+    assert out is c
+    ref = reference.sgemm(a, b, c0, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
+                          bias=bias, relu=relu)
+    tol = bound(a, b, c0, bias, alpha, beta, trans_a, trans_b)
+    err = np.abs(c.astype(np.float64) - ref)
+    assert c.dtype == np.float32 and c.shape == (M, N)
+    assert np.all(err <= tol), f"max err {err.max()} vs tol at that point {tol.flat[err.argmax()]}"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("trans_a", [False, True], ids=["N", "T"])
+@pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
+def test_sgemm_shapes(rng, isa, threads, shape, trans_a, trans_b):
+    check(rng, *shape, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.5, 0.3), (2.0, -1.0), (0.0, 0.7), (0.0, 0.0)])
+@pytest.mark.parametrize("use_bias,relu", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 300, 37), (64, 784, 128)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_sgemm_alpha_beta_epilogue(rng, isa, threads, shape, alpha, beta, use_bias, relu):
+    check(rng, *shape, trans_a=bool(rng.integers(2)), trans_b=bool(rng.integers(2)), alpha=alpha,
+          beta=beta, use_bias=use_bias, relu=relu)
+
+
+def test_sgemm_k_zero_gives_beta_c_plus_bias(rng, isa):
+    c = rng.standard_normal((4, 3)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    want = np.maximum(0.5 * c + bias, 0)
+    kernels.sgemm(np.ones((4, 0), np.float32), np.ones((0, 3), np.float32), c, beta=0.5,
+                  bias=bias, relu=True)
+    np.testing.assert_allclose(c, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 3), (64, 784, 128), (130, 300, 70)])
+def test_beta_zero_never_reads_c(rng, isa, threads, shape):
+    M, K, N = shape
+    a, b = make(rng, M, K, N, False, False)
+    c = np.full((M, N), np.nan, np.float32)
+    kernels.sgemm(a, b, c, beta=0.0)
+    assert np.isfinite(c).all()
+    c[:] = np.inf
+    kernels.sgemm(a, b, c, alpha=0.0, beta=0.0)  # alpha == 0: A, B not read either
+    assert (c == 0).all()
+
+
+def test_alpha_zero_does_not_read_a_b(rng):
+    a = np.full((4, 5), np.nan, np.float32)
+    b = np.full((5, 3), np.nan, np.float32)
+    c = rng.standard_normal((4, 3)).astype(np.float32)
+    want = 2 * c
+    kernels.sgemm(a, b, c, alpha=0.0, beta=2.0)
+    np.testing.assert_array_equal(c, want)
+
+
+def test_relu_propagates_nan_like_numpy(isa):
+    a = np.array([[np.nan, 1.0]], np.float32)
+    b = np.array([[1.0], [-5.0]], np.float32)
+    out = kernels.sgemm(a, b, relu=True)
+    assert np.isnan(out[0, 0])
+
+
+@pytest.mark.parametrize("shape", [(64, 784, 128), (333, 1000, 517), (1100, 300, 40)])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, shape, trans_a, trans_b):
+    a, b = make(rng, *shape, trans_a, trans_b)
+    bias = rng.standard_normal(shape[2]).astype(np.float32)
+    c0 = rng.standard_normal((shape[0], shape[2])).astype(np.float32)
+    outs = []
+    for n in (1, 2):
+        thread_count(n)
+        c = c0.copy()
+        kernels.sgemm(a, b, c, alpha=0.7, beta=0.3, trans_a=trans_a, trans_b=trans_b, bias=bias,
+                      relu=True)
+        outs.append(c)
+    assert np.array_equal(outs[0], outs[1])
+
+
+def test_matches_naive_triple_loop(rng, isa):
+    """The C++ triple loop is the in-core reference: same contract, same answers within rounding."""
+    a, b = make(rng, 37, 291, 45, True, False)
+    bias = rng.standard_normal(45).astype(np.float32)
+    fast = kernels.sgemm(a, b, trans_a=True, bias=bias, relu=True, alpha=1.5)
+    naive = fastmlp._core.sgemm_naive(a, b, None, 1.5, 0.0, True, False, bias, True)
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+
+
+def test_views_without_copy_and_strided_inputs(rng, isa):
+    base = rng.standard_normal((40, 60)).astype(np.float32)
+    b = rng.standard_normal((30, 20)).astype(np.float32)
+    views = {
+        "F-order (x.T)": base.T[:30, :],        # (30, 40) transposed storage, read as trans
+        "row slice": base[5:25, 10:40],           # (20, 30), row stride 60
+        "step slice": base[::2, ::2][:, :30],     # non-unit inner stride -> converted
+        "float64": base[:20, :30].astype(np.float64),
+        "list": base[:3, :30].tolist(),
+    }
+    for name, a in views.items():
+        a_arr = np.asarray(a, np.float32)
+        if a_arr.shape[1] != 30:
+            a_arr = a_arr.T
+            a = a_arr
+        got = kernels.sgemm(a, b)
+        ref = reference.sgemm(np.asarray(a_arr), b)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(0, 70), K=st.integers(0, 300), N=st.integers(0, 70),
+       trans_a=st.booleans(), trans_b=st.booleans(), bias=st.booleans(), relu=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_sgemm_property(M, K, N, trans_a, trans_b, bias, relu, seed):
+    rng = np.random.default_rng(seed)
+    for isa in fastmlp.available_cpu_capabilities():
+        fastmlp._set_cpu_capability(isa)
+        try:
+            check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.5, use_bias=bias, relu=relu)
+        finally:
+            fastmlp._set_cpu_capability(fastmlp.available_cpu_capabilities()[-1])
+
+
+# ------------------------------------------------------------ bad input ----
+def test_bad_inputs_raise_clear_errors(rng):
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    b = rng.standard_normal((5, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"b: op\(b\) must be \(K, N\) with K = 5"):
+        kernels.sgemm(a, b.T)
+    with pytest.raises(ValueError, match=r"a: expected a 2-D array"):
+        kernels.sgemm(a[0], b)
+    with pytest.raises(TypeError, match=r"a: expected a real numeric array"):
+        kernels.sgemm(np.array([["x"]]), b)
+    with pytest.raises(TypeError, match=r"b: expected an array"):
+        kernels.sgemm(a, None)
+    with pytest.raises(ValueError, match=r"c: expected shape \(4, 3\), got \(3, 4\)"):
+        kernels.sgemm(a, b, np.zeros((3, 4), np.float32))
+    with pytest.raises(TypeError, match=r"c: expected dtype float32, got float64"):
+        kernels.sgemm(a, b, np.zeros((4, 3)))
+    with pytest.raises(TypeError, match=r"c: expected a numpy.ndarray"):
+        kernels.sgemm(a, b, [[0.0] * 3] * 4)
+    with pytest.raises(ValueError, match=r"c: expected a C-contiguous"):
+        kernels.sgemm(a, b, np.zeros((3, 4), np.float32).T)
+    ro = np.zeros((4, 3), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"c: array is read-only"):
+        kernels.sgemm(a, b, ro)
+    with pytest.raises(ValueError, match=r"bias: expected shape \(3,\)"):
+        kernels.sgemm(a, b, bias=np.zeros(4, np.float32))
+    sq = rng.standard_normal((6, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"c: must not share memory"):
+        kernels.sgemm(sq, sq, sq, beta=1.0)
+
+
+def test_thread_count_validation():
+    with pytest.raises(ValueError, match="num_threads"):
+        fastmlp.set_num_threads(0)
+    with pytest.raises(ValueError, match="num_threads"):
+        fastmlp.set_num_threads(-3)
+    with pytest.raises(TypeError, match="num_threads"):
+        fastmlp.set_num_threads("2")
+    with pytest.raises(TypeError, match="num_threads"):
+        fastmlp.set_num_threads(1.5)
+
+
+def test_cpu_capability_switch_validation():
+    with pytest.raises(ValueError, match="expected 'avx512', 'avx2' or 'generic'"):
+        fastmlp._set_cpu_capability("sse9")
+    if fastmlp.available_cpu_capabilities()[-1] != "avx512":
+        with pytest.raises(ValueError, match="not supported by this CPU"):
+            fastmlp._set_cpu_capability("avx512")
+
+
+def _run(code, **env):
+    e = dict(os.environ)
+    e.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("isa", ISAS := fastmlp.available_cpu_capabilities())
+def test_env_var_forces_isa_path(isa):
+    code = ("import fastmlp, numpy as np; from fastmlp import kernels;"
+            "a=np.arange(12, dtype=np.float32).reshape(3,4); print(fastmlp.cpu_capability(),"
+            " float(kernels.sgemm(a, a.T).sum()))")
+    r = _run(code, FASTMLP_CPU_CAPABILITY=isa)
+    assert r.returncode == 0, r.stderr
+    name, total = r.stdout.split()
+    assert name == isa
+    a = np.arange(12, dtype=np.float64).reshape(3, 4)
+    assert float(total) == (a @ a.T).sum()
+
+
+def test_env_var_bad_value_is_an_error_not_a_crash():
+    r = _run("import fastmlp", FASTMLP_CPU_CAPABILITY="avx9000")
+    assert r.returncode == 1
+    assert "FASTMLP_CPU_CAPABILITY='avx9000'" in r.stderr and "ValueError" in r.stderr
+
+
+def test_omp_num_threads_respected_and_visible_to_threadpoolctl():
+    code = ("import fastmlp; print(fastmlp.get_num_threads());"
+            "from threadpoolctl import threadpool_info, threadpool_limits;"
+            "libs=[i for i in threadpool_info() if i['user_api']=='openmp' and 'gomp' in i['prefix']];"
+            "print(len(libs));"
+            "threadpool_limits(1, user_api='openmp'); print(fastmlp.get_num_threads())")
+    r = _run(code, OMP_NUM_THREADS="2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["2", "1", "1"]
