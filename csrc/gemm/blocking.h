@@ -14,20 +14,29 @@
 
 namespace fastmlp {
 
-// C[m x n tile] = relu?( alpha * Ap @ Bp + beta * C + bias )   (m <= MR, n <= NR)
-//   a: packed MR x kc micro-panel, a[p*MR + i] (rows past m are zero)
-//   b: packed kc x NR micro-panel, b[p*NR + j] (columns past n are zero)
+// Micro-kernel contract (every ISA):
+//   C[m x n tile] = relu?( alpha * sum_p opA[i,p] * opB[p,j] + beta * C + bias[j] )
+//   opA[i,p] = a[i*rs_a + p*cs_a]  for i < m   (rows >= m are never read)
+//   opB[p,j] = b[p*rs_b + j]       for j < n   (columns >= n are never read)
+//   packed A is rs_a = 1, cs_a = MR; packed B is rs_b = NR; the direct (unpacked)
+//   path passes the caller's strides. m <= MR, n <= NR, kc >= 1.
 //   c: the tile's top-left element, row stride ldc; only m x n is touched.
-//   beta == 0: C is not read. bias: NR-aligned slice of the bias (n valid) or nullptr.
-using UkernelFn = void (*)(index_t kc, const float* a, const float* b, float* c, index_t ldc,
-                           int m, int n, float alpha, float beta, const float* bias, bool relu);
+//   beta == 0: C is not read. bias: the tile's slice of the bias or nullptr.
+using UkernelFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_a,
+                           const float* b, index_t rs_b, float* c, index_t ldc, int m, int n,
+                           float alpha, float beta, const float* bias, bool relu);
 
-void sgemm_ukernel_generic_4x16(index_t, const float*, const float*, float*, index_t, int, int,
-                                float, float, const float*, bool);
-void sgemm_ukernel_avx2_6x16(index_t, const float*, const float*, float*, index_t, int, int,
-                             float, float, const float*, bool);
-void sgemm_ukernel_avx512_8x32(index_t, const float*, const float*, float*, index_t, int, int,
-                               float, float, const float*, bool);
+#define FASTMLP_UKERNEL_ARGS                                                              \
+  index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, \
+      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, bool relu
+
+void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
+void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);
+void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS);
+
+// Packs a transposed B micro-panel: dst[p*32 + j] = src[j*ldb + p] for p < kc,
+// j < n <= 32, and 0 for j >= n (AVX-512, NR = 32).
+void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int n, float* dst);
 
 struct GemmBlocking {
   const char* name;

@@ -28,18 +28,22 @@ namespace fastmlp {
 
 namespace {
 
+using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
+
 struct Kernel {
   GemmBlocking blk;
   UkernelFn ukernel;
+  PackBTransFn pack_b_trans;  // ISA-specific transpose packing, or nullptr
 };
 
 Kernel kernel_for(Isa isa) {
 #ifdef FASTMLP_X86
-  if (isa == Isa::Avx512) return {kBlockingAvx512, sgemm_ukernel_avx512_8x32};
-  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16};
+  if (isa == Isa::Avx512)
+    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32};
+  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, nullptr};
 #endif
   (void)isa;
-  return {kBlockingGeneric, sgemm_ukernel_generic_4x16};
+  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr};
 }
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
@@ -117,6 +121,14 @@ void pack_b_panel(bool trans_b, const float* B, index_t ldb, index_t p0, index_t
   }
 }
 
+void pack_b(const Kernel& k, bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
+            index_t j0, index_t n, float* dst) {
+  if (trans_b && k.pack_b_trans)
+    k.pack_b_trans(B + j0 * ldb + p0, ldb, kc, int(n), dst);
+  else
+    pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.blk.NR, dst);
+}
+
 // C = relu?(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
 void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, bool relu) {
 #pragma omp parallel for schedule(static) if (M * N > 65536)
@@ -152,6 +164,16 @@ void plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt,
 
 }  // namespace
 
+// Below this many multiply-adds (M*N*K) the direct path runs: no packing of
+// A at all (the micro-kernel reads op(A) through its strides), B read in place
+// when it is not transposed and otherwise packed once for all of K, and one
+// parallel loop with no barriers. Packing only pays when a panel is reused
+// many times; at these sizes it would cost as much as the arithmetic.
+constexpr double kDirectMaxFlops = 32.0 * 1024 * 1024;
+constexpr index_t kDirectMaxPackB = index_t(1) << 20;  // floats of B packed on the direct path
+// Below this many multiply-adds a parallel region costs more than it gains.
+constexpr double kParallelMinFlops = 256.0 * 1024;
+
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
            float beta, float* C, index_t ldc, const float* bias, bool relu) {
@@ -163,16 +185,73 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   const Kernel kern = kernel_for(active_isa());
   const int MR = kern.blk.MR, NR = kern.blk.NR;
   const index_t KC = kern.blk.KC, MC = kern.blk.MC, NC = kern.blk.NC;
+  const double flops = double(M) * double(N) * double(K);
+  const int nt = get_num_threads();
+  const int nthreads = nt > 1 && flops >= kParallelMinFlops ? nt : 1;
+  // op(A)[i,p] = A[i*rs_a + p*cs_a]
+  const index_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+  const index_t n_panels = (N + NR - 1) / NR;
 
+  if (flops <= kDirectMaxFlops && (!trans_b || n_panels * NR * K <= kDirectMaxPackB)) {
+    // ------------------------------------------------------ direct path ----
+    // Bp (trans_b only): panel r holds op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
+    float* Bp = trans_b ? tls_pack_b.get(size_t(n_panels * NR * K)) : nullptr;
+    // Split N across threads when there are enough NR panels: each thread
+    // then packs exactly the B panels it multiplies (no barrier, no B lines
+    // moving between cores) and reads all of A, which is the smaller operand
+    // here. Otherwise split M, and pack B together first.
+    index_t tile_m, tile_n, tm, tn;
+    if (n_panels >= nthreads) {
+      tile_m = (M + MR - 1) / MR * MR;
+      tm = 1;
+      tile_n = (n_panels + nthreads - 1) / nthreads * NR;
+      tn = (N + tile_n - 1) / tile_n;
+    } else {
+      plan_tiles(M, N, MR, NR, NC, nthreads, &tile_m, &tile_n, &tm, &tn);
+    }
+    auto pack_panels = [&](index_t r_lo, index_t r_hi) {
+      for (index_t r = r_lo; r < r_hi; ++r)
+        pack_b(kern, true, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
+               Bp + r * NR * K);
+    };
+#pragma omp parallel num_threads(nthreads)
+    {
+      DenormalGuard ftz;
+      if (Bp && tm > 1) {  // several threads share each panel: pack together
+#pragma omp for schedule(static)
+        for (index_t r = 0; r < n_panels; ++r) pack_panels(r, r + 1);
+      }
+#pragma omp for schedule(static)
+      for (index_t t = 0; t < tm * tn; ++t) {
+        const index_t i_lo = (t % tm) * tile_m, i_hi = std::min(M, i_lo + tile_m);
+        const index_t j_lo = (t / tm) * tile_n, j_hi = std::min(N, j_lo + tile_n);
+        if (Bp && tm == 1) pack_panels(j_lo / NR, (j_hi + NR - 1) / NR);
+        for (index_t pc = 0; pc < K; pc += KC) {
+          const index_t kc = std::min(KC, K - pc);
+          const bool last = pc + kc == K;
+          const float beta_eff = pc == 0 ? beta : 1.0f;
+          for (index_t i = i_lo; i < i_hi; i += MR) {
+            const float* ap = A + i * rs_a + pc * cs_a;
+            const int m = int(std::min<index_t>(MR, i_hi - i));
+            for (index_t j = j_lo; j < j_hi; j += NR) {
+              const int n = int(std::min<index_t>(NR, j_hi - j));
+              const float* bp = Bp ? Bp + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
+              kern.ukernel(kc, ap, rs_a, cs_a, bp, Bp ? NR : ldb, C + i * ldc + j, ldc, m, n,
+                           alpha, beta_eff, last && bias ? bias + j : nullptr, last && relu);
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
+
+  // -------------------------------------------------------- packed path ----
   const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
   float* Bp = tls_pack_b.get(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
   float* Ap = tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max);
 
-  const int nt = get_num_threads();
-  // Tiny problems: a parallel region costs more than it gains.
-  const bool par = nt > 1 && double(M) * N * K > 32768.0;
-
-#pragma omp parallel num_threads(par ? nt : 1)
+#pragma omp parallel num_threads(nthreads)
   {
     DenormalGuard ftz;
     const int nthr = omp_get_num_threads();
@@ -181,14 +260,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       const index_t nb_panels = (nc + NR - 1) / NR;
       for (index_t pc = 0; pc < K; pc += KC) {
         const index_t kc = std::min(KC, K - pc);
-        const bool first = pc == 0, last = pc + kc == K;
-        const float beta_eff = first ? beta : 1.0f;
+        const bool last = pc + kc == K;
+        const float beta_eff = pc == 0 ? beta : 1.0f;
 
 #pragma omp for schedule(static)
         for (index_t r = 0; r < nb_panels; ++r) {
           const index_t j0 = r * NR;
-          pack_b_panel(trans_b, B, ldb, pc, kc, jc + j0, std::min<index_t>(NR, nc - j0), NR,
-                       Bp + r * NR * kc);
+          pack_b(kern, trans_b, B, ldb, pc, kc, jc + j0, std::min<index_t>(NR, nc - j0),
+                 Bp + r * NR * kc);
         }
 
         for (index_t ic = 0; ic < M; ic += MC) {
@@ -215,8 +294,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
               for (index_t j = j_lo; j < j_hi; j += NR) {
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
-                kern.ukernel(kc, ap, Bp + (j / NR) * NR * kc, c, ldc, m, n, alpha, beta_eff,
-                             last && bias ? bias + jc + j : nullptr, last && relu);
+                kern.ukernel(kc, ap, 1, MR, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
+                             beta_eff, last && bias ? bias + jc + j : nullptr, last && relu);
               }
             }
           }

@@ -1,6 +1,7 @@
 // sgemm micro-kernel, AVX2 + FMA: 6 x 16 tile of C in 12 ymm accumulators
 // (the classic Haswell shape: 12 + 2 B vectors + 1 broadcast = 15 of 16 ymm).
-// Compiled with -mavx2 -mfma in this file only.
+// Compiled with -mavx2 -mfma in this file only. A full-width tile uses plain
+// loads; an edge tile (n < 16) uses vmaskmovps so B is never read past n.
 #include <immintrin.h>
 #include "gemm/blocking.h"
 
@@ -8,32 +9,49 @@ namespace fastmlp {
 
 static_assert(kBlockingAvx2.MR == 6 && kBlockingAvx2.NR == 16, "tile");
 
-static inline __m256i avx2_lane_mask(int valid) {  // lanes [0, valid) set
+namespace {
+
+inline __m256i lane_mask(int valid) {  // lanes [0, valid) set
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
 }
 
-void sgemm_ukernel_avx2_6x16(index_t kc, const float* a, const float* b, float* c,
-                             index_t ldc, int m, int n, float alpha, float beta,
-                             const float* bias, bool relu) {
+template <bool Full>
+inline void accumulate(index_t kc, const float* const* ar, index_t cs_a, const float* b,
+                       index_t rs_b, __m256i k0, __m256i k1, __m256* c0, __m256* c1) {
   constexpr int MR = 6;
-  __m256 c0[MR], c1[MR];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
-
-#pragma GCC unroll 4
+#pragma GCC unroll 2
   for (index_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(b + p * 16);
-    const __m256 b1 = _mm256_loadu_ps(b + p * 16 + 8);
+    const float* bp = b + p * rs_b;
+    const __m256 b0 = Full ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(bp, k0);
+    const __m256 b1 = Full ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(bp + 8, k1);
+    const index_t off = p * cs_a;
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + p * MR + i);
+      const __m256 ai = _mm256_broadcast_ss(ar[i] + off);
       c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
     }
   }
+}
 
-  const __m256i k0 = avx2_lane_mask(n), k1 = avx2_lane_mask(n - 8);
+}  // namespace
+
+void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
+  constexpr int MR = 6;
+  const float* ar[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
+  const __m256i k0 = lane_mask(n), k1 = lane_mask(n - 8);
+
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  if (n == 16)
+    accumulate<true>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
+  else
+    accumulate<false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
+
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
   __m256 bias0 = zero, bias1 = zero;
   if (bias) {

@@ -5,6 +5,8 @@
 // Per k step: 2 vector loads of B (32 floats), 8 broadcasts of A, 16 FMAs.
 // Two FMA ports need >= 8 independent accumulators to hide the 4-cycle
 // latency; 16 leaves room, and 16 + 2 + 1 registers fit in the 32 zmm.
+// B loads are masked to the n valid columns (a masked load costs the same as
+// a plain one here), so an unpacked B edge panel is never read past its end.
 #include <immintrin.h>
 #include "gemm/blocking.h"
 
@@ -12,30 +14,34 @@ namespace fastmlp {
 
 static_assert(kBlockingAvx512.MR == 8 && kBlockingAvx512.NR == 32, "tile");
 
-void sgemm_ukernel_avx512_8x32(index_t kc, const float* a, const float* b, float* c,
-                               index_t ldc, int m, int n, float alpha, float beta,
-                               const float* bias, bool relu) {
+void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
   constexpr int MR = 8;
+  const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+  const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF
+                       : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u)
+                                : (__mmask16)0;
+  const float* ar[MR];  // row pointers; rows past m repeat row m-1 (discarded)
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
+
   __m512 c0[MR], c1[MR];  // c0: columns 0..15, c1: columns 16..31
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
 
-#pragma GCC unroll 4
+#pragma GCC unroll 2
   for (index_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_loadu_ps(b + p * 32);
-    const __m512 b1 = _mm512_loadu_ps(b + p * 32 + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + p * rs_b);
+    const __m512 b1 = _mm512_maskz_loadu_ps(k1, b + p * rs_b + 16);
+    const index_t off = p * cs_a;
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[p * MR + i]);
+      const __m512 ai = _mm512_set1_ps(ar[i][off]);
       c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
     }
   }
 
-  // Epilogue on the valid m x n part through column masks (masked lanes are
-  // neither loaded nor stored, so partial tiles need no scratch buffer).
-  const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-  const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : (__mmask16)0;
+  // Epilogue on the valid m x n part through the column masks.
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
   __m512 bias0 = zero, bias1 = zero;
   if (bias) {

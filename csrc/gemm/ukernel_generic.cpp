@@ -1,22 +1,37 @@
 // sgemm micro-kernel in portable C++: 4 x 16 tile. The fallback on every CPU
-// and the only kernel on non-x86 builds; the compiler vectorises the j loops
-// for whatever baseline it targets.
+// and the only kernel on non-x86 builds; the compiler vectorises the
+// fixed-width j loop of full tiles for whatever baseline it targets.
 #include "gemm/blocking.h"
 
 namespace fastmlp {
 
-void sgemm_ukernel_generic_4x16(index_t kc, const float* a, const float* b, float* c,
-                                index_t ldc, int m, int n, float alpha, float beta,
-                                const float* bias, bool relu) {
-  constexpr int MR = 4, NR = 16;
-  float acc[MR][NR] = {};
+namespace {
+
+constexpr int MR = 4, NR = 16;
+
+template <bool Full>
+void accumulate(index_t kc, const float* const* ar, index_t cs_a, const float* b, index_t rs_b,
+                int n, float (&acc)[MR][NR]) {
+  const int nn = Full ? NR : n;
   for (index_t p = 0; p < kc; ++p) {
-    const float* bp = b + p * NR;
+    const float* bp = b + p * rs_b;
     for (int i = 0; i < MR; ++i) {
-      const float ai = a[p * MR + i];
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
+      const float ai = ar[i][p * cs_a];
+      for (int j = 0; j < nn; ++j) acc[i][j] += ai * bp[j];
     }
   }
+}
+
+}  // namespace
+
+void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS) {
+  const float* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
+  float acc[MR][NR] = {};
+  if (n == NR)
+    accumulate<true>(kc, ar, cs_a, b, rs_b, n, acc);
+  else
+    accumulate<false>(kc, ar, cs_a, b, rs_b, n, acc);
   for (int i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     for (int j = 0; j < n; ++j) {
