@@ -18,7 +18,8 @@ ISAS = fastmlp.available_cpu_capabilities()
 def pytest_report_header(config):
     return (f"fastmlp {fastmlp.__version__}: FASTMLP_TEST_SEED={SESSION_SEED}, "
             f"cpu paths {ISAS}, default {fastmlp.cpu_capability()}, "
-            f"{fastmlp.get_num_threads()} threads")
+            f"{fastmlp.get_num_threads()} threads, core {fastmlp._core.__file__}"
+            f"{' (ASan+UBSan)' if fastmlp._core.build_info['sanitized'] else ''}")
 
 
 @pytest.fixture

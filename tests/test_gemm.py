@@ -30,6 +30,10 @@ SHAPES = [
     (3, 5, 4101), (0, 5, 3), (5, 0, 3), (5, 3, 0), (0, 0, 0),
 ]
 
+# Above the direct-path limit (32M multiply-adds): the packed BLIS path, with
+# K crossing KC=256, N crossing NC=512 (and the 4096-column pass), M crossing MC.
+PACKED_SHAPES = [(300, 520, 270), (129, 300, 1100), (1030, 100, 330), (41, 200, 4100)]
+
 
 def make(rng, M, K, N, trans_a, trans_b):
     a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(np.float32)
@@ -70,6 +74,14 @@ def check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.0, use_bias=False, r
 @pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
 def test_sgemm_shapes(rng, isa, threads, shape, trans_a, trans_b):
     check(rng, *shape, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("shape", PACKED_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("trans_a", [False, True], ids=["N", "T"])
+@pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
+def test_sgemm_packed_path(rng, isa, threads, shape, trans_a, trans_b):
+    assert shape[0] * shape[1] * shape[2] > 32 * 1024 * 1024
+    check(rng, *shape, trans_a, trans_b, alpha=0.75, beta=0.5, use_bias=True, relu=True)
 
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.5, 0.3), (2.0, -1.0), (0.0, 0.7), (0.0, 0.0)])

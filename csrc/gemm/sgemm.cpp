@@ -29,21 +29,24 @@ namespace fastmlp {
 namespace {
 
 using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
+using PackAFn = void (*)(const float* src, index_t lda, index_t kc, int m, float* dst);
 
 struct Kernel {
   GemmBlocking blk;
   UkernelFn ukernel;
-  PackBTransFn pack_b_trans;  // ISA-specific transpose packing, or nullptr
+  PackBTransFn pack_b_trans;  // ISA-specific packing of a transposed B, or nullptr
+  PackAFn pack_a;             // ISA-specific packing of an untransposed A, or nullptr
 };
 
 Kernel kernel_for(Isa isa) {
 #ifdef FASTMLP_X86
   if (isa == Isa::Avx512)
-    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32};
-  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, nullptr};
+    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32,
+            sgemm_pack_a_avx512_8};
+  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, nullptr, nullptr};
 #endif
   (void)isa;
-  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr};
+  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, nullptr};
 }
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
@@ -276,8 +279,11 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 #pragma omp for schedule(static)
           for (index_t r = 0; r < na_panels; ++r) {
             const index_t i0 = r * MR;
-            pack_a_panel(trans_a, A, lda, ic + i0, std::min<index_t>(MR, mc - i0), pc, kc, MR,
-                         Ap + r * MR * kc);
+            const index_t m = std::min<index_t>(MR, mc - i0);
+            if (!trans_a && kern.pack_a)
+              kern.pack_a(A + (ic + i0) * lda + pc, lda, kc, int(m), Ap + r * MR * kc);
+            else
+              pack_a_panel(trans_a, A, lda, ic + i0, m, pc, kc, MR, Ap + r * MR * kc);
           }
 
           index_t tile_m, tile_n, tm, tn;

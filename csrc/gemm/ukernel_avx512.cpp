@@ -24,6 +24,14 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
 
+  // Start pulling the C tile in now; it is needed only after the k loop.
+  if (beta != 0.0f) {
+    for (int i = 0; i < m; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + n - 1), _MM_HINT_T0);
+    }
+  }
+
   __m512 c0[MR], c1[MR];  // c0: columns 0..15, c1: columns 16..31
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
