@@ -1,0 +1,202 @@
+"""``fastmlp.save`` / ``fastmlp.load``: models and state dicts in ``.npz`` files.
+
+The file is an ordinary NumPy ``.npz`` archive: one member per state-dict
+entry, named by its key (``fc1.weight``...), so ``np.load(path)["fc1.weight"]``
+works, plus one member ``__fastmlp__`` holding a JSON record: the format
+version, the key order and, for ``Sequential`` models built only of
+``Linear`` / ``ReLU`` / ``Flatten`` / ``Identity`` / nested ``Sequential``, the
+architecture, so :func:`load` can rebuild the model. No pickle anywhere:
+loading never runs code from the file.
+
+Writes are atomic: the archive goes to a temporary file in the destination
+directory, is flushed to disk, then renamed over ``path``; on any error the
+temporary file is removed and an existing ``path`` is left as it was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["save", "load", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_META = "__fastmlp__"
+_SAVEZ_RESERVED = ("file", "allow_pickle")  # np.savez's own parameter names
+
+
+def _describe(m):
+    """JSON description of a rebuildable module tree, or None."""
+    from .nn import Flatten, Identity, Linear, ReLU, Sequential
+
+    t = type(m)
+    if t is Linear:
+        return {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features,
+                "bias": m.bias is not None}
+    if t is ReLU:
+        return {"type": "ReLU", "inplace": m.inplace}
+    if t is Flatten:
+        return {"type": "Flatten", "start_dim": m.start_dim, "end_dim": m.end_dim}
+    if t is Identity:
+        return {"type": "Identity"}
+    if t is Sequential:
+        layers = []
+        for name, child in m._modules.items():
+            d = None if child is None else _describe(child)
+            if d is None:
+                return None
+            layers.append({"name": name, **d})
+        return {"type": "Sequential", "layers": layers}
+    return None
+
+
+def _build(desc):
+    from .nn import Flatten, Identity, Linear, ReLU, Sequential
+
+    kind = desc["type"]
+    if kind == "Linear":
+        return Linear(int(desc["in_features"]), int(desc["out_features"]),
+                      bias=bool(desc["bias"]))
+    if kind == "ReLU":
+        return ReLU(inplace=bool(desc.get("inplace", False)))
+    if kind == "Flatten":
+        return Flatten(int(desc["start_dim"]), int(desc["end_dim"]))
+    if kind == "Identity":
+        return Identity()
+    if kind == "Sequential":
+        return Sequential(OrderedDict((str(d["name"]), _build(d)) for d in desc["layers"]))
+    raise ValueError(f"unknown layer type {kind!r}")
+
+
+def _state_of(obj):
+    from .nn import Module, _to_numpy
+
+    if isinstance(obj, Module):
+        top = _describe(obj) if type(obj).__name__ == "Sequential" else None
+        return obj.state_dict(), top, type(obj).__name__
+    if isinstance(obj, Mapping):
+        sd = OrderedDict()
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"save: state-dict keys must be strings, got {k!r}")
+            sd[k] = np.asarray(_to_numpy(v))
+        return sd, None, None
+    raise TypeError(f"save: expected a fastmlp.nn.Module or a state dict (a mapping of name -> "
+                    f"array), got {type(obj).__name__}")
+
+
+def save(obj, path) -> None:
+    """Save a module (its state dict, and its architecture when it is a plain
+    ``Sequential``) or a state dict to ``path`` (exactly that name; no suffix is added).
+
+    ``path`` may also be a writable binary file object (then the write is not atomic).
+    """
+    import fastmlp
+
+    sd, arch, cls = _state_of(obj)
+    keys = list(sd.keys())
+    for k in keys:
+        if k.startswith(_META):
+            raise ValueError(f"save: the key {k!r} is reserved")
+        if sd[k].dtype == object:
+            raise TypeError(f"save: the value of {k!r} is not a numeric array")
+    if any(k in _SAVEZ_RESERVED for k in keys):
+        members = [f"arr_{i}" for i in range(len(keys))]
+    else:
+        members = keys
+    meta = {"format": "fastmlp", "version": FORMAT_VERSION,
+            "fastmlp_version": getattr(fastmlp, "__version__", ""), "class": cls,
+            "keys": keys, "members": members, "arch": arch}
+    payload = {m: sd[k] for m, k in zip(members, keys)}
+    payload[_META] = np.array(json.dumps(meta))
+
+    if hasattr(path, "write"):
+        np.savez(path, **payload)
+        return
+    name = os.fspath(path)
+    directory, base = os.path.split(os.path.abspath(name))
+    while True:
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, name)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _read(path):
+    """(state dict, metadata) from a fastmlp file; ValueError naming the file if it is not one."""
+    name = path if hasattr(path, "read") else os.fspath(path)
+    label = getattr(path, "name", repr(path)) if hasattr(path, "read") else name
+    try:
+        with np.load(name, allow_pickle=False) as z:
+            if not hasattr(z, "files") or _META not in z.files:
+                raise _NotOurs("no __fastmlp__ record (not saved by fastmlp.save)")
+            meta = json.loads(str(z[_META][()]))
+            if not isinstance(meta, dict) or meta.get("format") != "fastmlp":
+                raise _NotOurs("bad __fastmlp__ record")
+            if meta.get("version") != FORMAT_VERSION:
+                raise _NotOurs(f"format version {meta.get('version')!r} is not supported "
+                               f"(this fastmlp reads version {FORMAT_VERSION})")
+            keys, members = meta["keys"], meta["members"]
+            if len(keys) != len(members):
+                raise _NotOurs("inconsistent __fastmlp__ record")
+            sd = OrderedDict((k, z[m]) for k, m in zip(keys, members))
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except _NotOurs as e:
+        raise ValueError(f"{label}: not a fastmlp model file: {e}") from None
+    except Exception as e:  # noqa: BLE001 - zip, npy-header, JSON, key errors: all "corrupt"
+        raise ValueError(f"{label}: not a fastmlp model file, or corrupt "
+                         f"({type(e).__name__}: {e})") from e
+    return sd, meta
+
+
+class _NotOurs(Exception):
+    pass
+
+
+def load(path, model=None, strict: bool = True):
+    """Load what :func:`save` wrote.
+
+    - ``model`` given: load the state dict into it (``load_state_dict(strict=strict)``)
+      and return it;
+    - else, when the file records a ``Sequential`` architecture: rebuild that
+      model, load the weights, return it;
+    - else: return the state dict (an OrderedDict of name -> ndarray).
+
+    Raises FileNotFoundError for a missing file and ValueError naming the
+    file when it is corrupt or was not written by :func:`save`.
+    """
+    sd, meta = _read(path)
+    if model is not None:
+        model.load_state_dict(sd, strict=strict)
+        return model
+    arch = meta.get("arch")
+    if arch is not None:
+        label = path if isinstance(path, (str, bytes, os.PathLike)) else getattr(path, "name", "")
+        try:
+            m = _build(arch)
+            m.load_state_dict(sd, strict=True)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{os.fspath(label) if label else 'file'}: the recorded "
+                             f"architecture does not match the saved weights: {e}") from e
+        return m
+    return sd

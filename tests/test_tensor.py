@@ -1,0 +1,316 @@
+"""Tensor: data/dtype handling, NumPy interop, the tape (backward, no_grad, graph freeing),
+the elementwise ops' gradients, and the Linear+ReLU fusion rules."""
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+from fastmlp import functional as F
+from fastmlp import nn
+from fastmlp.tensor import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
+
+
+def fd_grad(f, x, eps=1e-6):
+    """Central finite differences of scalar f at float64 x."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        fp = f(x)
+        x[i] = old - eps
+        fm = f(x)
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+# ------------------------------------------------------------ basics --
+
+
+def test_data_is_float32_c_contiguous_and_shared_when_possible(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    t = Tensor(a)
+    assert t.data is a  # shared, like torch.from_numpy
+    t64 = Tensor(a.astype(np.float64))
+    assert t64.dtype == np.float32 and t64.data.flags.c_contiguous
+    tf = Tensor(np.asfortranarray(a))
+    assert tf.data.flags.c_contiguous and np.array_equal(tf.data, a)
+    assert tensor(a).data is not a  # tensor() copies
+    assert Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    with pytest.raises(TypeError):
+        Tensor(np.array(["a"]))
+
+
+def test_properties_and_conversions(rng):
+    a = rng.standard_normal((5, 3)).astype(np.float32)
+    t = Tensor(a, requires_grad=True)
+    assert t.shape == (5, 3) and t.ndim == 2 and t.dim() == 2 and t.numel() == 15
+    assert t.size() == (5, 3) and t.size(1) == 3 and len(t) == 5
+    assert t.numpy() is a and np.asarray(t) is a
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert t.is_leaf and t.grad_fn is None and t.device == "cpu"
+    assert "requires_grad=True" in repr(t) and repr(t).startswith("tensor(")
+    s = Tensor(np.float32(2.5))
+    assert s.item() == 2.5 and float(s) == 2.5 and f"{s:.2f}" == "2.50"
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        t.item()
+    with pytest.raises(TypeError, match="0-d"):
+        len(s)
+    d = t.detach()
+    assert d.data is a and not d.requires_grad
+    assert [r.shape for r in t] == [(3,)] * 5
+
+
+def test_eval_loop_idioms(rng):
+    logits = rng.standard_normal((32, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 32)
+    out = Tensor(logits)
+    pred = out.argmax(1)
+    assert isinstance(pred, np.ndarray) and np.array_equal(pred, logits.argmax(1))
+    assert np.array_equal(np.argmax(out, 1), logits.argmax(1))
+    assert np.array_equal(np.argmax(out, axis=1), logits.argmax(1))
+    correct = (pred == labels).sum().item()
+    assert correct == int((logits.argmax(1) == labels).sum())
+    values, indices = out.max(1)
+    assert np.array_equal(values, logits.max(1)) and np.array_equal(indices, logits.argmax(1))
+    assert np.array_equal(out.max(dim=1).indices, logits.argmax(1))
+    assert np.array_equal(np.max(out, axis=1), logits.max(1))  # NumPy protocol: values only
+    assert out.max() == logits.max()
+    assert np.array_equal(out == logits, np.ones_like(logits, dtype=bool))
+    assert np.array_equal(labels == Tensor(labels), np.ones(32, dtype=bool))
+    assert np.isclose(np.sum(out).item(), logits.sum(dtype=np.float64), rtol=1e-5)
+    assert np.isclose(np.mean(out).item(), logits.mean(dtype=np.float64), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------- backward --
+
+
+def test_backward_non_scalar_needs_gradient(rng):
+    x = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError,
+                       match="grad can be implicitly created only for scalar outputs"):
+        y.backward()
+    assert x.grad is None
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):
+        y.backward(np.ones((3, 4)))
+    assert x.grad is None
+    y.backward(np.ones((4, 3)))
+    np.testing.assert_array_equal(x.grad, np.full((4, 3), 2.0, np.float32))
+
+
+def test_backward_without_graph_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor(np.ones(3)).sum().backward()
+
+
+def test_graph_is_freed_after_backward_unless_retained(rng):
+    x = Tensor(rng.standard_normal(5), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    g1 = x.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * g1, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_leaf_grad_accumulates(rng):
+    x = Tensor(rng.standard_normal(4), requires_grad=True)
+    (x * 3.0).sum().backward()
+    buf = x.grad
+    (x * 3.0).sum().backward()
+    assert x.grad is buf  # accumulated in place
+    np.testing.assert_allclose(x.grad, np.full(4, 6.0))
+
+
+def test_no_grad_records_nothing(rng):
+    lin = nn.Linear(6, 4)
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        out = F.relu(lin(x))
+        y = lin(Tensor(x, requires_grad=True))
+        with enable_grad():
+            assert is_grad_enabled()
+    assert is_grad_enabled()
+    for t in (out, y):
+        assert not t.requires_grad and t._backward is None and t._parents == ()
+
+    @no_grad()
+    def infer(inp):
+        return lin(inp)
+
+    assert not infer(x).requires_grad and is_grad_enabled()
+    with set_grad_enabled(False):
+        assert not lin(x).requires_grad
+    assert lin(x).requires_grad
+
+
+def test_inference_keeps_no_intermediates(rng):
+    """Under no_grad an output holds no reference to the hidden activations."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    with no_grad():
+        hidden = model[0](x)
+        ref = weakref.ref(hidden)
+        out = model[2](F.relu(hidden))
+        del hidden
+        gc.collect()
+    assert ref() is None and out._parents == ()
+
+
+# ------------------------------------------------------ op gradients --
+
+OPS = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / b, lambda a, b: a / b),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@pytest.mark.parametrize("bshape", [(3, 4), (4,), (1, 4), (3, 1)])
+def test_binary_op_gradients_match_finite_differences(rng, op, bshape):
+    ours, ref = OPS[op]
+    a = rng.uniform(0.5, 2.0, (3, 4))
+    b = rng.uniform(0.5, 2.0, bshape)
+    G = rng.standard_normal((3, 4))
+    ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    ours(ta, tb).backward(G)
+    ga = fd_grad(lambda v: np.sum(G * ref(v, b)), a)
+    gb = fd_grad(lambda v: np.sum(G * ref(a, v)), b)
+    # float32 forward/backward vs float64 differences: a few float32 ulps of values O(10)
+    np.testing.assert_allclose(ta.grad, ga, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tb.grad, gb, rtol=1e-5, atol=1e-5)
+
+
+def test_scalar_and_reflected_ops(rng):
+    a = rng.uniform(0.5, 2.0, 5)
+    t = Tensor(a, requires_grad=True)
+    y = (2.0 - t) * 3.0 + 1.0 / t - (-t) + t ** 2
+    y.sum().backward()
+    expect = -3.0 - 1.0 / a**2 + 1.0 + 2 * a
+    np.testing.assert_allclose(t.grad, expect, rtol=1e-5, atol=1e-5)
+    # an ndarray on the left defers to the Tensor (the result tracks gradients)
+    t2 = Tensor(a, requires_grad=True)
+    z = np.ones(5, np.float32) * t2
+    assert isinstance(z, Tensor) and z.requires_grad
+
+
+def test_same_tensor_twice(rng):
+    a = rng.standard_normal(4)
+    t = Tensor(a, requires_grad=True)
+    (t * t + t).sum().backward()
+    np.testing.assert_allclose(t.grad, 2 * a + 1, rtol=1e-6, atol=1e-6)
+
+
+def test_reductions_reshape_index_gradients(rng):
+    a = rng.standard_normal((3, 4, 2))
+    G = rng.standard_normal((3, 2))
+    t = Tensor(a, requires_grad=True)
+    t.sum(1).backward(G)
+    np.testing.assert_allclose(t.grad, np.broadcast_to(G[:, None, :], a.shape), rtol=1e-6)
+    t = Tensor(a, requires_grad=True)
+    t.mean().backward()
+    np.testing.assert_allclose(t.grad, np.full(a.shape, 1 / a.size), rtol=1e-6)
+    t = Tensor(a, requires_grad=True)
+    t.reshape(6, 4).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.ones(a.shape, np.float32))
+    t = Tensor(a, requires_grad=True)
+    idx = np.array([0, 2, 0])
+    t[idx].sum().backward()
+    expect = np.zeros(a.shape)
+    expect[0] = 2
+    expect[2] = 1
+    np.testing.assert_array_equal(t.grad, expect)
+
+
+# ------------------------------------------------------------ fusion --
+
+
+def test_functional_relu_of_a_linear_temporary_is_fused(rng):
+    lin = nn.Linear(7, 5)
+    x = rng.standard_normal((4, 7)).astype(np.float32)
+    ref = np.maximum(lin(x).data, 0)
+    out = F.relu(lin(x))
+    assert out._op == "LinearRelu" and type(out._backward).__name__ == "_LinearBackward"
+    assert out._backward.relu_out is out.data
+    np.testing.assert_array_equal(out.data, ref)
+    # (not inside `assert`: pytest's assertion rewriting keeps extra references)
+    via_module = nn.ReLU()(lin(x))
+    via_method = lin(x).relu()
+    with no_grad():
+        no_grad_out = F.relu(lin(x))
+    for t in (via_module, via_method, no_grad_out):
+        assert t._op == "LinearRelu"
+        np.testing.assert_array_equal(t.data, ref)
+
+
+def test_relu_never_overwrites_a_tensor_someone_holds(rng):
+    lin = nn.Linear(7, 5)
+    x = rng.standard_normal((64, 7)).astype(np.float32)
+    h = lin(x)
+    before = h.data.copy()
+    assert (before < 0).any()
+    for r in (F.relu(h), nn.ReLU()(h), h.relu(), F.relu(h, inplace=True)):
+        assert r is not h and r._op == "Relu"
+        np.testing.assert_array_equal(h.data, before)  # pre-activation intact
+        np.testing.assert_array_equal(r.data, np.maximum(before, 0))
+    held = [lin(x)]
+    assert F.relu(held[0]) is not held[0]
+
+
+def test_fused_and_unfused_relu_give_identical_gradients(rng):
+    """relu(fc(x)) fused in place, the Sequential epilogue, and an unfused relu agree bitwise."""
+    nn.manual_seed(3)
+    fc1, fc2 = nn.Linear(9, 13), nn.Linear(13, 4)
+    x = Tensor(rng.standard_normal((6, 9)), requires_grad=True)
+    G = rng.standard_normal((6, 4)).astype(np.float32)
+    results = []
+    for mode in ("fused", "sequential", "unfused"):
+        for p in (fc1.weight, fc1.bias, fc2.weight, fc2.bias):
+            p.grad = None
+        x.grad = None
+        if mode == "fused":
+            out = fc2(F.relu(fc1(x)))
+        elif mode == "sequential":
+            out = nn.Sequential(fc1, nn.ReLU(), fc2)(x)
+        else:
+            h = fc1(x)
+            out = fc2(F.relu(h))
+        out.backward(G)
+        results.append([out.data.copy(), x.grad, fc1.weight.grad, fc1.bias.grad,
+                        fc2.weight.grad, fc2.bias.grad])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_first_layer_input_gradient_is_not_computed(rng, monkeypatch):
+    """Backward of a Linear whose input needs no gradient runs exactly two GEMMs fewer."""
+    from fastmlp import functional
+
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    calls = []
+    real = functional._sgemm
+
+    def spy(a, b, *args, **kw):
+        calls.append((a.shape, b.shape, kw.get("trans_a", False), kw.get("trans_b", False)))
+        return real(a, b, *args, **kw)
+
+    monkeypatch.setattr(functional, "_sgemm", spy)
+    out = model(x)
+    assert len(calls) == 2  # one GEMM per Linear (bias and ReLU in the epilogue)
+    calls.clear()
+    out.sum().backward()
+    # dW for both layers, dX only for the second layer's input
+    assert sorted(calls) == sorted([((5, 3), (5, 6), True, False), ((5, 3), (3, 6), False, False),
+                                    ((5, 6), (5, 8), True, False)])
