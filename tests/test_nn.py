@@ -141,6 +141,21 @@ def test_sequential_container_ops():
     assert len(list(ml.parameters())) == 4 and len(ml) == 2
 
 
+def test_deepcopy_and_pickle(rng):
+    import copy
+    import pickle
+
+    net = Net()
+    x = rng.standard_normal((2, 784)).astype(np.float32)
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert clone.fc1.weight is not net.fc1.weight
+        assert clone.fc1.weight is clone.fc1._parameters["weight"]  # registries stay in step
+        assert isinstance(clone.fc1.weight, nn.Parameter)
+        np.testing.assert_array_equal(clone(x).data, net(x).data)
+        clone.fc1.weight.data[...] = 0
+        assert net.fc1.weight.data.any()
+
+
 # ------------------------------------------------------------- Linear --
 
 
@@ -461,7 +476,9 @@ def test_loss_trajectory_matches_torch(rng, opts):
         ol = ocrit(ours(x), y)
         ol.backward()
         oopt.step()
-        # both float32; different summation orders drift by a few ulps per step
-        assert ol.item() == pytest.approx(tl.item(), rel=1e-5, abs=1e-6), step
+        # Both float32 with different summation orders. Observed over 10 seeds x both option
+        # sets: loss relative difference <= 2.3e-7, final |w - w_torch| <= 1.5e-7 (weights
+        # ~0.2). Bounds ~20x that.
+        assert ol.item() == pytest.approx(tl.item(), rel=5e-6), step
     for k, v in tm.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), rtol=1e-5, atol=3e-6)

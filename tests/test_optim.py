@@ -136,9 +136,10 @@ def test_sgd_matches_float64_reference(rng, opts):
             reference.sgd_update(r, g.astype(np.float32), b, first_step=step == 0,
                                  **{k: v for k, v in opts.items()})
     # float32 updates of O(1) values: each step rounds to 2^-24 relative; 25 steps with
-    # momentum amplification (1/(1-0.9) = 10) stays below ~25 * 10 * 6e-8 = 1.5e-5
+    # momentum amplification (1/(1-0.9) = 10) stay below ~25 * 10 * 6e-8 = 1.5e-5.
+    # Observed (20 seeds x all options): max |p - p_ref| = 1.6e-6.
     for p, r in zip(ps, ref):
-        np.testing.assert_allclose(p.data, r, rtol=2e-5, atol=2e-5)
+        np.testing.assert_allclose(p.data, r, rtol=0, atol=1.5e-5)
 
 
 @pytest.mark.parametrize("opts", OPTIONS, ids=IDS)
@@ -155,9 +156,11 @@ def test_sgd_matches_torch(rng, opts):
             tp.grad = torch.from_numpy(g.copy())
         opt.step()
         topt.step()
-    # both float32 with the same formula; operation order/fusion may differ by an ulp per step
+    # Both float32, the same formula; torch's multi-tensor path rounds (e.g. lr*g, or FMA
+    # use) differently by an ulp per step. Observed over 5 seeds x all options, 30 steps of
+    # O(1) gradients on O(1) params: max |p - p_torch| = 9.5e-7; bound ~10x.
     for p, tp in zip(ps, tps):
-        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=0, atol=1e-5)
     # identical state-dict layout
     ours, theirs = opt.state_dict(), topt.state_dict()
     assert ours["param_groups"][0].keys() == theirs["param_groups"][0].keys()

@@ -294,6 +294,8 @@ def flatten(input, start_dim=0, end_dim=-1):
         d = _as_array(input)
     shape = d.shape
     nd = d.ndim
+    if nd == 2 and start_dim in (1, -1) and end_dim in (1, -1):  # the usual flatten(x, 1)
+        return t if t is not None else Tensor(d)
     s = _wrap_dim(start_dim, nd, "start_dim")
     e = _wrap_dim(end_dim, nd, "end_dim")
     if s > e:

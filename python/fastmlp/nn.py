@@ -468,9 +468,6 @@ class Module:
                 s += "\n  " + "\n  ".join(lines) + "\n"
         return s + ")"
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()))
-
 
 def _check_name(name, module, what):
     if not isinstance(name, str):

@@ -269,9 +269,13 @@ class SGD(Optimizer):
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        # Check everything first, so that a bad gradient or buffer leaves all parameters as
+        # they were; then update.
+        state = self.state
         work = []
         for group in self.param_groups:
             self._check_group(group)
+            momentum = group["momentum"]
             for p in group["params"]:
                 g = p.grad
                 if g is None:
@@ -281,33 +285,36 @@ class SGD(Optimizer):
                         and d.flags.writeable):
                     raise ValueError("SGD: a parameter's .data is no longer a writeable "
                                      "C-contiguous float32 array (it must be updated in place)")
-                if group["momentum"] != 0:
-                    buf = self.state[p].get("momentum_buffer") if p in self.state else None
+                if not (type(g) is np.ndarray and g.dtype == _F32 and g.flags.c_contiguous
+                        and g.shape == d.shape):
+                    g = _grad_array(p, g)
+                buf = None
+                if momentum != 0:
+                    st = state.get(p)
+                    buf = st.get("momentum_buffer") if st else None
                     if buf is not None and not (
                             type(buf) is np.ndarray and buf.dtype == _F32
                             and buf.shape == d.shape and buf.flags.c_contiguous
                             and buf.flags.writeable):
                         raise ValueError("SGD: a momentum_buffer in optimizer.state is not a "
-                                         f"writeable C-contiguous float32 array of shape {d.shape}")
-                work.append((p, _grad_array(p, g), group))
-        state = self.state
+                                         "writeable C-contiguous float32 array of shape "
+                                         f"{d.shape}")
+                work.append((p, d, g, buf, group))
         update = kernels.sgd_update
-        for p, g, group in work:
+        for p, d, g, buf, group in work:
             momentum = group["momentum"]
             if momentum != 0:
-                st = state[p]
-                buf = st.get("momentum_buffer")
                 first = buf is None
                 if first:
-                    buf = np.empty_like(p.data)
-                update(p.data, g, buf, lr=group["lr"], momentum=momentum,
+                    buf = np.empty_like(d)
+                update(d, g, buf, lr=group["lr"], momentum=momentum,
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=group["nesterov"], maximize=group["maximize"],
                        first_step=first)
                 if first:
-                    st["momentum_buffer"] = buf
+                    state[p]["momentum_buffer"] = buf
             else:
-                update(p.data, g, None, lr=group["lr"], momentum=0.0,
+                update(d, g, None, lr=group["lr"], momentum=0.0,
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=False, maximize=group["maximize"], first_step=True)
         return loss

@@ -410,27 +410,30 @@ class Tensor:
             _accumulate(self, g)
             return
         keep = bool(retain_graph)
-        order = _topo(self)
-        grads = {id(self): g}
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            fn = node._backward
+        # Fast path for a chain (every node has one parent, as in an MLP): no sort needed,
+        # since nothing on a chain can be reached another way. Branches go to _run_graph.
+        node = self
+        while True:
             parents = node._parents
+            if len(parents) > 1:
+                _run_graph(node, g, keep)
+                return
+            fn = node._backward
             if not keep:
                 node._backward = _freed
                 node._parents = ()
-            if g is None:  # no path from the output to this node carried a gradient
-                continue
             pgrads = fn(g, keep)
-            for p, pg in zip(parents, pgrads):
-                if pg is None:
-                    continue
-                if p._backward is None:
-                    if p.requires_grad:
-                        _accumulate(p, pg)
-                else:
-                    prev = grads.get(id(p))
-                    grads[id(p)] = pg if prev is None else prev + pg
+            if not parents:
+                return
+            p = parents[0]
+            g = pgrads[0]
+            if g is None:
+                return
+            if p._backward is None:
+                if p.requires_grad:
+                    _accumulate(p, g)
+                return
+            node = p
 
     # -- elementwise arithmetic (differentiable) --
     def __neg__(self):
@@ -654,6 +657,31 @@ def _as_operand(x):
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return np.float32(x)
     return _as_array(x)
+
+
+def _run_graph(root, g, keep):
+    """General backward from ``root`` (whose gradient ``g`` is complete) in topological order."""
+    order = _topo(root)
+    grads = {id(root): g}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        fn = node._backward
+        parents = node._parents
+        if not keep:
+            node._backward = _freed
+            node._parents = ()
+        if g is None:  # no path from the output to this node carried a gradient
+            continue
+        pgrads = fn(g, keep)
+        for p, pg in zip(parents, pgrads):
+            if pg is None:
+                continue
+            if p._backward is None:
+                if p.requires_grad:
+                    _accumulate(p, pg)
+            else:
+                prev = grads.get(id(p))
+                grads[id(p)] = pg if prev is None else prev + pg
 
 
 def _topo(root):
