@@ -223,6 +223,21 @@ def test_linear_gradients_match_finite_differences(rng, bias):
                                    **GRAD_TOL)
 
 
+def test_functional_linear_with_array_weights(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    W = rng.standard_normal((2, 4)).astype(np.float32)
+    b = nn.Parameter(np.zeros(2, np.float32))
+    out = F.linear(x, W, b)
+    np.testing.assert_allclose(out.data, x.data @ W.T, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, np.ones((3, 2)) @ W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(b.grad, [3, 3])
+    # a weight computed by another op (non-leaf) gets its gradient through the graph
+    Wp = nn.Parameter(W)
+    F.linear(x.detach(), Wp * 2.0).sum().backward()
+    np.testing.assert_allclose(Wp.grad, 2 * np.ones((2, 3)) @ x.data, rtol=1e-5, atol=1e-6)
+
+
 def test_linear_grad_accumulates_into_existing_grad(rng):
     lin = nn.Linear(4, 3)
     x = rng.standard_normal((5, 4)).astype(np.float32)

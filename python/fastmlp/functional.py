@@ -47,12 +47,12 @@ class _LinearBackward:
     other ops) are returned to the engine as parents.
     """
 
-    __slots__ = ("x", "x_shape", "weight", "bias", "need_dx", "w_mode", "b_mode", "relu_out")
+    __slots__ = ("x", "x_shape", "w", "weight", "bias", "need_dx", "w_mode", "b_mode", "relu_out")
 
     # w_mode / b_mode: 0 no gradient, 1 accumulate into the leaf's .grad, 2 return to the engine
 
     def __call__(self, g, keep):
-        W = self.weight.data
+        W = self.w
         n_out = W.shape[0]
         g2 = g if g.ndim == 2 else g.reshape(-1, n_out)
         y = self.relu_out
@@ -141,6 +141,7 @@ def _linear(input, weight, bias, relu, layer):
             bw = _LinearBackward()
             bw.x = x2
             bw.x_shape = x_shape
+            bw.w = W
             bw.weight = wt
             bw.bias = bt
             bw.need_dx = need_dx
