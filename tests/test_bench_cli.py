@@ -1,0 +1,114 @@
+"""Smoke test: ``fastmlp bench --quick --json PATH`` runs every suite and writes the report.
+
+Runs ``python -m fastmlp bench ...`` in a subprocess when the CLI module
+exists, else ``fastmlp.bench.run`` on the same parsed arguments. Takes about
+half a minute on 2 cores; PyTorch / scikit-learn are used when installed and
+reported as skipped otherwise (the test passes either way).
+"""
+import argparse
+import contextlib
+import copy
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastmlp
+from fastmlp import bench
+
+PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
+HAS_CLI = all(importlib.util.find_spec(m) is not None for m in ("fastmlp.cli", "fastmlp.__main__"))
+
+TOP_KEYS = {"schema", "created", "command", "machine", "versions", "settings", "peak_gflops",
+            "peers", "data", "warnings", "results"}
+STAT_KEYS = {"median_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "value", "value_q1",
+             "value_q3", "value_min", "value_max"}
+
+
+def _bench(*argv):
+    """``fastmlp bench *argv`` -> (exit status, printed output)."""
+    if HAS_CLI:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [PKG_PARENT, os.environ.get("PYTHONPATH")])))
+        p = subprocess.run([sys.executable, "-m", "fastmlp", "bench", *argv], env=env,
+                           capture_output=True, text=True, timeout=300)
+        return p.returncode, p.stdout + p.stderr
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = bench.run(parser.parse_args(list(argv)))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "quick.json"
+    status, out = _bench("--quick", "--json", str(path))
+    assert status == 0, out[-4000:]
+    with open(path) as f:
+        return json.load(f), out, path
+
+
+def test_quick_json(quick):
+    report, out, _ = quick
+    assert TOP_KEYS <= set(report), set(report) ^ TOP_KEYS
+    assert report["schema"] == bench.SCHEMA
+    m = report["machine"]
+    assert {"cpu_model", "isa", "threads", "numpy_blas", "env", "loadavg_start"} <= set(m)
+    assert m["isa"] == fastmlp.cpu_capability() and m["threads"] >= 1
+    assert set(m["env"]) >= {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+    assert {"fastmlp", "numpy", "torch", "sklearn"} <= set(report["versions"])
+    assert report["peak_gflops"] > 0
+    for p in ("numpy", "torch", "sklearn"):  # each peer ran, or says why not
+        d = report["peers"][p]
+        assert d["available"] or d["reason"], d
+    assert report["peers"]["numpy"]["available"]
+
+    res = report["results"]
+    assert {r["suite"] for r in res} == {"gemm", "layers", "train"}
+    assert report["settings"]["quick"] is True
+    for r in res:
+        for side in ("fastmlp", "numpy"):
+            s = r["sides"][side]
+            assert STAT_KEYS <= set(s), (r["case"], side, s)
+            assert s["runs"] >= 3 and 0 < s["min_s"] <= s["median_s"] <= s["max_s"]
+            assert s["value_q1"] <= s["value"] <= s["value_q3"]
+        assert r["ratios"]["numpy"] > 0
+        if r["gemm"]:
+            assert 0 < r["sides"]["fastmlp"]["pct_peak"]
+        for p in ("torch", "sklearn"):
+            if p in r["sides"] and not report["peers"][p]["available"]:
+                assert "skipped" in r["sides"][p]
+    assert any(r["gemm"] for r in res if r["suite"] == "layers")
+    train = [r for r in res if r["suite"] == "train"]
+    assert {r["batch_size"] for r in train} == {64, 256}
+    assert report["data"]["train"]["source"]
+    for title in ("== gemm", "== layers", "== train", "xnumpy", "% peak"):
+        assert title in out
+
+
+def test_compare_flags_regression(quick, tmp_path):
+    report, _, path = quick
+    text, regressions = bench.compare(report, report, 10.0)
+    assert regressions == [] and "no regression" in text
+
+    # an earlier run in which our GEMM was twice as fast: a 50% regression now
+    old = copy.deepcopy(report)
+    for r in old["results"]:
+        if r["suite"] == "gemm":
+            r["sides"]["fastmlp"]["value"] *= 2
+    old_path = tmp_path / "old.json"
+    old_path.write_text(json.dumps(old))
+    _, regressions = bench.compare(old, report, 10.0)
+    assert regressions and all(r["suite"] == "gemm" for r in regressions)
+    status, out = _bench("gemm", "--quick", "--reps", "3", "--peers", "numpy",
+                         "--compare", str(old_path), "--threshold", "10")
+    assert status == 1, out
+    assert "REGRESSION" in out
+    status, out = _bench("gemm", "--quick", "--compare", str(tmp_path / "missing.json"))
+    assert status == 2, out
