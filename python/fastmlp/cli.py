@@ -1,0 +1,611 @@
+"""The ``fastmlp`` command line: ``train``, ``evaluate``, ``info`` and ``bench``.
+
+::
+
+    fastmlp train [--dataset fashion-mnist] [--hidden 128 ...] [--epochs 10] [--save model.npz]
+    fastmlp evaluate --model model.npz [--dataset fashion-mnist]
+    fastmlp info
+    fastmlp bench ...            (fastmlp.bench, when this build has it)
+
+Also ``python -m fastmlp ...``. Every subcommand takes ``--json`` for
+machine-readable output on stdout (and nothing else on stdout).
+
+A mistake the user can fix (bad option value, data not found, a corrupt data
+or model file, an unwritable ``--save`` path) prints one ``fastmlp: error:``
+line on stderr, with no traceback, and exits 2 for a bad option (argparse's
+code) or 1 otherwise. Ctrl-C exits 130 and saves nothing. Anything else is a
+bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+__all__ = ["main", "build_parser", "FASHION_MNIST_CLASSES", "MNIST_CLASSES"]
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+_CLASSES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}
+_DISPLAY = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
+N_CLASSES = 10
+
+# With a progress bar the fused epoch is cut into calls of about this many
+# seconds (tqdm redraws at most every 0.1 s anyway), so the bar moves while
+# the per-call overhead stays far below 1% of the epoch.
+_CHUNK_SECONDS = 0.1
+_FIRST_CHUNK_FRACTION = 1 / 20
+
+_EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as ``fastmlp: error: <message>``, exit 1."""
+
+
+# ------------------------------------------------------------- parsing --
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``fastmlp: error: ...``) instead of usage + error."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"fastmlp: error: {message} (see '{self.prog} --help')\n")
+
+
+def _int_type(lo: int, hi: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            v = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {rng}, got {v}")
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _float_type(lo: float, *, strict: bool):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(v) or v < lo or (strict and v == lo):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {'>' if strict else '>='} {lo:g}, got {text}")
+        return v
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist",
+                   help="which dataset (default: %(default)s; Debian ships it as "
+                        "dataset-fashion-mnist, MNIST has no Debian package)")
+    p.add_argument("--data", metavar="DIR",
+                   help="directory holding the four IDX files (plain or .gz), searched first; "
+                        "then $FASTMLP_DATA, ~/.cache/fastmlp/<dataset>, /usr/share/datasets/<dataset>")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download the dataset; fail if it is not found locally")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The top-level parser and its subparsers by name (``bench`` gets its arguments lazily)."""
+    from . import __version__
+
+    parser = _Parser(prog="fastmlp",
+                     description="Train and evaluate multilayer perceptrons on the CPU with "
+                                 "fastmlp's C++ kernels.")
+    parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    subs = {}
+
+    p = sub.add_parser(
+        "train", help="train an MLP on (Fashion-)MNIST",
+        description="Train an MLP (784-hidden...-10, ReLU, cross-entropy, SGD) on MNIST or "
+                    "Fashion-MNIST with the fused C++ epoch and report test loss and accuracy "
+                    "after every epoch. The defaults are the seed network: 784-128-10, SGD lr "
+                    "0.01, batch 64, 10 epochs. Inputs are scaled to [0, 1].")
+    _add_data_arguments(p)
+    p.add_argument("--hidden", type=_int_type(1), action="append", metavar="N",
+                   help="width of a hidden layer; repeat for deeper nets (--hidden 256 --hidden "
+                        "128); default: one layer of 128")
+    p.add_argument("--epochs", type=_int_type(1), default=10, metavar="N",
+                   help="epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=_int_type(1), default=64, metavar="N",
+                   help="mini-batch size (default: %(default)s)")
+    p.add_argument("--lr", type=_float_type(0.0, strict=True), default=0.01,
+                   help="SGD learning rate (default: %(default)s)")
+    p.add_argument("--momentum", type=_float_type(0.0, strict=False), default=0.0,
+                   metavar="M", help="SGD momentum, PyTorch semantics (default: %(default)s)")
+    p.add_argument("--weight-decay", type=_float_type(0.0, strict=False), default=0.0,
+                   metavar="WD", help="L2 weight decay (default: %(default)s)")
+    p.add_argument("--threads", type=_int_type(1), metavar="N",
+                   help="OpenMP threads (default: fastmlp's default, i.e. OMP_NUM_THREADS or "
+                        "all cores)")
+    p.add_argument("--seed", type=_int_type(0, 2**63 - 1), metavar="N",
+                   help="seed for initialisation and shuffling (default: a fresh one, printed)")
+    p.add_argument("--save", metavar="PATH",
+                   help="write the trained model here (.npz, fastmlp.save) after the last "
+                        "epoch, atomically; nothing is written if training is interrupted")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are also off when stderr is not a terminal)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per epoch on stdout and nothing else there")
+    p.set_defaults(func=cmd_train)
+    subs["train"] = p
+
+    p = sub.add_parser(
+        "evaluate", help="test loss, accuracy and confusion matrix of a saved model",
+        description="Evaluate a model saved by 'fastmlp train --save' (or fastmlp.save) on the "
+                    "test set: loss, accuracy, per-class accuracy and the 10x10 confusion matrix.")
+    p.add_argument("--model", required=True, metavar="PATH", help="model file (.npz)")
+    _add_data_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_evaluate)
+    subs["evaluate"] = p
+
+    p = sub.add_parser(
+        "info", help="version, CPU paths, threads, OpenMP, build, NumPy/BLAS",
+        description="What this fastmlp is and runs on: version, CPU capability in use and "
+                    "available, threads, the OpenMP runtime, how the core was built, NumPy "
+                    "and its BLAS.")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_info)
+    subs["info"] = p
+
+    p = sub.add_parser("bench", help="benchmarks against NumPy, PyTorch and scikit-learn",
+                       description="Benchmarks (fastmlp.bench).")
+    p.set_defaults(func=None)
+    subs["bench"] = p
+    return parser, subs
+
+
+def _subcommand(argv) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+        if a == "--":
+            break
+    return None
+
+
+# ---------------------------------------------------------------- data --
+
+
+def _load_dataset(args, *, train: bool, progress):
+    """(X float32 (N, features) in [0, 1], y int64 (N,)) or UserError."""
+    from .data import DatasetNotFoundError, load_mnist, normalize
+
+    if args.data is not None and not os.path.isdir(args.data):
+        raise UserError(f"--data {args.data}: not a directory")
+    try:
+        images, labels = load_mnist(args.data, kind=args.dataset, train=train,
+                                    download=not args.no_download, progress=progress)
+    except DatasetNotFoundError as e:
+        hint = "  (here: pass --data DIR" + (", or run without --no-download)" if args.no_download
+                                            else ")")
+        raise UserError(f"{e}\n{hint}") from None
+    except (ValueError, OSError) as e:  # corrupt / unreadable files; the message names the file
+        raise UserError(str(e)) from None
+    if len(labels) and (labels.min() < 0 or labels.max() >= N_CLASSES):
+        raise UserError(f"{_DISPLAY[args.dataset]} {'training' if train else 'test'} labels must "
+                        f"be in [0, {N_CLASSES}), found {int(labels.min())}..{int(labels.max())}")
+    if len(labels) == 0:
+        raise UserError(f"the {_DISPLAY[args.dataset]} {'training' if train else 'test'} set is empty")
+    return normalize(images), labels
+
+
+def _evaluate(model, X, y, batch: int = 4096):
+    """(mean cross-entropy, accuracy, predictions) of model on (X, y), without gradients."""
+    import numpy as np
+
+    from .kernels import cross_entropy
+    from .tensor import no_grad
+
+    loss_sum = 0.0
+    pred = np.empty(len(X), dtype=np.int64)
+    with no_grad():
+        for s in range(0, len(X), batch):
+            out = model(X[s:s + batch])
+            logits = np.ascontiguousarray(getattr(out, "data", out), dtype=np.float32)
+            loss_sum += cross_entropy(logits, y[s:s + batch], reduction="sum", dlogits=False)[0]
+            pred[s:s + batch] = logits.argmax(axis=1)
+    n = len(X)
+    return loss_sum / n, float(np.count_nonzero(pred == y)) / n, pred
+
+
+def _architecture(model) -> str:
+    from . import nn
+
+    lins = [m for m in model.modules() if type(m) is nn.Linear]
+    if not lins:
+        return type(model).__name__
+    return "-".join([str(lins[0].in_features)] + [str(m.out_features) for m in lins])
+
+
+def _n_params(model) -> int:
+    return sum(int(p.data.size) for p in model.parameters())
+
+
+# --------------------------------------------------------------- train --
+
+
+def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed, bar):
+    """One epoch, bitwise the same as ``train_epoch(..., shuffle=True, seed=seed)``, cut into
+    calls of about ``_CHUNK_SECONDS`` so that ``bar`` (a tqdm over samples) moves.
+
+    The permutation is the one ``train_epoch`` draws from ``seed``; each call trains on the
+    next run of whole batches of it, in order, and the optimizer state carries over between
+    calls, so the weights are those of one call. When ``train_epoch`` takes the visiting
+    order itself (``perm=``) the calls index X directly; otherwise each call gets the
+    gathered rows with ``shuffle=False`` (a copy of X per epoch: a few % slower).
+    Returns the mean of the step losses, as ``train_epoch`` does.
+    """
+    import inspect
+
+    import numpy as np
+
+    from .train import train_epoch
+
+    takes_perm = "perm" in inspect.signature(train_epoch).parameters
+    n = len(X)
+    perm = np.random.default_rng(seed).permutation(n)
+    steps_total = -(-n // batch_size)
+    chunk = max(1, int(steps_total * _FIRST_CHUNK_FRACTION))
+    done = 0
+    loss_sum = 0.0
+    while done < steps_total:
+        k = min(chunk, steps_total - done)
+        s, e = done * batch_size, min(n, (done + k) * batch_size)
+        idx = perm[s:e]
+        t0 = time.perf_counter()
+        if takes_perm:
+            loss = train_epoch(model, X, y, criterion, optimizer, batch_size=batch_size, perm=idx)
+        else:
+            loss = train_epoch(model, X[idx], y[idx], criterion, optimizer,
+                               batch_size=batch_size, shuffle=False)
+        loss_sum += k * loss
+        dt = time.perf_counter() - t0
+        done += k
+        bar.update(e - s)
+        chunk = max(1, int(k * _CHUNK_SECONDS / dt)) if dt > 0 else 2 * k
+    return loss_sum / steps_total
+
+
+def _check_save_path(path: str) -> str:
+    """Fail before training, not after it, when --save cannot be written."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(path):
+        raise UserError(f"--save {path}: is a directory")
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        raise UserError(f"--save {path}: directory {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise UserError(f"--save {path}: directory {d} is not writable")
+    return path
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _dumps(obj) -> str:
+    """JSON with non-finite floats (a diverged loss) as null, so any parser reads it."""
+    if isinstance(obj, dict):
+        obj = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in obj.items()}
+    return json.dumps(obj)
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s:.2f} s" if s < 100 else f"{s / 60:.1f} min"
+
+
+def cmd_train(args) -> int:
+    import numpy as np
+
+    import fastmlp
+    from . import nn, optim
+    from .train import train_epoch
+
+    out = sys.stdout
+    log = sys.stderr if args.json else sys.stdout  # human-readable lines
+    hidden = args.hidden or [128]
+    save_path = _check_save_path(args.save) if args.save else None
+    if args.threads is not None:
+        fastmlp.set_num_threads(args.threads)
+    progress = False if args.no_progress else None  # None: tqdm shows it only on a terminal
+
+    X, y = _load_dataset(args, train=True, progress=progress)
+    Xt, yt = _load_dataset(args, train=False, progress=progress)
+    if X.shape[1] != Xt.shape[1]:
+        raise UserError(f"training images have {X.shape[1]} pixels, test images {Xt.shape[1]}")
+
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+    init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
+    nn.manual_seed(init_seed)  # weights
+    rng = np.random.default_rng(shuffle_seed)  # one shuffling seed per epoch
+    widths = [X.shape[1]] + list(hidden) + [N_CLASSES]
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                          weight_decay=args.weight_decay)
+
+    name = _DISPLAY[args.dataset]
+    print(f"{name}: {len(X)} training, {len(Xt)} test images; model {_architecture(model)} "
+          f"({_n_params(model):,} parameters), SGD lr {args.lr:g} momentum {args.momentum:g} "
+          f"weight decay {args.weight_decay:g}, batch {args.batch_size}, {args.epochs} epochs; "
+          f"seed {seed}; {fastmlp.cpu_capability()}, {_plural(fastmlp.get_num_threads(), 'thread')}",
+          file=log, flush=True)
+
+    use_bar = not args.no_progress and sys.stderr.isatty()
+    total_train = 0.0
+    done = 0
+    try:
+        for epoch in range(1, args.epochs + 1):
+            epoch_seed = int(rng.integers(2**63))
+            t0 = time.perf_counter()
+            if use_bar:
+                from tqdm import tqdm
+
+                with tqdm(total=len(X), desc=f"epoch {epoch}/{args.epochs}", unit="img",
+                          unit_scale=True, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
+                    train_loss = _train_epoch_progress(model, X, y, criterion, optimizer,
+                                                       batch_size=args.batch_size,
+                                                       seed=epoch_seed, bar=bar)
+            else:
+                train_loss = train_epoch(model, X, y, criterion, optimizer,
+                                         batch_size=args.batch_size, shuffle=True, seed=epoch_seed)
+            t_train = time.perf_counter() - t0
+            test_loss, test_acc, _ = _evaluate(model, Xt, yt)
+            wall = time.perf_counter() - t0
+            total_train += t_train
+            done = epoch
+            rec = {"epoch": epoch, "epochs": args.epochs, "train_loss": train_loss,
+                   "test_loss": test_loss, "test_accuracy": test_acc,
+                   "samples_per_sec": len(X) / t_train, "train_time": t_train, "wall_time": wall,
+                   "total_train_time": total_train}
+            if args.json:
+                print(_dumps(rec), file=out, flush=True)
+            else:
+                w = len(str(args.epochs))
+                print(f"epoch {epoch:>{w}}/{args.epochs}  train loss {train_loss:.4f}  "
+                      f"test loss {test_loss:.4f}  test acc {100 * test_acc:6.2f}%  "
+                      f"{len(X) / t_train:>9,.0f} samples/s  {_fmt_time(wall)}", file=out,
+                      flush=True)
+            if not math.isfinite(train_loss):
+                raise UserError(f"training diverged (loss {train_loss}) in epoch {epoch}; "
+                                f"try a smaller --lr (now {args.lr:g})")
+    except KeyboardInterrupt:
+        print(f"\nfastmlp: interrupted during epoch {done + 1}/{args.epochs}; "
+              f"{'no model saved' if save_path else 'stopping'}", file=sys.stderr, flush=True)
+        return _EXIT_INTERRUPTED
+
+    print(f"trained {args.epochs} epochs in {_fmt_time(total_train)} "
+          f"({args.epochs * len(X) / total_train:,.0f} samples/s); test accuracy "
+          f"{100 * test_acc:.2f}%", file=log, flush=True)
+    if save_path:
+        from .serialization import save
+
+        try:
+            save(model, save_path)
+        except OSError as e:
+            raise UserError(f"cannot save the model to {save_path}: {e}") from None
+        print(f"saved {save_path}", file=log, flush=True)
+    return 0
+
+
+# ------------------------------------------------------------ evaluate --
+
+
+def _load_model(path: str):
+    from . import nn
+    from .serialization import load
+
+    try:
+        model = load(path)
+    except FileNotFoundError:
+        raise UserError(f"--model {path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"--model {path}: is a directory") from None
+    except (ValueError, OSError) as e:
+        raise UserError(str(e)) from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"{path}: holds weights but no architecture to rebuild (it was not "
+                        f"saved from an nn.Sequential of Linear/ReLU/Flatten layers)")
+    return model
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from . import nn
+
+    model = _load_model(args.model)
+    lins = [m for m in model.modules() if type(m) is nn.Linear]
+    Xt, yt = _load_dataset(args, train=False, progress=False if args.json else None)
+    if not lins or lins[0].in_features != Xt.shape[1] or lins[-1].out_features != N_CLASSES:
+        raise UserError(f"{args.model}: model {_architecture(model)} does not fit "
+                        f"{_DISPLAY[args.dataset]} ({Xt.shape[1]} inputs, {N_CLASSES} classes)")
+    t0 = time.perf_counter()
+    loss, acc, pred = _evaluate(model, Xt, yt)
+    dt = time.perf_counter() - t0
+    cm = np.bincount(yt * N_CLASSES + pred, minlength=N_CLASSES * N_CLASSES)
+    cm = cm.reshape(N_CLASSES, N_CLASSES)
+    support = cm.sum(axis=1)
+    per_class = [float(cm[i, i] / support[i]) if support[i] else None for i in range(N_CLASSES)]
+    names = list(_CLASSES[args.dataset])
+    if args.json:
+        print(_dumps({
+            "model": os.path.abspath(args.model), "architecture": _architecture(model),
+            "dataset": args.dataset, "n": int(len(yt)), "test_loss": loss, "test_accuracy": acc,
+            "correct": int(np.trace(cm)), "classes": names, "per_class_accuracy": per_class,
+            "confusion_matrix": cm.tolist(), "time": dt,
+        }))
+        return 0
+    print(f"{args.model}: model {_architecture(model)}, {_DISPLAY[args.dataset]} test set "
+          f"({len(yt)} images)")
+    print(f"test loss {loss:.4f}  accuracy {100 * acc:.2f}% ({int(np.trace(cm))}/{len(yt)})")
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    nw = max(len(s) for s in names) + 3
+    cw = max(5, len(str(int(cm.max()))) + 1)
+    print(" " * nw + "".join(f"{j:>{cw}}" for j in range(N_CLASSES)) + "  accuracy")
+    for i in range(N_CLASSES):
+        lab = f"{i} {names[i]}" if args.dataset == "fashion-mnist" else str(i)
+        acc_i = "n/a" if per_class[i] is None else f"{100 * per_class[i]:.1f}%"
+        print(f"{lab:<{nw}}" + "".join(f"{int(v):>{cw}}" for v in cm[i]) + f"  {acc_i:>8}")
+    return 0
+
+
+# ---------------------------------------------------------------- info --
+
+_OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",
+                    201811: "5.0", 202011: "5.1", 202111: "5.2", 202411: "6.0"}
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def _info() -> dict:
+    import platform
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    import fastmlp
+    from . import _core
+
+    pools = threadpool_info()
+    keep = ("internal_api", "version", "num_threads", "filepath", "prefix", "threading_layer",
+            "architecture")
+    openmp = [{k: p.get(k) for k in keep if k in p} for p in pools if p.get("user_api") == "openmp"]
+    blas = [{k: p.get(k) for k in keep if k in p} for p in pools if p.get("user_api") == "blas"]
+    build = dict(_core.build_info)
+    omp = build.get("openmp")
+    return {
+        "version": fastmlp.__version__,
+        "core": _core.__file__,
+        "cpu": _cpu_model(),
+        "cpu_capability": fastmlp.cpu_capability(),
+        "available_cpu_capabilities": fastmlp.available_cpu_capabilities(),
+        "cpu_capability_override": os.environ.get("FASTMLP_CPU_CAPABILITY") or None,
+        "threads": fastmlp.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "openmp": openmp,
+        "build": build,
+        "build_openmp_spec": _OPENMP_VERSIONS.get(omp) if isinstance(omp, int) else None,
+        "numpy": {"version": np.__version__, "blas": blas},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _pool_str(p: dict) -> str:
+    s = (p.get("prefix") if p.get("internal_api") == "openmp" else None) or p.get("internal_api") or "?"
+    if p.get("version"):
+        s += f" {p['version']}"
+    extra = [f"{p['num_threads']} threads"] if p.get("num_threads") is not None else []
+    if p.get("threading_layer"):
+        extra.append(f"{p['threading_layer']} threading")
+    if p.get("architecture"):
+        extra.append(f"{p['architecture']} kernels")
+    return s + (f" ({', '.join(extra)})" if extra else "") + (
+        f"\n{'':19}{p['filepath']}" if p.get("filepath") else "")
+
+
+def cmd_info(args) -> int:
+    info = _info()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    b = info["build"]
+    cap = info["cpu_capability"]
+    if info["cpu_capability_override"]:
+        cap += f" (FASTMLP_CPU_CAPABILITY={info['cpu_capability_override']})"
+    omp = b.get("openmp")
+    omp_s = ("no" if not omp else
+             (f"{info['build_openmp_spec']} " if info["build_openmp_spec"] else "") + f"(_OPENMP {omp})")
+    rows = [
+        ("fastmlp", f"{info['version']}  ({info['core']})"),
+        ("CPU", info["cpu"] or "unknown"),
+        ("CPU capability", f"{cap}; available: {', '.join(info['available_cpu_capabilities'])}"),
+        ("threads", f"{info['threads']} (of {info['cpus']} CPUs)"),
+        ("OpenMP runtime", "\n".join(_pool_str(p) for p in info["openmp"]) or "none found"),
+        ("built with", f"{b.get('compiler') or '?'}, {b.get('build_type') or '?'}, "
+                       f"flags '{(b.get('cxx_flags') or '').strip()}'"),
+        ("", f"OpenMP {omp_s}; sanitized: {'yes' if b.get('sanitized') else 'no'}"
+             + (f"; core version {b['version']}" if b.get("version") else "")),
+        ("NumPy", info["numpy"]["version"]),
+        ("NumPy BLAS", "\n".join(_pool_str(p) for p in info["numpy"]["blas"]) or "none found"),
+        ("Python", f"{info['python']} on {info['platform']}"),
+    ]
+    for k, v in rows:
+        lines = v.split("\n")
+        print(f"{k + (':' if k else ''):<19}{lines[0]}")
+        for extra in lines[1:]:
+            print(extra if extra.startswith(" " * 19) else f"{'':19}{extra}")
+    return 0
+
+
+# ---------------------------------------------------------------- main --
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (``fastmlp`` console script entry point)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, subs = build_parser()
+    if _subcommand(argv) == "bench":
+        try:
+            from . import bench
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.bench":
+                raise
+            print("fastmlp bench: not available in this build", file=sys.stderr)
+            return 2
+        bench.add_arguments(subs["bench"])
+        subs["bench"].set_defaults(func=bench.run)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, bad options
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"fastmlp: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\nfastmlp: interrupted", file=sys.stderr, flush=True)
+        return _EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `fastmlp train --json | head -1`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 1

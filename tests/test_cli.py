@@ -1,0 +1,331 @@
+"""The ``fastmlp`` command line, run as subprocesses (``python -m fastmlp ...``).
+
+Small random IDX files (written here) exercise every path quickly; the real
+Fashion-MNIST files of the Debian package ``dataset-fashion-mnist`` (installed
+by ``.ci/run``) are used for the accuracy check and skipped when absent. No
+test touches the network: every run passes ``--no-download`` and gets an
+empty ``XDG_CACHE_HOME`` and no ``FASTMLP_DATA``.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import cli
+from fastmlp.data import SYSTEM_DATA_DIRS, write_idx
+
+FASHION_DIR = SYSTEM_DATA_DIRS["fashion-mnist"][0]
+HAVE_FASHION = all(
+    os.path.exists(os.path.join(FASHION_DIR, f + ".gz")) or os.path.exists(os.path.join(FASHION_DIR, f))
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST not in {FASHION_DIR} "
+                                   "(apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    e = dict(os.environ)
+    e.pop("FASTMLP_DATA", None)
+    e["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+def run(env, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "fastmlp", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """200 training / 50 test random 28x28 images, labels 0..9; train plain, test gzipped."""
+    d = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(1234)
+    for stem, n, ext in (("train", 200, ""), ("t10k", 50, ".gz")):
+        write_idx(d / f"{stem}-images-idx3-ubyte{ext}",
+                  rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        write_idx(d / f"{stem}-labels-idx1-ubyte{ext}", rng.integers(0, 10, size=n).astype(np.uint8))
+    return d
+
+
+def json_lines(stdout):
+    lines = stdout.splitlines()
+    assert lines, "no output on stdout"
+    return [json.loads(line) for line in lines]  # every stdout line is JSON
+
+
+def assert_user_error(r, code):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines and lines[0].startswith("fastmlp: error: "), r.stderr
+    assert sum("error" in line for line in lines) == 1, r.stderr
+    assert r.stdout == ""
+
+
+# --------------------------------------------------------- small data --
+
+
+def test_train_then_evaluate_small_data(env, small_data, tmp_path):
+    model = tmp_path / "m.npz"
+    r = run(env, "train", "--data", str(small_data), "--no-download", "--epochs", "2",
+            "--hidden", "32", "--hidden", "16", "--batch-size", "16", "--seed", "7",
+            "--save", str(model), "--json")
+    assert r.returncode == 0, r.stderr
+    recs = json_lines(r.stdout)
+    assert [x["epoch"] for x in recs] == [1, 2]
+    for x in recs:
+        assert set(x) >= {"train_loss", "test_loss", "test_accuracy", "samples_per_sec",
+                          "train_time", "wall_time"}
+        assert np.isfinite(x["train_loss"]) and 0 <= x["test_accuracy"] <= 1
+        assert x["samples_per_sec"] > 0
+    assert "784-32-16-10" in r.stderr  # the human header goes to stderr in --json mode
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]  # no temp file left
+
+    from fastmlp.serialization import load
+
+    loaded = load(str(model))
+    assert [tuple(p.data.shape) for p in loaded.parameters()] == [
+        (32, 784), (32,), (16, 32), (16,), (10, 16), (10,)]
+
+    r = run(env, "evaluate", "--model", str(model), "--data", str(small_data), "--no-download",
+            "--dataset", "mnist", "--json")
+    assert r.returncode == 0, r.stderr
+    (ev,) = json_lines(r.stdout)
+    assert ev["n"] == 50 and ev["test_accuracy"] == recs[-1]["test_accuracy"]
+    assert ev["test_loss"] == pytest.approx(recs[-1]["test_loss"], rel=1e-6)
+    cm = np.array(ev["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 50 and np.trace(cm) == ev["correct"]
+
+    r = run(env, "evaluate", "--model", str(model), "--data", str(small_data), "--no-download")
+    assert r.returncode == 0, r.stderr
+    assert "Ankle boot" in r.stdout and "confusion matrix" in r.stdout
+
+
+def test_train_is_reproducible_and_human_output(env, small_data):
+    args = ("train", "--data", str(small_data), "--no-download", "--epochs", "2", "--hidden", "8",
+            "--seed", "3", "--momentum", "0.9", "--weight-decay", "1e-4", "--threads", "1")
+    a, b = run(env, *args, "--json"), run(env, *args)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    recs = json_lines(a.stdout)
+    lines = [ln for ln in b.stdout.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 2
+    for rec, line in zip(recs, lines):  # same seed: same numbers
+        assert f"train loss {rec['train_loss']:.4f}" in line
+        assert f"test acc {100 * rec['test_accuracy']:6.2f}%" in line
+        assert "samples/s" in line
+    assert "seed 3" in b.stdout and b.stdout.splitlines()[0].endswith(", 1 thread")
+    assert "trained 2 epochs" in b.stdout
+
+
+def test_progress_chunks_match_one_call(small_data):
+    """The progress-bar path (an epoch cut into several calls) gives bitwise the weights of
+    one ``train_epoch`` call with the same seed."""
+    from fastmlp import nn, optim
+    from fastmlp.data import normalize, read_idx
+    from fastmlp.train import train_epoch
+
+    X = normalize(read_idx(small_data / "train-images-idx3-ubyte"))
+    y = read_idx(small_data / "train-labels-idx1-ubyte").astype(np.int64)
+
+    def make():
+        nn.manual_seed(5)
+        m = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+        return m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+    class Bar:
+        n = 0
+        calls = 0
+
+        def update(self, k):
+            self.n += k
+            self.calls += 1
+
+    m1, c1, o1 = make()
+    m2, c2, o2 = make()
+    bar = Bar()
+    for epoch_seed in (11, 12):
+        l1 = train_epoch(m1, X, y, c1, o1, batch_size=8, shuffle=True, seed=epoch_seed)
+        l2 = cli._train_epoch_progress(m2, X, y, c2, o2, batch_size=8, seed=epoch_seed, bar=bar)
+        assert l2 == pytest.approx(l1, rel=1e-9)
+    assert bar.n == 2 * len(X) and bar.calls >= 2
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p1.data, p2.data)
+
+
+def test_ctrl_c_saves_nothing(env, small_data, tmp_path):
+    model = tmp_path / "m.npz"
+    p = subprocess.Popen([sys.executable, "-m", "fastmlp", "train", "--data", str(small_data),
+                          "--no-download", "--epochs", "100000", "--hidden", "8", "--json",
+                          "--save", str(model)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = p.stdout.readline()
+        assert json.loads(first)["epoch"] == 1
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "no model saved" in err and "Traceback" not in err
+    for line in out.splitlines():  # stdout stays JSON-only
+        json.loads(line)
+    assert os.listdir(tmp_path) == []  # no model, no temp file
+
+
+# ------------------------------------------------------- real data --
+
+
+@needs_fashion
+def test_train_one_epoch_fashion_mnist_then_evaluate(env, tmp_path):
+    model = tmp_path / "fashion.npz"
+    r = run(env, "train", "--epochs", "1", "--seed", "0", "--no-download", "--save", str(model),
+            "--json")
+    assert r.returncode == 0, r.stderr
+    (rec,) = json_lines(r.stdout)
+    assert rec["epoch"] == 1 and rec["test_accuracy"] > 0.70, rec
+    assert "784-128-10" in r.stderr and "60000 training, 10000 test" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["fashion.npz"]
+
+    r = run(env, "evaluate", "--model", str(model), "--no-download", "--json")
+    assert r.returncode == 0, r.stderr
+    (ev,) = json_lines(r.stdout)
+    assert ev["n"] == 10000 and ev["test_accuracy"] == rec["test_accuracy"]
+    assert ev["classes"][0] == "T-shirt/top" and ev["classes"][9] == "Ankle boot"
+    cm = np.array(ev["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 10000 and (cm.sum(axis=1) == 1000).all()
+    assert ev["correct"] == round(rec["test_accuracy"] * 10000)
+
+
+# ------------------------------------------------------------- info --
+
+
+def test_info(env):
+    r = run(env, "info")
+    assert r.returncode == 0, r.stderr
+    assert fastmlp.cpu_capability() in r.stdout and "OpenMP runtime" in r.stdout
+    assert "NumPy" in r.stdout and "built with" in r.stdout
+    r = run(env, "info", "--json")
+    assert r.returncode == 0, r.stderr
+    (info,) = json_lines(r.stdout)
+    assert info["cpu_capability"] in info["available_cpu_capabilities"]
+    assert info["cpu_capability"] in ("generic", "avx2", "avx512")
+    assert info["threads"] >= 1 and info["version"] == fastmlp.__version__
+    assert set(info["build"]) >= {"compiler", "cxx_flags", "build_type", "sanitized", "openmp"}
+    assert info["numpy"]["version"] == np.__version__
+    assert any("gomp" in (p.get("prefix") or "") or "omp" in (p.get("filepath") or "")
+               for p in info["openmp"]), info["openmp"]
+
+
+def test_help_and_version(env):
+    for args in (("--help",), ("train", "--help"), ("evaluate", "--help"), ("info", "--help")):
+        r = run(env, *args)
+        assert r.returncode == 0 and "usage: fastmlp" in r.stdout, (args, r.stderr)
+    r = run(env, "--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"fastmlp {fastmlp.__version__}"
+
+
+def test_bench_slot(monkeypatch, capsys, env):
+    import importlib.util
+
+    if importlib.util.find_spec("fastmlp.bench") is not None:  # the real one, lazily wired in
+        r = run(env, "bench", "--help")
+        assert r.returncode == 0 and "usage: fastmlp bench" in r.stdout, r.stderr
+    monkeypatch.setitem(sys.modules, "fastmlp.bench", None)  # as if this build had no bench
+    assert cli.main(["bench"]) == 2
+    assert capsys.readouterr().err.strip() == "fastmlp bench: not available in this build"
+
+
+# ------------------------------------------------------ user errors --
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("train", "--epochs", "0"), "--epochs"),
+    (("train", "--batch-size", "-1"), "--batch-size"),
+    (("train", "--lr", "-1"), "--lr"),
+    (("train", "--lr", "nan"), "--lr"),
+    (("train", "--threads", "0"), "--threads"),
+    (("train", "--hidden", "0"), "--hidden"),
+    (("train", "--momentum", "-0.5"), "--momentum"),
+    (("train", "--epochs", "ten"), "--epochs"),
+    (("train", "--dataset", "cifar10"), "cifar10"),
+    (("train", "--bogus"), "--bogus"),
+    (("evaluate",), "--model"),
+    (("frobnicate",), "frobnicate"),
+    ((), "COMMAND"),
+])
+def test_bad_options(env, args, needle):
+    r = run(env, *args)
+    assert_user_error(r, 2)
+    assert len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+
+
+def test_missing_data(env, tmp_path):
+    r = run(env, "train", "--dataset", "mnist", "--data", str(tmp_path), "--no-download")
+    assert_user_error(r, 1)
+    assert "MNIST training data not found" in r.stderr.splitlines()[0]
+    assert "apt-get install dataset-fashion-mnist" in r.stderr  # how to get it
+    r = run(env, "train", "--data", str(tmp_path / "nope"), "--no-download")
+    assert_user_error(r, 1)
+    assert "not a directory" in r.stderr
+
+
+def test_corrupt_data(env, small_data, tmp_path):
+    for f in small_data.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    p = tmp_path / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-100])
+    r = run(env, "train", "--data", str(tmp_path), "--no-download")
+    assert_user_error(r, 1)
+    assert "truncated" in r.stderr and str(p) in r.stderr
+
+
+def test_bad_model_files(env, small_data, tmp_path):
+    common = ("--data", str(small_data), "--no-download")
+    r = run(env, "evaluate", "--model", str(tmp_path / "missing.npz"), *common)
+    assert_user_error(r, 1)
+    assert "no such file" in r.stderr
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    r = run(env, "evaluate", "--model", str(garbage), *common)
+    assert_user_error(r, 1)
+    assert "garbage.npz" in r.stderr
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, w=np.zeros(3))
+    r = run(env, "evaluate", "--model", str(foreign), *common)
+    assert_user_error(r, 1)
+    assert "not a fastmlp model file" in r.stderr
+    r = run(env, "evaluate", "--model", str(tmp_path), *common)
+    assert_user_error(r, 1)
+
+
+def test_model_that_does_not_fit_the_data(env, tmp_path, small_data):
+    from fastmlp import nn
+    from fastmlp.serialization import save
+
+    path = tmp_path / "small.npz"
+    save(nn.Sequential(nn.Linear(10, 4), nn.ReLU(), nn.Linear(4, 10)), str(path))
+    r = run(env, "evaluate", "--model", str(path), "--data", str(small_data), "--no-download")
+    assert_user_error(r, 1)
+    assert "10-4-10" in r.stderr and "784 inputs" in r.stderr
+
+
+def test_unwritable_save_path_fails_before_training(env, small_data, tmp_path):
+    t0 = time.perf_counter()
+    r = run(env, "train", "--data", str(small_data), "--no-download",
+            "--save", str(tmp_path / "no" / "such" / "dir" / "m.npz"))
+    assert_user_error(r, 1)
+    assert "does not exist" in r.stderr
+    r = run(env, "train", "--data", str(small_data), "--no-download", "--save", str(tmp_path))
+    assert_user_error(r, 1)
+    assert "is a directory" in r.stderr
+    assert time.perf_counter() - t0 < 30
