@@ -36,4 +36,23 @@ inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin,
   *end = b1 * align < n ? b1 * align : n;
 }
 
+// Run body(t, nt) on every OpenMP thread when `parallel`, else body(0, 1)
+// inline in the caller: even an if(false) parallel region costs ~0.5 us in
+// libgomp, as much as a whole small kernel. Either way the body runs under a
+// DenormalGuard. (Used by the elementwise/loss kernels: relu, cross_entropy,
+// mse, sgd.)
+template <typename Body>
+inline void parallel_or_inline(bool parallel, Body&& body) {
+  if (!parallel || omp_get_max_threads() == 1) {
+    DenormalGuard ftz;
+    body(0, 1);
+    return;
+  }
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
 }  // namespace fastmlp

@@ -1,1 +1,80 @@
-// relu kernels: see kernels.h (being written).
+// ReLU forward/backward and the bias gradient (column sums of dout).
+// x, y, dout, out, dx are (n,) flat; bias_grad's dout is (M,N) with row stride ld.
+// Elementwise work is split into contiguous ranges, so results never depend on
+// the thread count; bias_grad splits over columns, each summed in row order.
+#include <cstdint>
+#include <cstring>
+#include "common.h"
+
+namespace fastmlp {
+namespace {
+
+// Below this many elements a parallel region (several microseconds) costs
+// more than the memory-bound loop it would split.
+constexpr index_t kParallelMin = index_t(1) << 16;
+
+// db[j0:j1] = column sums of dout[:, j0:j1]; rows outer, columns inner (vectorised).
+void column_sums(const float* __restrict dout, index_t M, index_t ld, index_t j0, index_t j1,
+                 float* __restrict db) {
+  float* __restrict d = db + j0;
+  const index_t w = j1 - j0;
+  for (index_t j = 0; j < w; ++j) d[j] = 0.0f;
+  for (index_t i = 0; i < M; ++i) {
+    const float* __restrict r = dout + i * ld + j0;
+    for (index_t j = 0; j < w; ++j) d[j] += r[j];
+  }
+}
+
+// y[b:e] = max(x, 0). y may alias x (element i is read before it is written).
+void relu_range(const float* x, float* y, index_t b, index_t e) {
+  for (index_t i = b; i < e; ++i) {
+    const float v = x[i];
+    y[i] = v <= 0.0f ? 0.0f : v;  // NaN compares false: NaN propagates
+  }
+}
+
+// dx[b:e] = dout * (out > 0): a multiply by 1.0f or 0.0f (not a select), like
+// the reference, so NaN/inf in dout give NaN where out <= 0 too. The
+// multiplier is built from its bit pattern: written as `c ? 1.0f : 0.0f` GCC
+// turns the multiply into a branch (x * 1 == x) that -ftrapping-math then
+// keeps from being vectorised (a mispredicted branch per element).
+void relu_backward_range(const float* dout, const float* out, float* dx, index_t b, index_t e) {
+  for (index_t i = b; i < e; ++i) {
+    const std::uint32_t bits = out[i] > 0.0f ? 0x3f800000u : 0u;  // 1.0f : 0.0f
+    float keep;
+    std::memcpy(&keep, &bits, sizeof keep);
+    dx[i] = dout[i] * keep;
+  }
+}
+
+}  // namespace
+
+void relu_forward(const float* x, float* y, index_t n) {
+  // y may alias x: each element is read before it is written, no __restrict.
+  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+    index_t b, e;
+    split_range(n, t, nt, 16, &b, &e);
+    relu_range(x, y, b, e);
+  });
+}
+
+void relu_backward(const float* dout, const float* out, float* dx, index_t n) {
+  // dx may alias dout (or out): elementwise, read before written.
+  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+    index_t b, e;
+    split_range(n, t, nt, 16, &b, &e);
+    relu_backward_range(dout, out, dx, b, e);
+  });
+}
+
+void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db) {
+  // Column ranges on 16-float (cache line) edges: each column is summed by one
+  // thread in row order, so db is bitwise the same at any thread count.
+  parallel_or_inline(M * N >= kParallelMin && N >= 32, [&](int t, int nt) {
+    index_t j0, j1;
+    split_range(N, t, nt, 16, &j0, &j1);
+    column_sums(dout, M, ld, j0, j1, db);
+  });
+}
+
+}  // namespace fastmlp

@@ -15,7 +15,16 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["sgemm", "peak_gflops"]
+__all__ = [
+    "sgemm",
+    "peak_gflops",
+    "relu_forward",
+    "relu_backward",
+    "bias_grad",
+    "cross_entropy",
+    "mse_loss",
+    "sgd_update",
+]
 
 
 def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
@@ -44,3 +53,108 @@ def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:
     GEMM throughput as a fraction of it.
     """
     return _core.peak_gflops(int(threads), float(seconds))
+
+
+# ----------------------------------------------------------------- ReLU --
+
+
+def relu_forward(x, out=None) -> np.ndarray:
+    """``y = max(x, 0)`` elementwise, any shape; NaN propagates (as ``torch.relu``).
+
+    ``out``: a float32 C-contiguous array of x's shape to write into, or
+    ``None`` for a new one. ``out`` may be ``x`` itself (in place). Returns y.
+    """
+    return _core.relu_forward(x, out)
+
+
+def relu_backward(dout, out, dx=None) -> np.ndarray:
+    """``dx = dout * (out > 0)``; ``out`` is relu_forward's output.
+
+    ``dout`` and ``out`` have the same shape (any). ``dx``: a float32
+    C-contiguous array of that shape to write into (may be ``dout`` itself),
+    or ``None`` for a new one. Returns dx.
+    """
+    return _core.relu_backward(dout, out, dx)
+
+
+def bias_grad(dout, db=None) -> np.ndarray:
+    """Column sums: dout (M, N) -> db (N,), ``db[j] = sum_i dout[i, j]``.
+
+    Each column is summed in row order (float32), so the result is bitwise
+    the same at any thread count. Row-strided views are read without a copy.
+    ``db``: a (N,) float32 array to overwrite, or ``None``. Returns db.
+    """
+    return _core.bias_grad(dout, db)
+
+
+# -------------------------------------------------------- cross-entropy --
+
+
+def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean", dlogits=None):
+    """Softmax cross-entropy with class-index targets, and its gradient.
+
+    ``torch.nn.functional.cross_entropy(logits, target, weight,
+    ignore_index=..., reduction=..., label_smoothing=...)`` and its backward,
+    in one pass over each row (see :func:`fastmlp.reference.cross_entropy`).
+
+    - ``logits`` (N, C), C >= 1.
+    - ``target`` (N,) integer class indices in [0, C) or ``ignore_index``
+      (any integer dtype; float or bool -> TypeError; out of range ->
+      ValueError naming the value and its index).
+    - ``weight`` (C,) per-class weights or ``None``.
+    - ``label_smoothing`` in [0, 1]; ``reduction`` "mean" | "sum" | "none".
+    - ``dlogits``: a (N, C) float32 C-contiguous array to write the gradient
+      into (it may be ``logits`` itself: in place), ``None`` for a new one, or
+      ``False`` to skip the gradient (then returned as ``None``).
+
+    Returns ``(loss, dlogits)``: loss is a Python float for "mean"/"sum" (nan
+    for "mean" when no weight is kept), a float32 (N,) array for "none";
+    dlogits (N, C) is the gradient of the reduced loss ("none": of the sum).
+    The reduction is summed in double in a fixed order: bitwise the same at
+    any thread count.
+    """
+    return _core.cross_entropy(logits, target, weight, ignore_index, float(label_smoothing),
+                               reduction, dlogits)
+
+
+# ------------------------------------------------------------------ MSE --
+
+
+def mse_loss(pred, target, *, reduction="mean", dpred=None):
+    """Squared error ``(pred - target)**2`` and its gradient.
+
+    ``pred`` and ``target`` have identical shapes (any ndim, no
+    broadcasting). ``reduction`` "mean" | "sum" | "none". ``dpred``: a
+    float32 C-contiguous array of pred's shape to write the gradient into
+    (may be ``pred`` itself), ``None`` for a new one, or ``False`` to skip it.
+
+    Returns ``(loss, dpred)``: loss a Python float for "mean"/"sum" (nan for
+    the mean of nothing), an array of pred's shape for "none"; dpred is
+    ``2 * (pred - target)`` (over ``pred.size`` for "mean").
+    """
+    return _core.mse_loss(pred, target, reduction, dpred)
+
+
+# ------------------------------------------------------------------ SGD --
+
+
+def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
+               weight_decay=0.0, nesterov=False, maximize=False, first_step=True) -> None:
+    """One ``torch.optim.SGD`` step for one parameter, in place, float32::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param                      (if weight_decay != 0)
+        if momentum != 0:
+            buf = g if first_step else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        param -= lr * g
+
+    ``param`` and ``momentum_buffer`` must be writeable C-contiguous float32
+    ndarrays (never converted; TypeError/ValueError otherwise); ``grad`` has
+    param's shape. ``momentum_buffer`` is required when momentum != 0 and
+    ignored otherwise. Like PyTorch, lr, momentum and weight_decay must be
+    >= 0 and nesterov needs momentum > 0 and dampening == 0 (ValueError).
+    """
+    _core.sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
+                     bool(nesterov), bool(maximize), bool(first_step))
