@@ -15,7 +15,8 @@ Sides, at batch 64 and 256, all at fastmlp's thread count:
   numpy      the same network as a plain NumPy float32 loop (``@``)
   torch      the seed script in PyTorch CPU (``torch.set_num_threads`` ours)
 
-``extra_info`` has samples/s; ``test_fused_peak_memory`` measures, in a fresh
+``extra_info`` has s/epoch (median of 5) and samples/s; a table with the ratios
+to PyTorch is printed at the end; ``test_fused_peak_memory`` measures, in a fresh
 subprocess, the peak resident memory the fused epoch adds over the loaded
 dataset (VmHWM after the epoch minus VmRSS before it, the high-water mark
 reset just before via /proc/self/clear_refs).
@@ -38,7 +39,37 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 
 N_TRAIN = 60000
 THREADS = fastmlp.get_num_threads()
-ROUNDS = 3
+ROUNDS = 5
+RESULTS = {}  # (batch_size, side) -> s/epoch; ("mem", batch_size) -> MiB added
+
+
+class _Report:
+    """Prints s/epoch, samples/s and the ratio to PyTorch at the end of the run."""
+
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if not RESULTS:
+            return
+        tr.section(f"one epoch, 784-128-10, SGD lr 0.01, {THREADS} threads")
+        tr.write_line(f"{'batch':>5} {'side':>7} {'s/epoch':>8} {'samples/s':>10} "
+                      f"{'torch s / side s':>16}")
+        for b in sorted({k[0] for k in RESULTS if k[0] != "mem"}):
+            t = RESULTS.get((b, "torch"))
+            for side in SIDES:
+                if (b, side) in RESULTS:
+                    s = RESULTS[(b, side)]
+                    ratio = f"{t / s:16.2f}" if t else f"{'-':>16}"
+                    tr.write_line(f"{b:>5} {side:>7} {s:8.3f} {N_TRAIN / s:10.0f} {ratio}")
+        for k, v in RESULTS.items():
+            if k[0] == "mem":
+                tr.write_line(f"fused epoch at batch {k[1]}: peak RSS {v[0]:.1f} MiB above the "
+                              f"loaded dataset ({v[1]:.1f} MiB)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _report(request):
+    request.config.pluginmanager.register(_Report(), "bench_train_report")
+    yield
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +104,11 @@ def _run(benchmark, dataset, side, batch_size, setup, epoch):
 
     with threadpoolctl.threadpool_limits(THREADS):
         benchmark.pedantic(_epoch, setup=_setup, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    s = benchmark.stats.stats.mean
+    s = benchmark.stats.stats.median
     benchmark.extra_info.update(side=side, batch_size=batch_size, threads=THREADS, data=source,
                                 n=len(X), s_per_epoch=s, samples_per_s=len(X) / s,
                                 last_loss=float(state["loss"]))
+    RESULTS[(batch_size, side)] = s
     assert np.isfinite(state["loss"])
 
 
@@ -291,4 +323,5 @@ def test_fused_peak_memory(benchmark, batch_size):
     benchmark.extra_info.update(batch_size=batch_size, dataset_MiB=res["dataset"] / 2**20,
                                 rss_before_MiB=res["before"] / 2**20,
                                 peak_MiB=res["peak"] / 2**20, added_MiB=added / 2**20)
+    RESULTS[("mem", batch_size)] = (added / 2**20, res["dataset"] / 2**20)
     assert added < 16 * 2**20, f"the fused epoch added {added / 2**20:.1f} MiB"

@@ -11,6 +11,7 @@ namespace py = pybind11;
 using namespace fastmlp;
 
 void bind_ops(py::module_& m);
+void bind_train(py::module_& m);
 
 namespace {
 
@@ -129,4 +130,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("build_info") = info;
 
   bind_ops(m);
+  bind_train(m);
 }

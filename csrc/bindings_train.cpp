@@ -1,0 +1,263 @@
+// pybind11 binding of the fused training epoch (train_step.cpp), on plain
+// arrays: fastmlp.train builds these from a model, a loss and an optimizer.
+// Every argument is checked (and labels range-checked) before any weight is
+// written; the epoch runs with the GIL released.
+#include <cmath>
+#include <type_traits>
+#include <string>
+#include <vector>
+#include "bindings_util.h"
+#include "train.h"
+
+namespace py = pybind11;
+using namespace fastmlp;
+
+namespace {
+
+const char* kTrainDoc = R"doc(train_epoch(weights, biases, relu, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0) -> (loss_sum, steps)
+
+One epoch of minibatch SGD on a stack of Linear(+ReLU) layers, in place.
+
+weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
+  in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None. relu[l]: a
+  ReLU follows layer l.
+X (N, F) float32 (converted when not); y: (N,) integer class indices for
+  loss="cross_entropy" (each in [0, C) or == ignore_index), or (N, C) floats
+  for loss="mse"; perm: int64 indices into [0, N), visited in order in
+  batches of batch_size (the last one short unless drop_last).
+params: one dict per parameter, in the order W0, b0 (when present), W1, ...
+  with keys lr (required), momentum, dampening, weight_decay, nesterov,
+  maximize (torch.optim.SGD's), momentum_buffer (float32 array of the
+  parameter's shape, required when momentum != 0, updated in place),
+  first_step (True: the buffer holds nothing yet) and update (False: leave
+  this parameter alone).
+Returns the sum of the step losses (float64 of float32 values) and the
+number of steps.)doc";
+
+std::string at(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
+
+// A parameter array we write into: float32, C-contiguous, writeable, ndim-D.
+float* param_array(py::handle h, const std::string& name, int ndim, std::vector<index_t>* shape) {
+  if (!py::isinstance<py::array>(h))
+    type_error(name + ": expected a numpy.ndarray of float32, got " +
+               std::string(py::str(py::type::of(h).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  if (a.ndim() != ndim)
+    value_error(name + ": expected a " + std::to_string(ndim) + "-D array, got shape " + shape_str(a));
+  shape->assign(a.shape(), a.shape() + a.ndim());
+  if (ndim == 1) return output_f32(h, name.c_str(), {(*shape)[0]});
+  return output_f32(h, name.c_str(), {(*shape)[0], (*shape)[1]});
+}
+
+template <typename T>
+T get_opt(const py::dict& d, const char* key, T dflt, const std::string& name) {
+  if (!d.contains(key)) return dflt;
+  try {
+    return d[key].cast<T>();
+  } catch (const py::cast_error&) {
+    type_error(name + "['" + key + "']: expected a " + (std::is_same<T, bool>::value ? "bool" : "number"));
+  }
+}
+
+struct Region {
+  const void* p;
+  size_t bytes;
+  std::string name;
+};
+
+py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, py::handle X_obj,
+                              py::handle y_obj, py::handle perm_obj, long long batch_size,
+                              bool drop_last, py::list params, const std::string& loss_name,
+                              const std::string& reduction, py::handle class_weight_obj,
+                              long long ignore_index, double label_smoothing) {
+  const size_t L = py::len(weights);
+  if (L == 0) value_error("weights: expected at least one Linear layer");
+  if (py::len(biases) != L)
+    value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
+                std::to_string(py::len(biases)));
+  if (py::len(relu) != L)
+    value_error("relu: expected " + std::to_string(L) + " entries, got " + std::to_string(py::len(relu)));
+  if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
+
+  std::vector<TrainLayer> layers(L);
+  std::vector<Region> writable;
+  std::vector<index_t> shape;
+  for (size_t l = 0; l < L; ++l) {
+    TrainLayer& T = layers[l];
+    T.weight.param = param_array(weights[l], at("weights", l), 2, &shape);
+    T.out = shape[0];
+    T.in = shape[1];
+    if (T.out < 1 || T.in < 1) value_error(at("weights", l) + ": empty, shape " + shape_str(weights[l]));
+    check_size(T.out, T.in, at("weights", l).c_str());
+    T.weight.n = T.out * T.in;
+    if (l && T.in != layers[l - 1].out)
+      value_error(at("weights", l) + ": expected " + std::to_string(layers[l - 1].out) +
+                  " input features (the previous layer's outputs), got shape " + shape_str(weights[l]));
+    writable.push_back({T.weight.param, size_t(T.weight.n) * 4, at("weights", l)});
+    if (!biases[l].is_none()) {
+      T.bias.param = param_array(biases[l], at("biases", l), 1, &shape);
+      if (shape[0] != T.out)
+        value_error(at("biases", l) + ": expected shape (" + std::to_string(T.out) + ",), got " +
+                    shape_str(biases[l]));
+      T.bias.n = T.out;
+      writable.push_back({T.bias.param, size_t(T.bias.n) * 4, at("biases", l)});
+    }
+    T.relu = relu[l].cast<bool>();
+  }
+  const index_t F = layers[0].in, C = layers[L - 1].out;
+
+  // X
+  py::array_t<float> X = input_f32(X_obj, "X", 2);
+  const index_t N = X.shape(0);
+  if (X.shape(1) != F)
+    value_error("X: the first Linear layer takes " + std::to_string(F) + " features, X has " +
+                std::to_string(X.shape(1)) + " (shape " + shape_str(X) + ")");
+
+  // loss
+  TrainLoss loss;
+  if (loss_name == "cross_entropy") loss.kind = LossKind::CrossEntropy;
+  else if (loss_name == "mse") loss.kind = LossKind::Mse;
+  else value_error("loss: expected 'cross_entropy' or 'mse', got '" + loss_name + "'");
+  loss.reduction = parse_reduction(reduction);
+  if (loss.reduction == Reduction::None)
+    value_error("reduction: training needs a scalar loss ('mean' or 'sum'), got 'none'");
+  py::array_t<float> class_weight;
+  if (!class_weight_obj.is_none()) {
+    if (loss.kind != LossKind::CrossEntropy) value_error("class_weight: only for loss='cross_entropy'");
+    class_weight = input_f32(class_weight_obj, "class_weight", 1);
+    if (class_weight.shape(0) != C)
+      value_error("class_weight: expected shape (" + std::to_string(C) + ",) (one per class), got " +
+                  shape_str(class_weight));
+    loss.class_weight = class_weight.data();
+  }
+  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+    value_error("label_smoothing: expected a value in [0, 1], got " + std::to_string(label_smoothing));
+  loss.label_smoothing = float(label_smoothing);
+  loss.ignore_index = ignore_index;
+
+  // y (every label checked now, before any weight changes)
+  py::array y_keep;
+  const std::int64_t* y_class = nullptr;
+  const float* y_value = nullptr;
+  if (loss.kind == LossKind::CrossEntropy) {
+    py::array y = py::array::ensure(y_obj);
+    if (!y) type_error("y: expected an array of integer class indices");
+    const char kind = y.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+      type_error("y: expected integer class indices, got dtype " + std::string(py::str(y.dtype())));
+    if (y.ndim() != 1 || y.shape(0) != N)
+      value_error("y: expected shape (" + std::to_string(N) + ",) (one label per row of X), got " +
+                  shape_str(y));
+    auto yi = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
+    if (kind == 'u' && y.itemsize() == 8) {  // uint64 above int64's range wraps negative
+      auto yu = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(y);
+      for (index_t i = 0; i < N; ++i)
+        if (yu.data()[i] > std::uint64_t(INT64_MAX))
+          value_error("y: label " + std::to_string(yu.data()[i]) + " at index " + std::to_string(i) +
+                      " is out of range [0, " + std::to_string(C) + ")");
+    }
+    y_class = yi.data();
+    for (index_t i = 0; i < N; ++i) {
+      const std::int64_t t = y_class[i];
+      if ((t < 0 || t >= C) && t != ignore_index)
+        value_error("y: label " + std::to_string(t) + " at index " + std::to_string(i) +
+                    " is out of range [0, " + std::to_string(C) + ") for " + std::to_string(C) +
+                    " output classes (and is not ignore_index=" + std::to_string(ignore_index) + ")");
+    }
+    y_keep = yi;
+  } else {
+    py::array_t<float> y = input_f32(y_obj, "y", -1);
+    if (y.ndim() != 2 || y.shape(0) != N || y.shape(1) != C)
+      value_error("y: expected MSE targets of shape (" + std::to_string(N) + ", " + std::to_string(C) +
+                  ") (the model's output shape), got " + shape_str(y));
+    y_value = y.data();
+    y_keep = y;
+  }
+
+  // perm
+  py::array perm_any = py::array::ensure(perm_obj);
+  if (!perm_any || (perm_any.dtype().kind() != 'i' && perm_any.dtype().kind() != 'u'))
+    type_error("perm: expected an integer index array");
+  if (perm_any.ndim() != 1) value_error("perm: expected a 1-D index array, got shape " + shape_str(perm_any));
+  auto perm = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(perm_any);
+  const index_t n_perm = perm.shape(0);
+  for (index_t i = 0; i < n_perm; ++i)
+    if (perm.data()[i] < 0 || perm.data()[i] >= N)
+      value_error("perm: index " + std::to_string(perm.data()[i]) + " at position " + std::to_string(i) +
+                  " is out of range [0, " + std::to_string(N) + ")");
+
+  // optimizer options, one dict per parameter
+  std::vector<SgdParam*> order;
+  std::vector<const TrainLayer*> owner;
+  for (auto& T : layers) {
+    order.push_back(&T.weight);
+    owner.push_back(&T);
+    if (T.bias.param) {
+      order.push_back(&T.bias);
+      owner.push_back(&T);
+    }
+  }
+  if (py::len(params) != order.size())
+    value_error("params: expected " + std::to_string(order.size()) +
+                " dicts (W0, b0, W1, ... without absent biases), got " + std::to_string(py::len(params)));
+  for (size_t k = 0; k < order.size(); ++k) {
+    const std::string name = at("params", k);
+    if (!py::isinstance<py::dict>(params[k])) type_error(name + ": expected a dict of SGD options");
+    py::dict d = params[k].cast<py::dict>();
+    if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+    SgdParam& p = *order[k];
+    p.lr = get_opt<float>(d, "lr", 0.0f, name);
+    p.momentum = get_opt<float>(d, "momentum", 0.0f, name);
+    p.dampening = get_opt<float>(d, "dampening", 0.0f, name);
+    p.weight_decay = get_opt<float>(d, "weight_decay", 0.0f, name);
+    p.nesterov = get_opt<bool>(d, "nesterov", false, name);
+    p.maximize = get_opt<bool>(d, "maximize", false, name);
+    p.update = get_opt<bool>(d, "update", true, name);
+    p.first_step = get_opt<bool>(d, "first_step", true, name);
+    if (p.nesterov && (p.momentum <= 0.0f || p.dampening != 0.0f))
+      value_error(name + ": nesterov requires momentum > 0 and dampening == 0");
+    if (p.update && p.momentum != 0.0f) {
+      py::object buf = d.contains("momentum_buffer") ? py::object(d["momentum_buffer"]) : py::none();
+      if (buf.is_none()) value_error(name + "['momentum_buffer']: required when momentum != 0");
+      const TrainLayer& T = *owner[k];
+      const std::string bname = name + "['momentum_buffer']";
+      if (order[k] == &T.weight)
+        p.momentum_buffer = output_f32(buf, bname.c_str(), {T.out, T.in});
+      else
+        p.momentum_buffer = output_f32(buf, bname.c_str(), {T.out});
+      writable.push_back({p.momentum_buffer, size_t(p.n) * 4, name + "['momentum_buffer']"});
+    }
+  }
+
+  // Nothing we write may share memory with anything else we read or write.
+  for (size_t i = 0; i < writable.size(); ++i) {
+    for (size_t j = i + 1; j < writable.size(); ++j)
+      if (overlaps(writable[i].p, writable[i].bytes, writable[j].p, writable[j].bytes))
+        value_error(writable[i].name + ": shares memory with " + writable[j].name);
+    if (overlaps(writable[i].p, writable[i].bytes, X.data(), size_t(X.size()) * 4))
+      value_error(writable[i].name + ": shares memory with X");
+    if (overlaps(writable[i].p, writable[i].bytes, y_keep.data(), size_t(y_keep.nbytes())))
+      value_error(writable[i].name + ": shares memory with y");
+    if (loss.class_weight && overlaps(writable[i].p, writable[i].bytes, loss.class_weight, size_t(C) * 4))
+      value_error(writable[i].name + ": shares memory with class_weight");
+  }
+
+  index_t steps = 0;
+  double loss_sum;
+  {
+    py::gil_scoped_release nogil;
+    loss_sum = train_epoch(layers.data(), int(L), X.data(), F, y_class, y_value, perm.data(), n_perm,
+                           index_t(batch_size), drop_last, loss, &steps);
+  }
+  return py::make_tuple(loss_sum, steps);
+}
+
+}  // namespace
+
+void bind_train(py::module_& m) {
+  m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("relu"),
+        py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
+        py::arg("params"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
+        py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
+        py::arg("label_smoothing") = 0.0, kTrainDoc);
+}

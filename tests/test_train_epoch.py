@@ -1,0 +1,751 @@
+"""The fused training epoch (fastmlp.train_epoch and its array-level core).
+
+Three kinds of evidence:
+  * the fused C++ epoch against a NumPy float64 training loop written with
+    fastmlp.reference, step by step, over a few hundred steps (tolerance
+    derived below);
+  * the fused epoch against fastmlp's own Python loop (model / criterion /
+    backward / optimizer.step): the same kernels on the same shapes in an
+    order that gives each kernel the same inputs, so the weights must be
+    bitwise identical;
+  * 1 vs 2 threads: bitwise identical (every kernel splits work so that each
+    output element is computed by the same operations at any thread count).
+"""
+import logging
+import math
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _core
+from fastmlp import reference as R
+
+U = 2.0 ** -24
+
+# --------------------------------------------------------------------------
+# Array-level core: _core.train_epoch vs a float64 loop of fastmlp.reference
+# --------------------------------------------------------------------------
+
+SGD_CASES = {
+    "plain": dict(lr=0.05),
+    "momentum": dict(lr=0.05, momentum=0.9),
+    "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
+    "dampening_maximize": dict(lr=-0.05, momentum=0.5, dampening=0.3, maximize=True),
+}
+LOSS_CASES = {
+    "ce": dict(loss="cross_entropy"),
+    "ce_sum_smooth": dict(loss="cross_entropy", reduction="sum", label_smoothing=0.1),
+    "ce_weight_ignore": dict(loss="cross_entropy", ignore_index=2, label_smoothing=0.05,
+                             class_weight="random"),
+    "mse": dict(loss="mse"),
+    "mse_sum": dict(loss="mse", reduction="sum"),
+}
+
+
+def make_net(rng, sizes, bias=True, relu_last=False):
+    Ws, bs, relu = [], [], []
+    for i, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
+        k = 1 / math.sqrt(fi)
+        Ws.append(rng.uniform(-k, k, (fo, fi)).astype(np.float32))
+        has_b = bias if isinstance(bias, bool) else bias[i]
+        bs.append(rng.uniform(-k, k, fo).astype(np.float32) if has_b else None)
+        relu.append(i < len(sizes) - 2 or relu_last)
+    return Ws, bs, relu
+
+
+def make_data(rng, n, sizes, loss, ignore_index=-100):
+    X = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    if loss == "mse":
+        y = rng.standard_normal((n, sizes[-1])).astype(np.float32)
+    else:
+        y = rng.integers(0, sizes[-1], n)
+        if ignore_index >= 0:
+            y[rng.random(n) < 0.1] = ignore_index
+    return X, y
+
+
+def loss_kwargs(case, rng, C):
+    kw = dict(case)
+    if kw.get("class_weight") == "random":
+        kw["class_weight"] = rng.uniform(0.5, 2.0, C).astype(np.float32)
+    return kw
+
+
+def core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs, first, drop_last=False, **loss_kw):
+    """_core.train_epoch over plain arrays; bufs/first are per-parameter (W0, b0, W1, ...)."""
+    params = [dict(sgd, momentum_buffer=buf, first_step=f) for buf, f in zip(bufs, first)]
+    return _core.train_epoch(Ws, bs, relu, X, y, perm, B, drop_last, params, **loss_kw)
+
+
+def flat_params(Ws, bs):
+    return [p for W, b in zip(Ws, bs) for p in (W, b) if p is not None]
+
+
+def ref_step(Ws, bs, relu, x, t, sgd, bufs, first, loss="cross_entropy", reduction="mean",
+             class_weight=None, ignore_index=-100, label_smoothing=0.0):
+    """One float64 training step (forward, loss, backward, SGD) of fastmlp.reference, in place."""
+    acts = [np.asarray(x, np.float64)]
+    for W, b, r in zip(Ws, bs, relu):
+        acts.append(R.sgemm(acts[-1], W, trans_b=True, bias=b, relu=r))
+    if loss == "mse":
+        lv, d = R.mse_loss(acts[-1], t, reduction=reduction)
+    else:
+        lv, d = R.cross_entropy(acts[-1], t, weight=class_weight, ignore_index=ignore_index,
+                                label_smoothing=label_smoothing, reduction=reduction)
+    grads = []
+    for l in range(len(Ws) - 1, -1, -1):
+        if relu[l]:
+            d = R.relu_backward(d, acts[l + 1])
+        gb = R.bias_grad(d) if bs[l] is not None else None
+        gW = d.T @ acts[l]
+        d = d @ Ws[l]
+        grads[:0] = [gW] + ([gb] if gb is not None else [])
+    for p, g, buf, f in zip(flat_params(Ws, bs), grads, bufs, first):
+        R.sgd_update(p, g, buf, first_step=f, **sgd)
+    return lv
+
+
+@pytest.mark.parametrize("sgd_name", list(SGD_CASES))
+@pytest.mark.parametrize("loss_name", list(LOSS_CASES))
+def test_core_matches_float64_reference_step_by_step(rng, isa, sgd_name, loss_name):
+    """300 steps, compared after every step.
+
+    Tolerance. One float32 step computes every gradient entry as a dot product
+    of length <= max(B, widths) with relative error <= K*u w.r.t. the sum of
+    |terms| (Higham 3.1), so one step differs from float64 by ~K*u*lr*|g| per
+    weight. Over T steps those differences add (and feed back through later
+    gradients, a factor close to 1 at these learning rates); so we bound the
+    weight difference after t steps by
+        t * (K + 16) * u * (lr_eff * sum over steps of |g| terms + |W|)
+    and check the much simpler sufficient form
+        |W32 - W64| <= 4 * t * (K + 16) * u * max(|W64|, |W0|, scale)
+    with scale the largest weight movement so far. Measured: at most 0.5% of
+    the bound (the largest ratio is right after step 1, where the float32
+    weights differ from float64 by their own rounding); a wrong term (a
+    missing weight decay, a dampened first step, a wrong mask) is orders of
+    magnitude above it.
+    """
+    sgd, case = SGD_CASES[sgd_name], LOSS_CASES[loss_name]
+    sizes = [12, 16, 9, 5]
+    Ws, bs, relu = make_net(rng, sizes, bias=[True, False, True])
+    kw = loss_kwargs(case, rng, sizes[-1])
+    X, y = make_data(rng, 150, sizes, kw["loss"], kw.get("ignore_index", -100))
+    B = 32
+    if kw.get("reduction") == "sum":  # gradients B times larger: keep the same step size
+        sgd = dict(sgd, lr=sgd["lr"] / B)
+    W64 = [p.astype(np.float64) for p in Ws]
+    b64 = [None if b is None else b.astype(np.float64) for b in bs]
+    P0 = [p.astype(np.float64).copy() for p in flat_params(Ws, bs)]
+    bufs32 = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    bufs64 = [np.zeros(p.shape) for p in flat_params(Ws, bs)]
+    K = max(B, *sizes) + 16
+    first = True
+    steps = 0
+    for epoch in range(3):
+        perm = np.random.default_rng(epoch).permutation(len(X))
+        for s in range(0, len(X), B):
+            idx = perm[s:s + B]
+            f = [first] * len(bufs32)
+            ls, n = core_epoch(Ws, bs, relu, X, y, idx, B, sgd, bufs32, f, **kw)
+            lr64 = ref_step(W64, b64, relu, X[idx], y[idx], sgd, bufs64, f, **kw)
+            first = False
+            steps += 1
+            assert n == 1 and math.isfinite(ls)
+            assert abs(ls - lr64) <= 1e-4 * max(1.0, abs(lr64)), (steps, ls, lr64)
+            for p32, p64, p0 in zip(flat_params(Ws, bs), flat_params(W64, b64), P0):
+                scale = max(np.abs(p64).max(), np.abs(p0).max(), np.abs(p64 - p0).max())
+                err = np.abs(p32 - p64).max()
+                assert err <= 4 * steps * K * U * scale, (steps, err, 4 * steps * K * U * scale)
+    assert steps >= 15
+    # and the whole float32 run moved the weights (the test is not vacuous)
+    assert max(np.abs(p - p0).max() for p, p0 in zip(flat_params(Ws, bs), P0)) > 1e-3
+
+
+@pytest.mark.parametrize("loss_name", ["ce", "ce_weight_ignore", "mse"])
+def test_core_few_hundred_steps_vs_float64(rng, loss_name):
+    """One call for 300 steps (3 epochs of 100 batches) vs the float64 loop at the end."""
+    sizes = [20, 32, 10]
+    Ws, bs, relu = make_net(rng, sizes)
+    kw = loss_kwargs(LOSS_CASES[loss_name], rng, sizes[-1])
+    X, y = make_data(rng, 1000, sizes, kw["loss"], kw.get("ignore_index", -100))
+    sgd = dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    W64 = [p.astype(np.float64) for p in Ws]
+    b64 = [b.astype(np.float64) for b in bs]
+    P0 = [p.astype(np.float64).copy() for p in flat_params(Ws, bs)]
+    bufs32 = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    bufs64 = [np.zeros(p.shape) for p in flat_params(Ws, bs)]
+    B, first, steps = 10, True, 0
+    for epoch in range(3):
+        perm = np.random.default_rng(epoch).permutation(len(X))
+        ls, n = core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs32, [first] * 4, **kw)
+        for s in range(0, len(X), B):
+            ref_step(W64, b64, relu, X[perm[s:s + B]], y[perm[s:s + B]], sgd, bufs64,
+                     [first] * 4, **kw)
+            first = False
+        steps += n
+    assert steps == 300
+    K = max(B, *sizes) + 16
+    for p32, p64, p0 in zip(flat_params(Ws, bs), flat_params(W64, b64), P0):
+        scale = max(np.abs(p64).max(), np.abs(p0).max())
+        assert np.abs(p32 - p64).max() <= 4 * steps * K * U * scale
+        assert np.abs(p64 - p0).max() > 1e-2  # trained
+
+
+def run_core(Ws, bs, relu, X, y, perm, B, sgd, **kw):
+    Ws = [W.copy() for W in Ws]
+    bs = [None if b is None else b.copy() for b in bs]
+    bufs = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    out = core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs, [True] * len(bufs), **kw)
+    return out, flat_params(Ws, bs) + bufs
+
+
+@pytest.mark.parametrize("B", [1, 7, 64, 300])
+def test_core_bitwise_1_vs_2_threads(rng, isa, thread_count, B):
+    sizes = [784, 128, 64, 10]
+    Ws, bs, relu = make_net(rng, sizes)
+    X, y = make_data(rng, 600, sizes, "cross_entropy")
+    perm = rng.permutation(len(X))
+    sgd = dict(lr=0.002, momentum=0.9, weight_decay=1e-4)
+    thread_count(1)
+    (l1, n1), p1 = run_core(Ws, bs, relu, X, y, perm, B, sgd, loss="cross_entropy",
+                            label_smoothing=0.1)
+    thread_count(2)
+    (l2, n2), p2 = run_core(Ws, bs, relu, X, y, perm, B, sgd, loss="cross_entropy",
+                            label_smoothing=0.1)
+    assert n1 == n2 == -(-len(X) // B)
+    assert math.isfinite(l1) and l1 == l2
+    for a, b in zip(p1, p2):
+        assert np.array_equal(a, b)
+
+
+def test_core_one_call_equals_step_by_step(rng):
+    """A whole epoch in one call == one call per batch (state carried by the buffers)."""
+    sizes = [30, 20, 4]
+    Ws, bs, relu = make_net(rng, sizes)
+    X, y = make_data(rng, 203, sizes, "cross_entropy")
+    perm = rng.permutation(len(X))
+    sgd = dict(lr=0.1, momentum=0.9, dampening=0.1)
+    (ls, n), pa = run_core(Ws, bs, relu, X, y, perm, 16, sgd, loss="cross_entropy")
+    Ws2 = [W.copy() for W in Ws]
+    bs2 = [b.copy() for b in bs]
+    bufs = [np.zeros_like(p) for p in flat_params(Ws2, bs2)]
+    tot = 0.0
+    for k, s in enumerate(range(0, len(X), 16)):
+        l1, _ = core_epoch(Ws2, bs2, relu, X, y, perm[s:s + 16], 16, sgd, bufs, [k == 0] * 4,
+                           loss="cross_entropy")
+        tot += l1
+    assert n == 13 and ls == tot
+    for a, b in zip(pa, flat_params(Ws2, bs2) + bufs):
+        assert np.array_equal(a, b)
+
+
+def test_core_drop_last_and_consecutive_rows(rng):
+    sizes = [8, 6, 3]
+    Ws, bs, relu = make_net(rng, sizes)
+    X, y = make_data(rng, 50, sizes, "cross_entropy")
+    sgd = dict(lr=0.1)
+    (_, n), _ = run_core(Ws, bs, relu, X, y, np.arange(50), 16, sgd, loss="cross_entropy",
+                         drop_last=True)
+    assert n == 3
+    (_, n), _ = run_core(Ws, bs, relu, X, y, np.arange(50), 16, sgd, loss="cross_entropy")
+    assert n == 4
+    # identity order reads X in place; the result equals a gathered copy's
+    (la, _), pa = run_core(Ws, bs, relu, X, y, np.arange(50), 16, sgd, loss="cross_entropy")
+    Xr, yr = X[::-1].copy(), y[::-1].copy()
+    (lb, _), pb = run_core(Ws, bs, relu, Xr, yr, np.arange(49, -1, -1), 16, sgd,
+                           loss="cross_entropy")
+    assert la == lb
+    for a, b in zip(pa, pb):
+        assert np.array_equal(a, b)
+    # no steps at all
+    (ls, n), pc = run_core(Ws, bs, relu, X, y, np.arange(10), 16, sgd, loss="cross_entropy",
+                           drop_last=True)
+    assert n == 0 and ls == 0.0
+    for a, b in zip(pc, flat_params(Ws, bs)):
+        assert np.array_equal(a, b)
+
+
+def _core_bad(rng):
+    sizes = [8, 6, 3]
+    Ws, bs, relu = make_net(rng, sizes)
+    X, y = make_data(rng, 40, sizes, "cross_entropy")
+    bufs = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    good = dict(weights=Ws, biases=bs, relu=relu, X=X, y=y, perm=np.arange(40), batch_size=8,
+                drop_last=False,
+                params=[dict(lr=0.1, momentum=0.9, momentum_buffer=b) for b in bufs],
+                loss="cross_entropy")
+    return good
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    (dict(X="wrong_features"), ValueError, "X: the first Linear layer takes 8"),
+    (dict(y="label_high"), ValueError, "y: label 3 at index 17"),
+    (dict(y="label_neg"), ValueError, "y: label -1 at index 5"),
+    (dict(y="float"), TypeError, "y: expected integer"),
+    (dict(y="short"), ValueError, r"y: expected shape \(40,\)"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(perm="out_of_range"), ValueError, "perm: index 40"),
+    (dict(reduction="none"), ValueError, "scalar loss"),
+    (dict(params="no_buffer"), ValueError, "momentum_buffer"),
+    (dict(params="nesterov_damp"), ValueError, "nesterov"),
+    (dict(params="too_few"), ValueError, "params: expected 4"),
+    (dict(weights="chain"), ValueError, r"weights\[1\]: expected 6 input features"),
+    (dict(weights="float64"), TypeError, r"weights\[0\]: expected dtype float32"),
+    (dict(weights="shared"), ValueError, "shares memory"),
+    (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
+    (dict(loss="hinge"), ValueError, "loss"),
+])
+def test_core_bad_input_raises_before_any_change(rng, change, exc, match):
+    kw = _core_bad(rng)
+    (key, val), = change.items()
+    X, y = kw["X"], kw["y"]
+    if val == "wrong_features":
+        kw["X"] = np.zeros((40, 9), np.float32)
+    elif val == "label_high":
+        y[17] = 3
+    elif val == "label_neg":
+        y[5] = -1
+    elif val == "float":
+        kw["y"] = y.astype(np.float32)
+    elif val == "short":
+        kw["y"] = y[:-1]
+    elif val == "out_of_range":
+        kw["perm"] = np.arange(1, 41)
+    elif val == "no_buffer":
+        kw["params"][2] = dict(lr=0.1, momentum=0.9)
+    elif val == "nesterov_damp":
+        kw["params"][3] = dict(kw["params"][3], nesterov=True, dampening=0.1)
+    elif val == "too_few":
+        kw["params"] = kw["params"][:3]
+    elif val == "chain":
+        kw["weights"] = [kw["weights"][0], np.zeros((3, 5), np.float32)]
+    elif val == "float64":
+        kw["weights"] = [kw["weights"][0].astype(np.float64), kw["weights"][1]]
+    elif val == "shared":
+        kw["params"][1] = dict(kw["params"][1], momentum_buffer=kw["biases"][0])
+    else:
+        kw[key] = val
+    before = [p.copy() for p in flat_params(kw["weights"], kw["biases"])]
+    bufs_before = [p["momentum_buffer"].copy() for p in kw["params"] if "momentum_buffer" in p]
+    with pytest.raises(exc, match=match):
+        _core.train_epoch(**kw)
+    for a, b in zip(flat_params(kw["weights"], kw["biases"]), before):
+        assert np.array_equal(a, b)
+    for p, b in zip([p for p in kw["params"] if "momentum_buffer" in p], bufs_before):
+        assert np.array_equal(p["momentum_buffer"], b)
+
+
+def test_core_float64_X_converted(rng):
+    sizes = [8, 6, 3]
+    Ws, bs, relu = make_net(rng, sizes)
+    X, y = make_data(rng, 40, sizes, "cross_entropy")
+    perm = rng.permutation(40)
+    a = run_core(Ws, bs, relu, X, y, perm, 8, dict(lr=0.1), loss="cross_entropy")
+    b = run_core(Ws, bs, relu, X.astype(np.float64), y.astype(np.int32), perm, 8, dict(lr=0.1),
+                 loss="cross_entropy")
+    assert a[0] == b[0]
+    for p, q in zip(a[1], b[1]):
+        assert np.array_equal(p, q)
+
+
+# --------------------------------------------------------------------------
+# fastmlp.train_epoch on nn / optim objects
+# --------------------------------------------------------------------------
+
+nn = pytest.importorskip("fastmlp.nn")
+optim = pytest.importorskip("fastmlp.optim")
+from fastmlp.train import python_epoch, train_epoch  # noqa: E402
+
+LOG = "fastmlp"
+
+
+def seq_model(rng, bias2=False, relu_last=False):
+    layers = [nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 9, bias=bias2), nn.ReLU(),
+              nn.Linear(9, 5)]
+    if relu_last:
+        layers.append(nn.ReLU())
+    m = nn.Sequential(*layers)
+    for p in m.parameters():  # fresh weights from the test's own generator
+        p.data[...] = rng.uniform(-0.4, 0.4, p.data.shape)
+    return m
+
+
+def clone(model):
+    import copy
+    return copy.deepcopy(model)
+
+
+def make_xy(rng, n, loss, ignore_index=None):
+    X = rng.standard_normal((n, 3, 4)).astype(np.float32)
+    if loss == "mse":
+        return X, rng.standard_normal((n, 5)).astype(np.float32)
+    y = rng.integers(0, 5, n)
+    if ignore_index is not None:
+        y[rng.random(n) < 0.15] = ignore_index
+    return X, y
+
+
+CRITERIA = {
+    "ce": lambda: nn.CrossEntropyLoss(),
+    "ce_smooth": lambda: nn.CrossEntropyLoss(label_smoothing=0.2),
+    "ce_sum_ignore": lambda: nn.CrossEntropyLoss(reduction="sum", ignore_index=3),
+    "ce_weight_all": lambda: nn.CrossEntropyLoss(
+        weight=np.array([0.5, 1.0, 2.0, 1.5, 0.7], np.float32), ignore_index=1,
+        label_smoothing=0.05),
+    "mse": lambda: nn.MSELoss(),
+    "mse_sum": lambda: nn.MSELoss(reduction="sum"),
+}
+OPTIMS = {
+    "plain": dict(lr=0.05),
+    "momentum": dict(lr=0.05, momentum=0.9),
+    "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
+    "dampening": dict(lr=0.05, momentum=0.7, dampening=0.4),
+    "maximize": dict(lr=0.002, momentum=0.5, maximize=True, weight_decay=1e-3),
+}
+
+
+def make_opt(model, opts, groups=False):
+    if groups == "partial":  # the first layer is not in the optimizer: never updated
+        return optim.SGD(list(model.parameters())[2:], **opts)
+    if not groups:
+        return optim.SGD(model.parameters(), **opts)
+    ps = list(model.parameters())
+    # per-group options: the first layer with its own settings, the rest the defaults
+    return optim.SGD([dict(params=ps[:2], lr=opts["lr"] / 2, momentum=0.6, weight_decay=1e-2),
+                      dict(params=ps[2:])], **opts)
+
+
+def assert_same(m1, o1, m2, o2):
+    for (n1, p1), (n2, p2) in zip(m1.named_parameters(), m2.named_parameters()):
+        assert n1 == n2
+        assert np.array_equal(p1.data, p2.data), f"{n1}: max diff {np.abs(p1.data - p2.data).max()}"
+        s1, s2 = o1.state.get(p1, {}), o2.state.get(p2, {})
+        b1, b2 = s1.get("momentum_buffer"), s2.get("momentum_buffer")
+        assert (b1 is None) == (b2 is None), n1
+        if b1 is not None:
+            assert np.array_equal(b1, b2), n1
+
+
+def run_both(rng, crit_name, opts, groups=False, batch_size=32, n=203, seed=7, shuffle=True,
+             drop_last=False, epochs=2, **model_kw):
+    crit = CRITERIA[crit_name]()
+    loss = "mse" if crit_name.startswith("mse") else "ce"
+    X, y = make_xy(rng, n, loss, getattr(crit, "ignore_index", None) if "ignore" in crit_name
+                   or "all" in crit_name else None)
+    m1 = seq_model(rng, **model_kw)
+    m2 = clone(m1)
+    o1, o2 = make_opt(m1, opts, groups), make_opt(m2, opts, groups)
+    for e in range(epochs):
+        l1 = train_epoch(m1, X, y, crit, o1, batch_size=batch_size, shuffle=shuffle,
+                         seed=seed + e, drop_last=drop_last)
+        perm = np.random.default_rng(seed + e).permutation(n) if shuffle else np.arange(n)
+        l2 = python_epoch(m2, X, y, crit, o2, perm, batch_size, drop_last)
+        assert l1 == l2 and math.isfinite(l1)
+    assert_same(m1, o1, m2, o2)
+    return m1, o1, m2, o2, X, y, crit
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMS))
+@pytest.mark.parametrize("crit_name", list(CRITERIA))
+def test_fused_bitwise_equals_python_loop(rng, isa, crit_name, opt_name, caplog):
+    """Same kernels, same shapes, same inputs to every kernel -> the same bits."""
+    opts = dict(OPTIMS[opt_name])
+    if crit_name.endswith("sum"):
+        opts["lr"] /= 32
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        run_both(rng, crit_name, opts)
+    assert "Python loop" not in caplog.text  # the fused path ran
+
+
+@pytest.mark.parametrize("variant", ["groups", "partial_optimizer", "no_shuffle", "drop_last", "batch_1", "batch_big",
+                                     "bias_relu_last"])
+def test_fused_bitwise_variants(rng, variant):
+    kw = dict(crit_name="ce_smooth", opts=dict(lr=0.05, momentum=0.9, weight_decay=1e-3))
+    if variant == "groups":
+        kw["groups"] = True
+    elif variant == "partial_optimizer":
+        kw["groups"] = "partial"
+    elif variant == "no_shuffle":
+        kw["shuffle"] = False
+    elif variant == "drop_last":
+        kw.update(drop_last=True, n=200)
+    elif variant == "batch_1":
+        kw.update(batch_size=1, n=50, opts=dict(lr=0.01, momentum=0.5))
+    elif variant == "batch_big":
+        kw.update(batch_size=1000)
+    elif variant == "bias_relu_last":
+        kw.update(bias2=True, relu_last=True)
+    run_both(rng, **kw)
+
+
+def test_fused_matches_dataloader_seed_loop(rng):
+    """train_epoch(shuffle, seed) == the seed script over DataLoader(shuffle=True, seed)."""
+    from fastmlp.data import DataLoader
+
+    X, y = make_xy(rng, 150, "ce")
+    m1 = seq_model(rng)
+    m2 = clone(m1)
+    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    crit = nn.CrossEntropyLoss()
+    l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=11)
+    running_loss = 0.0
+    loader = DataLoader(X, y, batch_size=16, shuffle=True, seed=11)
+    for inputs, labels in loader:
+        o2.zero_grad()
+        loss = crit(m2(inputs), labels)
+        loss.backward()
+        o2.step()
+        running_loss += loss.item()
+    assert l1 == running_loss / len(loader)
+    assert_same(m1, o1, m2, o2)
+
+
+def test_fused_bitwise_1_vs_2_threads(rng, thread_count):
+    X = rng.standard_normal((700, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 700)
+    res = []
+    for t in (1, 2):
+        thread_count(t)
+        nn_rng = np.random.default_rng(5)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64),
+                          nn.ReLU(), nn.Linear(64, 10))
+        for p in m.parameters():
+            p.data[...] = nn_rng.uniform(-0.05, 0.05, p.data.shape)
+        o = optim.SGD(m.parameters(), lr=0.02, momentum=0.9, nesterov=True)
+        losses = [train_epoch(m, X, y, nn.CrossEntropyLoss(label_smoothing=0.1), o,
+                              batch_size=b, seed=1) for b in (64, 256)]
+        res.append((losses, [p.data.copy() for p in m.parameters()]))
+    assert res[0][0] == res[1][0]
+    for a, b in zip(res[0][1], res[1][1]):
+        assert np.array_equal(a, b)
+
+
+def test_fused_vs_float64_reference_few_hundred_steps(rng):
+    """train_epoch for 3 epochs (300 steps) vs the float64 reference loop (tolerance as above)."""
+    m = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 10))
+    for p in m.parameters():
+        p.data[...] = rng.uniform(-0.2, 0.2, p.data.shape)
+    X, y = make_data(rng, 1000, [20, 32, 10], "cross_entropy")
+    sgd = dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    o = optim.SGD(m.parameters(), **sgd)
+    crit = nn.CrossEntropyLoss(label_smoothing=0.1)
+    W64 = [m[0].weight.data.astype(np.float64), m[2].weight.data.astype(np.float64)]
+    b64 = [m[0].bias.data.astype(np.float64), m[2].bias.data.astype(np.float64)]
+    bufs = [np.zeros(p.data.shape) for p in m.parameters()]
+    first, B = True, 10
+    for e in range(3):
+        train_epoch(m, X, y, crit, o, batch_size=B, seed=e)
+        perm = np.random.default_rng(e).permutation(len(X))
+        for s in range(0, len(X), B):
+            ref_step(W64, b64, [True, False], X[perm[s:s + B]], y[perm[s:s + B]], sgd, bufs,
+                     [first] * 4, label_smoothing=0.1)
+            first = False
+    K = 32 + 16
+    for p, q in zip(m.parameters(), flat_params(W64, b64)):
+        assert np.abs(p.data - q).max() <= 4 * 300 * K * U * max(np.abs(q).max(), 0.2)
+
+
+def test_optimizer_state_continues_in_python(rng):
+    """After a fused epoch, Python steps continue exactly as after a Python epoch."""
+    m1, o1, m2, o2, X, y, crit = run_both(
+        rng, "ce", dict(lr=0.05, momentum=0.9, dampening=0.1), epochs=1)
+    for m, o in ((m1, o1), (m2, o2)):
+        for s in range(3):
+            o.zero_grad()
+            crit(m(X[s * 10:(s + 1) * 10]), y[s * 10:(s + 1) * 10]).backward()
+            o.step()
+    assert_same(m1, o1, m2, o2)
+    # state_dict round trip keeps the buffers
+    sd = o1.state_dict()
+    assert len(sd["state"]) == 5 and all("momentum_buffer" in v for v in sd["state"].values())
+    # and a fused epoch after Python steps (existing buffers, first_step=False) also matches
+    l1 = train_epoch(m1, X, y, crit, o1, batch_size=32, seed=99)
+    l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(99).permutation(len(X)), 32)
+    assert l1 == l2
+    assert_same(m1, o1, m2, o2)
+
+
+def test_grads_none_after_fused_epoch(rng):
+    X, y = make_xy(rng, 40, "ce")
+    m = seq_model(rng)
+    o = optim.SGD(m.parameters(), lr=0.1)
+    train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=8)
+    assert all(p.grad is None for p in m.parameters())
+
+
+# ------------------------------------------------------------- fallback --
+
+
+class Net(nn.Module):
+    """The issue's seed script model: not a Sequential -> the Python loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 16)
+        self.fc2 = nn.Linear(16, 5)
+
+    def forward(self, x):
+        from fastmlp import functional as F
+        x = F.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+class MySGD(optim.SGD):
+    pass
+
+
+class MyCE(nn.CrossEntropyLoss):
+    pass
+
+
+def _fallback_case(rng, kind):
+    """(model, twin Sequential with the same weights or None, optimizer factory, criterion, reason)."""
+    crit = nn.CrossEntropyLoss()
+    opt = lambda m: optim.SGD(m.parameters(), lr=0.05, momentum=0.9)  # noqa: E731
+    seq = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
+    for p in seq.parameters():
+        p.data[...] = rng.uniform(-0.3, 0.3, p.data.shape)
+    if kind == "module_subclass":
+        m = Net()
+        m.fc1.weight.data[...] = seq[1].weight.data
+        m.fc1.bias.data[...] = seq[1].bias.data
+        m.fc2.weight.data[...] = seq[3].weight.data
+        m.fc2.bias.data[...] = seq[3].bias.data
+        return m, seq, opt, crit, "not an nn.Sequential"
+    if kind == "optimizer_subclass":
+        return seq, clone(seq), lambda m: MySGD(m.parameters(), lr=0.05), crit, "optimizer MySGD"
+    if kind == "criterion_subclass":
+        return seq, clone(seq), opt, MyCE(), "criterion MyCE"
+    if kind == "identity_module":
+        m = nn.Sequential(seq[0], seq[1], seq[2], nn.Identity(), seq[3])
+        return m, clone(seq), opt, crit, "module Identity"
+    if kind == "relu_first":
+        m = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 5))
+        return m, None, opt, crit, "ReLU that does not directly follow a Linear"
+    if kind == "frozen":
+        seq[1].weight.requires_grad = False
+        return seq, None, opt, crit, "requires_grad=False"
+    if kind == "flatten_dims":
+        m = nn.Sequential(nn.Flatten(1, 2), nn.Linear(12, 5))
+        return m, None, opt, crit, "Flatten with start_dim"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["module_subclass", "optimizer_subclass", "criterion_subclass",
+                                  "identity_module", "relu_first", "frozen", "flatten_dims"])
+def test_fallback_same_result_and_logged(rng, kind, caplog):
+    model, twin, opt, crit, reason = _fallback_case(rng, kind)
+    X, y = make_xy(rng, 100, "ce")
+    m2 = clone(model)
+    o1, o2 = opt(model), opt(m2)
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        l1 = train_epoch(model, X, y, crit, o1, batch_size=16, seed=4)
+    assert "running the Python loop" in caplog.text and reason in caplog.text
+    l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(4).permutation(100), 16)
+    assert l1 == l2
+    assert_same(model, o1, m2, o2)
+    if twin is not None and kind in ("module_subclass", "identity_module"):
+        # and the fused path on the equivalent Sequential gives the same bits too
+        ot = opt(twin)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger=LOG):
+            lt = train_epoch(twin, X, y, crit, ot, batch_size=16, seed=4)
+        assert "Python loop" not in caplog.text
+        assert lt == l1
+        for p, q in zip(model.parameters(), twin.parameters()):
+            assert np.array_equal(p.data, q.data)
+
+
+# ------------------------------------------------------------ bad input --
+
+
+def _snapshot(model, opt):
+    return ([p.data.copy() for p in model.parameters()],
+            {id(p): {k: np.array(v, copy=True) for k, v in s.items()} for p, s in opt.state.items()})
+
+
+def _assert_unchanged(model, opt, snap):
+    for p, q in zip(model.parameters(), snap[0]):
+        assert np.array_equal(p.data, q)
+    assert {id(p): set(s) for p, s in opt.state.items()} == {k: set(v) for k, v in snap[1].items()}
+    for p, s in opt.state.items():
+        for k, v in s.items():
+            assert np.array_equal(v, snap[1][id(p)][k])
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "fallback"])
+@pytest.mark.parametrize("bad,exc,match", [
+    ("features", ValueError, r"(X: the first Linear layer takes 12)|(expected 12 features)"),
+    ("label_high", ValueError, "y: label 5 at index 77"),
+    ("label_neg", ValueError, "y: label -2 at index 3"),
+    ("labels_float", TypeError, "y: expected integer"),
+    ("batch_0", ValueError, "batch_size"),
+    ("batch_neg", ValueError, "batch_size"),
+    ("batch_float", ValueError, "batch_size"),
+    ("len_mismatch", ValueError, r"len\(X\) != len\(y\)"),
+    ("reduction_none", ValueError, "scalar loss"),
+    ("mse_shape", ValueError, r"y: expected MSE targets of shape \(100, 5\)"),
+])
+def test_bad_input_raises_and_changes_nothing(rng, fused, bad, exc, match):
+    if fused:
+        model = seq_model(rng)
+    else:
+        model = Net()
+    X, y = make_xy(rng, 100, "ce")
+    crit = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    # a first epoch so the optimizer has state that must survive the failed call
+    train_epoch(model, X, y, crit, opt, batch_size=25)
+    snap = _snapshot(model, opt)
+    kw = dict(batch_size=16)
+    if bad == "features":
+        X = rng.standard_normal((100, 13)).astype(np.float32)
+    elif bad == "label_high":
+        y = y.copy()
+        y[77] = 5
+    elif bad == "label_neg":
+        y = y.copy()
+        y[3] = -2
+    elif bad == "labels_float":
+        y = y.astype(np.float64)
+    elif bad == "batch_0":
+        kw["batch_size"] = 0
+    elif bad == "batch_neg":
+        kw["batch_size"] = -3
+    elif bad == "batch_float":
+        kw["batch_size"] = 2.5
+    elif bad == "len_mismatch":
+        y = y[:-1]
+    elif bad == "reduction_none":
+        crit = nn.CrossEntropyLoss(reduction="none")
+    elif bad == "mse_shape":
+        crit = nn.MSELoss()
+        y = rng.standard_normal((100, 4)).astype(np.float32)
+    with pytest.raises(exc, match=match):
+        train_epoch(model, X, y, crit, opt, **kw)
+    _assert_unchanged(model, opt, snap)
+
+
+def test_float64_and_uint8_inputs_converted(rng):
+    X, y = make_xy(rng, 90, "ce")
+    Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
+    base = seq_model(rng)
+    for X64, X32 in ((X.astype(np.float64), X), (Xu, Xu.astype(np.float32))):
+        m1, m2 = clone(base), clone(base)
+        o1 = optim.SGD(m1.parameters(), lr=0.001)
+        o2 = optim.SGD(m2.parameters(), lr=0.001)
+        l1 = train_epoch(m1, X64, y.astype(np.int32), nn.CrossEntropyLoss(), o1, batch_size=16, seed=2)
+        l2 = train_epoch(m2, X32, y, nn.CrossEntropyLoss(), o2, batch_size=16, seed=2)
+        assert l1 == l2
+        assert_same(m1, o1, m2, o2)
+
+
+def test_no_steps_returns_nan_and_changes_nothing(rng):
+    X, y = make_xy(rng, 10, "ce")
+    m = seq_model(rng)
+    o = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    snap = _snapshot(m, o)
+    assert math.isnan(train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=16, drop_last=True))
+    _assert_unchanged(m, o, snap)
