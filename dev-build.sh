@@ -11,4 +11,9 @@ flock 9
 cmake -S . -B "$builddir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" "$@" >/dev/null
 cmake --build "$builddir" -j2
-cp -f "$builddir"/_core*.so python/fastmlp/
+# Copy under a temporary name and rename: overwriting the file in place would
+# corrupt the module under any process that has it loaded.
+for so in "$builddir"/_core*.so; do
+  cp -f "$so" "python/fastmlp/.$(basename "$so").tmp"
+  mv -f "python/fastmlp/.$(basename "$so").tmp" "python/fastmlp/$(basename "$so")"
+done

@@ -20,6 +20,13 @@ if _forced:
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
 
 from . import kernels, reference  # noqa: E402
+from .tensor import (Tensor, tensor, from_numpy, no_grad, enable_grad,  # noqa: E402
+                     set_grad_enabled, is_grad_enabled, inference_mode)
+from . import functional, nn, optim, data  # noqa: E402
+from .functional import relu, flatten  # noqa: E402
+from .nn import manual_seed  # noqa: E402
+from .serialization import save, load  # noqa: E402
+from .train import train_epoch  # noqa: E402
 
 try:
     from importlib.metadata import version as _dist_version
@@ -68,6 +75,10 @@ __all__ = [
     "__version__",
     "kernels",
     "reference",
+    "data",
+    "Tensor", "tensor", "from_numpy", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "inference_mode", "functional", "nn", "optim", "relu", "flatten",
+    "manual_seed", "save", "load", "train_epoch",
     "set_num_threads",
     "get_num_threads",
     "cpu_capability",
