@@ -961,55 +961,56 @@ def compare(old: dict, new: dict, threshold: float = 10.0):
 
 
 def plot(report: dict, path: str) -> None:
-    """GFLOP/s against GEMM size for each side, the peak as a line (needs matplotlib)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    """GFLOP/s of every GEMM shape for each side, by size, the peak as a line (matplotlib).
 
-    recs = sorted((r for r in report["results"] if r["suite"] == "gemm"), key=lambda r: r["work"])
+    Shapes are spaced evenly along x in order of their FLOP count (several
+    shapes share a size); markers are medians, bars the interquartile range.
+    """
+    from matplotlib.figure import Figure
+
+    recs = sorted((r for r in report["results"] if r["suite"] == "gemm"),
+                  key=lambda r: (r["work"], r["shape"]))
     if not recs:
         raise ValueError("no gemm results to plot (run the gemm suite)")
-    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    m = report["machine"]
+    fig = Figure(figsize=(12, 7), layout="constrained")
     ax = fig.subplots()
-    styles = {"fastmlp": ("C3", "o"), "numpy": ("C0", "s"), "torch": ("C2", "^")}
-    for side, (color, marker) in styles.items():
-        pts = [(r["work"], r["sides"][side]) for r in recs if "value" in r["sides"].get(side, {})]
+    styles = {"fastmlp": ("C3", "o", -0.22, "fastmlp sgemm"),
+              "numpy": ("C0", "s", 0.0, f"NumPy matmul ({m.get('numpy_blas')})"),
+              "torch": ("C2", "^", 0.22, f"torch.mm {report['versions'].get('torch')}")}
+    top = report["peak_gflops"]
+    for side, (color, marker, dx, label) in styles.items():
+        pts = [(i, r["sides"][side]) for i, r in enumerate(recs)
+               if "value" in r["sides"].get(side, {})]
         if not pts:
             continue
-        x = np.array([p[0] for p in pts]) / 1e9
-        y = np.array([p[1]["value"] for p in pts])
-        err = np.array([[p[1]["value"] - p[1]["value_q1"] for p in pts],
-                        [p[1]["value_q3"] - p[1]["value"] for p in pts]])
-        label = {"fastmlp": "fastmlp sgemm", "numpy": f"NumPy matmul ({report['machine'].get('numpy_blas')})",
-                 "torch": f"torch.mm {report['versions'].get('torch')}"}[side]
-        ax.errorbar(x, y, yerr=err, color=color, marker=marker, ms=6, lw=1, alpha=0.85,
+        x = np.array([i + dx for i, _ in pts])
+        y = np.array([s["value"] for _, s in pts])
+        err = np.array([[s["value"] - s["value_q1"] for _, s in pts],
+                        [s["value_q3"] - s["value"] for _, s in pts]])
+        ax.errorbar(x, y, yerr=err, color=color, marker=marker, ms=7, ls="none", elinewidth=1.2,
                     capsize=3, label=label)
-    seen = {}
-    for r in recs:  # label our points; stack the labels of equal-size shapes
-        s = r["sides"].get("fastmlp", {})
-        if "value" in s:
-            k = seen[r["work"]] = seen.get(r["work"], -1) + 1
-            ax.annotate(r["shape"], (r["work"] / 1e9, s["value"]), textcoords="offset points",
-                        xytext=(5, 5 + 11 * k), fontsize=7.5, color="0.25")
+        ax.plot(x, y, color=color, lw=0.8, alpha=0.35)
+        top = max(top, float(np.max(y)))
     peak = report["peak_gflops"]
     ax.axhline(peak, color="k", ls="--", lw=1.2)
-    ax.text(0.01, peak, f" peak {peak:.0f} GFLOP/s (FMA loop, {report['machine']['threads']} "
-            f"threads)", transform=ax.get_yaxis_transform(), va="bottom", fontsize=9)
-    top = max([peak] + [r["sides"][sd]["value"] for r in recs for sd in styles
-                        if "value" in r["sides"].get(sd, {})])
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.text(0.005, peak, f" peak {peak:.0f} GFLOP/s (FMA loop, {m['threads']} threads)",
+            transform=ax.get_yaxis_transform(), va="bottom", fontsize=9)
+    ax.set_xticks(range(len(recs)))
+    ax.set_xticklabels([f"{r['shape']}\n{r['case']}, {r['work'] / 1e9:.3g} GFLOP" for r in recs],
+                       rotation=40, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xlim(-0.6, len(recs) - 0.4)
     ax.set_ylim(0, top * 1.12)
-    ax.set_xlabel("problem size: GFLOP per call (2·M·N·K), log scale;  labels: M x K x N, "
-                  "op(A) op(B) (T = transposed)")
-    ax.set_ylabel("GFLOP/s (median, bars: IQR)")
-    m = report["machine"]
-    ax.set_title(f"SGEMM throughput: {m['cpu_model']}, {m['isa']} path, {m['threads']} threads "
-                 f"({report['created'][:10]})", fontsize=11)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.margins(x=0.06)
+    ax.set_xlabel("GEMM shape M x K x N with op(A) op(B) (T = transposed), in order of size "
+                  "(GFLOP per call = 2·M·N·K)")
+    ax.set_ylabel("GFLOP/s (median; bars: interquartile range)")
+    load = m.get("loadavg_start")
+    ax.set_title(f"SGEMM throughput: {m['cpu_model']}, fastmlp {m['isa']} path, {m['threads']} "
+                 f"threads, {report['created'][:10]}"
+                 + (f" (load average {load[0]:.1f} at start)" if load else ""), fontsize=11)
+    ax.grid(True, axis="y", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9, frameon=False)
     fig.savefig(path, dpi=110)
 
 
