@@ -13,7 +13,14 @@ Sides, at batch 64 and 256, all at fastmlp's thread count:
   python     the issue's seed script loop with fastmlp (DataLoader, Net,
              zero_grad / model / criterion / backward / step / item)
   numpy      the same network as a plain NumPy float32 loop (``@``)
-  torch      the seed script in PyTorch CPU (``torch.set_num_threads`` ours)
+  torch      the seed script in PyTorch CPU (``torch.set_num_threads`` ours), its
+             trainloader a ``torch.utils.data.DataLoader`` over a TensorDataset
+  torch-idx  the same loop with batches cut by indexing in-memory tensors with a
+             permutation (PyTorch's fastest way to feed this loop)
+
+The machine must be otherwise idle: with 2 cores, another process spinning
+OpenMP threads makes every barrier wait for a descheduled thread (10-100x
+slower epochs, for PyTorch and fastmlp alike).
 
 ``extra_info`` has s/epoch (median of 5) and samples/s; a table with the ratios
 to PyTorch is printed at the end; ``test_fused_peak_memory`` measures, in a fresh
@@ -51,15 +58,16 @@ class _Report:
         if not RESULTS:
             return
         tr.section(f"one epoch, 784-128-10, SGD lr 0.01, {THREADS} threads")
-        tr.write_line(f"{'batch':>5} {'side':>7} {'s/epoch':>8} {'samples/s':>10} "
-                      f"{'torch s / side s':>16}")
+        tr.write_line(f"{'batch':>5} {'side':>9} {'s/epoch':>8} {'samples/s':>10} "
+                      f"{'torch/side':>10} {'torch-idx/side':>14}")
         for b in sorted({k[0] for k in RESULTS if k[0] != "mem"}):
-            t = RESULTS.get((b, "torch"))
+            t, ti = RESULTS.get((b, "torch")), RESULTS.get((b, "torch-idx"))
             for side in SIDES:
                 if (b, side) in RESULTS:
                     s = RESULTS[(b, side)]
-                    ratio = f"{t / s:16.2f}" if t else f"{'-':>16}"
-                    tr.write_line(f"{b:>5} {side:>7} {s:8.3f} {N_TRAIN / s:10.0f} {ratio}")
+                    r1 = f"{t / s:10.2f}" if t else f"{'-':>10}"
+                    r2 = f"{ti / s:14.2f}" if ti else f"{'-':>14}"
+                    tr.write_line(f"{b:>5} {side:>9} {s:8.3f} {N_TRAIN / s:10.0f} {r1} {r2}")
         for k, v in RESULTS.items():
             if k[0] == "mem":
                 tr.write_line(f"fused epoch at batch {k[1]}: peak RSS {v[0]:.1f} MiB above the "
@@ -88,7 +96,7 @@ def dataset():
 
 def _settle():
     # OpenMP / OpenBLAS workers spin a while after a call: let them sleep.
-    time.sleep(0.1)
+    time.sleep(0.3)
 
 
 def _run(benchmark, dataset, side, batch_size, setup, epoch):
@@ -234,13 +242,33 @@ def _torch_setup():
 
 
 def _torch_epoch(st, X, y, b):
+    """The seed script as PyTorch users write it: a torch DataLoader over a TensorDataset."""
+    torch, model, criterion, optimizer = st["torch"], st["model"], st["criterion"], st["optimizer"]
+    if "loader" not in st:
+        ds = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+        st["loader"] = torch.utils.data.DataLoader(ds, batch_size=b, shuffle=True,
+                                                   generator=st["gen"])
+    trainloader = st["loader"]
+    running_loss = 0.0
+    for i, (inputs, labels) in enumerate(trainloader):
+        optimizer.zero_grad()
+        outputs = model(inputs)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+    return running_loss / len(trainloader)
+
+
+def _torch_idx_epoch(st, X, y, b):
+    """The same loop with batches cut by indexing in-memory tensors (PyTorch's fastest loop)."""
     torch, model, criterion, optimizer = st["torch"], st["model"], st["criterion"], st["optimizer"]
     if "Xt" not in st:
         st["Xt"], st["yt"] = torch.from_numpy(X), torch.from_numpy(y)
     Xt, yt = st["Xt"], st["yt"]
     perm = torch.randperm(len(Xt), generator=st["gen"])
     running_loss, steps = 0.0, 0
-    for s in range(0, len(Xt), b):  # a shuffled loader over in-memory tensors
+    for s in range(0, len(Xt), b):
         idx = perm[s:s + b]
         inputs, labels = Xt[idx], yt[idx]
         optimizer.zero_grad()
@@ -258,6 +286,7 @@ SIDES = {
     "python": (_fastmlp_net, _python_epoch),
     "numpy": (_numpy_setup, _numpy_epoch),
     "torch": (_torch_setup, _torch_epoch),
+    "torch-idx": (_torch_setup, _torch_idx_epoch),
 }
 
 
