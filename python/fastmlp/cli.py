@@ -133,6 +133,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     p.add_argument("--threads", type=_int_type(1), metavar="N",
                    help="OpenMP threads (default: fastmlp's default, i.e. OMP_NUM_THREADS or "
                         "all cores)")
+    p.add_argument("--normalize", choices=("standard", "unit"), default="standard",
+                   help="input scaling for training: 'standard' = pixels in [0, 1], then minus "
+                        "the dataset's mean over its std (PyTorch's MNIST example does this); "
+                        "'unit' = pixels in [0, 1] only (default: %(default)s). A saved model "
+                        "always takes [0, 1] pixels: the scaling is folded into its first layer")
     p.add_argument("--seed", type=_int_type(0, 2**63 - 1), metavar="N",
                    help="seed for initialisation and shuffling (default: a fresh one, printed)")
     p.add_argument("--save", metavar="PATH",
@@ -312,6 +317,37 @@ def _fmt_time(s: float) -> str:
     return f"{s:.2f} s" if s < 100 else f"{s / 60:.1f} min"
 
 
+def _standardization(args):
+    """(mean, std) that cmd_train applies after scaling pixels to [0, 1]."""
+    if args.normalize == "unit":
+        return 0.0, 1.0
+    from . import data
+
+    if args.dataset == "fashion-mnist":
+        return data.FASHION_MNIST_MEAN, data.FASHION_MNIST_STD
+    return data.MNIST_MEAN, data.MNIST_STD
+
+
+def _fold_standardization(model, mean: float, std: float):
+    """A copy of `model` that takes [0, 1] pixels: first Linear W x' + b with
+    x' = (x - mean)/std becomes (W/std) x + (b - (mean/std) * W.sum(1))."""
+    if mean == 0.0 and std == 1.0:
+        return model
+    import copy
+
+    import numpy as np
+
+    from . import nn
+
+    folded = copy.deepcopy(model)
+    first = next(m for m in folded.modules() if isinstance(m, nn.Linear))
+    w = first.weight.data.astype(np.float64)
+    first.weight.data[...] = w / std
+    if first.bias is not None:
+        first.bias.data[...] = first.bias.data - (mean / std) * w.sum(axis=1)
+    return folded
+
+
 def cmd_train(args) -> int:
     import numpy as np
 
@@ -331,6 +367,11 @@ def cmd_train(args) -> int:
     Xt, yt = _load_dataset(args, train=False, progress=progress)
     if X.shape[1] != Xt.shape[1]:
         raise UserError(f"training images have {X.shape[1]} pixels, test images {Xt.shape[1]}")
+    mean, std = _standardization(args)
+    if std != 1.0 or mean != 0.0:  # in place: X and Xt are fresh float32 arrays
+        for arr in (X, Xt):
+            arr -= np.float32(mean)
+            arr /= np.float32(std)
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
@@ -404,7 +445,7 @@ def cmd_train(args) -> int:
         from .serialization import save
 
         try:
-            save(model, save_path)
+            save(_fold_standardization(model, mean, std), save_path)
         except OSError as e:
             raise UserError(f"cannot save the model to {save_path}: {e}") from None
         print(f"saved {save_path}", file=log, flush=True)
