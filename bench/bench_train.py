@@ -39,8 +39,6 @@ import pytest
 
 import fastmlp
 from fastmlp import data as fdata
-from fastmlp import functional as F
-from fastmlp.train import train_epoch
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -133,8 +131,8 @@ def _fastmlp_net():
             self.fc2 = nn.Linear(128, 10)
 
         def forward(self, x):
-            x = getattr(fastmlp, "flatten", F.flatten)(x, 1)
-            x = getattr(fastmlp, "relu", F.relu)(self.fc1(x))
+            x = fastmlp.flatten(x, 1)
+            x = fastmlp.relu(self.fc1(x))
             x = self.fc2(x)
             return x
 
@@ -153,7 +151,7 @@ def _fastmlp_seq():
 
 def _fused_epoch(st, X, y, b):
     st["seed"] += 1
-    return train_epoch(st["model"], X, y, st["criterion"], st["optimizer"],
+    return fastmlp.train_epoch(st["model"], X, y, st["criterion"], st["optimizer"],
                                batch_size=b, shuffle=True, seed=st["seed"])
 
 
@@ -304,7 +302,6 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     import numpy as np
     import fastmlp
     from fastmlp import data as fdata, nn, optim
-    from fastmlp.train import train_epoch
 
     def status(key):
         with open("/proc/self/status") as f:
@@ -326,7 +323,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     before = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
-    loss = train_epoch(model, X, y, criterion, optimizer, batch_size=B, seed=0)
+    loss = fastmlp.train_epoch(model, X, y, criterion, optimizer, batch_size=B, seed=0)
     peak = status("VmHWM")
     print(json.dumps(dict(before=before, peak=peak, dataset=X.nbytes + y.nbytes, loss=loss)))
 """)

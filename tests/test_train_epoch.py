@@ -566,6 +566,10 @@ def test_optimizer_state_continues_in_python(rng):
     assert_same(m1, o1, m2, o2)
 
 
+def test_public_name():
+    assert fastmlp.train_epoch is train_epoch
+
+
 def test_grads_none_after_fused_epoch(rng):
     X, y = make_xy(rng, 40, "ce")
     m = seq_model(rng)
