@@ -793,7 +793,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             # a ceiling: the best of 3 short runs is the least disturbed by other load
             secs = (peak_seconds or (0.3 if quick else 0.9)) / 3
             peak = max(kernels.peak_gflops(threads, secs) for _ in range(3))
-        _log(f"fastmlp bench: {info['cpu_model']}, {info['isa']}, {threads} threads, "
+        _log(f"fastmlp bench: {info['cpu_model']}, {info['isa']}, {_n_threads(threads)}, "
              f"peak {peak:.1f} GFLOP/s (FMA loop)")
         for p, d in peer_info.items():
             if not d["available"]:
@@ -847,6 +847,10 @@ def _loadavg():
 # ------------------------------------------------------------------ output --
 
 
+def _n_threads(n) -> str:
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
 def _num(v: float) -> str:
     if v >= 1000:
         return f"{v:.0f}"
@@ -877,7 +881,7 @@ def format_report(report: dict) -> str:
     """The terminal table: per suite, each side's median (± half the IQR), ratios, % peak."""
     m = report["machine"]
     out = [f"fastmlp {report['versions']['fastmlp']} bench: {m['cpu_model']}, ISA {m['isa']}, "
-           f"{m['threads']} threads, peak {report['peak_gflops']:.1f} GFLOP/s (FMA loop); "
+           f"{_n_threads(m['threads'])}, peak {report['peak_gflops']:.1f} GFLOP/s (FMA loop); "
            f"NumPy BLAS {m.get('numpy_blas')}"]
     if m.get("loadavg_start"):
         out.append(f"load average at start {m['loadavg_start'][0]:.2f}, at end "
@@ -994,7 +998,7 @@ def plot(report: dict, path: str) -> None:
         top = max(top, float(np.max(y)))
     peak = report["peak_gflops"]
     ax.axhline(peak, color="k", ls="--", lw=1.2)
-    ax.text(0.005, peak, f" peak {peak:.0f} GFLOP/s (FMA loop, {m['threads']} threads)",
+    ax.text(0.005, peak, f" peak {peak:.0f} GFLOP/s (FMA loop, {_n_threads(m['threads'])})",
             transform=ax.get_yaxis_transform(), va="bottom", fontsize=9)
     ax.set_xticks(range(len(recs)))
     ax.set_xticklabels([f"{r['shape']}\n{r['case']}, {r['work'] / 1e9:.3g} GFLOP" for r in recs],
@@ -1005,8 +1009,8 @@ def plot(report: dict, path: str) -> None:
                   "(GFLOP per call = 2·M·N·K)")
     ax.set_ylabel("GFLOP/s (median; bars: interquartile range)")
     load = m.get("loadavg_start")
-    ax.set_title(f"SGEMM throughput: {m['cpu_model']}, fastmlp {m['isa']} path, {m['threads']} "
-                 f"threads, {report['created'][:10]}"
+    ax.set_title(f"SGEMM throughput: {m['cpu_model']}, fastmlp {m['isa']} path, "
+                 f"{_n_threads(m['threads'])}, {report['created'][:10]}"
                  + (f" (load average {load[0]:.1f} at start)" if load else ""), fontsize=11)
     ax.grid(True, axis="y", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
