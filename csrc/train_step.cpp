@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 #include "common.h"
+#include "gemm/blocking.h"
 #include "train.h"
 
 namespace fastmlp {
@@ -43,6 +44,11 @@ struct Workspace {
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
 };
+
+// Smallest KC of any ISA's GEMM blocking: a GEMM with K at most this runs its
+// K loop as one block, on every path.
+constexpr index_t kMinGemmKC =
+    std::min({kBlockingGeneric.KC, kBlockingAvx2.KC, kBlockingAvx512.KC});
 
 void sgd_step(SgdParam& p, const float* grad) {
   if (!p.param || !p.update) return;
@@ -99,6 +105,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
         std::memcpy(xb.ptr + i * F, X + idx[i] * F, size_t(F) * sizeof(float));
       x = xb.ptr;
     }
+    if (s + 1 < n_steps) {  // start pulling the next batch's rows in while this step computes
+      const std::int64_t* nidx = perm + (s + 1) * B;
+      const index_t nbs = std::min(B, n_perm - (s + 1) * B);
+      for (index_t i = 0; i < nbs; ++i) {
+        const char* row = reinterpret_cast<const char*>(X + nidx[i] * F);
+        for (index_t off = 0; off < F * index_t(sizeof(float)); off += 64)
+          __builtin_prefetch(row + off, 0, 2);
+      }
+    }
     if (loss.kind == LossKind::CrossEntropy) {
       for (index_t i = 0; i < bs; ++i) yb_class.ptr[i] = y_class[idx[i]];
     } else {
@@ -132,17 +147,30 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
       const float* a_in = l ? act[l - 1] : x;
       if (L.relu) relu_backward(d, act[l], d, bs * L.out);
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
-      if (need_w)
+      // Plain SGD (no momentum, no weight decay) folds the weight update into
+      // the dW GEMM's epilogue: W = 1*W + (-lr)*(d^T a). With one K block
+      // (bs <= KC) the epilogue computes fl(W - fl(lr*acc)) from the same
+      // accumulator a separate dW GEMM would store, and sgd_update computes
+      // fl(W - fl(lr*dW)): the same bits, with no dW round trip through memory.
+      const bool fold_w = need_w && L.weight.momentum == 0.0f && L.weight.weight_decay == 0.0f &&
+                          bs <= kMinGemmKC;
+      if (need_w && !fold_w)
         sgemm(true, false, L.out, L.in, bs, 1.0f, d, L.out, a_in, L.in, 0.0f, dw.ptr, L.in,
               nullptr, false);
       if (need_b) bias_grad(d, bs, L.out, L.out, db.ptr);
-      if (l > 0) {
+      if (l > 0) {  // input gradient with the weights before this step's update
         sgemm(false, false, bs, L.in, L.out, 1.0f, d, L.out, L.weight.param, L.in, 0.0f, d_next,
               L.in, nullptr, false);
-        std::swap(d, d_next);
       }
-      if (need_w) sgd_step(L.weight, dw.ptr);
+      if (fold_w) {
+        const float alpha = L.weight.maximize ? L.weight.lr : -L.weight.lr;
+        sgemm(true, false, L.out, L.in, bs, alpha, d, L.out, a_in, L.in, 1.0f, L.weight.param,
+              L.in, nullptr, false);
+      } else if (need_w) {
+        sgd_step(L.weight, dw.ptr);
+      }
       if (need_b) sgd_step(L.bias, db.ptr);
+      if (l > 0) std::swap(d, d_next);
     }
   }
   return loss_sum;

@@ -29,6 +29,7 @@ U = 2.0 ** -24
 
 SGD_CASES = {
     "plain": dict(lr=0.05),
+    "plain_maximize": dict(lr=0.05, maximize=True),
     "momentum": dict(lr=0.05, momentum=0.9),
     "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
     "dampening_maximize": dict(lr=-0.05, momentum=0.5, dampening=0.3, maximize=True),
@@ -397,7 +398,8 @@ CRITERIA = {
     "mse_sum": lambda: nn.MSELoss(reduction="sum"),
 }
 OPTIMS = {
-    "plain": dict(lr=0.05),
+    "plain": dict(lr=0.05),  # folded into the dW GEMM's epilogue when batch <= KC
+    "plain_maximize": dict(lr=0.01, maximize=True),
     "momentum": dict(lr=0.05, momentum=0.9),
     "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
     "dampening": dict(lr=0.05, momentum=0.7, dampening=0.4),
@@ -459,7 +461,7 @@ def test_fused_bitwise_equals_python_loop(rng, isa, crit_name, opt_name, caplog)
 
 
 @pytest.mark.parametrize("variant", ["groups", "partial_optimizer", "no_shuffle", "drop_last", "batch_1", "batch_big",
-                                     "bias_relu_last"])
+                                     "plain_batch_big", "bias_relu_last"])
 def test_fused_bitwise_variants(rng, variant):
     kw = dict(crit_name="ce_smooth", opts=dict(lr=0.05, momentum=0.9, weight_decay=1e-3))
     if variant == "groups":
@@ -474,6 +476,8 @@ def test_fused_bitwise_variants(rng, variant):
         kw.update(batch_size=1, n=50, opts=dict(lr=0.01, momentum=0.5))
     elif variant == "batch_big":
         kw.update(batch_size=1000)
+    elif variant == "plain_batch_big":  # batch > KC: plain SGD is not folded into the GEMM
+        kw.update(batch_size=300, n=700, opts=dict(lr=0.05))
     elif variant == "bias_relu_last":
         kw.update(bias2=True, relu_last=True)
     run_both(rng, **kw)
