@@ -757,3 +757,34 @@ def test_no_steps_returns_nan_and_changes_nothing(rng):
     snap = _snapshot(m, o)
     assert math.isnan(train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=16, drop_last=True))
     _assert_unchanged(m, o, snap)
+
+
+def test_perm_slices_equal_one_call(rng):
+    """Consecutive slices of one permutation passed as perm= train like one call over it."""
+    X, y = make_xy(rng, 230, "ce")
+    m1 = seq_model(rng)
+    m2 = clone(m1)
+    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    crit = nn.CrossEntropyLoss()
+    order = rng.permutation(230)
+    train_epoch(m1, X, y, crit, o1, batch_size=16, perm=order)
+    for lo in range(0, 230, 64):  # 64 is a multiple of the batch: same batches
+        train_epoch(m2, X, y, crit, o2, batch_size=16, perm=order[lo:lo + 64])
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("perm,exc,match", [
+    (np.array([0, 5, 230]), ValueError, "perm: index 230 out of range"),
+    (np.array([-1, 2]), ValueError, "perm: index -1 out of range"),
+    (np.array([[0, 1]]), TypeError, "perm: expected a 1-D array"),
+    (np.array([0.5, 1.0]), TypeError, "perm: expected a 1-D array"),
+])
+def test_bad_perm_raises_before_any_change(rng, perm, exc, match):
+    X, y = make_xy(rng, 230, "ce")
+    m = seq_model(rng)
+    before = [p.data.copy() for p in m.parameters()]
+    with pytest.raises(exc, match=match):
+        train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1), perm=perm)
+    for p, b in zip(m.parameters(), before):
+        assert np.array_equal(p.data, b)

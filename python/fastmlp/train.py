@@ -299,8 +299,23 @@ def _output_width(model, X):
     return out.shape[-1] if out.ndim >= 2 else None
 
 
+def _order(perm, shuffle, seed, n):
+    """The sample order of an epoch: ``perm`` as given (checked), else drawn from ``seed``."""
+    if perm is None:
+        return np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    order = np.asarray(perm)
+    if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
+        raise TypeError(f"perm: expected a 1-D array of sample indices, got "
+                        f"{order.ndim}-D {order.dtype}")
+    order = order.astype(np.int64, copy=False)
+    if order.size and (order.min() < 0 or order.max() >= n):
+        bad = int(order[(order < 0) | (order >= n)][0])
+        raise ValueError(f"perm: index {bad} out of range for {n} samples")
+    return order
+
+
 def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=True, seed=None,
-                drop_last=False) -> float:
+                drop_last=False, perm=None) -> float:
     """Train ``model`` for one epoch over ``(X, y)``; returns the mean of the step losses.
 
     Same result as the loop (given the same permutation)::
@@ -311,7 +326,11 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
             loss.backward(); optimizer.step()
         return sum of loss.item() / number of steps
 
-    which is what runs unless the model is an ``nn.Sequential`` of
+    ``perm``: the order to visit samples in (any length, repeats allowed),
+    instead of drawing one from ``shuffle``/``seed``; consecutive slices of one
+    permutation passed as ``perm`` train exactly like one call over it.
+
+    The loop above is what runs unless the model is an ``nn.Sequential`` of
     ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
     criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
     ``optim.SGD`` (any options and param groups): then the whole epoch runs
@@ -339,13 +358,13 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
         plan = None
     if plan is not None:
         y = _check_targets(kind, criterion, y, plan["n_classes"])
-        perm = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+        order = _order(perm, shuffle, seed, len(X))
         try:
-            return _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer)
+            return _fused(plan, X, y, order, batch_size, drop_last, criterion, optimizer)
         except _Fallback as why:
             reason = str(why)
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
     if kind is not None:
         y = _check_targets(kind, criterion, y, _output_width(model, X))
-    perm = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
-    return python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last)
+    order = _order(perm, shuffle, seed, len(X))
+    return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last)
