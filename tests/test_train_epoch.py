@@ -29,7 +29,7 @@ U = 2.0 ** -24
 
 SGD_CASES = {
     "plain": dict(lr=0.05),
-    "plain_maximize": dict(lr=0.05, maximize=True),
+    "plain_maximize": dict(lr=-0.05, maximize=True),  # descent, folded into the GEMM
     "momentum": dict(lr=0.05, momentum=0.9),
     "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
     "dampening_maximize": dict(lr=-0.05, momentum=0.5, dampening=0.3, maximize=True),
