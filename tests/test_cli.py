@@ -240,7 +240,11 @@ def test_bench_slot(monkeypatch, capsys, env):
     if importlib.util.find_spec("fastmlp.bench") is not None:  # the real one, lazily wired in
         r = run(env, "bench", "--help")
         assert r.returncode == 0 and "usage: fastmlp bench" in r.stdout, r.stderr
-    monkeypatch.setitem(sys.modules, "fastmlp.bench", None)  # as if this build had no bench
+    # As if this build had no bench module. Also drop the package attribute: once any
+    # test imported fastmlp.bench, `from . import bench` would find it there and run
+    # the whole benchmark instead of failing to import.
+    monkeypatch.setitem(sys.modules, "fastmlp.bench", None)
+    monkeypatch.delattr(fastmlp, "bench", raising=False)
     assert cli.main(["bench"]) == 2
     assert capsys.readouterr().err.strip() == "fastmlp bench: not available in this build"
 
