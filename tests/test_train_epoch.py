@@ -107,6 +107,24 @@ def ref_step(Ws, bs, relu, x, t, sgd, bufs, first, loss="cross_entropy", reducti
     return lv
 
 
+def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):
+    """True when a ReLU of this step may take different branches in the float32
+    run and the float64 one: the pre-activations of the two current states
+    (evaluated exactly, in float64) differ in sign, or the float32 one is within
+    its kernel's rounding envelope K*u*(sum of |terms|) of 0."""
+    a64 = a32 = x.astype(np.float64)
+    for W, b, V, c, r in zip(W64, b64, W32, b32, relu):
+        z64 = a64 @ W.T + (0 if b is None else b)
+        V = V.astype(np.float64)
+        c = 0 if c is None else c.astype(np.float64)
+        z32 = a32 @ V.T + c
+        terms = np.abs(a32) @ np.abs(V).T + np.abs(c)
+        if r and (np.any((z64 > 0) != (z32 > 0)) or np.any(np.abs(z32) <= K * U * terms)):
+            return True
+        a64, a32 = (np.maximum(z64, 0), np.maximum(z32, 0)) if r else (z64, z32)
+    return False
+
+
 @pytest.mark.parametrize("sgd_name", list(SGD_CASES))
 @pytest.mark.parametrize("loss_name", list(LOSS_CASES))
 def test_core_matches_float64_reference_step_by_step(rng, isa, sgd_name, loss_name):
@@ -126,6 +144,13 @@ def test_core_matches_float64_reference_step_by_step(rng, isa, sgd_name, loss_na
     weights differ from float64 by their own rounding); a wrong term (a
     missing weight decay, a dampened first step, a wrong mask) is orders of
     magnitude above it.
+
+    A ReLU whose float64 pre-activation is within that rounding envelope of 0
+    may take the other branch in float32: a legitimate discrete difference
+    (seen: |z| = 3e-8), not a rounding error, after which the runs follow
+    different but equally right paths. Such a step is not compared; the float64
+    state is re-synchronised to the float32 one and the comparison goes on.
+    At most a few steps per run may be skipped so.
     """
     sgd, case = SGD_CASES[sgd_name], LOSS_CASES[loss_name]
     sizes = [12, 16, 9, 5]
@@ -142,55 +167,80 @@ def test_core_matches_float64_reference_step_by_step(rng, isa, sgd_name, loss_na
     bufs64 = [np.zeros(p.shape) for p in flat_params(Ws, bs)]
     K = max(B, *sizes) + 16
     first = True
-    steps = 0
+    steps = skipped = 0
     for epoch in range(3):
         perm = np.random.default_rng(epoch).permutation(len(X))
         for s in range(0, len(X), B):
             idx = perm[s:s + B]
             f = [first] * len(bufs32)
+            ambiguous = relu_sign_ambiguous(W64, b64, Ws, bs, relu, X[idx], K)
             ls, n = core_epoch(Ws, bs, relu, X, y, idx, B, sgd, bufs32, f, **kw)
             lr64 = ref_step(W64, b64, relu, X[idx], y[idx], sgd, bufs64, f, **kw)
             first = False
             steps += 1
             assert n == 1 and math.isfinite(ls)
             assert abs(ls - lr64) <= 1e-4 * max(1.0, abs(lr64)), (steps, ls, lr64)
+            if ambiguous:
+                skipped += 1
+                for p64, p32 in zip(flat_params(W64, b64) + bufs64, flat_params(Ws, bs) + bufs32):
+                    p64[...] = p32
+                continue
             for p32, p64, p0 in zip(flat_params(Ws, bs), flat_params(W64, b64), P0):
                 scale = max(np.abs(p64).max(), np.abs(p0).max(), np.abs(p64 - p0).max())
                 err = np.abs(p32 - p64).max()
                 assert err <= 4 * steps * K * U * scale, (steps, err, 4 * steps * K * U * scale)
-    assert steps >= 15
+    assert steps >= 15 and skipped <= 3, (steps, skipped)
     # and the whole float32 run moved the weights (the test is not vacuous)
     assert max(np.abs(p - p0).max() for p, p0 in zip(flat_params(Ws, bs), P0)) > 1e-3
 
 
 @pytest.mark.parametrize("loss_name", ["ce", "ce_weight_ignore", "mse"])
 def test_core_few_hundred_steps_vs_float64(rng, loss_name):
-    """One call for 300 steps (3 epochs of 100 batches) vs the float64 loop at the end."""
+    """One call per epoch for 300 steps (3 epochs of 100 batches) gives bitwise
+    the weights of 300 one-step calls, and those follow the float64 loop step
+    by step (compared after every step, with the re-synchronisation on ReLU
+    sign ambiguity explained in the test above)."""
     sizes = [20, 32, 10]
     Ws, bs, relu = make_net(rng, sizes)
     kw = loss_kwargs(LOSS_CASES[loss_name], rng, sizes[-1])
     X, y = make_data(rng, 1000, sizes, kw["loss"], kw.get("ignore_index", -100))
     sgd = dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    Ws1, bs1 = [W.copy() for W in Ws], [b.copy() for b in bs]  # one call per step
     W64 = [p.astype(np.float64) for p in Ws]
     b64 = [b.astype(np.float64) for b in bs]
     P0 = [p.astype(np.float64).copy() for p in flat_params(Ws, bs)]
     bufs32 = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    bufs1 = [np.zeros_like(p) for p in flat_params(Ws, bs)]
     bufs64 = [np.zeros(p.shape) for p in flat_params(Ws, bs)]
-    B, first, steps = 10, True, 0
+    B, first, steps, skipped = 10, True, 0, 0
+    K = max(B, *sizes) + 16
     for epoch in range(3):
         perm = np.random.default_rng(epoch).permutation(len(X))
         ls, n = core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs32, [first] * 4, **kw)
+        steps_before = steps
         for s in range(0, len(X), B):
-            ref_step(W64, b64, relu, X[perm[s:s + B]], y[perm[s:s + B]], sgd, bufs64,
-                     [first] * 4, **kw)
+            idx = perm[s:s + B]
+            ambiguous = relu_sign_ambiguous(W64, b64, Ws1, bs1, relu, X[idx], K)
+            core_epoch(Ws1, bs1, relu, X, y, idx, B, sgd, bufs1, [first] * 4, **kw)
+            ref_step(W64, b64, relu, X[idx], y[idx], sgd, bufs64, [first] * 4, **kw)
             first = False
-        steps += n
-    assert steps == 300
-    K = max(B, *sizes) + 16
-    for p32, p64, p0 in zip(flat_params(Ws, bs), flat_params(W64, b64), P0):
-        scale = max(np.abs(p64).max(), np.abs(p0).max())
-        assert np.abs(p32 - p64).max() <= 4 * steps * K * U * scale
-        assert np.abs(p64 - p0).max() > 1e-2  # trained
+            steps += 1
+            pairs = list(zip(flat_params(Ws1, bs1) + bufs1, flat_params(W64, b64) + bufs64))
+            if ambiguous:
+                skipped += 1
+                for p32, p64 in pairs:
+                    p64[...] = p32
+                continue
+            for (p32, p64), p0 in zip(pairs, P0):
+                scale = max(np.abs(p64).max(), np.abs(p0).max())
+                err = np.abs(p32 - p64).max()
+                assert err <= 4 * steps * K * U * scale, (steps, err, 4 * steps * K * U * scale)
+        assert n == steps - steps_before
+    assert steps == 300 and skipped <= 10, (steps, skipped)
+    for p, p1 in zip(flat_params(Ws, bs) + bufs32, flat_params(Ws1, bs1) + bufs1):
+        np.testing.assert_array_equal(p, p1)
+    for p, p0 in zip(flat_params(Ws, bs), P0):
+        assert np.abs(p - p0).max() > 1e-2  # trained
 
 
 def run_core(Ws, bs, relu, X, y, perm, B, sgd, **kw):
