@@ -217,15 +217,20 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         pack_b(kern, true, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
                Bp + r * NR * K);
     };
-#pragma omp parallel num_threads(nthreads)
-    {
-      DenormalGuard ftz;
+    // body(tid, nth): thread tid of nth takes a static share of the panels
+    // to pack and of the tiles (which thread computes a tile never changes
+    // its arithmetic).
+    auto body = [&](int tid, int nth) {
+      index_t lo, hi;
       if (Bp && tm > 1) {  // several threads share each panel: pack together
-#pragma omp for schedule(static)
-        for (index_t r = 0; r < n_panels; ++r) pack_panels(r, r + 1);
+        split_range(n_panels, tid, nth, 1, &lo, &hi);
+        pack_panels(lo, hi);
+        if (nth > 1) {
+#pragma omp barrier
+        }
       }
-#pragma omp for schedule(static)
-      for (index_t t = 0; t < tm * tn; ++t) {
+      split_range(tm * tn, tid, nth, 1, &lo, &hi);
+      for (index_t t = lo; t < hi; ++t) {
         const index_t i_lo = (t % tm) * tile_m, i_hi = std::min(M, i_lo + tile_m);
         const index_t j_lo = (t / tm) * tile_n, j_hi = std::min(N, j_lo + tile_n);
         if (Bp && tm == 1) pack_panels(j_lo / NR, (j_hi + NR - 1) / NR);
@@ -254,6 +259,16 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
               for (index_t j = j_lo; j < j_hi; j += NR) tile(i, j);
           }
         }
+      }
+    };
+    if (nthreads == 1) {  // no parallel region at all: it costs as much as a small GEMM
+      DenormalGuard ftz;
+      body(0, 1);
+    } else {
+#pragma omp parallel num_threads(nthreads)
+      {
+        DenormalGuard ftz;
+        body(omp_get_thread_num(), omp_get_num_threads());
       }
     }
     return;

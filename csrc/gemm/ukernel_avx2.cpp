@@ -16,6 +16,20 @@ inline __m256i lane_mask(int valid) {  // lanes [0, valid) set
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
 }
 
+// n <= 8: the right half of the tile is all zero; only its left half is computed.
+inline void accumulate_half(index_t kc, const float* const* ar, index_t cs_a, const float* b,
+                            index_t rs_b, __m256i k0, __m256* c0) {
+  constexpr int MR = 6;
+#pragma GCC unroll 4
+  for (index_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_maskload_ps(b + p * rs_b, k0);
+    const index_t off = p * cs_a;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i)
+      c0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[i] + off), b0, c0[i]);
+  }
+}
+
 template <bool Full>
 inline void accumulate(index_t kc, const float* const* ar, index_t cs_a, const float* b,
                        index_t rs_b, __m256i k0, __m256i k1, __m256* c0, __m256* c1) {
@@ -49,6 +63,8 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
   if (n == 16)
     accumulate<true>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
+  else if (n <= 8)
+    accumulate_half(kc, ar, cs_a, b, rs_b, k0, c0);
   else
     accumulate<false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
 

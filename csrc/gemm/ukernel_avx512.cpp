@@ -2,7 +2,8 @@
 // Compiled with -mavx512f (and friends) in this file only; it includes nothing
 // but intrinsics and blocking.h (constants and declarations, no inline code).
 //
-// Per k step: 2 vector loads of B (32 floats), 8 broadcasts of A, 16 FMAs.
+// Per k step: 2 vector loads of B (32 floats), 8 broadcasts of A, 16 FMAs
+// (n <= 16: one load and 8 FMAs; the zero right half is not computed).
 // Two FMA ports need >= 8 independent accumulators to hide the 4-cycle
 // latency; 16 leaves room, and 16 + 2 + 1 registers fit in the 32 zmm.
 // B loads are masked to the n valid columns (a masked load costs the same as
@@ -36,16 +37,26 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
 
+  if (n > 16) {
 #pragma GCC unroll 2
-  for (index_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + p * rs_b);
-    const __m512 b1 = _mm512_maskz_loadu_ps(k1, b + p * rs_b + 16);
-    const index_t off = p * cs_a;
+    for (index_t p = 0; p < kc; ++p) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + p * rs_b);
+      const __m512 b1 = _mm512_maskz_loadu_ps(k1, b + p * rs_b + 16);
+      const index_t off = p * cs_a;
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(ar[i][off]);
-      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 ai = _mm512_set1_ps(ar[i][off]);
+        c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+      }
+    }
+  } else {  // a narrow edge (e.g. N = 10 logits): the right half is all zero, skip its FMAs
+#pragma GCC unroll 4
+    for (index_t p = 0; p < kc; ++p) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + p * rs_b);
+      const index_t off = p * cs_a;
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][off]), b0, c0[i]);
     }
   }
 
