@@ -17,7 +17,16 @@
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
 // changes, and the updates of different parameters are independent. It keeps
 // one dW buffer for all layers, hot in cache when the update reads it.
+//
+// Inside the epoch each weight (and its momentum buffer) is kept transposed,
+// WT (in,out), and transposed back at the end. The forward GEMM then reads
+// WT in place instead of packing (transposing) W on every step, and the
+// arithmetic is unchanged element for element: WT's update is computed as
+// dW^T = a_{l-1}^T @ d, whose entries are the same FMA chains over the batch
+// as dW's (a*b == b*a exactly, the same k order), and d' = d @ (WT)^T reads
+// the same values as d @ W. So the bits still match the Python loop's.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -49,6 +58,15 @@ struct Workspace {
 // K loop as one block, on every path.
 constexpr index_t kMinGemmKC =
     std::min({kBlockingGeneric.KC, kBlockingAvx2.KC, kBlockingAvx512.KC});
+
+// dst (cols, rows) = src (rows, cols)^T, both row-major; 32 x 32 blocks.
+void transpose(const float* src, index_t rows, index_t cols, float* dst) {
+  constexpr index_t T = 32;
+  for (index_t i0 = 0; i0 < rows; i0 += T)
+    for (index_t j0 = 0; j0 < cols; j0 += T)
+      for (index_t i = i0; i < std::min(rows, i0 + T); ++i)
+        for (index_t j = j0; j < std::min(cols, j0 + T); ++j) dst[j * rows + i] = src[i * cols + j];
+}
 
 void sgd_step(SgdParam& p, const float* grad) {
   if (!p.param || !p.update) return;
@@ -89,60 +107,106 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
     act[l] = ap;
     ap += B * layers[l].out;
   }
+  // Transposed weights and momentum buffers, WT (in,out): see the top of the file.
+  size_t wt_total = 0;
+  for (int l = 0; l < n_layers; ++l)
+    wt_total += size_t(layers[l].out * layers[l].in) *
+                (layers[l].weight.momentum_buffer && layers[l].weight.momentum != 0.0f ? 2 : 1);
+  Workspace<float> wts{wt_total};
+  std::vector<SgdParam> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
+  float* wp = wts.ptr;
+  for (int l = 0; l < n_layers; ++l) {
+    const TrainLayer& L = layers[l];
+    wt[l] = L.weight;
+    wt[l].param = wp;
+    transpose(L.weight.param, L.out, L.in, wp);
+    wp += L.out * L.in;
+    if (L.weight.momentum_buffer && L.weight.momentum != 0.0f) {
+      wt[l].momentum_buffer = wp;
+      if (!L.weight.first_step) transpose(L.weight.momentum_buffer, L.out, L.in, wp);
+      wp += L.out * L.in;
+    }
+  }
+
+  // ---- batch rows: X[perm[s*B : s*B+bs]] ----
+  auto batch_rows = [&](index_t s, const std::int64_t** idx, index_t* bs) {
+    *idx = perm + s * B;
+    *bs = std::min(B, n_perm - s * B);
+  };
+  auto consecutive = [](const std::int64_t* idx, index_t bs) {
+    for (index_t i = 1; i < bs; ++i)
+      if (idx[i] != idx[0] + i) return false;
+    return true;
+  };
+  // Rows are gathered into xb[s % 2]: the next batch's can be gathered while
+  // this step still reads its own (see `overlap`).
+  Workspace<float> xb2{size_t(B * F)};
+  float* const xbuf[2] = {xb.ptr, xb2.ptr};
+  auto gather_row = [&](const std::int64_t* idx, index_t i, float* dst) {
+    std::memcpy(dst + i * F, X + idx[i] * F, size_t(F) * sizeof(float));
+  };
+
+  // The layers after the first (and the loss) are small for a typical MLP
+  // (784-128-10: 0.25 M multiply-adds per step at batch 64, against 6.4 M for
+  // layer 1 alone): a handful of one-thread kernels, about 15 us, while the
+  // other thread would only spin. Copying the next batch's rows from random
+  // places of X costs as much (latency bound, ~25 us per 64 x 784 with two
+  // threads). So when the head is small, the step runs it on thread 0 while
+  // thread 1 gathers the next batch; thread 0 joins the gather when done
+  // (rows handed out by an atomic counter). Every kernel does the same
+  // arithmetic on one thread as on several, so the bits do not change.
+  const int nt = get_num_threads();
+  double head_macs = 0.0;
+  for (int l = 1; l < n_layers; ++l) head_macs += 3.0 * double(B) * double(layers[l].in * layers[l].out);
+  const bool overlap_ok = nt >= 2 && n_steps > 1 && head_macs <= 8.0 * double(B) * double(F);
 
   double loss_sum = 0.0;
-  for (index_t s = 0; s < n_steps; ++s) {
-    const std::int64_t* idx = perm + s * B;
-    const index_t bs = std::min(B, n_perm - s * B);
-
-    // ---- gather (a run of consecutive rows is read in place) ----
-    bool consecutive = true;
-    for (index_t i = 1; i < bs && consecutive; ++i) consecutive = idx[i] == idx[0] + i;
-    const float* x = X + idx[0] * F;
-    if (!consecutive) {
+  const float* x = nullptr;  // this step's rows: X itself (consecutive) or xbuf[s % 2]
+  {
+    const std::int64_t* idx;
+    index_t bs;
+    batch_rows(0, &idx, &bs);
+    if (consecutive(idx, bs)) {
+      x = X + idx[0] * F;
+    } else {
 #pragma omp parallel for schedule(static) if (bs * F > 32768)
-      for (index_t i = 0; i < bs; ++i)
-        std::memcpy(xb.ptr + i * F, X + idx[i] * F, size_t(F) * sizeof(float));
-      x = xb.ptr;
+      for (index_t i = 0; i < bs; ++i) gather_row(idx, i, xbuf[0]);
+      x = xbuf[0];
     }
-    if (s + 1 < n_steps) {  // start pulling the next batch's rows in while this step computes
-      const std::int64_t* nidx = perm + (s + 1) * B;
-      const index_t nbs = std::min(B, n_perm - (s + 1) * B);
-      for (index_t i = 0; i < nbs; ++i) {
-        const char* row = reinterpret_cast<const char*>(X + nidx[i] * F);
-        for (index_t off = 0; off < F * index_t(sizeof(float)); off += 64)
-          __builtin_prefetch(row + off, 0, 2);
-      }
-    }
+  }
+  for (index_t s = 0; s < n_steps; ++s) {
+    const std::int64_t* idx;
+    index_t bs;
+    batch_rows(s, &idx, &bs);
+    const std::int64_t* nidx = nullptr;
+    index_t nbs = 0;
+    if (s + 1 < n_steps) batch_rows(s + 1, &nidx, &nbs);
+    const bool next_gather = nidx && !consecutive(nidx, nbs);
+    const bool overlap = overlap_ok && next_gather;
+    float* const nxb = xbuf[(s + 1) % 2];
+
     if (loss.kind == LossKind::CrossEntropy) {
       for (index_t i = 0; i < bs; ++i) yb_class.ptr[i] = y_class[idx[i]];
     } else {
       for (index_t i = 0; i < bs; ++i)
         std::memcpy(yb_value.ptr + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
     }
-
-    // ---- forward ----
-    const float* in = x;
-    for (int l = 0; l < n_layers; ++l) {
-      const TrainLayer& L = layers[l];
-      sgemm(false, true, bs, L.out, L.in, 1.0f, in, L.in, L.weight.param, L.in, 0.0f, act[l],
-            L.out, L.bias.param, L.relu);
-      in = act[l];
+    if (next_gather && !overlap) {  // start pulling the next batch's rows in while this step computes
+      for (index_t i = 0; i < nbs; ++i) {
+        const char* row = reinterpret_cast<const char*>(X + nidx[i] * F);
+        for (index_t off = 0; off < F * index_t(sizeof(float)); off += 64)
+          __builtin_prefetch(row + off, 0, 2);
+      }
     }
 
-    // ---- loss and dlogits ----
-    float step_loss = 0.0f;
+    // ---- forward, layer 1 ----
+    sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
+          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].relu);
+
     float* d = g0.ptr;
     float* d_next = g1.ptr;
-    if (loss.kind == LossKind::CrossEntropy)
-      cross_entropy(act[n_layers - 1], yb_class.ptr, bs, C, loss.class_weight, loss.ignore_index,
-                    loss.label_smoothing, loss.reduction, &step_loss, d);
-    else
-      mse_loss(act[n_layers - 1], yb_value.ptr, bs * C, loss.reduction, &step_loss, d);
-    loss_sum += double(step_loss);
-
-    // ---- backward and update, last layer first ----
-    for (int l = n_layers - 1; l >= 0; --l) {
+    // Backward of layer l: relu mask, dW^T, db, d' (l > 0), updates.
+    auto backward = [&](int l) {
       TrainLayer& L = layers[l];
       const float* a_in = l ? act[l - 1] : x;
       if (L.relu) relu_backward(d, act[l], d, bs * L.out);
@@ -154,24 +218,77 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
       // fl(W - fl(lr*dW)): the same bits, with no dW round trip through memory.
       const bool fold_w = need_w && L.weight.momentum == 0.0f && L.weight.weight_decay == 0.0f &&
                           bs <= kMinGemmKC;
+      // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
-        sgemm(true, false, L.out, L.in, bs, 1.0f, d, L.out, a_in, L.in, 0.0f, dw.ptr, L.in,
+        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.ptr, L.out,
               nullptr, false);
       if (need_b) bias_grad(d, bs, L.out, L.out, db.ptr);
-      if (l > 0) {  // input gradient with the weights before this step's update
-        sgemm(false, false, bs, L.in, L.out, 1.0f, d, L.out, L.weight.param, L.in, 0.0f, d_next,
+      if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
+        sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
               L.in, nullptr, false);
       }
       if (fold_w) {
         const float alpha = L.weight.maximize ? L.weight.lr : -L.weight.lr;
-        sgemm(true, false, L.out, L.in, bs, alpha, d, L.out, a_in, L.in, 1.0f, L.weight.param,
-              L.in, nullptr, false);
+        sgemm(true, false, L.in, L.out, bs, alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
+              L.out, nullptr, false);
       } else if (need_w) {
-        sgd_step(L.weight, dw.ptr);
+        sgd_step(wt[l], dw.ptr);
       }
       if (need_b) sgd_step(L.bias, db.ptr);
       if (l > 0) std::swap(d, d_next);
+    };
+    // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
+    auto head = [&] {
+      for (int l = 1; l < n_layers; ++l) {
+        const TrainLayer& L = layers[l];
+        sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
+              act[l], L.out, L.bias.param, L.relu);
+      }
+      float step_loss = 0.0f;
+      if (loss.kind == LossKind::CrossEntropy)
+        cross_entropy(act[n_layers - 1], yb_class.ptr, bs, C, loss.class_weight,
+                      loss.ignore_index, loss.label_smoothing, loss.reduction, &step_loss, d);
+      else
+        mse_loss(act[n_layers - 1], yb_value.ptr, bs * C, loss.reduction, &step_loss, d);
+      loss_sum += double(step_loss);
+      for (int l = n_layers - 1; l >= 1; --l) backward(l);
+    };
+
+    if (overlap) {
+      std::atomic<index_t> next_row{0};
+#pragma omp parallel num_threads(2)
+      {
+        DenormalGuard ftz;
+        if (omp_get_thread_num() == 0) {
+          omp_set_num_threads(1);  // this task only: the head's kernels run inline
+          head();
+        }
+        for (index_t i; (i = next_row.fetch_add(1, std::memory_order_relaxed)) < nbs;)
+          gather_row(nidx, i, nxb);
+      }
+    } else {
+      head();
     }
+    backward(0);
+
+    // ---- the next step's rows ----
+    if (nidx) {
+      if (!next_gather) {
+        x = X + nidx[0] * F;
+      } else {
+        if (!overlap) {
+#pragma omp parallel for schedule(static) if (nbs * F > 32768)
+          for (index_t i = 0; i < nbs; ++i) gather_row(nidx, i, nxb);
+        }
+        x = nxb;
+      }
+    }
+  }
+  for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
+    TrainLayer& L = layers[l];
+    transpose(wt[l].param, L.in, L.out, L.weight.param);
+    if (wt[l].momentum_buffer) transpose(wt[l].momentum_buffer, L.in, L.out, L.weight.momentum_buffer);
+    L.weight.first_step = wt[l].first_step;
   }
   return loss_sum;
 }

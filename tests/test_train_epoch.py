@@ -411,9 +411,11 @@ from fastmlp.train import python_epoch, train_epoch  # noqa: E402
 LOG = "fastmlp"
 
 
-def seq_model(rng, bias2=False, relu_last=False):
+def seq_model(rng, bias2=False, relu_last=False, wide=False):
     layers = [nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 9, bias=bias2), nn.ReLU(),
               nn.Linear(9, 5)]
+    if wide:  # a first layer much wider than the rest, as 784-128-10
+        layers = [nn.Flatten(), nn.Linear(300, 16), nn.ReLU(), nn.Linear(16, 5, bias=bias2)]
     if relu_last:
         layers.append(nn.ReLU())
     m = nn.Sequential(*layers)
@@ -427,8 +429,10 @@ def clone(model):
     return copy.deepcopy(model)
 
 
-def make_xy(rng, n, loss, ignore_index=None):
-    X = rng.standard_normal((n, 3, 4)).astype(np.float32)
+def make_xy(rng, n, loss, ignore_index=None, wide=False):
+    X = rng.standard_normal((n, 15, 20) if wide else (n, 3, 4)).astype(np.float32)
+    if wide:  # 300 inputs: keep the pre-activations (and the training) in range
+        X *= np.float32(0.2)
     if loss == "mse":
         return X, rng.standard_normal((n, 5)).astype(np.float32)
     y = rng.integers(0, 5, n)
@@ -484,7 +488,7 @@ def run_both(rng, crit_name, opts, groups=False, batch_size=32, n=203, seed=7, s
     crit = CRITERIA[crit_name]()
     loss = "mse" if crit_name.startswith("mse") else "ce"
     X, y = make_xy(rng, n, loss, getattr(crit, "ignore_index", None) if "ignore" in crit_name
-                   or "all" in crit_name else None)
+                   or "all" in crit_name else None, wide=model_kw.get("wide", False))
     m1 = seq_model(rng, **model_kw)
     m2 = clone(m1)
     o1, o2 = make_opt(m1, opts, groups), make_opt(m2, opts, groups)
@@ -531,6 +535,30 @@ def test_fused_bitwise_variants(rng, variant):
     elif variant == "bias_relu_last":
         kw.update(bias2=True, relu_last=True)
     run_both(rng, **kw)
+
+
+@pytest.mark.parametrize("opt_name", ["plain", "momentum", "nesterov_wd"])
+@pytest.mark.parametrize("crit_name", ["ce_weight_all", "mse_sum"])
+def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name):
+    """A first layer much wider than the rest (as 784-128-10): at 2 threads the
+    fused epoch runs the small head (later layers, loss) on one thread while
+    the other gathers the next batch's rows (train_step.cpp). The same bits
+    as the Python loop, and as the fused epoch at 1 thread (no overlap)."""
+    opts = dict(OPTIMS[opt_name])
+    if crit_name.endswith("sum"):
+        opts["lr"] /= 32
+    thread_count(2)
+    m1, o1, m2, o2, X, y, crit = run_both(rng, crit_name, opts, wide=True, bias2=True)
+    assert fastmlp.get_num_threads() == 2  # the head's one-thread setting did not leak
+    thread_count(1)
+    m3 = seq_model(np.random.default_rng(0), wide=True, bias2=True)
+    m4 = clone(m3)
+    o3, o4 = make_opt(m3, opts), make_opt(m4, opts)
+    for t, (m, o) in zip((1, 2), ((m3, o3), (m4, o4))):
+        thread_count(t)
+        losses = [train_epoch(m, X, y, crit, o, batch_size=b, seed=e)
+                  for e, b in enumerate((32, 7, 64))]
+    assert_same(m3, o3, m4, o4)
 
 
 def test_fused_matches_dataloader_seed_loop(rng):
