@@ -58,6 +58,14 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
   for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
   const __m256i k0 = lane_mask(n), k1 = lane_mask(n - 8);
 
+  // Start pulling the C tile in now; it is needed only after the k loop.
+  if (beta != 0.0f) {
+    for (int i = 0; i < m; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + n - 1), _MM_HINT_T0);
+    }
+  }
+
   __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
