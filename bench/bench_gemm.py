@@ -13,13 +13,12 @@ count (drift on a shared machine hits both alike). Shapes are M x K x N with
 op(A) (M, K) and op(B) (K, N); "NT" is x @ W.T (a Linear forward), "TN" the
 weight gradient.
 """
-import time
 
 import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import kernels
+from fastmlp import bench, kernels
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -54,9 +53,9 @@ def data():
 
 
 def _sleep_between_sides():
-    # OpenBLAS and libgomp worker threads spin for a while after a call; let
-    # them settle so neither side runs beside the other's spinning threads.
-    time.sleep(0.05)
+    # OpenBLAS (100-200 ms) and libgomp worker threads spin after a call; wait
+    # until they stop so neither side runs beside the other's spinning threads.
+    bench.settle()
 
 
 @pytest.mark.parametrize("side", ["fastmlp", "fastmlp-avx2", "numpy"])

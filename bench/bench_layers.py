@@ -64,7 +64,7 @@ def test_layer(benchmark, cases, peak, batch, name, side):
         torch.set_num_threads(THREADS)
     try:
         with threadpoolctl.threadpool_limits(THREADS, user_api="blas"):
-            time.sleep(bench.SLEEP_BETWEEN_SIDES)  # the previous side's workers stop spinning
+            bench.settle()  # the previous side's workers stop spinning
             fn()
             t0, n = time.perf_counter(), 0
             while time.perf_counter() - t0 < 0.01:

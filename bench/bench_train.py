@@ -32,12 +32,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 import fastmlp
+from fastmlp import bench
 from fastmlp import data as fdata
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -93,8 +93,8 @@ def dataset():
 
 
 def _settle():
-    # OpenMP / OpenBLAS workers spin a while after a call: let them sleep.
-    time.sleep(0.3)
+    # OpenMP / OpenBLAS workers spin a while after a call: wait until they sleep.
+    bench.settle(0.1)
 
 
 def _run(benchmark, dataset, side, batch_size, setup, epoch):

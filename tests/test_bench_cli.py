@@ -112,3 +112,27 @@ def test_compare_flags_regression(quick, tmp_path):
     assert "REGRESSION" in out
     status, out = _bench("gemm", "--quick", "--compare", str(tmp_path / "missing.json"))
     assert status == 2, out
+
+
+@pytest.mark.skipif(bench.resource is None, reason="no resource module: settle() only sleeps")
+def test_settle_waits_for_spinning_threads():
+    """settle() returns once the process's other threads stop using the CPU:
+    after min_s when nothing spins, and not before a spinning thread stops."""
+    import threading
+    import time
+
+    assert bench.settle(0.02, max_s=1.0) < 0.5
+    stop = time.perf_counter() + 0.3
+
+    def spin():  # a worker thread burning CPU for 0.3 s, as OpenBLAS's do after a call
+        x = 0
+        while time.perf_counter() < stop:
+            x += 1
+
+    t = threading.Thread(target=spin)
+    t0 = time.perf_counter()
+    t.start()
+    waited = bench.settle(0.02, max_s=2.0)
+    t.join()
+    assert time.perf_counter() - t0 >= 0.25 and waited >= 0.2, waited
+    assert waited < 1.5  # it noticed the thread stop, rather than running out its time

@@ -23,9 +23,11 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
 
 Method: every side is warmed up, then timed ``reps`` times, interleaved: each
 repetition runs every side once, in an order rotated per repetition, so drift
-on a shared machine hits all sides alike. Before each timing the run sleeps
-50 ms (OpenBLAS and libgomp workers spin after a call and would steal the next
-side's cores) and, for short calls, makes one untimed call; a timing is a loop
+on a shared machine hits all sides alike. Before each timing the run waits
+until the previous side's worker threads stop spinning (``settle``: at least
+50 ms, until the process's other threads are idle, at most 1 s; OpenBLAS's
+spin for 100-200 ms after a call and would take the next side's cores) and,
+for short calls, makes one untimed call; a timing is a loop
 of calls lasting about ``target`` seconds, divided by the call count
 (``time.perf_counter``). A figure is the median of the repetitions; the spread
 is the interquartile range (the JSON also has min and max). Every side runs
@@ -51,6 +53,11 @@ import platform
 import shlex
 import sys
 import time
+
+try:
+    import resource
+except ImportError:  # not on Windows: settle() then only sleeps
+    resource = None
 import warnings
 
 import numpy as np
@@ -79,7 +86,8 @@ SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
 OURS = ("fastmlp", "fastmlp-loop")
 SIDE_ORDER = ("fastmlp", "fastmlp-loop", "numpy", "torch", "sklearn")
-SLEEP_BETWEEN_SIDES = 0.05
+SLEEP_BETWEEN_SIDES = 0.05  # at least this long before each timing; see settle()
+SETTLE_MAX_S = 1.0
 OPENBLAS_SLOW_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # (M, K, N, trans_a, trans_b, what): op(A) is (M, K), op(B) is (K, N);
@@ -189,6 +197,38 @@ def _stats(times, work, scale, peak=None) -> dict:
     return d
 
 
+def _other_threads_cpu_s() -> float:
+    """CPU seconds used so far by this process's threads other than this one."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime - time.thread_time()
+
+
+def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
+           poll_s: float = 0.02) -> float:
+    """Sleep until this process's worker threads stop using the CPU; returns the wait.
+
+    After a call, thread pools keep spinning: libgomp's (ours) for a few ms,
+    OpenBLAS's for 100-200 ms here. A side timed while the previous side's
+    threads still spin shares the cores with them: measured on the 2-core dev
+    machine, a 256x1024x1024 fastmlp (or torch) GEMM right after NumPy ran at
+    half speed with a fixed 50 ms pause, and at full speed after 300 ms. So
+    this waits at least ``min_s``, then until the other threads used under 10%
+    of one core over a ``poll_s`` window, at most ``max_s`` in all.
+    """
+    t0 = time.perf_counter()
+    time.sleep(min_s)
+    if resource is None:
+        return time.perf_counter() - t0
+    prev = _other_threads_cpu_s()
+    while time.perf_counter() - t0 < max_s:
+        time.sleep(poll_s)
+        cur = _other_threads_cpu_s()
+        if cur - prev < 0.1 * poll_s:
+            break
+        prev = cur
+    return time.perf_counter() - t0
+
+
 def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
             sleep: float = SLEEP_BETWEEN_SIDES) -> dict:
     """Time each zero-argument callable of ``fns``; interleaved repetitions.
@@ -199,7 +239,7 @@ def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
     per_call, calls, times, out = {}, {}, {}, {}
     for name, fn in fns.items():
         try:
-            time.sleep(sleep)
+            settle(sleep)
             t0 = time.perf_counter()
             for _ in range(max(1, warmup)):
                 fn()
@@ -226,7 +266,7 @@ def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
                 continue
             fn, n = fns[name], calls[name]
             try:
-                time.sleep(sleep)
+                settle(sleep)
                 if per_call[name] < 0.01:
                     fn()  # wake this side's worker threads, untimed
                 t0 = time.perf_counter()
@@ -824,6 +864,8 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
                          "isa": fastmlp.cpu_capability(),
                          "reps": {s: _defaults(s, quick, reps, None)[0] for s in suites},
                          "sleep_between_sides_s": SLEEP_BETWEEN_SIDES,
+                         "settle": f"before each timing: >= {SLEEP_BETWEEN_SIDES} s, then until "
+                                   f"the other threads are idle, <= {SETTLE_MAX_S} s",
                          "figure": "median over reps; spread: q1..q3 (IQR) and min..max",
                          "ratio": "ours/peer throughput = peer median time / our median time"},
             "peak_gflops": peak,
