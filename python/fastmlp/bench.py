@@ -16,7 +16,9 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     One epoch of the seed network (SGD lr 0.01, cross-entropy) at batch 64
     and 256: ``fastmlp.train_epoch`` (the fused C++ epoch), the same loop
     through fastmlp's PyTorch-style Python API (``fastmlp-loop``), a NumPy
-    float32 loop, the PyTorch seed script and scikit-learn's
+    float32 loop, the PyTorch seed script with batches cut from in-memory
+    tensors (``torch``) and as written, fed by ``torch.utils.data.DataLoader``
+    (``torch-loader``), and scikit-learn's
     ``MLPClassifier(solver="sgd", max_iter=1)``. Data: Fashion-MNIST's 60,000
     training images when ``fastmlp.data.load_mnist(kind="fashion-mnist",
     download=False)`` finds them, else random MNIST-shaped data (reported).
@@ -85,7 +87,11 @@ SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
 OURS = ("fastmlp", "fastmlp-loop")
-SIDE_ORDER = ("fastmlp", "fastmlp-loop", "numpy", "torch", "sklearn")
+SIDE_ORDER = ("fastmlp", "fastmlp-loop", "numpy", "torch", "torch-loader", "sklearn")
+# Sides a ratio column is shown for: every peer, and in the train suite the
+# PyTorch seed script fed by torch.utils.data.DataLoader as written
+# ("torch-loader"; "torch" cuts its batches from in-memory tensors).
+RATIO_SIDES = ("numpy", "torch", "torch-loader", "sklearn")
 SLEEP_BETWEEN_SIDES = 0.05  # at least this long before each timing; see settle()
 SETTLE_MAX_S = 1.0
 OPENBLAS_SLOW_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -298,7 +304,7 @@ def _run_case(results, *, suite, case, shape, unit, scale, work, fns, reps, targ
             sides[name] = {"skipped": skipped[name]}
     ours = sides.get("fastmlp", {})
     ratios = {}
-    for p in PEERS:
+    for p in RATIO_SIDES:
         s = sides.get(p, {})
         if "median_s" in ours and "median_s" in s:
             ratios[p] = s["median_s"] / ours["median_s"]
@@ -655,6 +661,27 @@ def _train_sides(X, y, b, peers):
 
         fns["torch"] = _torch_epoch
 
+        # The seed script exactly as PyTorch users run it: its trainloader a
+        # torch DataLoader (shuffle=True) over a TensorDataset, a model of its own.
+        lmodel = TNet()
+        lcrit_t, lopt_t = tnn.CrossEntropyLoss(), torch.optim.SGD(lmodel.parameters(), lr=0.01)
+        tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xt, yt),
+                                              batch_size=b, shuffle=True,
+                                              generator=torch.Generator().manual_seed(0))
+
+        def _torch_loader_epoch():
+            running, steps = 0.0, 0
+            for inputs, labels in tloader:
+                lopt_t.zero_grad()
+                loss = lcrit_t(lmodel(inputs), labels)
+                loss.backward()
+                lopt_t.step()
+                running += loss.item()
+                steps += 1
+            return running / steps
+
+        fns["torch-loader"] = _torch_loader_epoch
+
     if peers.get("sklearn", {}).get("available"):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
@@ -937,7 +964,7 @@ def format_report(report: dict) -> str:
         if not recs:
             continue
         sides = [s for s in SIDE_ORDER if any(s in r["sides"] for r in recs)]
-        peers = [p for p in PEERS if any(p in r["ratios"] for r in recs)]
+        peers = [p for p in RATIO_SIDES if any(p in r["ratios"] for r in recs)]
         has_peak = any(r["gemm"] for r in recs)
         header = ["case", "shape", "unit"] + sides + [f"x{p}" for p in peers]
         if has_peak:
@@ -957,7 +984,9 @@ def format_report(report: dict) -> str:
         if suite == "train":
             d = report.get("data", {}).get("train", {})
             title += f"\n   data: {d.get('source')}, {d.get('samples')} samples; " \
-                     f"fastmlp = train_epoch (fused C++), fastmlp-loop = the same via nn/optim"
+                     f"fastmlp = train_epoch (fused C++), fastmlp-loop = the same via nn/optim" \
+                     f"\n   torch = the seed script on in-memory tensor batches, torch-loader = " \
+                     f"the seed script as written (torch DataLoader)"
         out += [title, _table(header, rows)]
     return "\n".join(out)
 
