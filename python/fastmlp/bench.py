@@ -641,46 +641,38 @@ def _train_sides(X, y, b, peers):
                 x = torch.relu(self.fc1(x))
                 return self.fc2(x)
 
-        tmodel = TNet()
-        tcrit, topt = tnn.CrossEntropyLoss(), torch.optim.SGD(tmodel.parameters(), lr=0.01)
-        Xt, yt, gen = torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(0)
-
-        def _torch_epoch():
-            perm = torch.randperm(len(Xt), generator=gen)
+        def _seed_loop(batches, model, crit, opt):  # the seed script's inner loop
             running, steps = 0.0, 0
-            for s in range(0, len(Xt), b):  # a shuffled loader over in-memory tensors
-                idx = perm[s:s + b]
-                inputs, labels = Xt[idx], yt[idx]
-                topt.zero_grad()
-                loss = tcrit(tmodel(inputs), labels)
+            for inputs, labels in batches:
+                opt.zero_grad()
+                loss = crit(model(inputs), labels)
                 loss.backward()
-                topt.step()
+                opt.step()
                 running += loss.item()
                 steps += 1
             return running / steps
+
+        def _seed_state():  # a fresh model, criterion and optimizer
+            model = TNet()
+            return model, tnn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01)
+
+        Xt, yt, gen = torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(0)
+        t_state = _seed_state()
+
+        def _torch_epoch():  # batches cut from in-memory tensors by a shuffled index
+            perm = torch.randperm(len(Xt), generator=gen)
+            batches = ((Xt[perm[s:s + b]], yt[perm[s:s + b]]) for s in range(0, len(Xt), b))
+            return _seed_loop(batches, *t_state)
 
         fns["torch"] = _torch_epoch
 
         # The seed script exactly as PyTorch users run it: its trainloader a
         # torch DataLoader (shuffle=True) over a TensorDataset, a model of its own.
-        lmodel = TNet()
-        lcrit_t, lopt_t = tnn.CrossEntropyLoss(), torch.optim.SGD(lmodel.parameters(), lr=0.01)
+        l_state = _seed_state()
         tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xt, yt),
                                               batch_size=b, shuffle=True,
                                               generator=torch.Generator().manual_seed(0))
-
-        def _torch_loader_epoch():
-            running, steps = 0.0, 0
-            for inputs, labels in tloader:
-                lopt_t.zero_grad()
-                loss = lcrit_t(lmodel(inputs), labels)
-                loss.backward()
-                lopt_t.step()
-                running += loss.item()
-                steps += 1
-            return running / steps
-
-        fns["torch-loader"] = _torch_loader_epoch
+        fns["torch-loader"] = lambda: _seed_loop(tloader, *l_state)
 
     if peers.get("sklearn", {}).get("available"):
         from sklearn.exceptions import ConvergenceWarning
