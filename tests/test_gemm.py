@@ -23,7 +23,8 @@ from fastmlp import kernels, reference
 U = 2.0 ** -24
 
 # Shapes (M, K, N): 1, 2, primes, not multiples of any MR/NR (4/6/8, 16/32),
-# crossing KC=256, NC=512, MC=512..1024 and the 4096-column pass, K >> M,N.
+# crossing KC=256 and 512, NC=256 and 512, MC=512..1024 and the 4096-column
+# pass, K >> M,N.
 SHAPES = [
     (1, 1, 1), (2, 3, 2), (7, 13, 5), (1, 257, 1), (17, 31, 33), (9, 4099, 3),
     (64, 784, 128), (65, 785, 129), (64, 128, 10), (97, 300, 530), (1031, 37, 19),
@@ -31,7 +32,8 @@ SHAPES = [
 ]
 
 # Above the direct-path limit (32M multiply-adds): the packed BLIS path, with
-# K crossing KC=256, N crossing NC=512 (and the 4096-column pass), M crossing MC.
+# K crossing KC=256 and 512 (520), N crossing NC=256 and 512 (and the
+# 4096-column pass), M crossing MC.
 PACKED_SHAPES = [(300, 520, 270), (129, 300, 1100), (1030, 100, 330), (41, 200, 4100)]
 
 
