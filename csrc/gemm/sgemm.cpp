@@ -147,22 +147,31 @@ void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const floa
   }
 }
 
-// Split mc x nc into tiles for `nt` threads: width NC (balanced), and enough
-// row strips that the tile count is a multiple of nt.
-void plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt,
-                index_t* tile_m, index_t* tile_n, index_t* n_tiles_m, index_t* n_tiles_n) {
-  index_t tn = (nc + NC - 1) / NC;
-  index_t tw = (nc + tn - 1) / tn;
-  tw = (tw + NR - 1) / NR * NR;
-  tn = (nc + tw - 1) / tw;
+// A grid of tm x tn tiles over an m x n block, for a static OpenMP split of
+// the tm * tn tiles (tile t: row strip t % tm, column strip t / tm). Strips
+// take consecutive MR-row / NR-column panels, near-equal counts (they differ
+// by at most one panel), so threads get near-equal work.
+struct Tiles {
+  index_t tm, tn;  // row strips, column strips
+  index_t mp, np;  // panels of MR rows / NR columns in the block
+  void range(index_t t, index_t m, index_t n, int MR, int NR, index_t* i_lo, index_t* i_hi,
+             index_t* j_lo, index_t* j_hi) const {
+    const index_t ti = t % tm, tj = t / tm;
+    *i_lo = std::min(m, ti * mp / tm * MR);
+    *i_hi = std::min(m, (ti + 1) * mp / tm * MR);
+    *j_lo = std::min(n, tj * np / tn * NR);
+    *j_hi = std::min(n, (tj + 1) * np / tn * NR);
+  }
+};
+
+// Column strips about NC wide (a B block per strip in L2), and enough row
+// strips that the tile count is a multiple of nt.
+Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
+  const index_t mp = (mc + MR - 1) / MR, np = (nc + NR - 1) / NR;
+  const index_t tn = std::max<index_t>(1, std::min(np, (nc + NC - 1) / NC));
   index_t parts = nt / std::gcd<index_t>(tn, nt);  // tn*parts divisible by nt
-  index_t m_panels = (mc + MR - 1) / MR;
-  parts = std::max<index_t>(1, std::min(parts, m_panels));
-  index_t th = (m_panels + parts - 1) / parts * MR;
-  *tile_m = th;
-  *tile_n = tw;
-  *n_tiles_m = (mc + th - 1) / th;
-  *n_tiles_n = tn;
+  parts = std::max<index_t>(1, std::min(parts, mp));
+  return {parts, tn, mp, np};
 }
 
 }  // namespace
@@ -203,15 +212,10 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     // then packs exactly the B panels it multiplies (no barrier, no B lines
     // moving between cores) and reads all of A, which is the smaller operand
     // here. Otherwise split M, and pack B together first.
-    index_t tile_m, tile_n, tm, tn;
-    if (n_panels >= nthreads) {
-      tile_m = (M + MR - 1) / MR * MR;
-      tm = 1;
-      tile_n = (n_panels + nthreads - 1) / nthreads * NR;
-      tn = (N + tile_n - 1) / tile_n;
-    } else {
-      plan_tiles(M, N, MR, NR, NC, nthreads, &tile_m, &tile_n, &tm, &tn);
-    }
+    const Tiles tiles = n_panels >= nthreads
+                            ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
+                            : plan_tiles(M, N, MR, NR, NC, nthreads);
+    const index_t tm = tiles.tm, tn = tiles.tn;
     auto pack_panels = [&](index_t r_lo, index_t r_hi) {
       for (index_t r = r_lo; r < r_hi; ++r)
         pack_b(kern, true, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
@@ -231,8 +235,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       }
       split_range(tm * tn, tid, nth, 1, &lo, &hi);
       for (index_t t = lo; t < hi; ++t) {
-        const index_t i_lo = (t % tm) * tile_m, i_hi = std::min(M, i_lo + tile_m);
-        const index_t j_lo = (t / tm) * tile_n, j_hi = std::min(N, j_lo + tile_n);
+        index_t i_lo, i_hi, j_lo, j_hi;
+        tiles.range(t, M, N, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
         if (Bp && tm == 1) pack_panels(j_lo / NR, (j_hi + NR - 1) / NR);
         for (index_t pc = 0; pc < K; pc += KC) {
           const index_t kc = std::min(KC, K - pc);
@@ -311,14 +315,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
               pack_a_panel(trans_a, A, lda, ic + i0, m, pc, kc, MR, Ap + r * MR * kc);
           }
 
-          index_t tile_m, tile_n, tm, tn;
-          plan_tiles(mc, nc, MR, NR, NC, nthr, &tile_m, &tile_n, &tm, &tn);
+          const Tiles tiles = plan_tiles(mc, nc, MR, NR, NC, nthr);
+          const index_t tm = tiles.tm, tn = tiles.tn;
           // Tiles ordered N-block-major so a thread's consecutive tiles share
           // the same B block in its L2.
 #pragma omp for schedule(static)
           for (index_t t = 0; t < tm * tn; ++t) {
-            const index_t i_lo = (t % tm) * tile_m, i_hi = std::min(mc, i_lo + tile_m);
-            const index_t j_lo = (t / tm) * tile_n, j_hi = std::min(nc, j_lo + tile_n);
+            index_t i_lo, i_hi, j_lo, j_hi;
+            tiles.range(t, mc, nc, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
             for (index_t i = i_lo; i < i_hi; i += MR) {
               const float* ap = Ap + (i / MR) * MR * kc;
               const int m = int(std::min<index_t>(MR, i_hi - i));
