@@ -108,10 +108,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
     ap += B * layers[l].out;
   }
   // Transposed weights and momentum buffers, WT (in,out): see the top of the file.
+  auto has_buffer = [](const SgdParam& p) { return p.momentum_buffer && p.momentum != 0.0f; };
   size_t wt_total = 0;
   for (int l = 0; l < n_layers; ++l)
-    wt_total += size_t(layers[l].out * layers[l].in) *
-                (layers[l].weight.momentum_buffer && layers[l].weight.momentum != 0.0f ? 2 : 1);
+    wt_total += size_t(layers[l].out * layers[l].in) * (has_buffer(layers[l].weight) ? 2 : 1);
   Workspace<float> wts{wt_total};
   std::vector<SgdParam> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
   float* wp = wts.ptr;
@@ -121,7 +121,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
     wt[l].param = wp;
     transpose(L.weight.param, L.out, L.in, wp);
     wp += L.out * L.in;
-    if (L.weight.momentum_buffer && L.weight.momentum != 0.0f) {
+    if (has_buffer(L.weight)) {
       wt[l].momentum_buffer = wp;
       if (!L.weight.first_step) transpose(L.weight.momentum_buffer, L.out, L.in, wp);
       wp += L.out * L.in;
@@ -145,6 +145,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
   auto gather_row = [&](const std::int64_t* idx, index_t i, float* dst) {
     std::memcpy(dst + i * F, X + idx[i] * F, size_t(F) * sizeof(float));
   };
+  // A batch's rows for the GEMMs: read in place when consecutive (gather ==
+  // false), else copied into buf by all threads.
+  auto place_rows = [&](const std::int64_t* idx, index_t bs, bool gather, float* buf) {
+    if (!gather) return X + idx[0] * F;
+#pragma omp parallel for schedule(static) if (bs * F > 32768)
+    for (index_t i = 0; i < bs; ++i) gather_row(idx, i, buf);
+    return static_cast<const float*>(buf);
+  };
 
   // The layers after the first (and the loss) are small for a typical MLP
   // (784-128-10: 0.25 M multiply-adds per step at batch 64, against 6.4 M for
@@ -161,18 +169,12 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
   const bool overlap_ok = nt >= 2 && n_steps > 1 && head_macs <= 8.0 * double(B) * double(F);
 
   double loss_sum = 0.0;
-  const float* x = nullptr;  // this step's rows: X itself (consecutive) or xbuf[s % 2]
+  const float* x;  // this step's rows: X itself (consecutive) or xbuf[s % 2]
   {
     const std::int64_t* idx;
     index_t bs;
     batch_rows(0, &idx, &bs);
-    if (consecutive(idx, bs)) {
-      x = X + idx[0] * F;
-    } else {
-#pragma omp parallel for schedule(static) if (bs * F > 32768)
-      for (index_t i = 0; i < bs; ++i) gather_row(idx, i, xbuf[0]);
-      x = xbuf[0];
-    }
+    x = place_rows(idx, bs, !consecutive(idx, bs), xbuf[0]);
   }
   for (index_t s = 0; s < n_steps; ++s) {
     const std::int64_t* idx;
@@ -271,18 +273,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const float* X, index_t F,
     }
     backward(0);
 
-    // ---- the next step's rows ----
-    if (nidx) {
-      if (!next_gather) {
-        x = X + nidx[0] * F;
-      } else {
-        if (!overlap) {
-#pragma omp parallel for schedule(static) if (nbs * F > 32768)
-          for (index_t i = 0; i < nbs; ++i) gather_row(nidx, i, nxb);
-        }
-        x = nxb;
-      }
-    }
+    // ---- the next step's rows (already in nxb when gathered beside the head) ----
+    if (nidx) x = overlap ? nxb : place_rows(nidx, nbs, next_gather, nxb);
   }
   for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
     TrainLayer& L = layers[l];
