@@ -548,16 +548,17 @@ def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name)
     if crit_name.endswith("sum"):
         opts["lr"] /= 32
     thread_count(2)
-    m1, o1, m2, o2, X, y, crit = run_both(rng, crit_name, opts, wide=True, bias2=True)
+    *_, X, y, crit = run_both(rng, crit_name, opts, wide=True, bias2=True)
     assert fastmlp.get_num_threads() == 2  # the head's one-thread setting did not leak
-    thread_count(1)
     m3 = seq_model(np.random.default_rng(0), wide=True, bias2=True)
     m4 = clone(m3)
     o3, o4 = make_opt(m3, opts), make_opt(m4, opts)
+    losses = {}
     for t, (m, o) in zip((1, 2), ((m3, o3), (m4, o4))):
         thread_count(t)
-        losses = [train_epoch(m, X, y, crit, o, batch_size=b, seed=e)
-                  for e, b in enumerate((32, 7, 64))]
+        losses[t] = [train_epoch(m, X, y, crit, o, batch_size=b, seed=e)
+                     for e, b in enumerate((32, 7, 64))]
+    assert losses[1] == losses[2]
     assert_same(m3, o3, m4, o4)
 
 

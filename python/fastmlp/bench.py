@@ -55,12 +55,12 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 
 try:
     import resource
 except ImportError:  # not on Windows: settle() then only sleeps
     resource = None
-import warnings
 
 import numpy as np
 
