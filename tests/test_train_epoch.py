@@ -20,8 +20,8 @@ import pytest
 import fastmlp
 from fastmlp import _core
 from fastmlp import reference as R
+from f64steps import U, relu_sign_ambiguous
 
-U = 2.0 ** -24
 
 # --------------------------------------------------------------------------
 # Array-level core: _core.train_epoch vs a float64 loop of fastmlp.reference
@@ -105,24 +105,6 @@ def ref_step(Ws, bs, relu, x, t, sgd, bufs, first, loss="cross_entropy", reducti
     for p, g, buf, f in zip(flat_params(Ws, bs), grads, bufs, first):
         R.sgd_update(p, g, buf, first_step=f, **sgd)
     return lv
-
-
-def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):
-    """True when a ReLU of this step may take different branches in the float32
-    run and the float64 one: the pre-activations of the two current states
-    (evaluated exactly, in float64) differ in sign, or the float32 one is within
-    its kernel's rounding envelope K*u*(sum of |terms|) of 0."""
-    a64 = a32 = x.astype(np.float64)
-    for W, b, V, c, r in zip(W64, b64, W32, b32, relu):
-        z64 = a64 @ W.T + (0 if b is None else b)
-        V = V.astype(np.float64)
-        c = 0 if c is None else c.astype(np.float64)
-        z32 = a32 @ V.T + c
-        terms = np.abs(a32) @ np.abs(V).T + np.abs(c)
-        if r and (np.any((z64 > 0) != (z32 > 0)) or np.any(np.abs(z32) <= K * U * terms)):
-            return True
-        a64, a32 = (np.maximum(z64, 0), np.maximum(z32, 0)) if r else (z64, z32)
-    return False
 
 
 @pytest.mark.parametrize("sgd_name", list(SGD_CASES))

@@ -6,6 +6,7 @@ import pytest
 
 from fastmlp import functional as F
 from fastmlp import nn, optim, reference
+from f64steps import relu_sign_ambiguous
 
 D_IN, D_HID, D_OUT = 20, 17, 5
 STEPS = 300
@@ -90,8 +91,21 @@ CASE_IDS = ["-".join([c[0], *c[1], *(f"{k}={v}" for k, v in c[2].items())]) for 
 # weights that pass near 0, so the weight bound is absolute. The bounds are ~10x the observed
 # maxima; a wrong formula (dampening on step 1, a gradient off by a factor, one skipped
 # update) gives differences of 1e-3 or more.
+#
+# A step on which a ReLU may take the other branch in float32 (f64steps explains it) is
+# not compared: the float64 state (weights and momentum buffers) is set to the float32 one
+# and the comparison goes on. Without that, 3 of 640 runs failed (seed-dependent, e.g. a
+# 1.2e-5 loss difference 135 steps after a flip). A run may skip at most MAX_SKIPPED.
 WEIGHT_TOL = dict(rtol=1e-5, atol=2e-5)
 LOSS_RTOL = 5e-6
+MAX_SKIPPED = 10
+K_ENVELOPE = max(16, D_IN, D_HID, D_OUT) + 16  # longest dot product + bias/rounding slack
+
+
+def momentum_buffers(model, optimizer):
+    """The optimizer's float32 momentum buffers in parameter order (None before step 1
+    or without momentum)."""
+    return [optimizer.state.get(p, {}).get("momentum_buffer") for p in model.parameters()]
 
 
 @pytest.mark.parametrize("style", ["functional", "sequential"])
@@ -104,7 +118,7 @@ def test_training_matches_float64_reference_step_by_step(rng, style, loss, loss_
     else:
         criterion = nn.MSELoss(**loss_kw)
     optimizer = optim.SGD(model.parameters(), **sgd_kw)
-    worst = 0.0
+    worst, skipped, p0 = 0.0, 0, [w.copy() for w in weights(model)]
     for step in range(STEPS):
         n = int(rng.integers(8, 17))  # batch 8..16, a varying M for the GEMMs
         x = rng.standard_normal((n, 4, 5)).astype(np.float32)  # flattened to 20
@@ -112,18 +126,34 @@ def test_training_matches_float64_reference_step_by_step(rng, style, loss, loss_
             y = rng.integers(0, D_OUT, n)
         else:
             y = rng.standard_normal((n, D_OUT)).astype(np.float32)
+        w32 = weights(model)
+        ambiguous = relu_sign_ambiguous(ref.p[0::2], ref.p[1::2], w32[0::2], w32[1::2],
+                                        [True, False], x.reshape(n, -1), K_ENVELOPE)
         optimizer.zero_grad()
         outputs = model(x)
         out_loss = criterion(outputs, y)
         out_loss.backward()
         optimizer.step()
         ref_loss = ref.step(x, y)
+        # the loss is computed before the update: a branch flip at |z| ~ 1e-7 moves it by
+        # far less than the tolerance, so it is compared on every step
         assert out_loss.item() == pytest.approx(ref_loss, rel=LOSS_RTOL, abs=1e-6), step
+        if ambiguous:
+            skipped += 1
+            for p64, p32 in zip(ref.p, weights(model)):
+                p64[...] = p32
+            for b64, b32 in zip(ref.bufs, momentum_buffers(model, optimizer)):
+                if b32 is not None:
+                    b64[...] = b32
+            continue
         if step % 50 == 49 or step == STEPS - 1:
             for ours, theirs in zip(weights(model), ref.p):
                 worst = max(worst, float(np.max(np.abs(ours - theirs))))
                 np.testing.assert_allclose(ours, theirs, **WEIGHT_TOL, err_msg=f"step {step}")
-    print(f"max |w - w_ref| after {STEPS} steps: {worst:.2e}")
+    assert skipped <= MAX_SKIPPED, skipped
+    # the run trained (the comparison is not between two unmoved states)
+    assert max(float(np.max(np.abs(w - w0))) for w, w0 in zip(weights(model), p0)) > 1e-2
+    print(f"max |w - w_ref| after {STEPS} steps: {worst:.2e}, {skipped} steps skipped")
 
 
 def _run(style, steps, seed, d_in=64, d_hid=48, d_out=10, batch=32):

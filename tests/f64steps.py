@@ -1,0 +1,33 @@
+"""Shared by the tests that follow a float32 training run with a float64 one step by step.
+
+A ReLU whose pre-activation lies within float32's rounding envelope of 0 may take the
+other branch in the float32 run than in the float64 one (seen: |z| = 3e-8). That is a
+legitimate discrete difference, not a rounding error; after it the two runs follow
+different but equally right paths. Those tests detect such a step with
+``relu_sign_ambiguous`` before taking it, do not compare its result, and copy the float32
+state into the float64 one so that the comparison goes on from equal states.
+"""
+import numpy as np
+
+U = 2.0 ** -24  # float32 unit roundoff
+
+
+def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):
+    """True when a ReLU of this step may take different branches in the float32 run and
+    the float64 one: the pre-activations of the two current states (evaluated exactly, in
+    float64) differ in sign, or the float32 one is within its kernel's rounding envelope
+    K*u*(sum of |terms|) of 0.
+
+    W64/b64, W32/b32: per-layer weights (out, in) and biases (out,) or None of the two
+    runs; relu: per layer, whether a ReLU follows; x: (batch, in) input of the step."""
+    a64 = a32 = np.asarray(x, dtype=np.float64)
+    for W, b, V, c, r in zip(W64, b64, W32, b32, relu):
+        z64 = a64 @ W.T + (0 if b is None else b)
+        V = V.astype(np.float64)
+        c = 0 if c is None else c.astype(np.float64)
+        z32 = a32 @ V.T + c
+        terms = np.abs(a32) @ np.abs(V).T + np.abs(c)
+        if r and (np.any((z64 > 0) != (z32 > 0)) or np.any(np.abs(z32) <= K * U * terms)):
+            return True
+        a64, a32 = (np.maximum(z64, 0), np.maximum(z32, 0)) if r else (z64, z32)
+    return False
