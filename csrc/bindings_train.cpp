@@ -14,14 +14,16 @@ using namespace fastmlp;
 
 namespace {
 
-const char* kTrainDoc = R"doc(train_epoch(weights, biases, relu, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0) -> (loss_sum, steps)
+const char* kTrainDoc = R"doc(train_epoch(weights, biases, relu, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
 
 One epoch of minibatch SGD on a stack of Linear(+ReLU) layers, in place.
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None. relu[l]: a
   ReLU follows layer l.
-X (N, F) float32 (converted when not); y: (N,) integer class indices for
+X (N, F) float32 (converted when not); or, with normalize=(mean, std) (each
+  a number or None), uint8 images (N, F) whose gathered rows are converted
+  exactly as fastmlp.data.normalize(rows, mean, std) does; y: (N,) integer class indices for
   loss="cross_entropy" (each in [0, C) or == ignore_index), or (N, C) floats
   for loss="mse"; perm: int64 indices into [0, N), visited in order in
   batches of batch_size (the last one short unless drop_last).
@@ -69,7 +71,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
                               py::handle y_obj, py::handle perm_obj, long long batch_size,
                               bool drop_last, py::list params, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
-                              long long ignore_index, double label_smoothing) {
+                              long long ignore_index, double label_smoothing,
+                              py::handle normalize) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -106,8 +109,43 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
   }
   const index_t F = layers[0].in, C = layers[L - 1].out;
 
-  // X
-  py::array_t<float> X = input_f32(X_obj, "X", 2);
+  // X: float32 rows, or uint8 images normalized per gathered row
+  TrainInput input;
+  py::array X;
+  if (normalize.is_none()) {
+    py::array_t<float> Xf = input_f32(X_obj, "X", 2);
+    input.f32 = Xf.data();
+    X = Xf;
+  } else {
+    if (!py::isinstance<py::tuple>(normalize) || py::len(normalize) != 2)
+      type_error("normalize: expected None or a (mean, std) tuple (each a number or None)");
+    py::tuple ms = normalize.cast<py::tuple>();
+    auto number = [&](py::handle h, const char* what) {
+      try {
+        return h.cast<double>();
+      } catch (const py::cast_error&) {
+        type_error(std::string("normalize: ") + what + " must be a number or None");
+      }
+    };
+    if (!ms[0].is_none()) {
+      input.has_mean = true;
+      input.mean = float(number(ms[0], "mean"));
+    }
+    if (!ms[1].is_none()) {
+      input.has_std = true;
+      const double sd = number(ms[1], "std");
+      if (!(sd > 0.0)) value_error("normalize: std must be > 0, got " + std::to_string(sd));
+      input.std = float(sd);
+    }
+    py::array a = py::array::ensure(X_obj);
+    if (!a || a.dtype().kind() != 'u' || a.itemsize() != 1)
+      type_error("X: with normalize, expected uint8 images, got " +
+                 (a ? "dtype " + std::string(py::str(a.dtype())) : std::string("a non-array")));
+    if (a.ndim() != 2) value_error("X: expected a 2-D array, got shape " + shape_str(a));
+    auto Xu = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+    input.u8 = Xu.data();
+    X = Xu;
+  }
   const index_t N = X.shape(0);
   if (X.shape(1) != F)
     value_error("X: the first Linear layer takes " + std::to_string(F) + " features, X has " +
@@ -234,7 +272,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
     for (size_t j = i + 1; j < writable.size(); ++j)
       if (overlaps(writable[i].p, writable[i].bytes, writable[j].p, writable[j].bytes))
         value_error(writable[i].name + ": shares memory with " + writable[j].name);
-    if (overlaps(writable[i].p, writable[i].bytes, X.data(), size_t(X.size()) * 4))
+    if (overlaps(writable[i].p, writable[i].bytes, X.data(), size_t(X.nbytes())))
       value_error(writable[i].name + ": shares memory with X");
     if (overlaps(writable[i].p, writable[i].bytes, y_keep.data(), size_t(y_keep.nbytes())))
       value_error(writable[i].name + ": shares memory with y");
@@ -246,7 +284,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
   double loss_sum;
   {
     py::gil_scoped_release nogil;
-    loss_sum = train_epoch(layers.data(), int(L), X.data(), F, y_class, y_value, perm.data(), n_perm,
+    loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm,
                            index_t(batch_size), drop_last, loss, &steps);
   }
   return py::make_tuple(loss_sum, steps);
@@ -259,5 +297,5 @@ void bind_train(py::module_& m) {
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("params"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
         py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
-        py::arg("label_smoothing") = 0.0, kTrainDoc);
+        py::arg("label_smoothing") = 0.0, py::arg("normalize") = py::none(), kTrainDoc);
 }

@@ -811,6 +811,95 @@ def test_float64_and_uint8_inputs_converted(rng):
         assert_same(m1, o1, m2, o2)
 
 
+NORMALIZE_SPECS = {"unit": True, "mean": (0.3, None), "std": (None, 0.35),
+                   "mean_std": (0.2860, 0.3530)}
+
+
+@pytest.mark.parametrize("spec", list(NORMALIZE_SPECS))
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+def test_normalize_uint8_bitwise_equals_normalized_float(rng, isa, thread_count, spec, wide):
+    """normalize=(mean, std) on uint8 images: the fused epoch converts each gathered row
+    (train_step.cpp normalize_row) and must give bitwise the weights of training on
+    data.normalize(X, mean, std), of the Python loop (fallback) with the same option,
+    and of itself at 1 thread. Covers shuffled and consecutive (shuffle=False) orders,
+    a short last batch and, with the wide model at 2 threads, the gather beside the head."""
+    from fastmlp.data import normalize as normalize_images
+
+    norm = NORMALIZE_SPECS[spec]
+    mean, std = (None, None) if norm is True else norm
+    n = 203
+    Xu = rng.integers(0, 256, (n, 15, 20) if wide else (n, 3, 4), dtype=np.uint8)
+    y = rng.integers(0, 5, n)
+    Xf = normalize_images(Xu, mean, std)
+    base = seq_model(rng, wide=wide)
+    opts = dict(lr=0.02, momentum=0.9)
+    runs = {}
+    for name, threads in (("u8", 2), ("float", 2), ("u8_1t", 1), ("fallback", 2)):
+        thread_count(threads)
+        m = clone(base)
+        o = optim.SGD(m.parameters(), **opts)
+        crit = MyCE() if name == "fallback" else nn.CrossEntropyLoss()
+        X, kw = (Xf, {}) if name == "float" else (Xu, dict(normalize=norm))
+        losses = [train_epoch(m, X, y, crit, o, batch_size=b, shuffle=sh, seed=e, **kw)
+                  for e, (b, sh) in enumerate(((32, True), (7, False), (64, True)))]
+        runs[name] = (m, o, losses)
+    m0, o0, l0 = runs["u8"]
+    assert all(math.isfinite(v) for v in l0)
+    for name in ("float", "u8_1t", "fallback"):
+        m, o, losses = runs[name]
+        assert losses == l0, name
+        assert_same(m0, o0, m, o)
+    assert any(not np.array_equal(p.data, q.data) for p, q in zip(m0.parameters(), base.parameters()))
+
+
+@pytest.mark.parametrize("normalize,X_kind,exc,match", [
+    ((0.5, 0.2), "float32", TypeError, "X: with normalize, expected uint8 images, got dtype float32"),
+    (True, "int64", TypeError, "X: with normalize, expected uint8 images, got dtype int64"),
+    ((0.5, 0.0), "uint8", ValueError, "normalize: std must be > 0, got 0.0"),
+    ((0.5, -1), "uint8", ValueError, "normalize: std must be > 0"),
+    ((float("nan"), 1.0), "uint8", ValueError, "normalize: mean must be finite"),
+    ((0.5,), "uint8", TypeError, r"normalize: expected None, True or a \(mean, std\) pair"),
+    ("unit", "uint8", TypeError, "normalize: expected None, True or a"),
+    (("a", 1.0), "uint8", TypeError, "normalize: mean must be a real number or None"),
+])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "fallback"])
+def test_normalize_bad_input_raises_and_changes_nothing(rng, fused, normalize, X_kind, exc, match):
+    model = seq_model(rng)
+    crit = nn.CrossEntropyLoss() if fused else MyCE()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    Xu = rng.integers(0, 256, (50, 3, 4), dtype=np.uint8)
+    y = rng.integers(0, 5, 50)
+    train_epoch(model, Xu, y, crit, opt, batch_size=16, normalize=True)
+    snap = _snapshot(model, opt)
+    X = Xu if X_kind == "uint8" else Xu.astype(X_kind)
+    with pytest.raises(exc, match=match):
+        train_epoch(model, X, y, crit, opt, batch_size=16, normalize=normalize)
+    _assert_unchanged(model, opt, snap)
+
+
+@pytest.mark.parametrize("normalize,X_kind,exc,match", [
+    ((0.1, 0.2), "float32", TypeError, "X: with normalize, expected uint8 images, got dtype float32"),
+    ((0.1, 0.0), "uint8", ValueError, "normalize: std must be > 0"),
+    ((0.1,), "uint8", TypeError, r"normalize: expected None or a \(mean, std\) tuple"),
+    (("x", None), "uint8", TypeError, "normalize: mean must be a number or None"),
+    ((None, None), "uint8_3d", ValueError, "X: expected a 2-D array"),
+])
+def test_core_normalize_bad_input(rng, normalize, X_kind, exc, match):
+    """The binding checks the uint8 input and the normalize pair itself (fastmlp.train
+    is not the only caller) before touching any weight."""
+    Ws, bs, relu = make_net(rng, [12, 6, 3])
+    W0 = [W.copy() for W in Ws]
+    Xu = rng.integers(0, 256, (40, 12), dtype=np.uint8)
+    X = {"uint8": Xu, "float32": Xu.astype(np.float32), "uint8_3d": Xu.reshape(40, 3, 4)}[X_kind]
+    y = rng.integers(0, 3, 40)
+    params = [dict(lr=0.1) for _ in flat_params(Ws, bs)]
+    with pytest.raises(exc, match=match):
+        _core.train_epoch(Ws, bs, relu, X, y, np.arange(40), 8, False, params,
+                          loss="cross_entropy", normalize=normalize)
+    for W, W1 in zip(Ws, W0):
+        assert np.array_equal(W, W1)
+
+
 def test_no_steps_returns_nan_and_changes_nothing(rng):
     X, y = make_xy(rng, 10, "ce")
     m = seq_model(rng)

@@ -50,17 +50,43 @@ def _as_numpy(a, name):
     return a
 
 
-def _prepare(X, y):
-    """X -> float32 C-contiguous (converted once), y -> ndarray; same lengths."""
+def _prepare(X, y, norm=None):
+    """X -> float32 C-contiguous (converted once), or, with ``norm``, uint8 C-contiguous
+    images; y -> ndarray; same lengths."""
     X = _as_numpy(X, "X")
     y = _as_numpy(y, "y")
+    if norm is not None and X.dtype != np.uint8:
+        raise TypeError(f"X: with normalize, expected uint8 images, got dtype {X.dtype}")
     if X.dtype.kind not in "fiub":
         raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
     if len(X) != len(y):
         raise ValueError(f"len(X) != len(y): X has {len(X)} samples, y has {len(y)}")
-    if X.dtype != np.float32 or not X.flags.c_contiguous:
-        X = np.ascontiguousarray(X, dtype=np.float32)
+    dtype = np.uint8 if norm is not None else np.float32
+    if X.dtype != dtype or not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X, dtype=dtype)
     return X, y
+
+
+def _normalize_spec(normalize):
+    """train_epoch's ``normalize`` -> None or (mean or None, std or None), checked."""
+    if normalize is None or normalize is False:
+        return None
+    if normalize is True:
+        return (None, None)
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        raise TypeError(f"normalize: expected None, True or a (mean, std) pair, got {normalize!r}")
+    spec = []
+    for name, v in zip(("mean", "std"), normalize):
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"normalize: {name} must be a real number or None, got {v!r}")
+            v = float(v)
+            if not math.isfinite(v):
+                raise ValueError(f"normalize: {name} must be finite, got {v}")
+        spec.append(v)
+    if spec[1] is not None and not spec[1] > 0:
+        raise ValueError(f"normalize: std must be > 0, got {spec[1]}")
+    return tuple(spec)
 
 
 def _loss_kind(criterion):
@@ -223,7 +249,7 @@ def _momentum_state(optimizer, p):
     return buf
 
 
-def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer):
+def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer, norm=None):
     X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
     if X2.shape[1] != plan["in_features"]:
         raise ValueError(
@@ -247,7 +273,7 @@ def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer):
                 e["first_step"] = False
             e["momentum_buffer"] = buf
         entries.append(e)
-    kw = dict(loss=plan["kind"], reduction=getattr(criterion, "reduction", "mean"))
+    kw = dict(loss=plan["kind"], reduction=getattr(criterion, "reduction", "mean"), normalize=norm)
     if plan["kind"] == "cross_entropy":
         kw.update(class_weight=_class_weight(criterion),
                   ignore_index=int(getattr(criterion, "ignore_index", -100)),
@@ -261,12 +287,13 @@ def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer):
     return loss_sum / steps if steps else math.nan
 
 
-def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False) -> float:
+def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False, *,
+                 transform=None) -> float:
     """The Python training loop over ``perm`` in batches (the reference for the fused path).
 
     Exactly ``fastmlp.data.DataLoader``'s batches and the PyTorch loop::
 
-        for inputs, labels in batches:
+        for inputs, labels in batches:      # inputs = transform(X[idx]) when given
             optimizer.zero_grad(); loss = criterion(model(inputs), labels)
             loss.backward(); optimizer.step(); running_loss += loss.item()
 
@@ -278,6 +305,8 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
     for s in range(0, n_steps * batch_size, batch_size):
         idx = perm[s:min(s + batch_size, n)]
         inputs, labels = np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
+        if transform is not None:
+            inputs = transform(inputs)
         optimizer.zero_grad()
         outputs = model(inputs)
         loss = criterion(outputs, labels)
@@ -287,14 +316,14 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
     return running_loss / n_steps if n_steps else math.nan
 
 
-def _output_width(model, X):
+def _output_width(model, X, transform=None):
     """Columns of the model's output, from a no-grad forward of one sample (None if it fails)."""
     from .tensor import no_grad
 
     if len(X) == 0:
         return None
     with no_grad():
-        out = model(X[:1])
+        out = model(X[:1] if transform is None else transform(X[:1]))
     out = np.asarray(out.data if hasattr(out, "data") and hasattr(out, "grad") else out)
     return out.shape[-1] if out.ndim >= 2 else None
 
@@ -315,7 +344,7 @@ def _order(perm, shuffle, seed, n):
 
 
 def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=True, seed=None,
-                drop_last=False, perm=None) -> float:
+                drop_last=False, perm=None, normalize=None) -> float:
     """Train ``model`` for one epoch over ``(X, y)``; returns the mean of the step losses.
 
     Same result as the loop (given the same permutation)::
@@ -340,6 +369,13 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
 
     ``X``: (N, features...) real numbers, converted once to float32. ``y``:
     (N,) integer class indices for cross-entropy, (N, outputs) for MSE.
+
+    ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
+    None): ``X`` holds uint8 images (N, pixels...) and every batch is
+    ``fastmlp.data.normalize(X[idx], mean, std)`` (x / 255, then ``- mean``,
+    then ``/ std``). The fused path converts the rows as it gathers them, so
+    the weights are bitwise those of training on ``normalize(X, mean, std)``,
+    while the epoch reads a quarter of the bytes and X needs no float copy.
     Raises ValueError (``len(X) != len(y)``, ``batch_size < 1``, a feature
     count the first layer does not take, a label out of range) or TypeError
     before any weight changes. After a fused epoch the parameters' ``.grad``
@@ -348,7 +384,8 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     following Python ``optimizer.step()`` continues identically.
     """
     batch_size = _check_batch_size(batch_size)
-    X, y = _prepare(X, y)
+    norm = _normalize_spec(normalize)
+    X, y = _prepare(X, y, norm)
     drop_last = bool(drop_last)
     kind = _loss_kind(criterion)
     try:
@@ -360,11 +397,18 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
         y = _check_targets(kind, criterion, y, plan["n_classes"])
         order = _order(perm, shuffle, seed, len(X))
         try:
-            return _fused(plan, X, y, order, batch_size, drop_last, criterion, optimizer)
+            return _fused(plan, X, y, order, batch_size, drop_last, criterion, optimizer, norm)
         except _Fallback as why:
             reason = str(why)
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
+    transform = None
+    if norm is not None:
+        from .data import normalize as _normalize
+
+        def transform(images):
+            return _normalize(images, *norm)
     if kind is not None:
-        y = _check_targets(kind, criterion, y, _output_width(model, X))
+        y = _check_targets(kind, criterion, y, _output_width(model, X, transform))
     order = _order(perm, shuffle, seed, len(X))
-    return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last)
+    return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last,
+                        transform=transform)
