@@ -14,8 +14,11 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     without the autograd bookkeeping; NumPy the textbook expressions.
 ``train``
     One epoch of the seed network (SGD lr 0.01, cross-entropy) at batch 64
-    and 256: ``fastmlp.train_epoch`` (the fused C++ epoch), the same loop
-    through fastmlp's PyTorch-style Python API (``fastmlp-loop``), a NumPy
+    and 256: ``fastmlp.train_epoch`` (the fused C++ epoch) on the normalized
+    float32 images and on the uint8 images with ``normalize=True``
+    (``fastmlp-u8``: the rows converted as they are gathered, bitwise the same
+    training), the seed script through fastmlp's PyTorch-style Python API
+    (``fastmlp-loop``), a NumPy
     float32 loop, the PyTorch seed script with batches cut from in-memory
     tensors (``torch``) and as written, fed by ``torch.utils.data.DataLoader``
     (``torch-loader``), and scikit-learn's
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import datetime as _dt
 import json
 import os
@@ -86,8 +90,8 @@ __all__ = [
 SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
-OURS = ("fastmlp", "fastmlp-loop")
-SIDE_ORDER = ("fastmlp", "fastmlp-loop", "numpy", "torch", "torch-loader", "sklearn")
+OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop")
+SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "numpy", "torch", "torch-loader", "sklearn")
 # Sides a ratio column is shown for: every peer, and in the train suite the
 # PyTorch seed script fed by torch.utils.data.DataLoader as written
 # ("torch-loader"; "torch" cuts its batches from in-memory tensors).
@@ -509,8 +513,9 @@ def suite_layers(*, threads=None, quick=False, reps=None, target=None, peers=Non
 # ----------------------------------------------------------------- train --
 
 
-def load_train_data(root=None, n=None):
-    """(X float32 (N, 784), y int64 (N,), description): Fashion-MNIST or random."""
+def load_train_data(root=None, n=None, *, raw=False):
+    """(X float32 (N, 784), y int64 (N,), description): Fashion-MNIST or random.
+    With ``raw``, a 4th item: the uint8 images (N, 784) that X normalizes."""
     from . import data as fdata
 
     try:
@@ -523,7 +528,8 @@ def load_train_data(root=None, n=None):
         source = "random MNIST-shaped data (Fashion-MNIST not found)"
     if n is not None:
         images, labels = images[:n], labels[:n]
-    return fdata.normalize(images), np.ascontiguousarray(labels, dtype=np.int64), source
+    out = (fdata.normalize(images), np.ascontiguousarray(labels, dtype=np.int64), source)
+    return out + (np.ascontiguousarray(images.reshape(len(images), -1)),) if raw else out
 
 
 def _init_numpy(rng):
@@ -568,8 +574,9 @@ def _numpy_epoch(st, X, y, b, rng):
     return running / steps
 
 
-def _train_sides(X, y, b, peers):
-    """{side: one-epoch callable} for batch size ``b`` (state persists across epochs)."""
+def _train_sides(X, y, b, peers, images=None):
+    """{side: one-epoch callable} for batch size ``b`` (state persists across epochs).
+    ``images``: the uint8 pixels X was normalized from, for the ``fastmlp-u8`` side."""
     from . import data as fdata
 
     fns = {}
@@ -586,6 +593,13 @@ def _train_sides(X, y, b, peers):
         seeds = iter(range(1, 1 << 30))
         fns["fastmlp"] = lambda: train_epoch(seq, X, y, crit, opt, batch_size=b, shuffle=True,
                                              seed=next(seeds))
+        if images is not None:  # the same, converting the uint8 rows as it gathers them
+            seq8 = copy.deepcopy(seq)
+            opt8 = optim.SGD(seq8.parameters(), lr=0.01)
+            seeds8 = iter(range(1, 1 << 30))
+            fns["fastmlp-u8"] = lambda: train_epoch(seq8, images, y, crit, opt8, batch_size=b,
+                                                    shuffle=True, seed=next(seeds8),
+                                                    normalize=True)
 
         class Net(nn.Module):
             def __init__(self):
@@ -702,16 +716,19 @@ def suite_train(*, threads=None, quick=False, reps=None, peers=None, batches=Non
     batches = batches or (64, 256)
     if n_samples is None and quick:
         n_samples = _QUICK_TRAIN_SAMPLES
-    X, y, source = data if data is not None else load_train_data(data_root, n_samples)
+    X, y, source, *rest = data if data is not None else load_train_data(data_root, n_samples,
+                                                                         raw=True)
+    images = rest[0] if rest else None
     if data is not None and n_samples:
         X, y = X[:n_samples], y[:n_samples]
+        images = None if images is None else images[:n_samples]
     _log(f"  train data: {source}, {len(X)} samples")
     results = []
     with thread_settings(threads, peers):
         for b in batches:
             _run_case(results, suite="train", case=f"epoch, batch {b}", shape=f"{len(X)}x784",
                       unit="ksample/s", scale=1e3, work=float(len(X)),
-                      fns=_train_sides(X, y, b, peers), reps=reps, target=target,
+                      fns=_train_sides(X, y, b, peers, images), reps=reps, target=target,
                       warmup=warmup, skipped=_skipped(peers, ("torch", "sklearn")),
                       extra={"batch_size": b, "data": source, "samples": len(X)})
     return results
@@ -976,7 +993,9 @@ def format_report(report: dict) -> str:
         if suite == "train":
             d = report.get("data", {}).get("train", {})
             title += f"\n   data: {d.get('source')}, {d.get('samples')} samples; " \
-                     f"fastmlp = train_epoch (fused C++), fastmlp-loop = the same via nn/optim" \
+                     f"fastmlp = train_epoch (fused C++), fastmlp-u8 = the same on the uint8 " \
+                     f"images (normalize=True)," \
+                     f"\n   fastmlp-loop = the seed script via fastmlp's nn/optim" \
                      f"\n   torch = the seed script on in-memory tensor batches, torch-loader = " \
                      f"the seed script as written (torch DataLoader)"
         out += [title, _table(header, rows)]
