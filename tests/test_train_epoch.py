@@ -852,6 +852,23 @@ def test_normalize_uint8_bitwise_equals_normalized_float(rng, isa, thread_count,
     assert any(not np.array_equal(p.data, q.data) for p, q in zip(m0.parameters(), base.parameters()))
 
 
+def test_normalize_images_without_flatten_run_fused(rng, caplog):
+    """normalize= hands the model (n, pixels) batches, so 3-D uint8 images need no Flatten
+    layer for the fused path; the result equals the Python loop's."""
+    Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
+    y = rng.integers(0, 5, 90)
+    base = nn.Sequential(nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 5))
+    m1, m2 = clone(base), clone(base)
+    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        l1 = train_epoch(m1, Xu, y, nn.CrossEntropyLoss(), o1, batch_size=8, seed=1,
+                         normalize=(0.5, 0.25))
+    assert "Python loop" not in caplog.text
+    l2 = train_epoch(m2, Xu, y, MyCE(), o2, batch_size=8, seed=1, normalize=(0.5, 0.25))
+    assert l1 == l2
+    assert_same(m1, o1, m2, o2)
+
+
 @pytest.mark.parametrize("normalize,X_kind,exc,match", [
     ((0.5, 0.2), "float32", TypeError, "X: with normalize, expected uint8 images, got dtype float32"),
     (True, "int64", TypeError, "X: with normalize, expected uint8 images, got dtype int64"),

@@ -149,8 +149,9 @@ class _Fallback(Exception):
     """The fused path cannot run this; the message says why."""
 
 
-def _plan(model, criterion, optimizer, X):
-    """What the fused core needs, or raise _Fallback(reason)."""
+def _plan(model, criterion, optimizer, X, flattened=False):
+    """What the fused core needs, or raise _Fallback(reason). ``flattened``: the batches
+    reach the model as (n, features) whatever X's shape (normalize= flattens them)."""
     from . import nn, optim
 
     kind = _loss_kind(criterion)
@@ -212,7 +213,7 @@ def _plan(model, criterion, optimizer, X):
     in_features = weights[0].shape[1]
     if X.ndim < 2:
         raise _Fallback(f"X is {X.ndim}-D (expected (N, features...))")
-    if X.ndim != 2 and not flatten_first:
+    if X.ndim != 2 and not flatten_first and not flattened:
         raise _Fallback(f"X is {X.ndim}-D and the model does not start with Flatten")
 
     # optimizer options per parameter
@@ -369,19 +370,21 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
 
     ``X``: (N, features...) real numbers, converted once to float32. ``y``:
     (N,) integer class indices for cross-entropy, (N, outputs) for MSE.
-
-    ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
-    None): ``X`` holds uint8 images (N, pixels...) and every batch is
-    ``fastmlp.data.normalize(X[idx], mean, std)`` (x / 255, then ``- mean``,
-    then ``/ std``). The fused path converts the rows as it gathers them, so
-    the weights are bitwise those of training on ``normalize(X, mean, std)``,
-    while the epoch reads a quarter of the bytes and X needs no float copy.
     Raises ValueError (``len(X) != len(y)``, ``batch_size < 1``, a feature
     count the first layer does not take, a label out of range) or TypeError
     before any weight changes. After a fused epoch the parameters' ``.grad``
     are None (the Python loop leaves the last batch's gradients), and the
     momentum buffers are in ``optimizer.state[p]["momentum_buffer"]``, so a
     following Python ``optimizer.step()`` continues identically.
+
+    ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
+    None): ``X`` holds uint8 images (N, pixels...) and every batch is
+    ``fastmlp.data.normalize(X[idx], mean, std)``: x / 255, then ``- mean``,
+    then ``/ std``, flattened to (n, pixels). The fused path converts the rows
+    as it gathers them, so the weights are bitwise those of training on
+    ``normalize(X, mean, std)``, while the epoch reads a quarter of the bytes
+    and X needs no float32 copy. TypeError when X is not uint8; ValueError
+    for ``std <= 0`` or a non-finite mean or std.
     """
     batch_size = _check_batch_size(batch_size)
     norm = _normalize_spec(normalize)
@@ -389,7 +392,7 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     drop_last = bool(drop_last)
     kind = _loss_kind(criterion)
     try:
-        plan = _plan(model, criterion, optimizer, X)
+        plan = _plan(model, criterion, optimizer, X, flattened=norm is not None)
     except _Fallback as why:
         reason = str(why)
         plan = None
