@@ -540,7 +540,10 @@ def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name)
         thread_count(t)
         losses[t] = [train_epoch(m, X, y, crit, o, batch_size=b, seed=e)
                      for e, b in enumerate((32, 7, 64))]
-    assert losses[1] == losses[2]
+    # Bitwise, NaN included: with ignore_index a batch of 7 may hold only ignored targets
+    # (P ~ 0.32**7 per batch), whose mean loss is 0/0 = NaN as in PyTorch (its gradient is
+    # 0, so the weights stay finite); the epoch's mean loss is then NaN on both sides.
+    np.testing.assert_array_equal(losses[1], losses[2])
     assert_same(m3, o3, m4, o4)
 
 
