@@ -38,12 +38,13 @@ import gzip
 import hashlib
 import http.client
 import os
-import secrets
 import urllib.request
 import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ._fileio import atomic_write
 
 __all__ = [
     "read_idx",
@@ -278,18 +279,6 @@ def _read_idx_stream(f, name: str, limit: int, is_gz: bool) -> np.ndarray:
     return arr.view(dtype.newbyteorder("="))
 
 
-def _atomic_tmp(final: str):
-    """Open a new temp file beside ``final`` (mode 0666 & ~umask); return (fd, path)."""
-    d, base = os.path.split(os.path.abspath(final))
-    while True:
-        tmp = os.path.join(d, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        return fd, tmp
-
-
 def write_idx(path, array) -> None:
     """Write ``array`` as an IDX file; gzip-compressed if ``path`` ends in ``.gz``.
 
@@ -315,25 +304,14 @@ def write_idx(path, array) -> None:
     header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     data = np.ascontiguousarray(arr, dtype=_IDX_TYPES[code])
 
-    fd, tmp = _atomic_tmp(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if name.endswith(".gz"):
-                with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-                    gz.write(header)
-                    gz.write(memoryview(data.reshape(-1)).cast("B"))
-            else:
-                f.write(header)
-                f.write(memoryview(data.reshape(-1)).cast("B"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(name) as f:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+                gz.write(header)
+                gz.write(memoryview(data.reshape(-1)).cast("B"))
+        else:
+            f.write(header)
+            f.write(memoryview(data.reshape(-1)).cast("B"))
 
 
 # --------------------------------------------------------------------------
@@ -398,52 +376,41 @@ def _md5s(kind: str) -> Dict[str, str]:
 def _download_one(url: str, dest: str, md5: str, progress: Optional[bool]) -> None:
     """Fetch url into dest atomically, verifying md5. Raises on any failure,
     leaving neither dest nor a temp file behind."""
-    fd, tmp = _atomic_tmp(dest)
-    try:
+    with atomic_write(dest) as f, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:
         h = hashlib.md5()
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:
-            total = resp.headers.get("Content-Length")
-            total = int(total) if total and total.isdigit() else None
-            bar = None
-            if progress is not False:
-                try:
-                    from tqdm import tqdm
-
-                    bar = tqdm(
-                        total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                        desc=os.path.basename(dest), disable=None if progress is None else False,
-                        leave=False,
-                    )
-                except ImportError:  # pragma: no cover - tqdm is a dependency
-                    bar = None
+        total = resp.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else None
+        bar = None
+        if progress is not False:
             try:
-                got = 0
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    h.update(chunk)
-                    got += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            if total is not None and got != total:
-                raise OSError(f"incomplete download: got {got} of {total} bytes")
-            f.flush()
-            os.fsync(f.fileno())
-        digest = h.hexdigest()
-        if digest != md5:
-            raise ValueError(f"MD5 mismatch: expected {md5}, got {digest}")
-        os.replace(tmp, dest)
-    except BaseException:
+                from tqdm import tqdm
+
+                bar = tqdm(
+                    total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=os.path.basename(dest), disable=None if progress is None else False,
+                    leave=False,
+                )
+            except ImportError:  # pragma: no cover - tqdm is a dependency
+                bar = None
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            got = 0
+            while True:
+                chunk = resp.read(1 << 16)
+                if not chunk:
+                    break
+                f.write(chunk)
+                h.update(chunk)
+                got += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        if total is not None and got != total:
+            raise OSError(f"incomplete download: got {got} of {total} bytes")
+        digest = h.hexdigest()
+        if digest != md5:  # raised inside the block: the temp file is removed, dest untouched
+            raise ValueError(f"MD5 mismatch: expected {md5}, got {digest}")
 
 
 def _download(kind: str, progress: Optional[bool]) -> List[str]:

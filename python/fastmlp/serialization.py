@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
+
+from ._fileio import atomic_write
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
@@ -117,28 +118,8 @@ def save(obj, path) -> None:
     if hasattr(path, "write"):
         np.savez(path, **payload)
         return
-    name = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(name))
-    while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(os.fspath(path)) as f:
+        np.savez(f, **payload)
 
 
 def _read(path):
