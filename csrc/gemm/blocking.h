@@ -42,6 +42,8 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS);
 // Packs a transposed B micro-panel: dst[p*32 + j] = src[j*ldb + p] for p < kc,
 // j < n <= 32, and 0 for j >= n (AVX-512, NR = 32).
 void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int n, float* dst);
+// The same for the AVX2 panel: dst[p*16 + j] = src[j*ldb + p], j < n <= 16.
+void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst);
 // Packs an untransposed A micro-panel: dst[p*8 + i] = src[i*lda + p] for p < kc,
 // i < m <= 8, and 0 for i >= m (AVX-512, MR = 8).
 void sgemm_pack_a_avx512_8(const float* src, index_t lda, index_t kc, int m, float* dst);

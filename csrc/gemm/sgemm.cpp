@@ -43,7 +43,8 @@ Kernel kernel_for(Isa isa) {
   if (isa == Isa::Avx512)
     return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32,
             sgemm_pack_a_avx512_8};
-  if (isa == Isa::Avx2) return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, nullptr, nullptr};
+  if (isa == Isa::Avx2)
+    return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, sgemm_pack_b_trans_avx2_16, nullptr};
 #endif
   (void)isa;
   return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, nullptr};
