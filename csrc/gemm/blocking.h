@@ -13,7 +13,8 @@
 // over C and half the micro-kernel epilogues of KC = 256. Measured in one
 // process, interleaved, on the Zen 4 dev machine, 2 threads: 1024^3 +2.6%,
 // 2048^3 +2.5%, 256x1024x1024 +9%, 64x784x128 NT +5%, 768^3 +3.6%.
-//   MC        rows of A packed per pass (shared by all threads; L3 sized).
+//   MC        rows of A per pass (packed, shared by all threads, L3 sized; the
+//             AVX-512 path reads A in place instead: see Kernel::pack_a).
 #pragma once
 #include "kernels.h"
 
@@ -44,9 +45,6 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS);
 void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int n, float* dst);
 // The same for the AVX2 panel: dst[p*16 + j] = src[j*ldb + p], j < n <= 16.
 void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst);
-// Packs an untransposed A micro-panel: dst[p*8 + i] = src[i*lda + p] for p < kc,
-// i < m <= 8, and 0 for i >= m (AVX-512, MR = 8).
-void sgemm_pack_a_avx512_8(const float* src, index_t lda, index_t kc, int m, float* dst);
 
 struct GemmBlocking {
   const char* name;

@@ -55,26 +55,4 @@ void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int
   }
 }
 
-// Packs an untransposed A micro-panel: dst[p*8 + i] = src[i*lda + p] for
-// p < kc, i < m <= 8, and 0 for i >= m (AVX-512, MR = 8). 32 k-values at a
-// time: rows 0..7 of k-block [p0, p0+16) and of [p0+16, p0+32) form one
-// 16 x 16 transpose whose output vector q holds both (p0+q) and (p0+16+q).
-void sgemm_pack_a_avx512_8(const float* src, index_t lda, index_t kc, int m, float* dst) {
-  for (index_t p0 = 0; p0 < kc; p0 += 32) {
-    const index_t left = kc - p0;
-    const int lo = int(left < 16 ? left : 16), hi = int(left - 16 > 16 ? 16 : (left > 16 ? left - 16 : 0));
-    const __mmask16 klo = lo == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lo) - 1u);
-    const __mmask16 khi = hi == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << hi) - 1u);
-    __m512 r[16];
-    for (int i = 0; i < 8; ++i) {
-      r[i] = i < m ? _mm512_maskz_loadu_ps(klo, src + i * lda + p0) : _mm512_setzero_ps();
-      r[8 + i] = i < m ? _mm512_maskz_loadu_ps(khi, src + i * lda + p0 + 16) : _mm512_setzero_ps();
-    }
-    transpose16x16(r);
-    for (int q = 0; q < lo; ++q) _mm256_storeu_ps(dst + (p0 + q) * 8, _mm512_castps512_ps256(r[q]));
-    for (int q = 0; q < hi; ++q)
-      _mm256_storeu_ps(dst + (p0 + 16 + q) * 8, _mm512_extractf32x8_ps(r[q], 1));
-  }
-}
-
 }  // namespace fastmlp

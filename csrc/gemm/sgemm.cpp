@@ -6,7 +6,8 @@
 //     for pc in K step KC:
 //       pack B[pc:pc+kc, jc:jc+nc] -> Bp  (kc x NR micro-panels, zero-padded)
 //       for ic in M step MC:
-//         pack A[ic:ic+mc, pc:pc+kc] -> Ap (MR x kc micro-panels, zero-padded)
+//         pack A[ic:ic+mc, pc:pc+kc] -> Ap (MR x kc micro-panels, zero-padded;
+//                                          AVX-512: not packed, read in place)
 //         parallel over tiles (MT rows x NC cols) of the mc x nc block:
 //           for ir in tile step MR:       (A micro-panel stays in L1)
 //             for jr in tile step NR:     (B block KC x NC streams from L2)
@@ -29,25 +30,31 @@ namespace fastmlp {
 namespace {
 
 using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
-using PackAFn = void (*)(const float* src, index_t lda, index_t kc, int m, float* dst);
 
 struct Kernel {
   GemmBlocking blk;
   UkernelFn ukernel;
   PackBTransFn pack_b_trans;  // ISA-specific packing of a transposed B, or nullptr
-  PackAFn pack_a;             // ISA-specific packing of an untransposed A, or nullptr
+  // Whether the packed path packs A. The AVX-512 micro-kernel reads op(A)
+  // through its strides as fast as from a packed panel (its MR x KC micro-panel
+  // stays in L1 while it walks N), so packing A there only added a pass over A
+  // and a barrier per block. Measured in one process, A/B interleaved, 2
+  // threads: NN 512^3 +4..8%, 1024^3 +2..8%, 1536^3 +8%, 2048^3 0%,
+  // 256x1024x1024 +2..3%, row-strided A (lda 4096, 8192) +1..4%; TN
+  // 1024x256x1024 +5%, 1024^3 -1.5%; 1 thread 0..+4%. On AVX2 (MR = 6,
+  // KC = 256) NN 2048^3 lost 7%, so the AVX2 and generic paths still pack.
+  bool pack_a;
 };
 
 Kernel kernel_for(Isa isa) {
 #ifdef FASTMLP_X86
   if (isa == Isa::Avx512)
-    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32,
-            sgemm_pack_a_avx512_8};
+    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32, false};
   if (isa == Isa::Avx2)
-    return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, sgemm_pack_b_trans_avx2_16, nullptr};
+    return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, sgemm_pack_b_trans_avx2_16, true};
 #endif
   (void)isa;
-  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, nullptr};
+  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, true};
 }
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
@@ -282,7 +289,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   // -------------------------------------------------------- packed path ----
   const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
   float* Bp = tls_pack_b.get(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
-  float* Ap = tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max);
+  float* Ap = kern.pack_a ? tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
 
 #pragma omp parallel num_threads(nthreads)
   {
@@ -306,14 +313,13 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         for (index_t ic = 0; ic < M; ic += MC) {
           const index_t mc = std::min(MC, M - ic);
           const index_t na_panels = (mc + MR - 1) / MR;
+          if (Ap) {
 #pragma omp for schedule(static)
-          for (index_t r = 0; r < na_panels; ++r) {
-            const index_t i0 = r * MR;
-            const index_t m = std::min<index_t>(MR, mc - i0);
-            if (!trans_a && kern.pack_a)
-              kern.pack_a(A + (ic + i0) * lda + pc, lda, kc, int(m), Ap + r * MR * kc);
-            else
-              pack_a_panel(trans_a, A, lda, ic + i0, m, pc, kc, MR, Ap + r * MR * kc);
+            for (index_t r = 0; r < na_panels; ++r) {
+              const index_t i0 = r * MR;
+              pack_a_panel(trans_a, A, lda, ic + i0, std::min<index_t>(MR, mc - i0), pc, kc, MR,
+                           Ap + r * MR * kc);
+            }
           }
 
           const Tiles tiles = plan_tiles(mc, nc, MR, NR, NC, nthr);
@@ -325,12 +331,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             index_t i_lo, i_hi, j_lo, j_hi;
             tiles.range(t, mc, nc, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
             for (index_t i = i_lo; i < i_hi; i += MR) {
-              const float* ap = Ap + (i / MR) * MR * kc;
+              // op(A)[ic+i.., pc..]: the packed micro-panel, or A itself through its strides
+              const float* ap = Ap ? Ap + (i / MR) * MR * kc : A + (ic + i) * rs_a + pc * cs_a;
+              const index_t ap_rs = Ap ? 1 : rs_a, ap_cs = Ap ? MR : cs_a;
               const int m = int(std::min<index_t>(MR, i_hi - i));
               for (index_t j = j_lo; j < j_hi; j += NR) {
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
-                kern.ukernel(kc, ap, 1, MR, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
+                kern.ukernel(kc, ap, ap_rs, ap_cs, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
                              beta_eff, last && bias ? bias + jc + j : nullptr, last && relu);
               }
             }
