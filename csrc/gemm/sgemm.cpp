@@ -312,8 +312,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 
         for (index_t ic = 0; ic < M; ic += MC) {
           const index_t mc = std::min(MC, M - ic);
-          const index_t na_panels = (mc + MR - 1) / MR;
           if (Ap) {
+            const index_t na_panels = (mc + MR - 1) / MR;
 #pragma omp for schedule(static)
             for (index_t r = 0; r < na_panels; ++r) {
               const index_t i0 = r * MR;

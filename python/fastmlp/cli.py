@@ -358,6 +358,7 @@ def cmd_train(args) -> int:
 
     import fastmlp
     from . import nn, optim
+    from .data import normalize
     from .train import train_epoch
 
     out = sys.stdout
@@ -372,15 +373,12 @@ def cmd_train(args) -> int:
     # data.normalize(batch, mean, std) would (a quarter of the memory, and of the bytes
     # each epoch reads). The test images are converted once, for evaluation.
     X, y = _load_dataset(args, train=True, progress=progress, raw=True)
-    Xt, yt = _load_dataset(args, train=False, progress=progress)
+    Xt, yt = _load_dataset(args, train=False, progress=progress, raw=True)
     if X.shape[1] != Xt.shape[1]:
         raise UserError(f"training images have {X.shape[1]} pixels, test images {Xt.shape[1]}")
     mean, std = _standardization(args)
-    norm = (None, None)
-    if std != 1.0 or mean != 0.0:  # in place: Xt is a fresh float32 array
-        norm = (mean, std)
-        Xt -= np.float32(mean)
-        Xt /= np.float32(std)
+    norm = (mean, std) if std != 1.0 or mean != 0.0 else (None, None)
+    Xt = normalize(Xt, *norm)
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
