@@ -160,6 +160,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   // this step still reads its own (see `overlap`).
   Workspace<float> xb2{size_t(B * F)};
   float* const xbuf[2] = {xb.ptr, xb2.ptr};
+  // Pulls row idx[i] of X toward this core's L2 (not L1: it is needed a whole
+  // step later, and L1 holds the GEMM panels).
+  const index_t row_bytes = F * index_t(X.f32 ? sizeof(float) : 1);
+  auto prefetch_row = [&](const std::int64_t* idx, index_t i) {
+    const char* row = X.f32 ? reinterpret_cast<const char*>(X.f32 + idx[i] * F)
+                            : reinterpret_cast<const char*>(X.u8 + idx[i] * F);
+    for (index_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
+  };
   auto gather_row = [&](const std::int64_t* idx, index_t i, float* dst) {
     if (X.f32)
       std::memcpy(dst + i * F, X.f32 + idx[i] * F, size_t(F) * sizeof(float));
@@ -215,12 +223,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         std::memcpy(yb_value.ptr + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
     }
     if (next_gather && !overlap) {  // start pulling the next batch's rows in while this step computes
-      const index_t row_bytes = F * index_t(X.f32 ? sizeof(float) : 1);
-      for (index_t i = 0; i < nbs; ++i) {
-        const char* row = X.f32 ? reinterpret_cast<const char*>(X.f32 + nidx[i] * F)
-                                : reinterpret_cast<const char*>(X.u8 + nidx[i] * F);
-        for (index_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
-      }
+      for (index_t i = 0; i < nbs; ++i) prefetch_row(nidx, i);
     }
 
     // ---- forward, layer 1 ----
@@ -279,6 +282,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     };
 
     if (overlap) {
+      // Whoever gathers row i of batch s+1 also prefetches row i of batch s+2:
+      // thread 1 starts first and takes the front rows every step, thread 0
+      // the back ones, so the row is mostly in the right core's L2 a step
+      // later. Random rows of X come from DRAM; measured with the 784-128-10
+      // net at batch 64, the head+gather block went from ~27.5 to ~22.5 us.
+      const std::int64_t* idx2 = nullptr;
+      index_t bs2 = 0;
+      if (s + 2 < n_steps) batch_rows(s + 2, &idx2, &bs2);
       std::atomic<index_t> next_row{0};
 #pragma omp parallel num_threads(2)
       {
@@ -287,8 +298,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
           omp_set_num_threads(1);  // this task only: the head's kernels run inline
           head();
         }
-        for (index_t i; (i = next_row.fetch_add(1, std::memory_order_relaxed)) < nbs;)
+        for (index_t i; (i = next_row.fetch_add(1, std::memory_order_relaxed)) < nbs;) {
           gather_row(nidx, i, nxb);
+          if (i < bs2) prefetch_row(idx2, i);
+        }
       }
     } else {
       head();
