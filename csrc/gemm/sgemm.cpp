@@ -13,6 +13,11 @@
 //             for jr in tile step NR:     (B block KC x NC streams from L2)
 //               ukernel(Ap[ir], Bp[jr]) -> C tile
 //
+// When A is not packed (AVX-512) and the column strips divide evenly among
+// the threads, each thread instead owns whole strips about NC wide and runs
+//   for strip: for pc: pack its B block; for ir in M: for jr in strip: ukernel
+// with no barrier at all (the "strips" path).
+//
 // Threads split only M and N (tiles, packing panels): every element of C is
 // computed by the same sequence of FMAs whatever the thread count, so results
 // are bitwise identical at 1 and N threads. K is never split.
@@ -182,6 +187,23 @@ Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
   return {parts, tn, mp, np};
 }
 
+// body(tid, nth) on nthreads OpenMP threads, or inline when nthreads == 1 (no
+// parallel region at all: it costs as much as a small GEMM); under a
+// DenormalGuard either way.
+template <typename Body>
+void run_on_threads(int nthreads, Body&& body) {
+  if (nthreads == 1) {
+    DenormalGuard ftz;
+    body(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(nthreads)
+  {
+    DenormalGuard ftz;
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
 }  // namespace
 
 // Below this many multiply-adds (M*N*K) the direct path runs: no packing of
@@ -273,17 +295,53 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         }
       }
     };
-    if (nthreads == 1) {  // no parallel region at all: it costs as much as a small GEMM
-      DenormalGuard ftz;
-      body(0, 1);
-    } else {
-#pragma omp parallel num_threads(nthreads)
-      {
-        DenormalGuard ftz;
-        body(omp_get_thread_num(), omp_get_num_threads());
-      }
-    }
+    run_on_threads(nthreads, body);
     return;
+  }
+
+  // ------------------------------------------------- packed path, strips ----
+  // When A is read in place and the threads can own whole column strips
+  // (about NC wide, one per B block), each thread packs the B panels of its
+  // own strip right before it walks all of M over them: no panel is shared,
+  // so there is no barrier at all, and the freshly packed block is still in
+  // the thread's L2. (The block-synchronous path below packs every strip of
+  // a KC pass first, a whole L2's worth per thread at 1024^3, so the first
+  // strips' blocks were evicted before use.)
+  if (!kern.pack_a) {
+    const Tiles strips = plan_tiles(M, N, MR, NR, NC, nthreads);
+    if (strips.tm == 1) {
+      const index_t kc_max = std::min(K, KC);
+      const index_t strip_panels = (strips.np + strips.tn - 1) / strips.tn;  // widest strip
+      const size_t region = size_t(strip_panels * NR * kc_max);
+      float* const Bp_all = tls_pack_b.get(region * size_t(nthreads));
+      run_on_threads(nthreads, [&](int tid, int nth) {
+        float* const Bp = Bp_all + region * size_t(tid);  // this thread's strip block
+        index_t lo, hi;
+        split_range(strips.tn, tid, nth, 1, &lo, &hi);
+        for (index_t t = lo; t < hi; ++t) {
+          index_t i_lo, i_hi, j_lo, j_hi;  // i_lo == 0, i_hi == M (tm == 1)
+          strips.range(t, M, N, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
+          for (index_t pc = 0; pc < K; pc += KC) {
+            const index_t kc = std::min(KC, K - pc);
+            const bool last = pc + kc == K;
+            const float beta_eff = pc == 0 ? beta : 1.0f;
+            for (index_t j = j_lo; j < j_hi; j += NR)
+              pack_b(kern, trans_b, B, ldb, pc, kc, j, std::min<index_t>(NR, j_hi - j),
+                     Bp + (j - j_lo) * kc);
+            for (index_t i = i_lo; i < i_hi; i += MR) {
+              const int m = int(std::min<index_t>(MR, i_hi - i));
+              for (index_t j = j_lo; j < j_hi; j += NR) {
+                const int n = int(std::min<index_t>(NR, j_hi - j));
+                kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, Bp + (j - j_lo) * kc, NR,
+                             C + i * ldc + j, ldc, m, n, alpha, beta_eff,
+                             last && bias ? bias + j : nullptr, last && relu);
+              }
+            }
+          }
+        }
+      });
+      return;
+    }
   }
 
   // -------------------------------------------------------- packed path ----
