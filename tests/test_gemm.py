@@ -29,6 +29,9 @@ SHAPES = [
     (1, 1, 1), (2, 3, 2), (7, 13, 5), (1, 257, 1), (17, 31, 33), (9, 4099, 3),
     (64, 784, 128), (65, 785, 129), (64, 128, 10), (97, 300, 530), (1031, 37, 19),
     (3, 5, 4101), (0, 5, 3), (5, 0, 3), (5, 3, 0), (0, 0, 0),
+    # a narrow N (logits) with enough rows for 2 threads: they split M, and
+    # with trans_b each packs its own copy of the single B panel
+    (256, 1030, 10),
 ]
 
 # Above the direct-path limit (32M multiply-adds): the packed BLIS path, with
