@@ -39,7 +39,7 @@ py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle
   py::array c;
   float* cptr;
   if (c_obj.is_none()) {
-    c = py::array_t<float>({M, N});
+    c = new_f32({M, N});
     cptr = static_cast<float*>(c.mutable_data());
     beta = 0.0f;  // fresh memory is never read
   } else {

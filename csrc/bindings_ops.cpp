@@ -73,7 +73,7 @@ size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
 py::array relu_forward_py(py::handle x_obj, py::handle out_obj) {
   py::array_t<float> x = input_f32(x_obj, "x", -1);
   const index_t n = x.size();
-  py::array out = out_obj.is_none() ? py::array(py::array_t<float>(shape_vec(x)))
+  py::array out = out_obj.is_none() ? py::array(new_f32(shape_vec(x)))
                                     : output_like(out_obj, "out", x, "x");
   float* y = static_cast<float*>(out.mutable_data());
   check_alias(y, fbytes(n), "out", x.data(), fbytes(n), "x", true);
@@ -88,7 +88,7 @@ py::array relu_backward_py(py::handle dout_obj, py::handle out_obj, py::handle d
   py::array_t<float> dout = input_f32(dout_obj, "dout", -1);
   py::array_t<float> out = input_like(out_obj, "out", dout, "dout");
   const index_t n = dout.size();
-  py::array dx = dx_obj.is_none() ? py::array(py::array_t<float>(shape_vec(dout)))
+  py::array dx = dx_obj.is_none() ? py::array(new_f32(shape_vec(dout)))
                                   : output_like(dx_obj, "dx", dout, "dout");
   float* d = static_cast<float*>(dx.mutable_data());
   check_alias(d, fbytes(n), "dx", dout.data(), fbytes(n), "dout", true);
@@ -110,7 +110,7 @@ py::array bias_grad_py(py::handle dout_obj, py::handle db_obj) {
   py::array db;
   float* dbp;
   if (db_obj.is_none()) {
-    db = py::array_t<float>(N);
+    db = new_f32({N});
     dbp = static_cast<float*>(db.mutable_data());
   } else {
     dbp = output_f32(db_obj, "db", {N});
@@ -180,7 +180,7 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
   const bool want_grad = !(py::isinstance<py::bool_>(dlogits_obj) && !dlogits_obj.cast<bool>());
   if (want_grad) {
     if (dlogits_obj.is_none()) {
-      dlogits = py::array_t<float>({N, C});
+      dlogits = new_f32({N, C});
       dl = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
     } else {
       dl = output_f32(dlogits_obj, "dlogits", {N, C});
@@ -225,7 +225,7 @@ py::tuple mse_loss_py(py::handle pred_obj, py::handle target_obj, const std::str
   float* dp = nullptr;
   const bool want_grad = !(py::isinstance<py::bool_>(dpred_obj) && !dpred_obj.cast<bool>());
   if (want_grad) {
-    py::array d = dpred_obj.is_none() ? py::array(py::array_t<float>(shape_vec(pred)))
+    py::array d = dpred_obj.is_none() ? py::array(new_f32(shape_vec(pred)))
                                       : output_like(dpred_obj, "dpred", pred, "pred");
     dp = static_cast<float*>(d.mutable_data());
     check_alias(dp, fbytes(n), "dpred", pred.data(), fbytes(n), "pred", true);

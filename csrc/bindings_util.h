@@ -4,9 +4,13 @@
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <sstream>
 #include <string>
+#include <vector>
 #include "kernels.h"
 
 #pragma GCC visibility push(hidden)  // like pybind11 module code
@@ -20,6 +24,22 @@ inline std::string shape_str(const py::array& a) {
   if (a.ndim() == 1) s << ",";
   s << ")";
   return s.str();
+}
+
+// A new C-contiguous float32 array whose data starts on a 64-byte cache line
+// (like a PyTorch tensor's). NumPy's own allocations are only 16-byte aligned:
+// the rows of a C that start mid-line make the threads of a column-split GEMM
+// write the same line at every row boundary, and vectors straddle lines.
+// Measured, 2 threads, 64x784x128 into a fresh C: 188.7 vs 205.7 GFLOP/s.
+// The memory is owned by a capsule, the array's base.
+inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
+  size_t n = 1;
+  for (py::ssize_t d : shape) n *= size_t(d);
+  const size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  py::capsule owner(p, [](void* q) { std::free(q); });
+  return py::array_t<float>(shape, static_cast<float*>(p), owner);
 }
 
 [[noreturn]] inline void value_error(const std::string& msg) { throw py::value_error(msg); }
