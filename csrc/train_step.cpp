@@ -34,6 +34,7 @@
 #include <vector>
 #include "common.h"
 #include "gemm/blocking.h"
+#include "normalize_row.h"
 #include "train.h"
 
 namespace fastmlp {
@@ -68,21 +69,11 @@ void transpose(const float* src, index_t rows, index_t cols, float* dst) {
         for (index_t j = j0; j < std::min(cols, j0 + T); ++j) dst[j * rows + i] = src[i * cols + j];
 }
 
-// dst (F,) = normalize(src (F,) uint8) as TrainInput describes. One loop per
-// case, so each vectorises (cvtdq2ps, divps, subps) with no branch inside;
-// __restrict because a uint8 source may alias anything: without it GCC left
-// these loops scalar (divss), 3x slower.
-void normalize_row(const std::uint8_t* __restrict src, index_t F, const TrainInput& in,
-                   float* __restrict dst) {
-  const float k255 = 255.0f, mean = in.mean, sd = in.std;
-  if (in.has_mean && in.has_std)
-    for (index_t j = 0; j < F; ++j) dst[j] = (float(src[j]) / k255 - mean) / sd;
-  else if (in.has_mean)
-    for (index_t j = 0; j < F; ++j) dst[j] = float(src[j]) / k255 - mean;
-  else if (in.has_std)
-    for (index_t j = 0; j < F; ++j) dst[j] = float(src[j]) / k255 / sd;
-  else
-    for (index_t j = 0; j < F; ++j) dst[j] = float(src[j]) / k255;
+// dst (F,) = normalize(src (F,) uint8) as TrainInput describes: the baseline
+// build of normalize_row.h's body (the AVX2 one is picked when it can run).
+void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_std, float mean,
+                   float sd, float* dst) {
+  normalize_row_body(src, F, has_mean, has_std, mean, sd, dst);
 }
 
 void sgd_step(SgdParam& p, const float* grad) {
@@ -168,11 +159,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                             : reinterpret_cast<const char*>(X.u8 + idx[i] * F);
     for (index_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
   };
+  auto convert_row = normalize_row;
+#ifdef FASTMLP_X86
+  if (active_isa() != Isa::Generic) convert_row = normalize_row_avx2;
+#endif
   auto gather_row = [&](const std::int64_t* idx, index_t i, float* dst) {
     if (X.f32)
       std::memcpy(dst + i * F, X.f32 + idx[i] * F, size_t(F) * sizeof(float));
     else
-      normalize_row(X.u8 + idx[i] * F, F, X, dst + i * F);
+      convert_row(X.u8 + idx[i] * F, F, X.has_mean, X.has_std, X.mean, X.std, dst + i * F);
   };
   // A batch's rows for the GEMMs: read in place when consecutive float32 rows
   // (gather == false), else copied (converted) into buf by all threads.
