@@ -52,10 +52,11 @@ struct Kernel {
   bool pack_a;
   // The direct path reads a non-transposed B in place, unless its rows are
   // not aligned to this many bytes (0: always in place) and B is small next to
-  // the work (see kPackMisalignedB). The AVX2 kernel's 32-byte B loads then
-  // split cache lines every other load (NumPy arrays are 16-byte aligned):
-  // 784x64x128 TN, B at 16 mod 64, 1 thread: 84.7 vs 92.9 GFLOP/s with B
-  // aligned, 96.5 with B packed. The AVX-512 kernel lost only 1-2% there.
+  // the work (kPackMisalignedBMax, kPackMisalignedBMinPanels). The AVX2
+  // kernel's 32-byte B loads then split cache lines every other load (NumPy
+  // arrays are 16-byte aligned): 784x64x128 TN, B at 16 mod 64, 1 thread:
+  // 84.7 vs 92.9 GFLOP/s with B aligned, 96.5 with B packed. The AVX-512
+  // kernel lost only 1-2% there.
   int pack_b_align;
 };
 
