@@ -8,7 +8,7 @@ import pytest
 
 from fastmlp import functional as F
 from fastmlp import nn, reference
-from fastmlp.tensor import Tensor
+from fastmlp.autograd import Tensor
 
 
 class Net(nn.Module):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fastmlp import functional as F
-from fastmlp import nn
-from fastmlp.tensor import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
+from fastmlp import nn, optim
+from fastmlp.autograd import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
 
 
 def fd_grad(f, x, eps=1e-6):
@@ -235,40 +235,124 @@ def test_reductions_reshape_index_gradients(rng):
 # ------------------------------------------------------------ fusion --
 
 
-def test_functional_relu_of_a_linear_temporary_is_fused(rng):
+def test_relu_of_a_linear_is_fused_when_asked_in_place(rng):
+    """Fusion is explicit: relu(..., inplace=True) on a Linear's output takes the relu into the
+    Linear's step (same Tensor); without inplace it is an ordinary out-of-place op, whatever the
+    interpreter's reference counts."""
     lin = nn.Linear(7, 5)
     x = rng.standard_normal((4, 7)).astype(np.float32)
     ref = np.maximum(lin(x).data, 0)
-    out = F.relu(lin(x))
-    assert out._op == "LinearRelu" and type(out._backward).__name__ == "_LinearBackward"
-    assert out._backward.relu_out is out.data
+    h = lin(x)
+    out = F.relu(h, inplace=True)
+    assert out is h and out._op == "LinearRelu"
+    assert type(out._backward).__name__ == "_LinearBackward"
+    assert out._backward.act_saved is out.data and out._backward.act.name == "relu"
     np.testing.assert_array_equal(out.data, ref)
-    # (not inside `assert`: pytest's assertion rewriting keeps extra references)
-    via_module = nn.ReLU()(lin(x))
-    via_method = lin(x).relu()
-    with no_grad():
-        no_grad_out = F.relu(lin(x))
-    for t in (via_module, via_method, no_grad_out):
-        assert t._op == "LinearRelu"
+    via_module = nn.ReLU(inplace=True)(lin(x))
+    assert via_module._op == "LinearRelu"
+    np.testing.assert_array_equal(via_module.data, ref)
+    for t in (F.relu(lin(x)), nn.ReLU()(lin(x)), lin(x).relu()):
+        assert t._op == "Relu"
         np.testing.assert_array_equal(t.data, ref)
+    with no_grad():
+        no_grad_out = F.relu(lin(x), inplace=True)
+    np.testing.assert_array_equal(no_grad_out.data, ref)
+    assert F.linear(x, lin.weight, lin.bias, activation="relu")._op == "LinearRelu"
 
 
-def test_relu_never_overwrites_a_tensor_someone_holds(rng):
+def test_relu_overwrites_only_when_asked(rng):
     lin = nn.Linear(7, 5)
     x = rng.standard_normal((64, 7)).astype(np.float32)
     h = lin(x)
     before = h.data.copy()
     assert (before < 0).any()
-    for r in (F.relu(h), nn.ReLU()(h), h.relu(), F.relu(h, inplace=True)):
+    for r in (F.relu(h), nn.ReLU()(h), h.relu()):
         assert r is not h and r._op == "Relu"
         np.testing.assert_array_equal(h.data, before)  # pre-activation intact
         np.testing.assert_array_equal(r.data, np.maximum(before, 0))
-    held = [lin(x)]
-    assert F.relu(held[0]) is not held[0]
+    r = F.relu(h, inplace=True)
+    assert r is h and h._version == 1
+    np.testing.assert_array_equal(h.data, np.maximum(before, 0))
+
+
+def test_linear_activation_names_are_checked(rng):
+    lin = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="activation.*'gelu'.*'relu'"):
+        F.linear(np.ones((1, 3), np.float32), lin.weight, lin.bias, activation="gelu")
+
+
+# ------------------------------------------------- in-place writes: versions --
+
+
+def _lin_out(rng):
+    lin = nn.Linear(6, 4)
+    x = Tensor(rng.standard_normal((5, 6)), requires_grad=True)
+    return lin, x, lin(x)
+
+
+def test_inplace_relu_after_a_consumer_that_saved_it_raises_at_backward(rng):
+    lin, x, h = _lin_out(rng)
+    z = h * 2.0
+    z2 = h * h  # saves h's data
+    F.relu(h, inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z2.sum().backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()  # the gradient would flow through the relu it never saw
+
+
+def test_inplace_relu_after_a_consumer_of_the_tensor_raises_at_backward(rng):
+    lin, x, h = _lin_out(rng)
+    s = h.sum()  # saves no data, but its gradient must bypass the later relu
+    F.relu(h, inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        s.backward()
+
+
+def test_inplace_relu_twice_on_a_saved_output_raises(rng):
+    lin, x, h = _lin_out(rng)
+    y = F.relu(h)  # saves y itself
+    F.relu(y, inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_inplace_relu_on_a_leaf_that_requires_grad_raises_at_once(rng):
+    p = nn.Parameter(rng.standard_normal((3, 4)))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        F.relu(p, inplace=True)
+    with no_grad():
+        F.relu(p, inplace=True)  # allowed outside grad mode, as in PyTorch
+    assert (p.data >= 0).all()
+
+
+def test_optimizer_step_between_forward_and_backward_raises(rng):
+    lin, x, out = _lin_out(rng)
+    for p in lin.parameters():
+        p.grad = np.ones_like(p.data)
+    optim.SGD(lin.parameters(), lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_inplace_relu_on_another_op_output_gives_the_out_of_place_gradient(rng):
+    """An in-place relu on a non-Linear node stacks its step on top: same gradients, bitwise."""
+    a = rng.standard_normal((6, 5)).astype(np.float32)
+    G = rng.standard_normal((6, 5)).astype(np.float32)
+    grads = []
+    for inplace in (False, True):
+        x = Tensor(a.copy(), requires_grad=True)
+        h = x * 3.0
+        r = F.relu(h, inplace=inplace)
+        assert (r is h) == inplace
+        r.backward(G)
+        grads.append(x.grad)
+    np.testing.assert_array_equal(grads[0], grads[1])
 
 
 def test_fused_and_unfused_relu_give_identical_gradients(rng):
-    """relu(fc(x)) fused in place, the Sequential epilogue, and an unfused relu agree bitwise."""
+    """relu(fc(x), inplace=True) fused in place, the Sequential epilogue, and an unfused relu
+    agree bitwise."""
     nn.manual_seed(3)
     fc1, fc2 = nn.Linear(9, 13), nn.Linear(13, 4)
     x = Tensor(rng.standard_normal((6, 9)), requires_grad=True)
@@ -279,7 +363,7 @@ def test_fused_and_unfused_relu_give_identical_gradients(rng):
             p.grad = None
         x.grad = None
         if mode == "fused":
-            out = fc2(F.relu(fc1(x)))
+            out = fc2(F.relu(fc1(x), inplace=True))
         elif mode == "sequential":
             out = nn.Sequential(fc1, nn.ReLU(), fc2)(x)
         else:
@@ -295,8 +379,9 @@ def test_fused_and_unfused_relu_give_identical_gradients(rng):
 
 def test_first_layer_input_gradient_is_not_computed(rng, monkeypatch):
     """Backward of a Linear whose input needs no gradient runs exactly two GEMMs fewer."""
-    from fastmlp import functional
+    import importlib
 
+    functional = importlib.import_module("fastmlp.functional.linear")  # the module, not F.linear
     model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
     x = rng.standard_normal((5, 8)).astype(np.float32)
     calls = []

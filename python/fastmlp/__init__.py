@@ -20,9 +20,9 @@ if _forced:
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
 
 from . import kernels, reference  # noqa: E402
-from .tensor import (Tensor, tensor, from_numpy, no_grad, enable_grad,  # noqa: E402
-                     set_grad_enabled, is_grad_enabled, inference_mode)
-from . import functional, nn, optim, data  # noqa: E402
+from .autograd import (Tensor, tensor, from_numpy, no_grad, enable_grad,  # noqa: E402
+                       set_grad_enabled, is_grad_enabled, inference_mode)
+from . import autograd, functional, nn, optim, data  # noqa: E402
 from .functional import relu, flatten  # noqa: E402
 from .nn import manual_seed  # noqa: E402
 from .serialization import save, load  # noqa: E402

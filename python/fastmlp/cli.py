@@ -219,7 +219,7 @@ def _evaluate(model, X, y, batch: int = 4096):
     import numpy as np
 
     from .kernels import cross_entropy
-    from .tensor import no_grad
+    from .autograd import no_grad
 
     loss_sum = 0.0
     pred = np.empty(len(X), dtype=np.int64)

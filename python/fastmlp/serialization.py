@@ -3,9 +3,9 @@
 The file is an ordinary NumPy ``.npz`` archive: one member per state-dict
 entry, named by its key (``fc1.weight``...), so ``np.load(path)["fc1.weight"]``
 works, plus one member ``__fastmlp__`` holding a JSON record: the format
-version, the key order and, for ``Sequential`` models built only of
-``Linear`` / ``ReLU`` / ``Flatten`` / ``Identity`` / nested ``Sequential``, the
-architecture, so :func:`load` can rebuild the model. No pickle anywhere:
+version, the key order and, for a module whose every part declares how it is
+rebuilt (``Module._save_config``: ``Sequential`` of ``Linear`` / ``ReLU`` /
+``Flatten`` / ... ), the architecture, so :func:`load` can rebuild the model. No pickle anywhere:
 loading never runs code from the file.
 
 Writes are atomic: the archive goes to a temporary file in the destination
@@ -31,53 +31,55 @@ _SAVEZ_RESERVED = ("file", "allow_pickle")  # np.savez's own parameter names
 
 
 def _describe(m):
-    """JSON description of a rebuildable module tree, or None."""
-    from .nn import Flatten, Identity, Linear, ReLU, Sequential
+    """JSON description of a rebuildable module tree, or None.
 
-    t = type(m)
-    if t is Linear:
-        return {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features,
-                "bias": m.bias is not None}
-    if t is ReLU:
-        return {"type": "ReLU", "inplace": m.inplace}
-    if t is Flatten:
-        return {"type": "Flatten", "start_dim": m.start_dim, "end_dim": m.end_dim}
-    if t is Identity:
-        return {"type": "Identity"}
-    if t is Sequential:
+    A module is rebuildable when its class declares ``_save_config`` (see
+    :meth:`fastmlp.nn.Module._save_config`) and so are all its children:
+    ``{"type": name, **config}``, plus ``"layers"`` (each child's description
+    with its ``"name"``) when it has children.
+    """
+    from .nn.module import saveable_types, saved_type_name
+
+    name = saved_type_name(type(m))
+    if saveable_types().get(name) is not type(m):
+        return None
+    config = m._save_config()
+    if config is None:
+        return None
+    desc = {"type": name, **config}
+    if m._modules:
         layers = []
-        for name, child in m._modules.items():
+        for child_name, child in m._modules.items():
             d = None if child is None else _describe(child)
             if d is None:
                 return None
-            layers.append({"name": name, **d})
-        return {"type": "Sequential", "layers": layers}
-    return None
+            layers.append({"name": child_name, **d})
+        desc["layers"] = layers
+    return desc
 
 
 def _build(desc):
-    from .nn import Flatten, Identity, Linear, ReLU, Sequential
+    """The module :func:`_describe` described (its parameters freshly initialised)."""
+    from .nn.module import saveable_types
 
-    kind = desc["type"]
-    if kind == "Linear":
-        return Linear(int(desc["in_features"]), int(desc["out_features"]),
-                      bias=bool(desc["bias"]))
-    if kind == "ReLU":
-        return ReLU(inplace=bool(desc.get("inplace", False)))
-    if kind == "Flatten":
-        return Flatten(int(desc["start_dim"]), int(desc["end_dim"]))
-    if kind == "Identity":
-        return Identity()
-    if kind == "Sequential":
-        return Sequential(OrderedDict((str(d["name"]), _build(d)) for d in desc["layers"]))
-    raise ValueError(f"unknown layer type {kind!r}")
+    desc = dict(desc)
+    kind = desc.pop("type")
+    cls = saveable_types().get(kind)
+    if cls is None:
+        raise ValueError(f"unknown layer type {kind!r}")
+    layers = desc.pop("layers", [])
+    m = cls(**desc)
+    for d in layers:
+        d = dict(d)
+        m.add_module(str(d.pop("name")), _build(d))
+    return m
 
 
 def _state_of(obj):
-    from .nn import Module, _to_numpy
+    from .nn.module import Module, _to_numpy
 
     if isinstance(obj, Module):
-        top = _describe(obj) if type(obj).__name__ == "Sequential" else None
+        top = _describe(obj)
         return obj.state_dict(), top, type(obj).__name__
     if isinstance(obj, Mapping):
         sd = OrderedDict()
@@ -91,8 +93,8 @@ def _state_of(obj):
 
 
 def save(obj, path) -> None:
-    """Save a module (its state dict, and its architecture when it is a plain
-    ``Sequential``) or a state dict to ``path`` (exactly that name; no suffix is added).
+    """Save a module (its state dict, and its architecture when every part of it
+    declares how it is rebuilt) or a state dict to ``path`` (exactly that name; no suffix is added).
 
     ``path`` may also be a writable binary file object (then the write is not atomic).
     """
@@ -159,7 +161,7 @@ def load(path, model=None, strict: bool = True):
 
     - ``model`` given: load the state dict into it (``load_state_dict(strict=strict)``)
       and return it;
-    - else, when the file records a ``Sequential`` architecture: rebuild that
+    - else, when the file records an architecture: rebuild that
       model, load the weights, return it;
     - else: return the state dict (an OrderedDict of name -> ndarray).
 

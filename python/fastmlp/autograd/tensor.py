@@ -13,21 +13,23 @@ A Tensor's ``.data`` is always a C-contiguous float32 ``np.ndarray`` and its
 shares ``x``'s memory when ``x`` already is such an array (like
 ``torch.from_numpy``) and converts otherwise; :func:`tensor` always copies.
 
-Contract for backward functions (used by :mod:`fastmlp.functional`): a node's
-``_backward(g, keep)`` receives the gradient ``g`` of its output, which it
-owns (it may overwrite it), and returns one gradient per entry of
-``_parents`` (or ``None``): freshly owned arrays, never the same array twice.
-``keep`` is true when the graph is retained for another backward, so saved
-buffers must not be handed out or overwritten.
+Every in-place write to a Tensor's data through fastmlp bumps its version
+counter (``t._version``); a recorded backward step names the Tensors it will
+read (``saved``) and the engine (:mod:`fastmlp.autograd.engine`) checks their
+versions before running it. Ops on Tensors live in :mod:`fastmlp.functional`,
+which also attaches the op methods (``Tensor.relu``, ``Tensor.flatten``): this
+module imports no op.
 """
 from __future__ import annotations
 
-import functools
-import sys
-import threading
 from collections import namedtuple
 
 import numpy as np
+
+from .._arrays import F32 as _F32, f32_from, unbroadcast as _unbroadcast
+from . import engine
+from .grad_mode import (_grad_mode, enable_grad, inference_mode, is_grad_enabled, no_grad,
+                        set_grad_enabled)
 
 __all__ = [
     "Tensor",
@@ -38,164 +40,23 @@ __all__ = [
     "set_grad_enabled",
     "is_grad_enabled",
     "inference_mode",
+    "as_array",
 ]
-
-_F32 = np.dtype(np.float32)
-
-
-# ------------------------------------------------------------ grad mode --
-
-
-class _GradMode(threading.local):
-    enabled = True
-
-
-_grad_mode = _GradMode()
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad` (per thread, as in PyTorch)."""
-    return _grad_mode.enabled
-
-
-class set_grad_enabled:
-    """Enable or disable gradient recording (function, context manager, or decorator).
-
-    ``set_grad_enabled(False)`` takes effect immediately; used as a context
-    manager the previous mode comes back on exit.
-    """
-
-    def __init__(self, mode: bool):
-        self.prev = _grad_mode.enabled
-        self.mode = bool(mode)
-        _grad_mode.enabled = self.mode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _grad_mode.enabled = self.prev
-        return False
-
-    def __call__(self, func):
-        mode = self.mode
-        _grad_mode.enabled = self.prev  # used as a decorator: don't leak the mode
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            prev = _grad_mode.enabled
-            _grad_mode.enabled = mode
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _grad_mode.enabled = prev
-
-        return wrapper
-
-
-class no_grad:
-    """Context manager (and decorator) that records no graph: ``with fastmlp.no_grad(): ...``.
-
-    Outputs computed inside have ``requires_grad=False`` and keep no reference
-    to their inputs. Use it for evaluation.
-    """
-
-    _mode = False
-
-    def __enter__(self):
-        self.prev = _grad_mode.enabled
-        _grad_mode.enabled = self._mode
-        return self
-
-    def __exit__(self, *exc):
-        _grad_mode.enabled = self.prev
-        return False
-
-    def __call__(self, func):
-        mode = self._mode
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            prev = _grad_mode.enabled
-            _grad_mode.enabled = mode
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _grad_mode.enabled = prev
-
-        return wrapper
-
-
-class enable_grad(no_grad):
-    """The opposite of :class:`no_grad` (e.g. inside a no_grad block)."""
-
-    _mode = True
-
-
-class inference_mode(no_grad):
-    """``torch.inference_mode`` spelling: the same as :class:`no_grad` (``mode=False``: a no-op)."""
-
-    def __init__(self, mode: bool = True):
-        self._mode = not mode
 
 
 # ------------------------------------------------------------- helpers --
 
 
-def _as_array(x) -> np.ndarray:
-    """x -> C-contiguous float32 ndarray, without a copy when it already is one."""
-    if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous:
-        return x
+def as_array(x) -> np.ndarray:
+    """x -> C-contiguous float32 ndarray, without a copy when it already is one.
+
+    The one conversion every op, layer and optimizer uses: a Tensor gives its
+    ``.data``; a torch tensor, a list or any real-valued array-like is
+    converted; other dtypes raise TypeError.
+    """
     if isinstance(x, Tensor):
         return x.data
-    if not isinstance(x, np.ndarray) and hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()  # a torch.Tensor
-    a = np.asarray(x)
-    if a.dtype.kind not in "fiub":
-        raise TypeError(f"expected real numbers (array-like of float or int), got dtype {a.dtype}")
-    return np.asarray(a, dtype=_F32, order="C")
-
-
-def _is_grad_buffer(g, shape) -> bool:
-    """True when ``g`` can be accumulated into in place by the kernels."""
-    return (type(g) is np.ndarray and g.dtype == _F32 and g.shape == shape
-            and g.flags.c_contiguous and g.flags.writeable)
-
-
-def _accumulate(t: "Tensor", g: np.ndarray) -> None:
-    """Add an owned gradient ``g`` into leaf ``t.grad`` (taking ``g`` if there is none)."""
-    cur = t.grad
-    shape = t.data.shape
-    if cur is None:
-        if g.shape != shape or g.dtype != _F32 or not g.flags.c_contiguous \
-                or not g.flags.writeable:
-            g = np.array(np.broadcast_to(g, shape), dtype=_F32, order="C")
-        t.grad = g
-    elif _is_grad_buffer(cur, shape):
-        cur += g
-    else:
-        t.grad = np.asarray(np.asarray(cur, dtype=_F32) + g, dtype=_F32, order="C")
-
-
-def _freed(g, keep):
-    raise RuntimeError(
-        "Trying to backward through the graph a second time (or directly access saved "
-        "tensors after they have already been freed). Specify retain_graph=True if you "
-        "need to backward through the graph a second time."
-    )
-
-
-def _unbroadcast(g: np.ndarray, shape) -> np.ndarray:
-    """Sum a broadcast gradient back down to ``shape``."""
-    if g.shape == shape:
-        return g
-    nd = g.ndim - len(shape)
-    if nd > 0:
-        g = g.sum(axis=tuple(range(nd)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return np.asarray(g.reshape(shape), dtype=_F32, order="C")
+    return f32_from(x)
 
 
 class GradFn:
@@ -227,37 +88,53 @@ class Tensor:
     shared when it already is a C-contiguous float32 ndarray, else converted.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_backward", "_parents", "_op", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_backward", "_parents", "_saved", "_op",
+                 "_version", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__  # identity (comparisons below are elementwise)
 
     def __init__(self, data, requires_grad: bool = False):
-        self.data = _as_array(data)
+        self.data = as_array(data)
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._backward = None
         self._parents = ()
+        self._saved = ()
         self._op = None
+        self._version = 0
 
     # -- construction of op outputs (used by functional) --
     @staticmethod
-    def _result(data, parents, backward, op):
-        """An op's output: records the node only when grad mode is on and a parent needs grad."""
+    def _result(data, parents, backward, op, saved=()):
+        """An op's output: records the node only when grad mode is on and a parent needs grad.
+
+        ``saved``: the Tensors (or None) whose data ``backward`` reads. Their
+        versions, and the parents', are recorded now and checked before
+        ``backward`` runs (a parent written in place since would route its
+        gradient through the wrong steps).
+        """
         t = Tensor.__new__(Tensor)
         t.data = data
         t.grad = None
         t._op = op
+        t._version = 0
         if backward is not None and _grad_mode.enabled:
             parents = tuple(p for p in parents if p is not None and p.requires_grad)
             if parents:
                 t.requires_grad = True
                 t._backward = backward
                 t._parents = parents
+                t._saved = tuple((s, s._version) for s in (*parents, *saved) if s is not None)
                 return t
         t.requires_grad = False
         t._backward = None
         t._parents = ()
+        t._saved = ()
         return t
+
+    def _bump_version(self) -> None:
+        """Record an in-place write to ``data`` (see the module docstring)."""
+        self._version += 1
 
     # -- basic properties --
     @property
@@ -349,7 +226,8 @@ class Tensor:
         """A new leaf sharing this data, cut from the graph."""
         t = Tensor.__new__(Tensor)
         t.data, t.grad, t.requires_grad = self.data, None, False
-        t._backward, t._parents, t._op = None, (), None
+        t._backward, t._parents, t._saved, t._op = None, (), (), None
+        t._version = 0
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -401,39 +279,15 @@ class Tensor:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = np.ones(self.data.shape, dtype=_F32)
         else:
-            g = np.array(_as_array(gradient), dtype=_F32, copy=True)
+            g = np.array(as_array(gradient), dtype=_F32, copy=True)
             if g.shape != self.data.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: gradient has a shape of {g.shape} and output has a "
                     f"shape of {self.data.shape}")
         if self._backward is None:  # a leaf
-            _accumulate(self, g)
+            engine.accumulate(self, g)
             return
-        keep = bool(retain_graph)
-        # Fast path for a chain (every node has one parent, as in an MLP): no sort needed,
-        # since nothing on a chain can be reached another way. Branches go to _run_graph.
-        node = self
-        while True:
-            parents = node._parents
-            if len(parents) > 1:
-                _run_graph(node, g, keep)
-                return
-            fn = node._backward
-            if not keep:
-                node._backward = _freed
-                node._parents = ()
-            pgrads = fn(g, keep)
-            if not parents:
-                return
-            p = parents[0]
-            g = pgrads[0]
-            if g is None:
-                return
-            if p._backward is None:
-                if p.requires_grad:
-                    _accumulate(p, g)
-                return
-            node = p
+        engine.run_backward(self, g, bool(retain_graph))
 
     # -- elementwise arithmetic (differentiable) --
     def __neg__(self):
@@ -476,7 +330,7 @@ class Tensor:
         def backward(g, keep):
             return (g * (np.float32(e) * np.power(x, np.float32(e - 1.0), dtype=_F32)),)
 
-        return Tensor._result(out, (self,), backward, "Pow")
+        return Tensor._result(out, (self,), backward, "Pow", saved=(self,))
 
     # comparisons: elementwise, returning NumPy bool arrays (no gradient)
     def __eq__(self, other):
@@ -550,16 +404,6 @@ class Tensor:
         return Tensor._result(out, (self,), lambda g, keep: (g.reshape(old),), "Reshape")
 
     view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        from .functional import flatten
-
-        return flatten(self, start_dim, end_dim)
-
-    def relu(self):
-        from . import functional
-
-        return functional._relu(self, sys.getrefcount(self), False, "Tensor.relu")
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):
@@ -649,59 +493,15 @@ def _binary(a, b, op):
         return res
 
     name = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}[op]
-    return Tensor._result(out, (at, bt), backward, name)
+    saved = (at, bt) if op in ("mul", "div") else ()
+    return Tensor._result(out, (at, bt), backward, name, saved=saved)
 
 
 def _as_operand(x):
     """A non-Tensor operand of arithmetic: Python scalars stay weak, arrays become float32."""
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return np.float32(x)
-    return _as_array(x)
-
-
-def _run_graph(root, g, keep):
-    """General backward from ``root`` (whose gradient ``g`` is complete) in topological order."""
-    order = _topo(root)
-    grads = {id(root): g}
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        fn = node._backward
-        parents = node._parents
-        if not keep:
-            node._backward = _freed
-            node._parents = ()
-        if g is None:  # no path from the output to this node carried a gradient
-            continue
-        pgrads = fn(g, keep)
-        for p, pg in zip(parents, pgrads):
-            if pg is None:
-                continue
-            if p._backward is None:
-                if p.requires_grad:
-                    _accumulate(p, pg)
-            else:
-                prev = grads.get(id(p))
-                grads[id(p)] = pg if prev is None else prev + pg
-
-
-def _topo(root):
-    """Nodes reachable from ``root`` through non-leaf parents, in post-order."""
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for p in node._parents:
-            if p._backward is not None and id(p) not in visited:
-                stack.append((p, False))
-    return order
+    return as_array(x)
 
 
 # ----------------------------------------------------------- factories --
@@ -709,7 +509,7 @@ def _topo(root):
 
 def tensor(data, requires_grad: bool = False) -> Tensor:
     """A new Tensor holding a float32 *copy* of ``data`` (as ``torch.tensor``)."""
-    return Tensor(np.array(_as_array(data), dtype=_F32, copy=True), requires_grad=requires_grad)
+    return Tensor(np.array(as_array(data), dtype=_F32, copy=True), requires_grad=requires_grad)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

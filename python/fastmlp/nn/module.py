@@ -1,60 +1,62 @@
-"""Neural-network modules with PyTorch's names, shapes and state-dict keys.
+"""``Module`` and ``Parameter``: the base of every layer, and the declarations layers make.
 
 ``Module`` (parameters, children, train/eval, state_dict/load_state_dict,
-PyTorch-like repr), ``Parameter``, ``Linear``, ``ReLU``, ``Flatten``,
-``Sequential``, ``ModuleList``, ``CrossEntropyLoss``, ``MSELoss``.
+PyTorch-like repr), ``Parameter``. Parameters are :class:`Parameter` objects
+whose ``.data`` is a C-contiguous float32 ndarray that optimizers and
+``load_state_dict`` update *in place* (bumping the version counter): code may
+keep references to ``module.weight.data`` across steps.
 
-Parameters are :class:`Parameter` objects whose ``.data`` is a C-contiguous
-float32 ndarray that optimizers and ``load_state_dict`` update *in place*:
-code may keep references to ``module.weight.data`` across steps.
-
-Initialisation uses a module-level NumPy generator; :func:`manual_seed` seeds
-it (``fastmlp.manual_seed``). ``Linear`` draws its weight (out, in) and then its
-bias (out,) from U(-1/sqrt(in), 1/sqrt(in)), PyTorch's distribution.
+Every module declares what it is: :meth:`Module.fused_role` (read by
+``nn.Sequential``'s Linear+activation fusion and the fused-epoch planner) and
+:meth:`Module._save_config` (read by ``fastmlp.save``/``load``). No code
+elsewhere branches on a module's type.
 """
 from __future__ import annotations
 
-import math
-import sys
 from collections import OrderedDict, namedtuple
+from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
-from . import functional as F
-from .tensor import Tensor, _as_array
+from .._arrays import F32 as _F32
+from ..autograd.tensor import Tensor
 
-__all__ = [
-    "Module",
-    "Parameter",
-    "Linear",
-    "ReLU",
-    "Flatten",
-    "Sequential",
-    "ModuleList",
-    "Identity",
-    "CrossEntropyLoss",
-    "MSELoss",
-    "manual_seed",
-]
-
-_F32 = np.dtype(np.float32)
-
-# ---------------------------------------------------------------- seeding --
-
-_rng = np.random.default_rng()
+__all__ = ["Module", "Parameter", "FusedRole", "saveable_types", "saved_type_name"]
 
 
-def manual_seed(seed) -> np.random.Generator:
-    """Seed the generator that initialises new layers (as ``torch.manual_seed``).
+@dataclass(frozen=True)
+class FusedRole:
+    """A module's declared part in a fused plan.
 
-    Any integer (negative ones are taken modulo 2**64). Returns the generator.
+    ``kind``: ``"linear"`` (has ``weight``, ``bias`` and ``forward_fused(x, act)``),
+    ``"activation"`` (``activation`` names its :data:`fastmlp.functional.ACTIVATIONS`
+    entry), ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
+    ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
+    fused kernel needs) or ``"unsupported"`` (``why`` says why).
     """
-    global _rng
-    _rng = np.random.default_rng(int(seed) % 2**64)
-    return _rng
+
+    kind: str
+    activation: Optional[str] = None
+    why: str = ""
+    spec: dict = field(default_factory=dict)
 
 
-# -------------------------------------------------------------- Parameter --
+# saved type name -> Module class, filled by Module.__init_subclass__ from the declarations
+_SAVEABLE: dict = {}
+
+
+def saved_type_name(cls) -> str:
+    """The name a file records for module class ``cls``: the bare class name for
+    fastmlp's own modules, ``module.qualname`` for anyone else's."""
+    if cls.__module__.startswith("fastmlp.nn."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def saveable_types() -> dict:
+    """Saved type name -> class, for every module class that declares ``_save_config``."""
+    return dict(_SAVEABLE)
 
 
 class Parameter(Tensor):
@@ -444,9 +446,39 @@ class Module:
                     p.data = np.array(value, dtype=_F32, order="C", copy=True)
                 else:
                     np.copyto(p.data, value, casting="unsafe")
+                p._bump_version()
             else:
                 np.copyto(m._buffers[attr], value, casting="unsafe")
         return _IncompatibleKeys(missing, unexpected)
+
+    # -- declarations read by nn.Sequential, the fused planner and fastmlp.save --
+    def fused_role(self) -> "FusedRole":
+        """What this module is to ``nn.Sequential``'s fusion and to the fused epoch
+        (:mod:`fastmlp.train`). The default: no fused kernel, which makes
+        ``train_epoch`` run the Python loop and log this reason."""
+        return FusedRole("unsupported", why=f"module {type(self).__name__} has no fused kernel")
+
+    def _save_config(self):
+        """The constructor keyword arguments that rebuild this module (JSON values), or
+        None when it cannot be rebuilt from a file. Declaring it in a class (not
+        inheriting it) registers the class with :func:`fastmlp.save`/``load``; children
+        are saved and re-added by name, parameters and buffers go in the state dict."""
+        return None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_save_config" in cls.__dict__:
+            _SAVEABLE[saved_type_name(cls)] = cls
+
+    def _overrides(self, base, name: str) -> bool:
+        """True when this object's class replaces ``base``'s method ``name`` (a
+        declaration made by ``base`` then no longer describes what it runs)."""
+        return getattr(type(self), name) is not getattr(base, name)
+
+    def _declared_by(self, cls) -> bool:
+        """True when this object is exactly a ``cls``: a declaration made by ``cls``
+        holds for it. A subclass may change anything, so it declares for itself."""
+        return type(self) is cls
 
     # -- repr --
     def extra_repr(self) -> str:
@@ -476,303 +508,3 @@ def _check_name(name, module, what):
         raise KeyError(f'{what} name can\'t be empty or contain ".", got: {name!r}')
     if hasattr(type(module), name):
         raise KeyError(f"attribute '{name}' already exists")
-
-
-# ------------------------------------------------------------------ layers --
-
-
-class Linear(Module):
-    """``y = x W^T + b``: weight (out_features, in_features), bias (out_features,).
-
-    Forward is one ``sgemm`` (bias fused) into a fresh output. Followed by a
-    ReLU (in a ``Sequential``, or ``fastmlp.relu(linear(x))``), the pair runs
-    as one fused step (see :mod:`fastmlp.functional`). A wrong feature count
-    raises ValueError naming this layer and the shapes.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device=None, dtype=None):
-        super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative integer, got {v!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=_F32))
-        if bias:
-            self.bias = Parameter(np.empty((self.out_features,), dtype=_F32))
-        else:
-            self.register_parameter("bias", None)
-        self._name = f"Linear(in_features={self.in_features}, out_features={self.out_features})"
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Redraw weight then bias from U(-1/sqrt(in), 1/sqrt(in)) (in place)."""
-        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        w = self.weight.data
-        w[...] = _rng.uniform(-bound, bound, size=w.shape)
-        if self.bias is not None:
-            b = self.bias.data
-            b[...] = _rng.uniform(-bound, bound, size=b.shape)
-
-    def forward(self, input):
-        return F._linear(input, self.weight, self.bias, False, self._name)
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
-
-
-class ReLU(Module):
-    """``max(x, 0)``. Right after a ``Linear`` it is fused into it (see the Linear docs)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = bool(inplace)
-
-    def __call__(self, input, *args, **kwargs):
-        if args or kwargs or type(self).forward is not ReLU.forward:
-            return self.forward(input, *args, **kwargs)
-        return F._relu(input, sys.getrefcount(input), self.inplace, "ReLU")
-
-    def forward(self, input):
-        return F.relu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
-
-
-def _relu_module_temp(make):
-    ReLU()(make())
-
-
-def _relu_module_named(make):
-    x = make()
-    ReLU()(x)
-
-
-F._calibrate("ReLU", _relu_module_temp, _relu_module_named)
-
-
-class Flatten(Module):
-    """``torch.nn.Flatten``: flattens dims ``start_dim..end_dim`` (default: all but the batch)."""
-
-    def __init__(self, start_dim: int = 1, end_dim: int = -1):
-        super().__init__()
-        self.start_dim = int(start_dim)
-        self.end_dim = int(end_dim)
-
-    def forward(self, input):
-        return F.flatten(input, self.start_dim, self.end_dim)
-
-    def extra_repr(self) -> str:
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
-
-
-class Identity(Module):
-    """Returns its input unchanged."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-
-    def forward(self, input):
-        return input
-
-
-# -------------------------------------------------------------- containers --
-
-
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``.
-
-    Children are named ``"0"``, ``"1"``, ... (or by an OrderedDict's keys).
-    Supports ``len``, iteration, indexing (a slice gives a Sequential),
-    item assignment/deletion, ``append``, ``insert`` and ``extend``. A
-    ``Linear`` directly followed by a ``ReLU`` runs as one GEMM with a fused
-    bias+ReLU epilogue.
-    """
-
-    def __init__(self, *args):
-        super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for key, module in args[0].items():
-                self.add_module(key, module)
-        else:
-            for idx, module in enumerate(args):
-                self.add_module(str(idx), module)
-
-    def forward(self, input):
-        mods = tuple(self._modules.values())
-        n = len(mods)
-        i = 0
-        x = input
-        while i < n:
-            m = mods[i]
-            if type(m) is Linear and i + 1 < n and type(mods[i + 1]) is ReLU:
-                x = F._linear(x, m.weight, m.bias, True, m._name)
-                i += 2
-            else:
-                x = m(x)
-                i += 1
-        return x
-
-    def _index(self, idx):
-        n = len(self._modules)
-        idx = int(idx)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range")
-        return idx % n
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[self._index(idx)]
-
-    def __setitem__(self, idx, module):
-        key = list(self._modules.keys())[self._index(idx)]
-        self.add_module(key, module)
-
-    def __delitem__(self, idx):
-        if isinstance(idx, slice):
-            for key in list(self._modules.keys())[idx]:
-                self._forget(key)
-        else:
-            self._forget(list(self._modules.keys())[self._index(idx)])
-        # keep the numbering contiguous (as PyTorch does)
-        items = list(self._modules.items())
-        for key, _ in items:
-            self._forget(key)
-        for i, (_, m) in enumerate(items):
-            self.add_module(str(i), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(list(self._modules.values()))
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module):
-        n = len(self._modules)
-        if not -n <= index <= n:
-            raise IndexError(f"Index out of range: {index}")
-        if index < 0:
-            index += n
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        for key in list(self._modules.keys()):
-            self._forget(key)
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
-        return self
-
-
-class ModuleList(Module):
-    """A list of modules, registered (``0``, ``1``, ...) so their parameters are found."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        return list(self._modules.values())[idx]
-
-    def __setitem__(self, idx, module):
-        key = list(self._modules.keys())[idx]
-        self.add_module(key, module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(list(self._modules.values()))
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList is a container; iterate over it in forward()")
-
-
-# ------------------------------------------------------------------ losses --
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction_arg(size_average, reduce, reduction):
-    if size_average is not None or reduce is not None:
-        return F._legacy_reduction(size_average, reduce)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    return reduction
-
-
-class CrossEntropyLoss(Module):
-    """``torch.nn.CrossEntropyLoss`` for class-index targets.
-
-    Input: logits (N, C) Tensor or array; target: (N,) integer labels (NumPy
-    array, list...). Attributes ``weight`` (float32 (C,) ndarray or None, a
-    buffer as in PyTorch), ``ignore_index``, ``label_smoothing``,
-    ``reduction``. Loss and gradient are one fused kernel pass.
-    """
-
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__()
-        self.reduction = _reduction_arg(size_average, reduce, reduction)
-        ls = float(label_smoothing)
-        if not 0.0 <= ls <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        w = None
-        if weight is not None:
-            w = np.array(_as_array(_to_numpy(weight)), dtype=_F32, copy=True)
-            if w.ndim != 1:
-                raise ValueError(f"weight must be 1-D (one weight per class), got shape {w.shape}")
-        self.register_buffer("weight", w)
-        self.ignore_index = int(ignore_index)
-        self.label_smoothing = ls
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-    def extra_repr(self) -> str:
-        parts = []
-        if self.reduction != "mean":
-            parts.append(f"reduction={self.reduction!r}")
-        if self.ignore_index != -100:
-            parts.append(f"ignore_index={self.ignore_index}")
-        if self.label_smoothing:
-            parts.append(f"label_smoothing={self.label_smoothing}")
-        return ", ".join(parts)
-
-
-class MSELoss(Module):
-    """``torch.nn.MSELoss``: mean (or sum, or none) of ``(input - target)**2``; same shapes."""
-
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = _reduction_arg(size_average, reduce, reduction)
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""

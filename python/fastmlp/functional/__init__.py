@@ -1,0 +1,35 @@
+"""Functional ops on Tensors (or NumPy arrays): ``torch.nn.functional``'s names and signatures.
+
+One module per op family: :mod:`.linear`, :mod:`.activation` (the
+activation registry), :mod:`.loss`, :mod:`.shape`. Each op runs kernels from
+:mod:`fastmlp.kernels` forward and records one backward step (see
+:mod:`fastmlp.autograd.engine`) when an input needs a gradient and grad mode
+is on. Inputs that are not float32 are converted (``as_array``); every
+output is a :class:`~fastmlp.autograd.Tensor`.
+
+This package also gives ``Tensor`` its op methods (``t.relu()``,
+``t.flatten()``): the ops register themselves on Tensor, so the autograd
+core imports no op.
+"""
+from ..autograd.tensor import Tensor
+from .activation import ACTIVATIONS, Activation, get_activation, relu
+from .linear import linear
+from .loss import cross_entropy, mse_loss
+from .shape import flatten
+
+__all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "ACTIVATIONS", "Activation",
+           "get_activation"]
+
+
+def _tensor_relu(self):
+    """``relu(self)`` (out of place), as ``torch.Tensor.relu``."""
+    return relu(self)
+
+
+def _tensor_flatten(self, start_dim=0, end_dim=-1):
+    """``flatten(self, start_dim, end_dim)``, as ``torch.Tensor.flatten``."""
+    return flatten(self, start_dim, end_dim)
+
+
+Tensor.relu = _tensor_relu
+Tensor.flatten = _tensor_flatten

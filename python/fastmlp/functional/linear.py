@@ -1,0 +1,179 @@
+"""``linear``: ``act(input @ weight.T + bias)`` as one GEMM, and its backward step.
+
+``linear(x, W, b, activation="relu")`` runs the activation in the GEMM's
+epilogue when the activation's registry entry has one (see
+:mod:`.activation`); ``nn.Sequential`` and the fused epoch use it for a
+``Linear`` followed by an activation. ``relu(linear(x, W, b), inplace=True)``
+reaches the same fused step after the fact: the activation asks the Linear's
+step to take it (``fuse_activation``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from .._arrays import F32 as _F32, is_f32_array, is_f32_buffer
+from ..autograd.grad_mode import _grad_mode
+from ..autograd.tensor import Tensor, as_array
+from .activation import apply_activation, get_activation
+
+__all__ = ["linear"]
+
+_sgemm = kernels.sgemm
+
+
+class _LinearBackward:
+    """Backward of ``y = act(x W^T + b)`` for x (M, K), W (N, K), b (N,).
+
+    ``dY`` is first multiplied by the activation's derivative (its backward
+    kernel, in place: the engine hands each step a gradient it owns), then
+    ``dW += dY^T X`` (``sgemm(dy, x, trans_a=True)``, accumulated with beta=1
+    into an existing ``.grad``), ``db += colsum(dY)`` and, only when x needs
+    it, ``dX = dY W``. Leaf parameters are accumulated here directly; non-leaf
+    weights (computed by other ops) are returned to the engine as parents.
+    """
+
+    __slots__ = ("x", "x_shape", "w", "weight", "bias", "need_dx", "w_mode", "b_mode", "act",
+                 "act_saved")
+
+    # w_mode / b_mode: 0 no gradient, 1 accumulate into the leaf's .grad, 2 return to the engine
+
+    def fuse_activation(self, act, y) -> bool:
+        """Take ``act`` (applied in place to this step's output ``y``) into this step."""
+        if self.act is not None or act.saves != "output":
+            return False
+        self.act = act
+        self.act_saved = y
+        return True
+
+    def __call__(self, g, keep):
+        W = self.w
+        n_out = W.shape[0]
+        g2 = g if g.ndim == 2 else g.reshape(-1, n_out)
+        act = self.act
+        if act is not None:
+            y = self.act_saved
+            act.backward(g2, y if y.ndim == 2 else y.reshape(-1, n_out), g2)
+        x = self.x
+        res = []
+        if self.need_dx:
+            dx = _sgemm(g2, W)
+            res.append(dx if dx.shape == self.x_shape else dx.reshape(self.x_shape))
+        wm = self.w_mode
+        if wm == 1:
+            p = self.weight
+            G = p.grad
+            if G is None:
+                p.grad = _sgemm(g2, x, trans_a=True)
+            elif is_f32_buffer(G, W.shape):
+                _sgemm(g2, x, G, beta=1.0, trans_a=True)
+            else:
+                p.grad = np.asarray(G, dtype=_F32) + _sgemm(g2, x, trans_a=True)
+        elif wm == 2:
+            res.append(_sgemm(g2, x, trans_a=True))
+        bm = self.b_mode
+        if bm == 1:
+            p = self.bias
+            G = p.grad
+            if G is None:
+                p.grad = kernels.bias_grad(g2)
+            elif is_f32_buffer(G, p.data.shape):
+                G += kernels.bias_grad(g2)
+            else:
+                p.grad = np.asarray(G, dtype=_F32) + kernels.bias_grad(g2)
+        elif bm == 2:
+            res.append(kernels.bias_grad(g2))
+        return res
+
+
+def _split(value):
+    """(Tensor or None, its array) for a Tensor or an array-like."""
+    if isinstance(value, Tensor):
+        return value, value.data
+    return None, as_array(value)
+
+
+def _linear(input, weight, bias, act, layer):
+    """``act(input @ weight.T + bias)`` as one GEMM; ``act`` is an :class:`Activation` with an
+    epilogue, or None; ``layer`` names the caller in errors."""
+    if isinstance(input, Tensor):
+        xt, x = input, input.data
+    else:
+        xt, x = None, (input if is_f32_array(input) else as_array(input))
+    wt, W = _split(weight)
+    bt, b = (None, None) if bias is None else _split(bias)
+    if W.ndim != 2:
+        raise ValueError(f"{layer}: weight must be 2-D (out_features, in_features), got {W.shape}")
+    n_out, n_in = W.shape
+    x_shape = x.shape
+    if x.ndim == 0 or x_shape[-1] != n_in:
+        got = "a 0-d input" if x.ndim == 0 else f"{x_shape[-1]} features"
+        raise ValueError(
+            f"{layer}: input has {got} (input shape {tuple(x_shape)}), expected {n_in} "
+            f"features in the last dimension")
+    if b is not None and b.shape != (n_out,):
+        raise ValueError(f"{layer}: bias must have shape ({n_out},), got {b.shape}")
+    x2 = x if x.ndim == 2 else x.reshape(-1, n_in)
+    y = _sgemm(x2, W, trans_b=True, bias=b, relu=act is not None)
+    if x.ndim != 2:
+        y = y.reshape(x_shape[:-1] + (n_out,))
+
+    out = Tensor.__new__(Tensor)
+    out.data = y
+    out.grad = None
+    out._version = 0
+    out._op = "Linear" if act is None else "Linear" + act.name.capitalize()
+    if _grad_mode.enabled:
+        need_dx = xt is not None and xt.requires_grad
+        w_mode = 0 if wt is None or not wt.requires_grad else (1 if wt._backward is None else 2)
+        b_mode = 0 if bt is None or not bt.requires_grad else (1 if bt._backward is None else 2)
+        if need_dx or w_mode or b_mode:
+            bw = _LinearBackward()
+            bw.x = x2
+            bw.x_shape = x_shape
+            bw.w = W
+            bw.weight = wt
+            bw.bias = bt
+            bw.need_dx = need_dx
+            bw.w_mode = w_mode
+            bw.b_mode = b_mode
+            bw.act = act
+            bw.act_saved = y if act is not None else None
+            parents = []
+            if need_dx:
+                parents.append(xt)
+            if w_mode == 2:
+                parents.append(wt)
+            if b_mode == 2:
+                parents.append(bt)
+            saved = [(t, t._version) for t in (xt, wt, bt) if t is not None]
+            if act is not None:
+                saved.append((out, 0))
+            out.requires_grad = True
+            out._backward = bw
+            out._parents = tuple(parents)
+            out._saved = tuple(saved)
+            return out
+    out.requires_grad = False
+    out._backward = None
+    out._parents = ()
+    out._saved = ()
+    return out
+
+
+def linear(input, weight, bias=None, activation=None):
+    """``activation(input @ weight.T + bias)`` (``torch.nn.functional.linear`` plus a fused
+    activation).
+
+    input (*, in_features), weight (out_features, in_features), bias
+    (out_features,) or None. ``activation``: None (PyTorch's ``F.linear``) or
+    a name from :data:`fastmlp.functional.ACTIVATIONS` (``"relu"``): applied
+    in the GEMM's epilogue when it has one, else as a second pass. One
+    ``sgemm`` call; the backward computes the input's gradient only when the
+    input requires one.
+    """
+    act = get_activation(activation, "linear: activation")
+    if act is not None and act.epilogue is None:
+        return apply_activation(act, _linear(input, weight, bias, None, "linear"), True,
+                                act.name.capitalize())
+    return _linear(input, weight, bias, act, "linear")

@@ -1,0 +1,123 @@
+"""Losses: ``cross_entropy`` and ``mse_loss`` (``torch.nn.functional``'s names and reductions).
+
+Forward and gradient are one kernel pass; the gradient is kept for backward.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import kernels
+from .._arrays import F32 as _F32
+from ..autograd.grad_mode import _grad_mode
+from ..autograd.tensor import Tensor, as_array
+
+__all__ = ["cross_entropy", "mse_loss"]
+
+
+def _legacy_reduction(size_average, reduce):
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='...' "
+                  "instead.", UserWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def _loss_backward(saved, target_sign=None):
+    """Backward of a loss whose kernel produced the (reduced-loss) gradient ``saved[0]``."""
+
+    def backward(g, keep):
+        d = saved[0]
+        if not keep:
+            saved[0] = None
+        if g.ndim == 0:
+            s = float(g)
+            if s == 1.0:
+                out = d.copy() if keep else d
+            elif keep:
+                out = d * np.float32(s)
+            else:
+                out = np.multiply(d, np.float32(s), out=d)
+        else:  # reduction "none": one weight per row (CE) or per element (MSE)
+            gg = g[:, None] if (g.ndim == 1 and d.ndim == 2) else g
+            out = d * gg
+        if target_sign is None:
+            return (out,)
+        res = []
+        if target_sign[0]:
+            res.append(out)
+        if target_sign[1]:
+            res.append(-out if target_sign[0] else np.negative(out, out=out))
+        return res
+
+    return backward
+
+
+def _loss_output(loss, reduction):
+    if reduction == "none":
+        return np.asarray(loss, dtype=_F32, order="C")
+    return np.array(loss, dtype=_F32)
+
+
+def _as_target(target):
+    if isinstance(target, Tensor):
+        target = target.data
+    a = np.asarray(target)
+    if a.dtype.kind in "iu" and a.dtype != np.int64:
+        a = a.astype(np.int64)
+    return a
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits (N, C) against class indices (N,) (``F.cross_entropy``).
+
+    ``target``: a NumPy integer array, a list, or anything ``np.asarray``
+    takes; labels out of range raise the kernel's ValueError. ``weight`` (C,)
+    per-class weights. Returns a 0-d Tensor ("mean"/"sum") or (N,) ("none").
+    Forward and gradient are one kernel pass; the gradient is kept for backward.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if isinstance(input, Tensor):
+        t = input
+        x = input.data
+    else:
+        t = None
+        x = as_array(input)
+    w = None if weight is None else as_array(weight)
+    need = t is not None and t.requires_grad and _grad_mode.enabled
+    loss, dl = kernels.cross_entropy(
+        x, _as_target(target), weight=w, ignore_index=int(ignore_index),
+        label_smoothing=float(label_smoothing), reduction=reduction,
+        dlogits=None if need else False)
+    out = _loss_output(loss, reduction)
+    if not need:
+        return Tensor._result(out, (), None, "CrossEntropy")
+    return Tensor._result(out, (t,), _loss_backward([dl]), "CrossEntropy")
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean squared error (``F.mse_loss``); ``input`` and ``target`` must have the same shape."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if isinstance(input, Tensor):
+        pt, p = input, input.data
+    else:
+        pt, p = None, as_array(input)
+    if isinstance(target, Tensor):
+        tt, tg = target, target.data
+    else:
+        tt, tg = None, as_array(target)
+    enabled = _grad_mode.enabled
+    need_p = enabled and pt is not None and pt.requires_grad
+    need_t = enabled and tt is not None and tt.requires_grad
+    loss, dp = kernels.mse_loss(p, tg, reduction=reduction,
+                                dpred=None if (need_p or need_t) else False)
+    out = _loss_output(loss, reduction)
+    if not (need_p or need_t):
+        return Tensor._result(out, (), None, "MseLoss")
+    return Tensor._result(out, (pt, tt), _loss_backward([dp], (need_p, need_t)), "MseLoss")

@@ -1,0 +1,30 @@
+"""Neural-network modules with PyTorch's names, shapes and state-dict keys.
+
+One module per family, as ``torch/nn/modules/``: :mod:`.module` (``Module``,
+``Parameter``, the declarations every layer makes), :mod:`.linear`,
+:mod:`.activation`, :mod:`.flatten` (``Flatten``, ``Identity``),
+:mod:`.container` (``Sequential``, ``ModuleList``), :mod:`.loss`, and
+:mod:`.init` (the initialisation generator, :func:`manual_seed`).
+"""
+from .activation import ReLU
+from .container import ModuleList, Sequential
+from .flatten import Flatten, Identity
+from .init import manual_seed
+from .linear import Linear
+from .loss import CrossEntropyLoss, MSELoss
+from .module import FusedRole, Module, Parameter
+
+__all__ = [
+    "Module",
+    "Parameter",
+    "Linear",
+    "ReLU",
+    "Flatten",
+    "Sequential",
+    "ModuleList",
+    "Identity",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "manual_seed",
+    "FusedRole",
+]

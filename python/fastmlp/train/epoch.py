@@ -1,0 +1,243 @@
+"""Whole-epoch training: :func:`train_epoch`.
+
+When the planner (:mod:`.plan`) finds a plan in the model's, criterion's and
+optimizer's declarations, the whole epoch runs inside C++ with the GIL
+released (``csrc/train/train_step.cpp``): minibatch gather from the
+permutation, forward with the fused bias+activation GEMM epilogue, loss and
+its gradient, backward, the optimizer's fused update; workspaces are
+allocated once, nothing is allocated and no Python runs per step.
+
+Anything else runs the equivalent Python loop (:func:`python_epoch`), the
+PyTorch-style ``zero_grad / model(x) / criterion / backward / step`` loop over
+the same batches in the same order. Both paths call the same kernels on the
+same shapes, and every kernel's inputs are the same, so they give bitwise
+identical weights (``tests/test_train_epoch.py``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..nn.loss import _Loss
+from .plan import Fallback, make_plan, optimizer_spec
+
+__all__ = ["train_epoch", "python_epoch"]
+
+logger = logging.getLogger("fastmlp")
+
+
+# ----------------------------------------------------------------- input --
+
+
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def _as_numpy(a, name):
+    """X or y as an ndarray (a Tensor gives its data; torch tensors and lists convert)."""
+    if isinstance(a, Tensor):
+        a = a.data
+    elif not isinstance(a, np.ndarray) and hasattr(a, "detach") and hasattr(a, "cpu"):
+        a = a.detach().cpu().numpy()  # a torch tensor
+    a = np.asarray(a)
+    if a.ndim < 1:
+        raise ValueError(f"{name} must have a leading sample dimension, got a scalar")
+    return a
+
+
+def _prepare(X, y, norm=None):
+    """X -> float32 C-contiguous (converted once), or, with ``norm``, uint8 C-contiguous
+    images; y -> ndarray; same lengths."""
+    X = _as_numpy(X, "X")
+    y = _as_numpy(y, "y")
+    if norm is not None and X.dtype != np.uint8:
+        raise TypeError(f"X: with normalize, expected uint8 images, got dtype {X.dtype}")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
+    if len(X) != len(y):
+        raise ValueError(f"len(X) != len(y): X has {len(X)} samples, y has {len(y)}")
+    dtype = np.uint8 if norm is not None else np.float32
+    if X.dtype != dtype or not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return X, y
+
+
+def _normalize_spec(normalize):
+    """train_epoch's ``normalize`` -> None or (mean or None, std or None), checked."""
+    if normalize is None or normalize is False:
+        return None
+    if normalize is True:
+        return (None, None)
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        raise TypeError(f"normalize: expected None, True or a (mean, std) pair, got {normalize!r}")
+    spec = []
+    for name, v in zip(("mean", "std"), normalize):
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"normalize: {name} must be a real number or None, got {v!r}")
+            v = float(v)
+            if not math.isfinite(v):
+                raise ValueError(f"normalize: {name} must be finite, got {v}")
+        spec.append(v)
+    if spec[1] is not None and not spec[1] > 0:
+        raise ValueError(f"normalize: std must be > 0, got {spec[1]}")
+    return tuple(spec)
+
+
+# ------------------------------------------------------------- running --
+
+
+def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
+    X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
+    if X2.shape[1] != plan.in_features:
+        raise ValueError(
+            f"X: the first Linear layer takes {plan.in_features} features, X has "
+            f"{X2.shape[1]} per sample (shape {X.shape})")
+    opt, created = optimizer_spec(optimizer, plan.params)
+    kw = dict(plan.loss)
+    loss = kw.pop("loss")
+    relu = [a == "relu" for a in plan.activations]
+    loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, relu, X2, y, perm,
+                                        batch_size, drop_last, opt["params"], loss=loss,
+                                        normalize=norm, **kw)
+    for p in plan.params:
+        p._bump_version()
+    if steps:
+        for p, name, arr in created:
+            optimizer.state[p][name] = arr
+        optimizer.zero_grad()
+    return loss_sum / steps if steps else math.nan
+
+
+def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False, *,
+                 transform=None) -> float:
+    """The Python training loop over ``perm`` in batches (the reference for the fused path).
+
+    Exactly ``fastmlp.data.DataLoader``'s batches and the PyTorch loop::
+
+        for inputs, labels in batches:      # inputs = transform(X[idx]) when given
+            optimizer.zero_grad(); loss = criterion(model(inputs), labels)
+            loss.backward(); optimizer.step(); running_loss += loss.item()
+
+    Returns ``running_loss / n_steps`` (nan when there is no step).
+    """
+    n = len(perm)
+    n_steps = n // batch_size if drop_last else -(-n // batch_size)
+    running_loss = 0.0
+    for s in range(0, n_steps * batch_size, batch_size):
+        idx = perm[s:min(s + batch_size, n)]
+        inputs, labels = np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
+        if transform is not None:
+            inputs = transform(inputs)
+        optimizer.zero_grad()
+        outputs = model(inputs)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+    return running_loss / n_steps if n_steps else math.nan
+
+
+def _output_width(model, X, transform=None):
+    """Columns of the model's output, from a no-grad forward of one sample (None if it fails)."""
+    if len(X) == 0:
+        return None
+    with no_grad():
+        out = model(X[:1] if transform is None else transform(X[:1]))
+    out = np.asarray(out.data if isinstance(out, Tensor) else out)
+    return out.shape[-1] if out.ndim >= 2 else None
+
+
+def _order(perm, shuffle, seed, n):
+    """The sample order of an epoch: ``perm`` as given (checked), else drawn from ``seed``."""
+    if perm is None:
+        return np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    order = np.asarray(perm)
+    if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
+        raise TypeError(f"perm: expected a 1-D array of sample indices, got "
+                        f"{order.ndim}-D {order.dtype}")
+    order = order.astype(np.int64, copy=False)
+    if order.size and (order.min() < 0 or order.max() >= n):
+        bad = int(order[(order < 0) | (order >= n)][0])
+        raise ValueError(f"perm: index {bad} out of range for {n} samples")
+    return order
+
+
+def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=True, seed=None,
+                drop_last=False, perm=None, normalize=None) -> float:
+    """Train ``model`` for one epoch over ``(X, y)``; returns the mean of the step losses.
+
+    Same result as the loop (given the same permutation)::
+
+        perm = np.random.default_rng(seed).permutation(len(X)) if shuffle else arange
+        for each batch idx = perm[s : s + batch_size] (the last one short unless drop_last):
+            optimizer.zero_grad(); loss = criterion(model(X[idx]), y[idx])
+            loss.backward(); optimizer.step()
+        return sum of loss.item() / number of steps
+
+    ``perm``: the order to visit samples in (any length, repeats allowed),
+    instead of drawing one from ``shuffle``/``seed``; consecutive slices of one
+    permutation passed as ``perm`` train exactly like one call over it.
+
+    The loop above is what runs unless the model is an ``nn.Sequential`` of
+    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
+    criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
+    ``optim.SGD`` (any options and param groups): then the whole epoch runs
+    in C++ with the GIL released, with bitwise the same weights and optimizer
+    state. Why the Python loop was used is logged at DEBUG level on the
+    ``"fastmlp"`` logger.
+
+    ``X``: (N, features...) real numbers, converted once to float32. ``y``:
+    (N,) integer class indices for cross-entropy, (N, outputs) for MSE.
+    Raises ValueError (``len(X) != len(y)``, ``batch_size < 1``, a feature
+    count the first layer does not take, a label out of range) or TypeError
+    before any weight changes. After a fused epoch the parameters' ``.grad``
+    are None (the Python loop leaves the last batch's gradients), and the
+    momentum buffers are in ``optimizer.state[p]["momentum_buffer"]``, so a
+    following Python ``optimizer.step()`` continues identically.
+
+    ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
+    None): ``X`` holds uint8 images (N, pixels...) and every batch is
+    ``fastmlp.data.normalize(X[idx], mean, std)``: x / 255, then ``- mean``,
+    then ``/ std``, flattened to (n, pixels). The fused path converts the rows
+    as it gathers them, so the weights are bitwise those of training on
+    ``normalize(X, mean, std)``, while the epoch reads a quarter of the bytes
+    and X needs no float32 copy. TypeError when X is not uint8; ValueError
+    for ``std <= 0`` or a non-finite mean or std.
+    """
+    batch_size = _check_batch_size(batch_size)
+    norm = _normalize_spec(normalize)
+    X, y = _prepare(X, y, norm)
+    drop_last = bool(drop_last)
+    loss = criterion if isinstance(criterion, _Loss) else None
+    try:
+        plan = make_plan(model, criterion, optimizer, X, flattened=norm is not None)
+    except Fallback as why:
+        reason = str(why)
+        plan = None
+    if plan is not None:
+        y = loss.epoch_targets(y, plan.n_out)
+        order = _order(perm, shuffle, seed, len(X))
+        return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm)
+    logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
+    transform = None
+    if norm is not None:
+        from ..data import normalize as _normalize
+
+        def transform(images):
+            return _normalize(images, *norm)
+    if loss is not None:
+        y = loss.epoch_targets(y, _output_width(model, X, transform))
+    order = _order(perm, shuffle, seed, len(X))
+    return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last,
+                        transform=transform)

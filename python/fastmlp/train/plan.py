@@ -1,0 +1,125 @@
+"""The fused-epoch planner: what ``_core.train_epoch`` needs, read from the declarations.
+
+A plan exists when the model's :meth:`~fastmlp.nn.Module.fused_role` is
+``"sequence"`` and its children's roles are ``"flatten"`` (before the first
+linear layer), ``"linear"`` and ``"activation"`` (right after a linear layer,
+with a GEMM epilogue); the criterion's role is ``"loss"``; and the optimizer
+declares a ``fused_kernel``. Otherwise :class:`Fallback` says why, and the
+Python loop runs. Nothing here branches on a class: every decision is a
+declaration's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .._arrays import is_f32_buffer
+from ..functional.activation import get_activation
+
+__all__ = ["Fallback", "Plan", "make_plan"]
+
+
+class Fallback(Exception):
+    """The fused path cannot run this; the message says why."""
+
+
+@dataclass
+class Plan:
+    weights: list          # (out_l, in_l) float32 arrays, updated in place
+    biases: list           # (out_l,) arrays or None
+    activations: list      # per layer: the epilogue name ("relu") or None
+    params: list           # Parameter objects in the core's order W0, b0, W1, ...
+    loss: dict             # the criterion's declared spec (see nn.loss)
+    in_features: int
+    n_out: int
+    extra: dict = field(default_factory=dict)
+
+
+def _layers(model, flattened):
+    """[(linear module, activation name or None)] and whether a flatten comes first."""
+    from ..nn.module import Module
+
+    if not isinstance(model, Module) or model.fused_role().kind != "sequence":
+        raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
+    layers = []
+    flatten_first = False
+    prev = None
+    for m in model.children():
+        r = m.fused_role()
+        if r.kind == "linear":
+            layers.append([m, None])
+        elif r.kind == "activation":
+            act = get_activation(r.activation)
+            if prev != "linear" or act is None or act.epilogue is None:
+                raise Fallback(f"a {type(m).__name__} that does not directly follow a Linear")
+            layers[-1][1] = act.epilogue
+        elif r.kind == "flatten":
+            if not layers:
+                flatten_first = True
+        else:
+            raise Fallback(r.why or f"module {type(m).__name__} has role {r.kind!r}")
+        prev = r.kind
+    if not layers:
+        raise Fallback("the model has no Linear layer")
+    return layers, flatten_first
+
+
+def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
+    """The plan, or raise :class:`Fallback`. ``flattened``: the batches reach the model as
+    (n, features) whatever X's shape (``normalize=`` flattens them)."""
+    from ..nn.module import Module
+
+    loss_role = criterion.fused_role() if isinstance(criterion, Module) else None
+    if loss_role is None or loss_role.kind != "loss":
+        raise Fallback(f"criterion {type(criterion).__name__} has no fused loss kernel")
+    why = optimizer.fused_unavailable()
+    if why is not None:
+        raise Fallback(why)
+    layers, flatten_first = _layers(model, flattened)
+
+    weights, biases, activations, params = [], [], [], []
+    for lin, act in layers:
+        w, b = lin.weight, lin.bias
+        for p in (w, b):
+            if p is None:
+                continue
+            if not is_f32_buffer(p.data):
+                raise Fallback("a parameter is not a writeable C-contiguous float32 array")
+            if not p.requires_grad:
+                raise Fallback("a parameter has requires_grad=False")
+            params.append(p)
+        weights.append(w.data)
+        biases.append(None if b is None else b.data)
+        activations.append(act)
+    if len({id(p) for p in params}) != len(params) or \
+            len({id(p.data) for p in params}) != len(params):
+        raise Fallback("a parameter is shared between layers")
+
+    if X.ndim < 2:
+        raise Fallback(f"X is {X.ndim}-D (expected (N, features...))")
+    if X.ndim != 2 and not flatten_first and not flattened:
+        raise Fallback(f"X is {X.ndim}-D and the model does not start with Flatten")
+    return Plan(weights, biases, activations, params, loss_role.spec,
+                in_features=weights[0].shape[1], n_out=weights[-1].shape[0])
+
+
+def optimizer_spec(optimizer, params):
+    """The optimizer's per-parameter updates for the fused kernel, in the core's order, and
+    the (parameter, state name, array) triples it created (stored only if a step runs)."""
+    group_of = {}
+    for g in optimizer.param_groups:
+        for p in g["params"]:
+            group_of[id(p)] = g
+    for g in optimizer.param_groups:
+        optimizer.check_group(g)
+    entries, created = [], []
+    for p in params:
+        g = group_of.get(id(p))
+        if g is None:
+            entries.append(dict(lr=0.0, update=False))
+            continue
+        e = optimizer.fused_param(p, g)
+        for name in optimizer.state_names:
+            if e.get("first_step") and name in e:
+                created.append((p, name, e[name]))
+        entries.append(e)
+    return {"kind": optimizer.fused_kernel, "params": entries}, created
