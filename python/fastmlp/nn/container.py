@@ -149,5 +149,8 @@ class ModuleList(_ModuleSequence):
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList is a container; iterate over it in forward()")
 
+    def fused_role(self) -> FusedRole:
+        return FusedRole("unsupported", why="module ModuleList is a container with no forward")
+
     def _save_config(self):
         return {}

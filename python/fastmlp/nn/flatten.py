@@ -41,5 +41,8 @@ class Identity(Module):
     def forward(self, input):
         return input
 
+    def fused_role(self) -> FusedRole:
+        return FusedRole("unsupported", why="module Identity has no fused kernel (yet)")
+
     def _save_config(self):
         return {}

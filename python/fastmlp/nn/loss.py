@@ -98,7 +98,10 @@ class CrossEntropyLoss(_Loss):
         return np.ascontiguousarray(y, dtype=np.int64)
 
     def _save_config(self):
-        return {"ignore_index": self.ignore_index, "reduction": self.reduction,
+        # weight is also a buffer in the state dict; the constructor needs it to make one
+        w = self.weight
+        return {"weight": None if w is None else [float(v) for v in w],
+                "ignore_index": self.ignore_index, "reduction": self.reduction,
                 "label_smoothing": self.label_smoothing}
 
     def extra_repr(self) -> str:
