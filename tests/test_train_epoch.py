@@ -20,7 +20,7 @@ import pytest
 import fastmlp
 from fastmlp import _core
 from fastmlp import reference as R
-from f64steps import U, relu_sign_ambiguous
+from helpers import U, relu_sign_ambiguous
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from fastmlp import functional as F
 from fastmlp import nn, optim, reference
-from f64steps import relu_sign_ambiguous
+from helpers import relu_sign_ambiguous
 
 D_IN, D_HID, D_OUT = 20, 17, 5
 STEPS = 300
@@ -92,7 +92,7 @@ CASE_IDS = ["-".join([c[0], *c[1], *(f"{k}={v}" for k, v in c[2].items())]) for 
 # maxima; a wrong formula (dampening on step 1, a gradient off by a factor, one skipped
 # update) gives differences of 1e-3 or more.
 #
-# A step on which a ReLU may take the other branch in float32 (f64steps explains it) is
+# A step on which a ReLU may take the other branch in float32 (helpers explains it) is
 # not compared: the float64 state (weights and momentum buffers) is set to the float32 one
 # and the comparison goes on. Without that, 3 of 640 runs failed (seed-dependent, e.g. a
 # 1.2e-5 loss difference 135 steps after a flip). A run may skip at most MAX_SKIPPED.

@@ -1,13 +1,19 @@
-"""Shared by the tests that follow a float32 training run with a float64 one step by step.
+"""What several test files share, defined once: the float64 step replay of float32
+training runs.
 
-A ReLU whose pre-activation lies within float32's rounding envelope of 0 may take the
-other branch in the float32 run than in the float64 one (seen: |z| = 3e-8). That is a
-legitimate discrete difference, not a rounding error; after it the two runs follow
-different but equally right paths. Those tests detect such a step with
-``relu_sign_ambiguous`` before taking it, do not compare its result, and copy the float32
-state into the float64 one so that the comparison goes on from equal states.
+Imported as a plain ``helpers`` module: with pytest's default ``prepend`` import mode,
+tests/ (the first folder up from each test file without an ``__init__.py``) is on sys.path.
 """
 import numpy as np
+
+# ------------------------------------------------------- float64 step replay --
+# Shared by the tests that follow a float32 training run with a float64 one step by step.
+# A ReLU whose pre-activation lies within float32's rounding envelope of 0 may take the
+# other branch in the float32 run than in the float64 one (seen: |z| = 3e-8). That is a
+# legitimate discrete difference, not a rounding error; after it the two runs follow
+# different but equally right paths. Those tests detect such a step with
+# ``relu_sign_ambiguous`` before taking it, do not compare its result, and copy the float32
+# state into the float64 one so that the comparison goes on from equal states.
 
 U = 2.0 ** -24  # float32 unit roundoff
 
@@ -31,3 +37,4 @@ def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):
             return True
         a64, a32 = (np.maximum(z64, 0), np.maximum(z32, 0)) if r else (z64, z32)
     return False
+
