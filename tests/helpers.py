@@ -1,5 +1,5 @@
 """What several test files share, defined once: the float64 step replay of float32
-training runs.
+training runs (U, relu_sign_ambiguous) and central finite differences (fd_grad).
 
 Imported as a plain ``helpers`` module: with pytest's default ``prepend`` import mode,
 tests/ (the first folder up from each test file without an ``__init__.py``) is on sys.path.
@@ -38,3 +38,24 @@ def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):
         a64, a32 = (np.maximum(z64, 0), np.maximum(z32, 0)) if r else (z64, z32)
     return False
 
+
+# ------------------------------------------------------- finite differences --
+
+
+def fd_grad(f, x, eps=1e-6):
+    """Central finite differences of the scalar function f at x, in float64.
+
+    Each entry of a float64 copy of x is moved to x+eps and x-eps in turn and restored
+    exactly, so f sees x itself everywhere else. Error ~eps^2 (truncation) + 1e-16/eps
+    (rounding): ~1e-9 at the default eps=1e-6."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        fp = f(x)
+        x[i] = old - eps
+        fm = f(x)
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g

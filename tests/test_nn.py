@@ -9,6 +9,7 @@ import pytest
 from fastmlp import functional as F
 from fastmlp import nn, reference
 from fastmlp.autograd import Tensor
+from helpers import fd_grad
 
 
 class Net(nn.Module):
@@ -21,22 +22,6 @@ class Net(nn.Module):
         x = F.flatten(x, 1)
         x = F.relu(self.fc1(x))
         return self.fc2(x)
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Central finite differences of scalar f at float64 x (f's error ~eps^2 + 1e-16/eps)."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f(x)
-        flat[i] = old - eps
-        fm = f(x)
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # Tolerance for float32 gradients vs float64 finite differences: the float32 kernels

@@ -9,23 +9,7 @@ import pytest
 from fastmlp import functional as F
 from fastmlp import nn, optim
 from fastmlp.autograd import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Central finite differences of scalar f at float64 x."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+from helpers import fd_grad
 
 
 # ------------------------------------------------------------ basics --
