@@ -1,10 +1,14 @@
 """What several test files share, defined once: the float64 step replay of float32
-training runs (U, relu_sign_ambiguous) and central finite differences (fd_grad).
+training runs (U, relu_sign_ambiguous), central finite differences (fd_grad) and the
+seed network (seed_net, Net).
 
 Imported as a plain ``helpers`` module: with pytest's default ``prepend`` import mode,
 tests/ (the first folder up from each test file without an ``__init__.py``) is on sys.path.
 """
 import numpy as np
+
+from fastmlp import functional as F
+from fastmlp import nn
 
 # ------------------------------------------------------- float64 step replay --
 # Shared by the tests that follow a float32 training run with a float64 one step by step.
@@ -59,3 +63,58 @@ def fd_grad(f, x, eps=1e-6):
         x[i] = old
         g[i] = (fp - fm) / (2 * eps)
     return g
+
+
+# ------------------------------------------------------------- seed network --
+
+
+class Net(nn.Module):
+    """The issue's seed script model, 784-128-10 by default: functional flatten and relu
+    between two Linears named fc1 and fc2 (not a Sequential)."""
+
+    def __init__(self, sizes=(784, 128, 10)):
+        super().__init__()
+        d_in, d_hid, d_out = sizes
+        self.fc1 = nn.Linear(d_in, d_hid)
+        self.fc2 = nn.Linear(d_hid, d_out)
+
+    def forward(self, x):
+        x = F.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+def seed_net(kind="sequential", sizes=(784, 128, 10), *, flatten=True, bias=True,
+             relu_last=False, init=None):
+    """The seed network, or a smaller or deeper one of its shape.
+
+    kind="sequential": nn.Sequential of [Flatten()] (if flatten), then Linear(sizes[i],
+    sizes[i+1]) for each pair with a ReLU between them (and after the last with relu_last);
+    bias is one bool or one per Linear.
+    kind="script": Net(sizes), the seed script's nn.Module subclass (three sizes; flatten,
+    biases and no last ReLU are its fixed form).
+    The Linears are built first to last, so nn.manual_seed gives the weights of the
+    hand-written model. init=(rng, a) then overwrites every parameter, in parameters()
+    order, with rng.uniform(-a, a)."""
+    if kind == "script":
+        if not (flatten and bias is True and not relu_last):
+            raise ValueError("seed_net: kind='script' is Net(sizes) as written")
+        model = Net(sizes)
+    elif kind == "sequential":
+        n = len(sizes) - 1
+        biases = [bias] * n if isinstance(bias, bool) else list(bias)
+        if len(biases) != n:
+            raise ValueError(f"seed_net: {n} Linear layers but {len(biases)} bias flags")
+        layers = [nn.Flatten()] if flatten else []
+        for i, (fi, fo, b) in enumerate(zip(sizes[:-1], sizes[1:], biases)):
+            layers.append(nn.Linear(fi, fo, bias=b))
+            if i < n - 1 or relu_last:
+                layers.append(nn.ReLU())
+        model = nn.Sequential(*layers)
+    else:
+        raise ValueError(f"seed_net: unknown kind {kind!r}")
+    if init is not None:
+        rng, a = init
+        for p in model.parameters():
+            p.data[...] = rng.uniform(-a, a, p.data.shape)
+    return model

@@ -9,7 +9,7 @@ import pytest
 from fastmlp import functional as F
 from fastmlp import nn, optim
 from fastmlp.autograd import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
-from helpers import fd_grad
+from helpers import fd_grad, seed_net
 
 
 # ------------------------------------------------------------ basics --
@@ -138,7 +138,7 @@ def test_no_grad_records_nothing(rng):
 
 def test_inference_keeps_no_intermediates(rng):
     """Under no_grad an output holds no reference to the hidden activations."""
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    model = seed_net(sizes=(8, 16, 4), flatten=False)
     x = rng.standard_normal((5, 8)).astype(np.float32)
     with no_grad():
         hidden = model[0](x)
@@ -366,7 +366,7 @@ def test_first_layer_input_gradient_is_not_computed(rng, monkeypatch):
     import importlib
 
     functional = importlib.import_module("fastmlp.functional.linear")  # the module, not F.linear
-    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    model = seed_net(sizes=(8, 6, 3), flatten=False)
     x = rng.standard_normal((5, 8)).astype(np.float32)
     calls = []
     real = functional._sgemm
