@@ -1,6 +1,6 @@
 """What several test files share, defined once: the float64 step replay of float32
-training runs (U, relu_sign_ambiguous), central finite differences (fd_grad) and the
-seed network (seed_net, Net).
+training runs (relu_sign_ambiguous), central finite differences (fd_grad), the seed network
+(seed_net, Net) and float32's unit roundoff U.
 
 Imported as a plain ``helpers`` module: with pytest's default ``prepend`` import mode,
 tests/ (the first folder up from each test file without an ``__init__.py``) is on sys.path.
@@ -10,6 +10,8 @@ import numpy as np
 from fastmlp import functional as F
 from fastmlp import nn
 
+U = 2.0 ** -24  # float32 unit roundoff: the u of every tolerance derived in a docstring
+
 # ------------------------------------------------------- float64 step replay --
 # Shared by the tests that follow a float32 training run with a float64 one step by step.
 # A ReLU whose pre-activation lies within float32's rounding envelope of 0 may take the
@@ -18,8 +20,6 @@ from fastmlp import nn
 # different but equally right paths. Those tests detect such a step with
 # ``relu_sign_ambiguous`` before taking it, do not compare its result, and copy the float32
 # state into the float64 one so that the comparison goes on from equal states.
-
-U = 2.0 ** -24  # float32 unit roundoff
 
 
 def relu_sign_ambiguous(W64, b64, W32, b32, relu, x, K):

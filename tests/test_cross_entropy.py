@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import kernels, reference
-
-U = 2.0 ** -24
+from helpers import U
 
 # 1, 2, primes, C = 1/2/10/11/1000, N == 0, and N*C above the 8192-logit
 # parallel threshold with several 16-row chunks (200x100, 1000x11, 5x1000
