@@ -1,14 +1,17 @@
 """What several test files share, defined once: the float64 step replay of float32
 training runs (relu_sign_ambiguous), central finite differences (fd_grad), the seed network
-(seed_net, Net) and float32's unit roundoff U.
+(seed_net, Net), the parameters of a kernel and of its reference twin (signature_params)
+and float32's unit roundoff U.
 
 Imported as a plain ``helpers`` module: with pytest's default ``prepend`` import mode,
 tests/ (the first folder up from each test file without an ``__init__.py``) is on sys.path.
 """
+import inspect
+
 import numpy as np
 
 from fastmlp import functional as F
-from fastmlp import nn
+from fastmlp import kernels, nn, reference
 
 U = 2.0 ** -24  # float32 unit roundoff: the u of every tolerance derived in a docstring
 
@@ -118,3 +121,14 @@ def seed_net(kind="sequential", sizes=(784, 128, 10), *, flatten=True, bias=True
         for p in model.parameters():
             p.data[...] = rng.uniform(-a, a, p.data.shape)
     return model
+
+
+# -------------------------------------------------- kernels and their twins --
+
+
+def signature_params(name):
+    """The parameter lists of fastmlp.kernels.<name> and of fastmlp.reference.<name>, for
+    the tests that a kernel takes its reference twin's parameters first."""
+    ours = list(inspect.signature(getattr(kernels, name)).parameters.values())
+    ref = list(inspect.signature(getattr(reference, name)).parameters.values())
+    return ours, ref
