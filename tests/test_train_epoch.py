@@ -407,6 +407,12 @@ def clone(model):
     return copy.deepcopy(model)
 
 
+def sgd_twins(model, lr=0.05):
+    """(model, its SGD(lr), a deep copy of model, the copy's SGD(lr)): two equal starts."""
+    twin = clone(model)
+    return model, optim.SGD(model.parameters(), lr=lr), twin, optim.SGD(twin.parameters(), lr=lr)
+
+
 def make_xy(rng, n, loss, ignore_index=None, wide=False):
     X = rng.standard_normal((n, 15, 20) if wide else (n, 3, 4)).astype(np.float32)
     if wide:  # 300 inputs: keep the pre-activations (and the training) in range
@@ -549,9 +555,7 @@ def test_fused_matches_dataloader_seed_loop(rng):
     from fastmlp.data import DataLoader
 
     X, y = make_xy(rng, 150, "ce")
-    m1 = seq_model(rng)
-    m2 = clone(m1)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    m1, o1, m2, o2 = sgd_twins(seq_model(rng))
     crit = nn.CrossEntropyLoss()
     l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=11)
     running_loss = 0.0
@@ -780,9 +784,7 @@ def test_float64_and_uint8_inputs_converted(rng):
     Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
     base = seq_model(rng)
     for X64, X32 in ((X.astype(np.float64), X), (Xu, Xu.astype(np.float32))):
-        m1, m2 = clone(base), clone(base)
-        o1 = optim.SGD(m1.parameters(), lr=0.001)
-        o2 = optim.SGD(m2.parameters(), lr=0.001)
+        m1, o1, m2, o2 = sgd_twins(clone(base), lr=0.001)
         l1 = train_epoch(m1, X64, y.astype(np.int32), nn.CrossEntropyLoss(), o1, batch_size=16, seed=2)
         l2 = train_epoch(m2, X32, y, nn.CrossEntropyLoss(), o2, batch_size=16, seed=2)
         assert l1 == l2
@@ -836,8 +838,7 @@ def test_normalize_images_without_flatten_run_fused(rng, caplog):
     Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
     y = rng.integers(0, 5, 90)
     base = seed_net(sizes=(12, 7, 5), flatten=False)
-    m1, m2 = clone(base), clone(base)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    m1, o1, m2, o2 = sgd_twins(clone(base))
     with caplog.at_level(logging.DEBUG, logger=LOG):
         l1 = train_epoch(m1, Xu, y, nn.CrossEntropyLoss(), o1, batch_size=8, seed=1,
                          normalize=(0.5, 0.25))
@@ -907,9 +908,7 @@ def test_no_steps_returns_nan_and_changes_nothing(rng):
 def test_perm_slices_equal_one_call(rng):
     """Consecutive slices of one permutation passed as perm= train like one call over it."""
     X, y = make_xy(rng, 230, "ce")
-    m1 = seq_model(rng)
-    m2 = clone(m1)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    m1, o1, m2, o2 = sgd_twins(seq_model(rng))
     crit = nn.CrossEntropyLoss()
     order = rng.permutation(230)
     train_epoch(m1, X, y, crit, o1, batch_size=16, perm=order)
