@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import kernels, reference
-
-U = 2.0 ** -24
+from helpers import U
 
 # 1, 2, primes, N not a multiple of 16/64, empty dims, and M*N above the
 # 65536 parallel threshold with N >= 32 (300x300, 1000x67, 64x4099).

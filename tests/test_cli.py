@@ -19,6 +19,7 @@ import pytest
 import fastmlp
 from fastmlp import cli
 from fastmlp.data import SYSTEM_DATA_DIRS, write_idx
+from helpers import seed_net
 
 FASHION_DIR = SYSTEM_DATA_DIRS["fashion-mnist"][0]
 HAVE_FASHION = all(
@@ -137,7 +138,7 @@ def test_progress_chunks_match_one_call(small_data):
 
     def make():
         nn.manual_seed(5)
-        m = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+        m = seed_net(sizes=(784, 16, 10), flatten=False)
         return m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
 
     class Bar:
@@ -313,11 +314,10 @@ def test_bad_model_files(env, small_data, tmp_path):
 
 
 def test_model_that_does_not_fit_the_data(env, tmp_path, small_data):
-    from fastmlp import nn
     from fastmlp.serialization import save
 
     path = tmp_path / "small.npz"
-    save(nn.Sequential(nn.Linear(10, 4), nn.ReLU(), nn.Linear(4, 10)), str(path))
+    save(seed_net(sizes=(10, 4, 10), flatten=False), str(path))
     r = run(env, "evaluate", "--model", str(path), "--data", str(small_data), "--no-download")
     assert_user_error(r, 1)
     assert "10-4-10" in r.stderr and "784 inputs" in r.stderr

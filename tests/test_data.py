@@ -391,6 +391,15 @@ def cache_of(tmp, kind="mnist"):
     return tmp / "xdg-cache" / "fastmlp" / kind
 
 
+def download_error(monkeypatch, mirror, **kw):
+    """The message of the DatasetNotFoundError that load_mnist(progress=False, **kw) raises
+    with this one MNIST mirror."""
+    monkeypatch.setattr(data, "MNIST_MIRRORS", [mirror])
+    with pytest.raises(DatasetNotFoundError) as ei:
+        load_mnist(progress=False, **kw)
+    return str(ei.value)
+
+
 def test_download_from_file_url(isolated_env, mirror, monkeypatch):
     src, arrays = mirror
     monkeypatch.setattr(data, "MNIST_MIRRORS", [src.as_uri() + "/"])
@@ -427,10 +436,7 @@ def test_checksum_mismatch_leaves_nothing(isolated_env, http_mirror, monkeypatch
     bad = dict(data.MNIST_MD5)
     bad["train-labels-idx1-ubyte.gz"] = "0" * 32
     monkeypatch.setattr(data, "MNIST_MD5", bad)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", [base])
-    with pytest.raises(DatasetNotFoundError) as ei:
-        load_mnist(progress=False)
-    msg = str(ei.value)
+    msg = download_error(monkeypatch, base)
     assert "MD5 mismatch" in msg and "0" * 32 in msg
     files = leftovers(cache_of(isolated_env))
     assert "train-labels-idx1-ubyte.gz" not in files
@@ -443,30 +449,22 @@ def test_checksum_mismatch_leaves_nothing(isolated_env, http_mirror, monkeypatch
 
 def test_interrupted_download_leaves_nothing(isolated_env, http_mirror, monkeypatch):
     base, src, arrays, log = http_mirror
-    monkeypatch.setattr(data, "MNIST_MIRRORS", [base + "short/"])
-    with pytest.raises(DatasetNotFoundError) as ei:
-        load_mnist(progress=False)
-    assert "short/train-images-idx3-ubyte.gz" in str(ei.value)
+    assert "short/train-images-idx3-ubyte.gz" in download_error(monkeypatch, base + "short/")
     assert leftovers(cache_of(isolated_env)) == []
 
 
 def test_missing_file_on_mirror(isolated_env, mirror, monkeypatch):
     src, arrays = mirror
     os.remove(src / "t10k-images-idx3-ubyte.gz")
-    monkeypatch.setattr(data, "MNIST_MIRRORS", [src.as_uri() + "/"])
-    with pytest.raises(DatasetNotFoundError) as ei:
-        load_mnist(train=False, progress=False)
-    assert "t10k-images-idx3-ubyte.gz" in str(ei.value)
+    msg = download_error(monkeypatch, src.as_uri() + "/", train=False)
+    assert "t10k-images-idx3-ubyte.gz" in msg
     assert "t10k-images-idx3-ubyte.gz" not in leftovers(cache_of(isolated_env))
     assert load_mnist(train=True, download=False)[0].shape == (11, 28, 28)
 
 
 def test_missing_file_on_http_mirror(isolated_env, http_mirror, monkeypatch):
     base, src, arrays, log = http_mirror
-    monkeypatch.setattr(data, "MNIST_MIRRORS", [base + "nothing-here/"])
-    with pytest.raises(DatasetNotFoundError) as ei:
-        load_mnist(progress=False)
-    assert "404" in str(ei.value)
+    assert "404" in download_error(monkeypatch, base + "nothing-here/")
     assert leftovers(cache_of(isolated_env)) == []
 
 
@@ -478,10 +476,7 @@ def test_offline_message(isolated_env, monkeypatch):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    monkeypatch.setattr(data, "MNIST_MIRRORS", [f"http://127.0.0.1:{port}/"])
-    with pytest.raises(DatasetNotFoundError) as ei:
-        load_mnist(progress=False)
-    msg = str(ei.value)
+    msg = download_error(monkeypatch, f"http://127.0.0.1:{port}/")
     assert f"127.0.0.1:{port}" in msg and "failed" in msg
     assert str(cache_of(isolated_env)) in msg
     assert "apt-get install dataset-fashion-mnist" in msg

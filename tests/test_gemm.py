@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 import fastmlp
 from fastmlp import kernels, reference
-
-U = 2.0 ** -24
+from helpers import U
 
 # Shapes (M, K, N): 1, 2, primes, not multiples of any MR/NR (4/6/8, 16/32),
 # crossing KC=256 and 512, NC=256 and 512, MC=512..1024 and the 4096-column

@@ -9,34 +9,7 @@ import pytest
 from fastmlp import functional as F
 from fastmlp import nn, reference
 from fastmlp.autograd import Tensor
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        return self.fc2(x)
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Central finite differences of scalar f at float64 x (f's error ~eps^2 + 1e-16/eps)."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f(x)
-        flat[i] = old - eps
-        fm = f(x)
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
+from helpers import fd_grad, seed_net
 
 
 # Tolerance for float32 gradients vs float64 finite differences: the float32 kernels
@@ -49,7 +22,7 @@ GRAD_TOL = dict(rtol=1e-4, atol=1e-5)
 
 
 def test_named_parameters_use_pytorch_names():
-    net = Net()
+    net = seed_net("script")
     assert [n for n, _ in net.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight",
                                                       "fc2.bias"]
     assert [p.shape for p in net.parameters()] == [(128, 784), (128,), (10, 128), (10,)]
@@ -93,7 +66,7 @@ def test_setattr_registration_rules():
 
 
 def test_repr_is_pytorch_like():
-    assert repr(Net()) == (
+    assert repr(seed_net("script")) == (
         "Net(\n"
         "  (fc1): Linear(in_features=784, out_features=128, bias=True)\n"
         "  (fc2): Linear(in_features=128, out_features=10, bias=True)\n"
@@ -110,7 +83,7 @@ def test_repr_is_pytorch_like():
 
 
 def test_train_eval_zero_grad(rng):
-    net = Net()
+    net = seed_net("script")
     assert net.training and net.fc1.training
     assert net.eval() is net and not net.fc1.training
     net.train()
@@ -145,7 +118,7 @@ def test_deepcopy_and_pickle(rng):
     import copy
     import pickle
 
-    net = Net()
+    net = seed_net("script")
     x = rng.standard_normal((2, 784)).astype(np.float32)
     for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
         assert clone.fc1.weight is not net.fc1.weight
@@ -178,7 +151,7 @@ def test_linear_init_matches_pytorch_distribution_and_seed():
 
 
 def test_linear_wrong_feature_count_names_the_layer(rng):
-    net = Net()
+    net = seed_net("script")
     with pytest.raises(ValueError, match=r"Linear\(in_features=784, out_features=128\): "
                                          r"input has 700 features \(input shape \(4, 700\)\)"):
         net(rng.standard_normal((4, 700)).astype(np.float32))
@@ -284,7 +257,7 @@ def test_flatten_semantics():
 
 def test_sequential_gradients_match_finite_differences(rng):
     nn.manual_seed(7)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    model = seed_net(sizes=(6, 5, 3))
     x = rng.standard_normal((4, 2, 3))
     G = rng.standard_normal((4, 3))
     W1, b1 = (p.data.astype(np.float64) for p in (model[1].weight, model[1].bias))
@@ -397,7 +370,7 @@ def test_loss_options_validated():
 
 
 def test_state_dict_is_a_copy_and_round_trips(rng):
-    a, b = Net(), Net()
+    a, b = seed_net("script"), seed_net("script")
     sd = a.state_dict()
     assert isinstance(sd, OrderedDict)
     sd["fc1.weight"][:] = 0
@@ -414,9 +387,9 @@ def test_state_dict_is_a_copy_and_round_trips(rng):
 
 
 def test_load_state_dict_rejects_wrong_keys_and_shapes_unchanged():
-    net = Net()
+    net = seed_net("script")
     before = net.state_dict()
-    sd = Net().state_dict()
+    sd = seed_net("script").state_dict()
     bad = OrderedDict(sd)
     bad["fc3.weight"] = bad.pop("fc2.weight")
     with pytest.raises(RuntimeError, match=r'(?s)Unexpected key\(s\).*"fc3.weight".*'

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmlp import reference as ref
+from helpers import fd_grad
 
 # Central differences in float64 with step H: truncation error ~H^2, rounding
 # error ~1e-16/H, so gradients agree to ~1e-9; the tolerances leave margin.
@@ -22,21 +23,6 @@ H = 1e-6
 FD_RTOL, FD_ATOL = 1e-6, 1e-8
 # Against PyTorch in float64: same formulas, different summation orders.
 TORCH_RTOL, TORCH_ATOL = 1e-12, 1e-13
-
-
-def numerical_grad(f, x):
-    """Central-difference gradient of the scalar function f at x (float64)."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        orig = x[idx]
-        x[idx] = orig + H
-        fp = f(x)
-        x[idx] = orig - H
-        fm = f(x)
-        x[idx] = orig
-        g[idx] = (fp - fm) / (2 * H)
-    return g
 
 
 def scalar(loss):
@@ -204,7 +190,7 @@ def test_relu_forward_backward_finite_differences(shape):
     y = ref.relu_forward(x)
     np.testing.assert_array_equal(y, np.where(x > 0, x, 0.0))
     dx = ref.relu_backward(dout, y)
-    num = numerical_grad(lambda z: float(np.sum(dout * ref.relu_forward(z))), x)
+    num = fd_grad(lambda z: float(np.sum(dout * ref.relu_forward(z))), x, eps=H)
     np.testing.assert_allclose(dx, num, rtol=FD_RTOL, atol=FD_ATOL)
 
 
@@ -234,7 +220,7 @@ def test_bias_grad_is_column_sum(M, N):
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
     # It is the gradient of sum(dout * (x + bias)) w.r.t. bias.
     x = rng.normal(size=(M, N))
-    num = numerical_grad(lambda bb: float(np.sum(dout * (x + bb[None, :]))), rng.normal(size=N))
+    num = fd_grad(lambda bb: float(np.sum(dout * (x + bb[None, :]))), rng.normal(size=N), eps=H)
     np.testing.assert_allclose(got, num, rtol=FD_RTOL, atol=FD_ATOL)
 
 
@@ -274,7 +260,7 @@ def test_cross_entropy_finite_differences(N, C, weighted, ignore, label_smoothin
     else:
         assert type(loss) is float
     assert grad.shape == (N, C) and grad.dtype == np.float64
-    num = numerical_grad(lambda z: scalar(ref.cross_entropy(z, target, **kw)[0]), logits)
+    num = fd_grad(lambda z: scalar(ref.cross_entropy(z, target, **kw)[0]), logits, eps=H)
     np.testing.assert_allclose(grad, num, rtol=FD_RTOL, atol=FD_ATOL)
     ignored = target == -100
     assert (grad[ignored] == 0).all()
@@ -433,7 +419,7 @@ def test_mse_loss_finite_differences(shape, reduction):
         want = np.sum(diff ** 2) / (diff.size if reduction == "mean" else 1)
         assert loss == pytest.approx(want, rel=1e-14)
     assert grad.shape == shape
-    num = numerical_grad(lambda z: scalar(ref.mse_loss(z, target, reduction=reduction)[0]), pred)
+    num = fd_grad(lambda z: scalar(ref.mse_loss(z, target, reduction=reduction)[0]), pred, eps=H)
     np.testing.assert_allclose(grad, num, rtol=FD_RTOL, atol=FD_ATOL)
 
 

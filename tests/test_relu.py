@@ -4,12 +4,12 @@ Tolerance: none. max(x, 0) and dout * (out > 0) are exact in float32 (a
 multiply by 1 or 0), so the float32 result must equal the float64 reference
 rounded to float32, NaN for NaN (assert_array_equal treats NaN as equal).
 """
-import inspect
 
 import numpy as np
 import pytest
 
 from fastmlp import kernels, reference
+from helpers import signature_params
 
 # The reference computes inf * 0 for NaN/inf specials on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
@@ -33,8 +33,7 @@ def f32(a):
 
 def test_signatures_extend_reference():
     for name in ("relu_forward", "relu_backward", "bias_grad"):
-        ours = list(inspect.signature(getattr(kernels, name)).parameters.values())
-        ref = list(inspect.signature(getattr(reference, name)).parameters.values())
+        ours, ref = signature_params(name)
         assert ours[: len(ref)] == ref, name
         assert all(p.default is None for p in ours[len(ref):]), name
 

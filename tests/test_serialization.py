@@ -7,23 +7,13 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from fastmlp import functional as F
 from fastmlp import nn
 from fastmlp.serialization import load, save
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(12, 7)
-        self.fc2 = nn.Linear(7, 3)
-
-    def forward(self, x):
-        return self.fc2(F.relu(self.fc1(F.flatten(x, 1))))
+from helpers import seed_net
 
 
 def seq():
-    return nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 3, bias=False))
+    return seed_net(sizes=(12, 7, 3), bias=(True, False))
 
 
 def assert_same_state(a, b):
@@ -61,16 +51,16 @@ def test_nested_and_named_sequential(tmp_path):
 
 
 def test_custom_model_gives_state_dict_or_loads_into_a_model(tmp_path):
-    model = Net()
+    model = seed_net("script", (12, 7, 3))
     path = str(tmp_path / "net.npz")
     save(model, path)
     sd = load(path)
     assert isinstance(sd, OrderedDict) and list(sd) == ["fc1.weight", "fc1.bias", "fc2.weight",
                                                        "fc2.bias"]
-    other = Net()
+    other = seed_net("script", (12, 7, 3))
     assert load(path, model=other) is other
     assert_same_state(model, other)
-    bad = Net()
+    bad = seed_net("script", (12, 7, 3))
     bad.fc2 = nn.Linear(7, 4)
     with pytest.raises(RuntimeError, match="size mismatch for fc2.weight"):
         load(path, model=bad)

@@ -9,23 +9,7 @@ import pytest
 from fastmlp import functional as F
 from fastmlp import nn, optim
 from fastmlp.autograd import Tensor, enable_grad, no_grad, set_grad_enabled, is_grad_enabled, tensor
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Central finite differences of scalar f at float64 x."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+from helpers import fd_grad, seed_net
 
 
 # ------------------------------------------------------------ basics --
@@ -154,7 +138,7 @@ def test_no_grad_records_nothing(rng):
 
 def test_inference_keeps_no_intermediates(rng):
     """Under no_grad an output holds no reference to the hidden activations."""
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    model = seed_net(sizes=(8, 16, 4), flatten=False)
     x = rng.standard_normal((5, 8)).astype(np.float32)
     with no_grad():
         hidden = model[0](x)
@@ -382,7 +366,7 @@ def test_first_layer_input_gradient_is_not_computed(rng, monkeypatch):
     import importlib
 
     functional = importlib.import_module("fastmlp.functional.linear")  # the module, not F.linear
-    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    model = seed_net(sizes=(8, 6, 3), flatten=False)
     x = rng.standard_normal((5, 8)).astype(np.float32)
     calls = []
     real = functional._sgemm

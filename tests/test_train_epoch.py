@@ -20,7 +20,7 @@ import pytest
 import fastmlp
 from fastmlp import _core
 from fastmlp import reference as R
-from f64steps import U, relu_sign_ambiguous
+from helpers import U, relu_sign_ambiguous, seed_net
 
 
 # --------------------------------------------------------------------------
@@ -396,21 +396,21 @@ LOG = "fastmlp"
 
 
 def seq_model(rng, bias2=False, relu_last=False, wide=False):
-    layers = [nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 9, bias=bias2), nn.ReLU(),
-              nn.Linear(9, 5)]
-    if wide:  # a first layer much wider than the rest, as 784-128-10
-        layers = [nn.Flatten(), nn.Linear(300, 16), nn.ReLU(), nn.Linear(16, 5, bias=bias2)]
-    if relu_last:
-        layers.append(nn.ReLU())
-    m = nn.Sequential(*layers)
-    for p in m.parameters():  # fresh weights from the test's own generator
-        p.data[...] = rng.uniform(-0.4, 0.4, p.data.shape)
-    return m
+    """12-16-9-5, or with wide a first layer much wider than the rest (as 784-128-10):
+    300-16-5; fresh weights from the test's own generator."""
+    sizes, bias = ((300, 16, 5), (True, bias2)) if wide else ((12, 16, 9, 5), (True, bias2, True))
+    return seed_net(sizes=sizes, bias=bias, relu_last=relu_last, init=(rng, 0.4))
 
 
 def clone(model):
     import copy
     return copy.deepcopy(model)
+
+
+def sgd_twins(model, lr=0.05):
+    """(model, its SGD(lr), a deep copy of model, the copy's SGD(lr)): two equal starts."""
+    twin = clone(model)
+    return model, optim.SGD(model.parameters(), lr=lr), twin, optim.SGD(twin.parameters(), lr=lr)
 
 
 def make_xy(rng, n, loss, ignore_index=None, wide=False):
@@ -555,9 +555,7 @@ def test_fused_matches_dataloader_seed_loop(rng):
     from fastmlp.data import DataLoader
 
     X, y = make_xy(rng, 150, "ce")
-    m1 = seq_model(rng)
-    m2 = clone(m1)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    m1, o1, m2, o2 = sgd_twins(seq_model(rng))
     crit = nn.CrossEntropyLoss()
     l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=11)
     running_loss = 0.0
@@ -579,10 +577,7 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count):
     for t in (1, 2):
         thread_count(t)
         nn_rng = np.random.default_rng(5)
-        m = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64),
-                          nn.ReLU(), nn.Linear(64, 10))
-        for p in m.parameters():
-            p.data[...] = nn_rng.uniform(-0.05, 0.05, p.data.shape)
+        m = seed_net(sizes=(784, 128, 64, 10), init=(nn_rng, 0.05))
         o = optim.SGD(m.parameters(), lr=0.02, momentum=0.9, nesterov=True)
         losses = [train_epoch(m, X, y, nn.CrossEntropyLoss(label_smoothing=0.1), o,
                               batch_size=b, seed=1) for b in (64, 256)]
@@ -594,9 +589,7 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count):
 
 def test_fused_vs_float64_reference_few_hundred_steps(rng):
     """train_epoch for 3 epochs (300 steps) vs the float64 reference loop (tolerance as above)."""
-    m = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 10))
-    for p in m.parameters():
-        p.data[...] = rng.uniform(-0.2, 0.2, p.data.shape)
+    m = seed_net(sizes=(20, 32, 10), flatten=False, init=(rng, 0.2))
     X, y = make_data(rng, 1000, [20, 32, 10], "cross_entropy")
     sgd = dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-3)
     o = optim.SGD(m.parameters(), **sgd)
@@ -652,21 +645,6 @@ def test_grads_none_after_fused_epoch(rng):
 # ------------------------------------------------------------- fallback --
 
 
-class Net(nn.Module):
-    """The issue's seed script model: not a Sequential -> the Python loop."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(12, 16)
-        self.fc2 = nn.Linear(16, 5)
-
-    def forward(self, x):
-        from fastmlp import functional as F
-        x = F.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        return self.fc2(x)
-
-
 class MySGD(optim.SGD):
     pass
 
@@ -679,11 +657,9 @@ def _fallback_case(rng, kind):
     """(model, twin Sequential with the same weights or None, optimizer factory, criterion, reason)."""
     crit = nn.CrossEntropyLoss()
     opt = lambda m: optim.SGD(m.parameters(), lr=0.05, momentum=0.9)  # noqa: E731
-    seq = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
-    for p in seq.parameters():
-        p.data[...] = rng.uniform(-0.3, 0.3, p.data.shape)
-    if kind == "module_subclass":
-        m = Net()
+    seq = seed_net(sizes=(12, 16, 5), init=(rng, 0.3))
+    if kind == "module_subclass":  # the seed script's model: not a Sequential -> the Python loop
+        m = seed_net("script", (12, 16, 5))
         m.fc1.weight.data[...] = seq[1].weight.data
         m.fc1.bias.data[...] = seq[1].bias.data
         m.fc2.weight.data[...] = seq[3].weight.data
@@ -767,7 +743,7 @@ def test_bad_input_raises_and_changes_nothing(rng, fused, bad, exc, match):
     if fused:
         model = seq_model(rng)
     else:
-        model = Net()
+        model = seed_net("script", (12, 16, 5))
     X, y = make_xy(rng, 100, "ce")
     crit = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -808,9 +784,7 @@ def test_float64_and_uint8_inputs_converted(rng):
     Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
     base = seq_model(rng)
     for X64, X32 in ((X.astype(np.float64), X), (Xu, Xu.astype(np.float32))):
-        m1, m2 = clone(base), clone(base)
-        o1 = optim.SGD(m1.parameters(), lr=0.001)
-        o2 = optim.SGD(m2.parameters(), lr=0.001)
+        m1, o1, m2, o2 = sgd_twins(clone(base), lr=0.001)
         l1 = train_epoch(m1, X64, y.astype(np.int32), nn.CrossEntropyLoss(), o1, batch_size=16, seed=2)
         l2 = train_epoch(m2, X32, y, nn.CrossEntropyLoss(), o2, batch_size=16, seed=2)
         assert l1 == l2
@@ -863,9 +837,8 @@ def test_normalize_images_without_flatten_run_fused(rng, caplog):
     layer for the fused path; the result equals the Python loop's."""
     Xu = rng.integers(0, 256, (90, 3, 4), dtype=np.uint8)
     y = rng.integers(0, 5, 90)
-    base = nn.Sequential(nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 5))
-    m1, m2 = clone(base), clone(base)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    base = seed_net(sizes=(12, 7, 5), flatten=False)
+    m1, o1, m2, o2 = sgd_twins(clone(base))
     with caplog.at_level(logging.DEBUG, logger=LOG):
         l1 = train_epoch(m1, Xu, y, nn.CrossEntropyLoss(), o1, batch_size=8, seed=1,
                          normalize=(0.5, 0.25))
@@ -935,9 +908,7 @@ def test_no_steps_returns_nan_and_changes_nothing(rng):
 def test_perm_slices_equal_one_call(rng):
     """Consecutive slices of one permutation passed as perm= train like one call over it."""
     X, y = make_xy(rng, 230, "ce")
-    m1 = seq_model(rng)
-    m2 = clone(m1)
-    o1, o2 = optim.SGD(m1.parameters(), lr=0.05), optim.SGD(m2.parameters(), lr=0.05)
+    m1, o1, m2, o2 = sgd_twins(seq_model(rng))
     crit = nn.CrossEntropyLoss()
     order = rng.permutation(230)
     train_epoch(m1, X, y, crit, o1, batch_size=16, perm=order)

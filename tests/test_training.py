@@ -4,32 +4,16 @@ bitwise; results are bitwise identical at 1 and 2 threads."""
 import numpy as np
 import pytest
 
-from fastmlp import functional as F
 from fastmlp import nn, optim, reference
-from f64steps import relu_sign_ambiguous
+from helpers import relu_sign_ambiguous, seed_net
 
 D_IN, D_HID, D_OUT = 20, 17, 5
 STEPS = 300
 
 
-class Net(nn.Module):
-    """The seed script's shape of model: functional flatten/relu between two Linears."""
-
-    def __init__(self, d_in, d_hid, d_out):
-        super().__init__()
-        self.fc1 = nn.Linear(d_in, d_hid)
-        self.fc2 = nn.Linear(d_hid, d_out)
-
-    def forward(self, x):
-        x = F.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        return self.fc2(x)
-
-
 def make_model(style, d_in=D_IN, d_hid=D_HID, d_out=D_OUT):
-    if style == "functional":
-        return Net(d_in, d_hid, d_out)
-    return nn.Sequential(nn.Flatten(), nn.Linear(d_in, d_hid), nn.ReLU(), nn.Linear(d_hid, d_out))
+    """The seed script's model ("functional") or its Sequential spelling."""
+    return seed_net("script" if style == "functional" else "sequential", (d_in, d_hid, d_out))
 
 
 def weights(model):
@@ -92,7 +76,7 @@ CASE_IDS = ["-".join([c[0], *c[1], *(f"{k}={v}" for k, v in c[2].items())]) for 
 # maxima; a wrong formula (dampening on step 1, a gradient off by a factor, one skipped
 # update) gives differences of 1e-3 or more.
 #
-# A step on which a ReLU may take the other branch in float32 (f64steps explains it) is
+# A step on which a ReLU may take the other branch in float32 (helpers explains it) is
 # not compared: the float64 state (weights and momentum buffers) is set to the float32 one
 # and the comparison goes on. Without that, 3 of 640 runs failed (seed-dependent, e.g. a
 # 1.2e-5 loss difference 135 steps after a flip). A run may skip at most MAX_SKIPPED.
