@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import bench, kernels
+from fastmlp import kernels
+from fastmlp.tools import bench
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 

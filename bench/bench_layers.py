@@ -1,6 +1,6 @@
 """The seed network's per-step kernels: fastmlp beside NumPy and PyTorch (not run in CI).
 
-The cases are ``fastmlp.bench.layer_cases`` (the same as ``fastmlp bench
+The cases are ``fastmlp.tools.bench.layer_cases`` (the same as ``fastmlp bench
 layers``): Linear forward (GEMM + bias) and backward (dX, dW, db) of fc1
 784->128 and fc2 128->10, ReLU forward/backward on the 128-wide hidden layer,
 softmax cross-entropy loss + gradient over 10 classes, at batch 64 and 256.
@@ -24,7 +24,8 @@ import time
 import pytest
 
 import fastmlp
-from fastmlp import bench, kernels
+from fastmlp import kernels
+from fastmlp.tools import bench
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 try:

@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import bench
+from fastmlp.tools import bench
 from fastmlp import data as fdata
 
 threadpoolctl = pytest.importorskip("threadpoolctl")

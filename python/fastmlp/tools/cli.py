@@ -5,7 +5,7 @@
     fastmlp train [--dataset fashion-mnist] [--hidden 128 ...] [--epochs 10] [--save model.npz]
     fastmlp evaluate --model model.npz [--dataset fashion-mnist]
     fastmlp info
-    fastmlp bench ...            (fastmlp.bench, when this build has it)
+    fastmlp bench ...            (fastmlp.tools.bench, when this build has it)
 
 Also ``python -m fastmlp ...``. Every subcommand takes ``--json`` for
 machine-readable output on stdout (and nothing else on stdout).
@@ -100,7 +100,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     """The top-level parser and its subparsers by name (``bench`` gets its arguments lazily)."""
-    from . import __version__
+    from fastmlp import __version__
 
     parser = _Parser(prog="fastmlp",
                      description="Train and evaluate multilayer perceptrons on the CPU with "
@@ -170,7 +170,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     subs["info"] = p
 
     p = sub.add_parser("bench", help="benchmarks against NumPy, PyTorch and scikit-learn",
-                       description="Benchmarks (fastmlp.bench).")
+                       description="Benchmarks (fastmlp.tools.bench).")
     p.set_defaults(func=None)
     subs["bench"] = p
     return parser, subs
@@ -191,7 +191,7 @@ def _subcommand(argv) -> str | None:
 def _load_dataset(args, *, train: bool, progress, raw: bool = False):
     """(X float32 (N, features) in [0, 1], y int64 (N,)) or UserError; with ``raw``,
     X is the uint8 pixels (N, features) as stored."""
-    from .data import DatasetNotFoundError, load_mnist, normalize
+    from fastmlp.data import DatasetNotFoundError, load_mnist, normalize
 
     if args.data is not None and not os.path.isdir(args.data):
         raise UserError(f"--data {args.data}: not a directory")
@@ -218,8 +218,8 @@ def _evaluate(model, X, y, batch: int = 4096):
     """(mean cross-entropy, accuracy, predictions) of model on (X, y), without gradients."""
     import numpy as np
 
-    from .kernels import cross_entropy
-    from .tensor import no_grad
+    from fastmlp import no_grad
+    from fastmlp.kernels import cross_entropy
 
     loss_sum = 0.0
     pred = np.empty(len(X), dtype=np.int64)
@@ -234,7 +234,7 @@ def _evaluate(model, X, y, batch: int = 4096):
 
 
 def _architecture(model) -> str:
-    from . import nn
+    from fastmlp import nn
 
     lins = [m for m in model.modules() if type(m) is nn.Linear]
     if not lins:
@@ -265,7 +265,7 @@ def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed
 
     import numpy as np
 
-    from .train import train_epoch
+    from fastmlp import train_epoch
 
     takes_perm = "perm" in inspect.signature(train_epoch).parameters
     n = len(X)
@@ -326,7 +326,7 @@ def _standardization(args):
     """(mean, std) that cmd_train applies after scaling pixels to [0, 1]."""
     if args.normalize == "unit":
         return 0.0, 1.0
-    from . import data
+    from fastmlp import data
 
     if args.dataset == "fashion-mnist":
         return data.FASHION_MNIST_MEAN, data.FASHION_MNIST_STD
@@ -342,7 +342,7 @@ def _fold_standardization(model, mean: float, std: float):
 
     import numpy as np
 
-    from . import nn
+    from fastmlp import nn
 
     folded = copy.deepcopy(model)
     first = next(m for m in folded.modules() if isinstance(m, nn.Linear))
@@ -357,9 +357,8 @@ def cmd_train(args) -> int:
     import numpy as np
 
     import fastmlp
-    from . import nn, optim
-    from .data import normalize
-    from .train import train_epoch
+    from fastmlp import nn, optim, train_epoch
+    from fastmlp.data import normalize
 
     out = sys.stdout
     log = sys.stderr if args.json else sys.stdout  # human-readable lines
@@ -450,7 +449,7 @@ def cmd_train(args) -> int:
           f"({args.epochs * len(X) / total_train:,.0f} samples/s); test accuracy "
           f"{100 * test_acc:.2f}%", file=log, flush=True)
     if save_path:
-        from .serialization import save
+        from fastmlp import save
 
         try:
             save(_fold_standardization(model, mean, std), save_path)
@@ -464,8 +463,7 @@ def cmd_train(args) -> int:
 
 
 def _load_model(path: str):
-    from . import nn
-    from .serialization import load
+    from fastmlp import load, nn
 
     try:
         model = load(path)
@@ -484,7 +482,7 @@ def _load_model(path: str):
 def cmd_evaluate(args) -> int:
     import numpy as np
 
-    from . import nn
+    from fastmlp import nn
 
     model = _load_model(args.model)
     lins = [m for m in model.modules() if type(m) is nn.Linear]
@@ -548,7 +546,7 @@ def _info() -> dict:
     from threadpoolctl import threadpool_info
 
     import fastmlp
-    from . import _core
+    from fastmlp import _core
 
     pools = threadpool_info()
     keep = ("internal_api", "version", "num_threads", "filepath", "prefix", "threading_layer",
@@ -631,9 +629,9 @@ def main(argv=None) -> int:
     parser, subs = build_parser()
     if _subcommand(argv) == "bench":
         try:
-            from . import bench
+            from fastmlp.tools import bench
         except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.bench":
+            if e.name != "fastmlp.tools.bench":
                 raise
             print("fastmlp bench: not available in this build", file=sys.stderr)
             return 2

@@ -41,7 +41,7 @@ at the same thread count: ``fastmlp.set_num_threads``, OpenBLAS through
 
 From Python::
 
-    from fastmlp import bench
+    from fastmlp.tools import bench
     report = bench.run_benchmarks(["gemm"], threads=2, quick=True)
     print(bench.format_report(report))
 
@@ -345,7 +345,7 @@ def suite_gemm(*, threads=None, quick=False, reps=None, target=None, peers=None,
     ``peak`` (GFLOP/s) adds ``pct_peak`` to every figure; ``shapes`` (a list
     of GEMM_SHAPES-like tuples) overrides the default set.
     """
-    from . import kernels
+    from fastmlp import kernels
 
     threads = threads or _all_cores()
     peers = peers if peers is not None else detect_peers()
@@ -391,7 +391,7 @@ def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
     arrays; throughput is ``work / seconds / scale`` in ``unit``. Linear
     backward computes dX, dW and db; ``gemm`` marks GEMM-bound cases.
     """
-    from . import kernels
+    from fastmlp import kernels
 
     B = int(batch)
     rng = np.random.default_rng(seed)
@@ -516,7 +516,7 @@ def suite_layers(*, threads=None, quick=False, reps=None, target=None, peers=Non
 def load_train_data(root=None, n=None, *, raw=False):
     """(X float32 (N, 784), y int64 (N,), description): Fashion-MNIST or random.
     With ``raw``, a 4th item: the uint8 images (N, 784) that X normalizes."""
-    from . import data as fdata
+    from fastmlp import data as fdata
 
     try:
         images, labels = fdata.load_mnist(root, kind="fashion-mnist", download=False)
@@ -577,13 +577,13 @@ def _numpy_epoch(st, X, y, b, rng):
 def _train_sides(X, y, b, peers, images=None):
     """{side: one-epoch callable} for batch size ``b`` (state persists across epochs).
     ``images``: the uint8 pixels X was normalized from, for the ``fastmlp-u8`` side."""
-    from . import data as fdata
+    from fastmlp import data as fdata
 
     fns = {}
     try:  # our nn/optim/train API
-        from . import functional as F
-        from . import nn, optim
-        from .train import train_epoch
+        from fastmlp import functional as F
+        from fastmlp import nn, optim
+        from fastmlp import train_epoch
 
         torch_like_seed = getattr(nn, "manual_seed", None)
         if torch_like_seed:
@@ -794,7 +794,9 @@ def _git_commit():
     """``<sha>[+dirty]`` of the source tree fastmlp is imported from, else None."""
     import subprocess
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    import fastmlp
+
+    here = os.path.dirname(os.path.abspath(fastmlp.__file__))  # the package, not this folder
     try:
         sha = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5)
@@ -840,7 +842,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
     ours/peer throughput}).
     """
     import fastmlp
-    from . import kernels
+    from fastmlp import kernels
 
     if isinstance(suites, str):
         suites = [suites]
@@ -1200,7 +1202,10 @@ def run(args) -> int:
 
 def _command_line() -> str:
     argv0 = os.path.basename(sys.argv[0])
-    if argv0 in ("fastmlp", "__main__.py", "cli.py"):
+    in_bench = os.path.basename(os.path.dirname(os.path.abspath(sys.argv[0]))) == "bench"
+    if argv0 == "__main__.py" and in_bench:  # python -m fastmlp.tools.bench
+        words = ["fastmlp", "bench"] + sys.argv[1:]
+    elif argv0 in ("fastmlp", "__main__.py", "cli.py"):
         words = ["fastmlp"] + sys.argv[1:]
     elif argv0 == "bench.py":
         words = ["fastmlp", "bench"] + sys.argv[1:]
@@ -1215,7 +1220,3 @@ def main(argv=None) -> int:
                                                  "scikit-learn on this machine.")
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
