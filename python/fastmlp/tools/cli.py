@@ -359,6 +359,7 @@ def cmd_train(args) -> int:
     import fastmlp
     from fastmlp import nn, optim, train_epoch
     from fastmlp.data import normalize
+    from fastmlp.tools.seed import seed_net
 
     out = sys.stdout
     log = sys.stderr if args.json else sys.stdout  # human-readable lines
@@ -383,13 +384,8 @@ def cmd_train(args) -> int:
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
     nn.manual_seed(init_seed)  # weights
     rng = np.random.default_rng(shuffle_seed)  # one shuffling seed per epoch
-    widths = [X.shape[1]] + list(hidden) + [N_CLASSES]
-    layers = []
-    for i in range(len(widths) - 1):
-        layers.append(nn.Linear(widths[i], widths[i + 1]))
-        if i < len(widths) - 2:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
+    model = seed_net("sequential", hidden=hidden, in_features=X.shape[1], classes=N_CLASSES,
+                     flatten=False)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                           weight_decay=args.weight_decay)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from ..seed import seed_net
 from .harness import _log, _torch
 
 
@@ -177,6 +178,19 @@ def _numpy_epoch(st, X, y, b, rng):
     return running / steps
 
 
+def _seed_loop(batches, model, crit, opt):
+    """The seed script's inner loop over ``batches`` (fastmlp's or torch's); the mean loss."""
+    running, steps = 0.0, 0
+    for inputs, labels in batches:
+        opt.zero_grad()
+        loss = crit(model(inputs), labels)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+        steps += 1
+    return running / steps
+
+
 def _train_sides(X, y, b, peers, images=None):
     """{side: one-epoch callable} for batch size ``b`` (state persists across epochs).
     ``images``: the uint8 pixels X was normalized from, for the ``fastmlp-u8`` side."""
@@ -184,14 +198,12 @@ def _train_sides(X, y, b, peers, images=None):
 
     fns = {}
     try:  # our nn/optim/train API
-        from fastmlp import functional as F
-        from fastmlp import nn, optim
-        from fastmlp import train_epoch
+        from fastmlp import nn, optim, train_epoch
 
         torch_like_seed = getattr(nn, "manual_seed", None)
         if torch_like_seed:
             torch_like_seed(0)
-        seq = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        seq = seed_net("sequential")
         crit, opt = nn.CrossEntropyLoss(), optim.SGD(seq.parameters(), lr=0.01)
         seeds = iter(range(1, 1 << 30))
         fns["fastmlp"] = lambda: train_epoch(seq, X, y, crit, opt, batch_size=b, shuffle=True,
@@ -204,33 +216,11 @@ def _train_sides(X, y, b, peers, images=None):
                                                     shuffle=True, seed=next(seeds8),
                                                     normalize=True)
 
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1 = nn.Linear(784, 128)
-                self.fc2 = nn.Linear(128, 10)
-
-            def forward(self, x):
-                x = F.flatten(x, 1)
-                x = F.relu(self.fc1(x))
-                return self.fc2(x)
-
-        net = Net()
-        lcrit, lopt = nn.CrossEntropyLoss(), optim.SGD(net.parameters(), lr=0.01)
+        net = seed_net("script")
+        l_state = net, nn.CrossEntropyLoss(), optim.SGD(net.parameters(), lr=0.01)
         lseeds = iter(range(1, 1 << 30))
-
-        def _loop():
-            loader = fdata.DataLoader(X, y, batch_size=b, shuffle=True, seed=next(lseeds))
-            running = 0.0
-            for inputs, labels in loader:
-                lopt.zero_grad()
-                loss = lcrit(net(inputs), labels)
-                loss.backward()
-                lopt.step()
-                running += loss.item()
-            return running / len(loader)
-
-        fns["fastmlp-loop"] = _loop
+        fns["fastmlp-loop"] = lambda: _seed_loop(
+            fdata.DataLoader(X, y, batch_size=b, shuffle=True, seed=next(lseeds)), *l_state)
     except Exception as e:  # a peer's module still landing
         _log(f"  train: fastmlp nn/optim/train_epoch unavailable ({type(e).__name__}: {e})")
 
@@ -245,33 +235,10 @@ def _train_sides(X, y, b, peers, images=None):
     torch = _torch(peers)
     if torch:
         torch.manual_seed(0)
-        tnn = torch.nn
-
-        class TNet(tnn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1 = tnn.Linear(784, 128)
-                self.fc2 = tnn.Linear(128, 10)
-
-            def forward(self, x):
-                x = torch.flatten(x, 1)
-                x = torch.relu(self.fc1(x))
-                return self.fc2(x)
-
-        def _seed_loop(batches, model, crit, opt):  # the seed script's inner loop
-            running, steps = 0.0, 0
-            for inputs, labels in batches:
-                opt.zero_grad()
-                loss = crit(model(inputs), labels)
-                loss.backward()
-                opt.step()
-                running += loss.item()
-                steps += 1
-            return running / steps
 
         def _seed_state():  # a fresh model, criterion and optimizer
-            model = TNet()
-            return model, tnn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01)
+            model = seed_net("script", backend="torch")
+            return model, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01)
 
         Xt, yt, gen = torch.from_numpy(X), torch.from_numpy(y), torch.Generator().manual_seed(0)
         t_state = _seed_state()
