@@ -523,16 +523,12 @@ _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 
 
 
 def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import platform
 
-    return platform.processor() or None
+    from fastmlp.tools.machine import cpu_model
+
+    model = cpu_model()
+    return model if model is not None else (platform.processor() or None)
 
 
 def _info() -> dict:

@@ -29,6 +29,8 @@ except ImportError:  # not on Windows: settle() then only sleeps
 
 import numpy as np
 
+from ..machine import cpu_model
+
 SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
@@ -263,14 +265,8 @@ def _all_cores() -> int:
 
 
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    model = cpu_model()
+    return model if model is not None else (platform.processor() or platform.machine())
 
 
 def machine_info(threads: int) -> dict:
