@@ -43,7 +43,7 @@ The JSON written by ``--json`` is ``report`` itself (see :func:`run_benchmarks`)
 from .harness import (OPENBLAS_SLOW_VARS, PEERS, RATIO_SIDES, SCHEMA, SIDE_ORDER,  # noqa: F401
                       SUITES, detect_peers, machine_info, measure, resource, settle,
                       thread_settings)
-from .sides import layer_cases, load_train_data  # noqa: F401
+from .sides import gemm_sides, layer_cases, load_train_data, train_sides  # noqa: F401
 from .suites import (GEMM_SHAPES, run_benchmarks, suite_gemm, suite_layers,  # noqa: F401
                      suite_train)
 from .report import compare, format_report, plot  # noqa: F401

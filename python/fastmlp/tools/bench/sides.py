@@ -10,6 +10,29 @@ from ..seed import seed_net
 from .harness import _log, _torch
 
 
+def gemm_sides(M, K, N, trans_a, trans_b, rng, torch=None) -> dict:
+    """{side: zero-argument callable} computing C = op(A) @ op(B) on float32 operands drawn
+    from ``rng`` (A then B): op(A) is (M, K), op(B) is (K, N), C (M, N) preallocated.
+    Sides: "fastmlp" (``kernels.sgemm``), "numpy" (``np.matmul``), "torch" (``torch.mm``,
+    when the ``torch`` module is given); the gemm suite and bench/bench_gemm.py run these."""
+    from fastmlp import kernels
+
+    ta, tb = trans_a, trans_b
+    a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+    b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+    c = np.empty((M, N), np.float32)
+    ao, bo = (a.T if ta else a), (b.T if tb else b)
+    fns = {
+        "fastmlp": lambda: kernels.sgemm(a, b, c, trans_a=ta, trans_b=tb),
+        "numpy": lambda: np.matmul(ao, bo, out=c),
+    }
+    if torch is not None:
+        at, bt, ct = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+        at, bt = (at.t() if ta else at), (bt.t() if tb else bt)
+        fns["torch"] = lambda: torch.mm(at, bt, out=ct)
+    return fns
+
+
 def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
     """The layers suite's cases at one batch size, for this module and bench/bench_layers.py.
 
@@ -191,7 +214,7 @@ def _seed_loop(batches, model, crit, opt):
     return running / steps
 
 
-def _train_sides(X, y, b, peers, images=None):
+def train_sides(X, y, b, peers, images=None):
     """{side: one-epoch callable} for batch size ``b`` (state persists across epochs).
     ``images``: the uint8 pixels X was normalized from, for the ``fastmlp-u8`` side."""
     from fastmlp import data as fdata

@@ -11,7 +11,7 @@ from .harness import (OPENBLAS_SLOW_VARS, PEERS, SCHEMA, SETTLE_MAX_S, SLEEP_BET
                       _all_cores, _defaults, _loadavg, _log, _run_case, _skipped, _torch, _versions,
                       detect_peers, machine_info, thread_settings)
 from .report import _n_threads
-from .sides import _train_sides, layer_cases, load_train_data
+from .sides import gemm_sides, layer_cases, load_train_data, train_sides
 
 
 # (M, K, N, trans_a, trans_b, what): op(A) is (M, K), op(B) is (K, N);
@@ -50,8 +50,6 @@ def suite_gemm(*, threads=None, quick=False, reps=None, target=None, peers=None,
     ``peak`` (GFLOP/s) adds ``pct_peak`` to every figure; ``shapes`` (a list
     of GEMM_SHAPES-like tuples) overrides the default set.
     """
-    from fastmlp import kernels
-
     threads = threads or _all_cores()
     peers = peers if peers is not None else detect_peers()
     reps, target, warmup = _defaults("gemm", quick, reps, target)
@@ -63,19 +61,7 @@ def suite_gemm(*, threads=None, quick=False, reps=None, target=None, peers=None,
     rng = np.random.default_rng(0)
     with thread_settings(threads, peers):
         for M, K, N, ta, tb, what in shapes:
-            a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
-            b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
-            c = np.empty((M, N), np.float32)
-            ao, bo = (a.T if ta else a), (b.T if tb else b)
-            fns = {
-                "fastmlp": lambda a=a, b=b, c=c, ta=ta, tb=tb: kernels.sgemm(
-                    a, b, c, trans_a=ta, trans_b=tb),
-                "numpy": lambda ao=ao, bo=bo, c=c: np.matmul(ao, bo, out=c),
-            }
-            if torch:
-                at, bt, ct = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
-                at, bt = (at.t() if ta else at), (bt.t() if tb else bt)
-                fns["torch"] = lambda at=at, bt=bt, ct=ct: torch.mm(at, bt, out=ct)
+            fns = gemm_sides(M, K, N, ta, tb, rng, torch)
             shape = f"{M}x{K}x{N} {'T' if ta else 'N'}{'T' if tb else 'N'}"
             _run_case(results, suite="gemm", case=what, shape=shape, unit="GFLOP/s", scale=1e9,
                       work=2.0 * M * N * K, fns=fns, reps=reps, target=target, warmup=warmup,
@@ -124,7 +110,7 @@ def suite_train(*, threads=None, quick=False, reps=None, peers=None, batches=Non
         for b in batches:
             _run_case(results, suite="train", case=f"epoch, batch {b}", shape=f"{len(X)}x784",
                       unit="ksample/s", scale=1e3, work=float(len(X)),
-                      fns=_train_sides(X, y, b, peers, images), reps=reps, target=target,
+                      fns=train_sides(X, y, b, peers, images), reps=reps, target=target,
                       warmup=warmup, skipped=_skipped(peers, ("torch", "sklearn")),
                       extra={"batch_size": b, "data": source, "samples": len(X)})
     return results
