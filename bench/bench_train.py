@@ -24,8 +24,9 @@ at batch 64 and 256, every side at fastmlp's thread count (``thread_settings``):
 
 Each round trains a fresh model (the sides are rebuilt in the untimed setup).
 The machine must be otherwise idle: with 2 cores, another process spinning
-OpenMP threads makes every barrier wait for a descheduled thread (10-100x
-slower epochs, for PyTorch and fastmlp alike).
+OpenMP threads makes every barrier wait for a descheduled thread, for PyTorch
+and fastmlp alike (bench/results/README.md, "### Idle machine: the train suite
+beside other OpenMP load").
 
 ``extra_info`` has s/epoch (median of 5) and samples/s; a table with the ratios
 to PyTorch is printed at the end; ``test_fused_peak_memory`` measures, in a fresh

@@ -36,7 +36,8 @@ N_CLASSES = 10
 
 # With a progress bar the fused epoch is cut into calls of about this many
 # seconds (tqdm redraws at most every 0.1 s anyway), so the bar moves while
-# the per-call overhead stays far below 1% of the epoch.
+# the per-call overhead stays negligible (bench/results/README.md, "### fastmlp
+# train: progress-bar chunks").
 _CHUNK_SECONDS = 0.1
 _FIRST_CHUNK_FRACTION = 1 / 20
 
@@ -258,7 +259,7 @@ def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed
     next run of whole batches of it, in order, and the optimizer state carries over between
     calls, so the weights are those of one call. When ``train_epoch`` takes the visiting
     order itself (``perm=``) the calls index X directly; otherwise each call gets the
-    gathered rows with ``shuffle=False`` (a copy of X per epoch: a few % slower).
+    gathered rows with ``shuffle=False`` (a copy of X per epoch, slower).
     Returns the mean of the step losses, as ``train_epoch`` does.
     """
     import inspect

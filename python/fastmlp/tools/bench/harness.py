@@ -4,8 +4,8 @@ Method: every side is warmed up, then timed ``reps`` times, interleaved: each
 repetition runs every side once, in an order rotated per repetition, so drift
 on a shared machine hits all sides alike. Before each timing the run waits
 until the previous side's worker threads stop spinning (``settle``: at least
-50 ms, until the process's other threads are idle, at most 1 s; OpenBLAS's
-spin for 100-200 ms after a call and would take the next side's cores) and,
+50 ms, until the process's other threads are idle, at most 1 s; OpenBLAS's keep
+spinning after a call and would take the next side's cores) and,
 for short calls, makes one untimed call; a timing is a loop
 of calls lasting about ``target`` seconds, divided by the call count
 (``time.perf_counter``). A figure is the median of the repetitions; the spread
@@ -137,13 +137,12 @@ def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
            poll_s: float = 0.02) -> float:
     """Sleep until this process's worker threads stop using the CPU; returns the wait.
 
-    After a call, thread pools keep spinning: libgomp's (ours) for a few ms,
-    OpenBLAS's for 100-200 ms here. A side timed while the previous side's
-    threads still spin shares the cores with them: measured on the 2-core dev
-    machine, a 256x1024x1024 fastmlp (or torch) GEMM right after NumPy ran at
-    half speed with a fixed 50 ms pause, and at full speed after 300 ms. So
-    this waits at least ``min_s``, then until the other threads used under 10%
-    of one core over a ``poll_s`` window, at most ``max_s`` in all.
+    After a call, thread pools keep spinning (libgomp's, ours, briefly; OpenBLAS's
+    much longer), and a side timed while the previous side's threads still spin
+    shares the cores with them (figures: bench/results/README.md, "### settle:
+    worker threads spin after a call"). So this waits at least ``min_s``, then
+    until the other threads used under 10% of one core over a ``poll_s`` window,
+    at most ``max_s`` in all.
     """
     t0 = time.perf_counter()
     time.sleep(min_s)
