@@ -240,10 +240,10 @@ def train_sides(X, y, b, peers, images=None):
                                                     normalize=True)
 
         net = seed_net("script")
-        l_state = net, nn.CrossEntropyLoss(), optim.SGD(net.parameters(), lr=0.01)
+        loop_state = net, nn.CrossEntropyLoss(), optim.SGD(net.parameters(), lr=0.01)
         lseeds = iter(range(1, 1 << 30))
         fns["fastmlp-loop"] = lambda: _seed_loop(
-            fdata.DataLoader(X, y, batch_size=b, shuffle=True, seed=next(lseeds)), *l_state)
+            fdata.DataLoader(X, y, batch_size=b, shuffle=True, seed=next(lseeds)), *loop_state)
     except Exception as e:  # a peer's module still landing
         _log(f"  train: fastmlp nn/optim/train_epoch unavailable ({type(e).__name__}: {e})")
 
