@@ -1,1 +1,1 @@
-"""The command-line tools over fastmlp's public API: the ``fastmlp`` command and ``fastmlp bench``."""
+"""The command-line tools over fastmlp's public API: the ``fastmlp`` command, ``fastmlp bench``."""

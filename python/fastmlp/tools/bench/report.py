@@ -1,4 +1,4 @@
-"""The output of ``fastmlp bench``: the terminal table, the comparison with an earlier run, the plot."""
+"""The output of ``fastmlp bench``: the table, the comparison with an earlier run, the plot."""
 from __future__ import annotations
 
 import numpy as np

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ..seed import seed_net
+from ..seed import SEED_CLASSES, SEED_HIDDEN, SEED_IN, seed_net
 from .harness import _log, _torch
 
 
@@ -55,7 +55,8 @@ def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
         cases.append({"name": name, "shape": shape, "unit": unit, "scale": scale,
                       "work": float(work), "gemm": gemm, "fns": fns})
 
-    for layer, (IN, OUT) in (("fc1", (784, 128)), ("fc2", (128, 10))):
+    fc = (("fc1", (SEED_IN, SEED_HIDDEN)), ("fc2", (SEED_HIDDEN, SEED_CLASSES)))
+    for layer, (IN, OUT) in fc:
         x, W, bias, dy = f32(B, IN), f32(OUT, IN), f32(OUT), f32(B, OUT)
         y, dx, dW, db = (np.empty((B, OUT), np.float32), np.empty((B, IN), np.float32),
                          np.empty((OUT, IN), np.float32), np.empty(OUT, np.float32))
@@ -92,7 +93,7 @@ def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
         add(f"Linear fwd {layer}", f"{B}x{IN}->{OUT}", "GFLOP/s", 1e9, flops, fwd, True)
         add(f"Linear bwd {layer}", f"{B}x{IN}->{OUT}", "GFLOP/s", 1e9, 2 * flops, bwd, True)
 
-    H = 128
+    H = SEED_HIDDEN
     h, dout = f32(B, H), f32(B, H)
     out, dh = np.empty((B, H), np.float32), np.empty((B, H), np.float32)
     np.maximum(h, 0, out=out)
@@ -107,7 +108,7 @@ def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
     add("ReLU fwd", f"{B}x{H}", "Melem/s", 1e6, B * H, rf)
     add("ReLU bwd", f"{B}x{H}", "Melem/s", 1e6, B * H, rb)
 
-    C = 10
+    C = SEED_CLASSES
     z, t = f32(B, C), rng.integers(0, C, B).astype(np.int64)
     dz = np.empty((B, C), np.float32)
     rows = np.arange(B)
@@ -160,11 +161,13 @@ def load_train_data(root=None, n=None, *, raw=False):
 
 
 def _init_numpy(rng):
-    k1, k2 = 1 / np.sqrt(784), 1 / np.sqrt(128)
-    return dict(W1=rng.uniform(-k1, k1, (128, 784)).astype(np.float32),
-                b1=rng.uniform(-k1, k1, 128).astype(np.float32),
-                W2=rng.uniform(-k2, k2, (10, 128)).astype(np.float32),
-                b2=rng.uniform(-k2, k2, 10).astype(np.float32))
+    """The seed network's weights as NumPy arrays, from nn.Linear's default distribution."""
+    IN, H, C = SEED_IN, SEED_HIDDEN, SEED_CLASSES
+    k1, k2 = 1 / np.sqrt(IN), 1 / np.sqrt(H)
+    return dict(W1=rng.uniform(-k1, k1, (H, IN)).astype(np.float32),
+                b1=rng.uniform(-k1, k1, H).astype(np.float32),
+                W2=rng.uniform(-k2, k2, (C, H)).astype(np.float32),
+                b2=rng.uniform(-k2, k2, C).astype(np.float32))
 
 
 def _numpy_epoch(st, X, y, b, rng):
@@ -288,7 +291,7 @@ def train_sides(X, y, b, peers, images=None):
         sk_seeds = iter(range(1, 1 << 30))
 
         def _sklearn_epoch():
-            clf = MLPClassifier(solver="sgd", hidden_layer_sizes=(128,), batch_size=b,
+            clf = MLPClassifier(solver="sgd", hidden_layer_sizes=(SEED_HIDDEN,), batch_size=b,
                                 learning_rate_init=0.01, momentum=0, max_iter=1,
                                 random_state=next(sk_seeds))
             with warnings.catch_warnings():
