@@ -1,38 +1,32 @@
-"""SGEMM throughput: fastmlp.kernels.sgemm beside numpy.matmul (OpenBLAS), same inputs.
+"""SGEMM throughput: ``fastmlp bench gemm``'s shapes and sides under pytest-benchmark.
 
 Run (NumPy's OpenBLAS is slowed by OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE where a
 machine sets them, so unset both for this command only):
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=python \\
         python -m pytest bench/bench_gemm.py --benchmark-only \\
         --benchmark-json=bench/results/gemm.json
 
-Each case records GFLOP/s in ``extra_info``; the ``side`` parameter is the
-innermost, so ours and NumPy's run back to back for every shape and thread
-count (drift on a shared machine hits both alike). Shapes are M x K x N with
-op(A) (M, K) and op(B) (K, N); "NT" is x @ W.T (a Linear forward), "TN" the
-weight gradient.
+The shapes are ``fastmlp.tools.bench.GEMM_SHAPES`` and each side's call is
+``fastmlp.tools.bench.gemm_sides``: the same as ``fastmlp bench gemm``, plus a
+``fastmlp-avx2`` side (the AVX2 micro-kernel forced). Each case records GFLOP/s
+in ``extra_info``; the ``side`` parameter is the innermost, so the sides of a
+shape and thread count run back to back (drift on a shared machine hits them
+alike), each after ``settle`` and at the same thread count (``thread_settings``).
 """
 
 import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import bench, kernels
+from fastmlp.tools import bench
 
-threadpoolctl = pytest.importorskip("threadpoolctl")
+pytest.importorskip("threadpoolctl")
 
-# (M, K, N, trans_a, trans_b)
-SHAPES = [
-    (64, 784, 128, False, True),    # seed net layer 1 forward, batch 64
-    (64, 128, 10, False, True),     # seed net layer 2 forward
-    (256, 784, 128, False, True),   # layer 1 forward, batch 256
-    (784, 64, 128, True, False),    # weight-gradient shape (X.T @ dY)
-    (128, 64, 784, True, False),    # dW = dY.T @ X, as a Linear backward issues it
-    (512, 512, 512, False, False),
-    (1024, 1024, 1024, False, False),
-    (2048, 2048, 2048, False, False),
-]
+PEERS = bench.detect_peers(("torch",))
+TORCH = __import__("torch") if PEERS["torch"]["available"] else None
+SHAPES = [s[:5] for s in bench.GEMM_SHAPES]  # (M, K, N, trans_a, trans_b)
+SIDES = ("fastmlp", "fastmlp-avx2", "numpy", "torch")
 
 
 def _id(s):
@@ -41,50 +35,34 @@ def _id(s):
 
 
 @pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    out = {}
-    for s in SHAPES:
-        M, K, N, ta, tb = s
-        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
-        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
-        out[s] = (a, b, np.empty((M, N), np.float32))
-    return out
+def cases():
+    rng = np.random.default_rng(0)  # drawn in GEMM_SHAPES' order, as fastmlp bench gemm does
+    return {s: bench.gemm_sides(*s, rng, TORCH) for s in SHAPES}
 
 
-def _sleep_between_sides():
-    # OpenBLAS (100-200 ms) and libgomp worker threads spin after a call; wait
-    # until they stop so neither side runs beside the other's spinning threads.
-    bench.settle()
-
-
-@pytest.mark.parametrize("side", ["fastmlp", "fastmlp-avx2", "numpy"])
+@pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("threads", [2, 1])
 @pytest.mark.parametrize("shape", SHAPES, ids=_id)
-def test_sgemm(benchmark, data, shape, threads, side):
+def test_sgemm(benchmark, cases, shape, threads, side):
     M, K, N, ta, tb = shape
-    a, b, c = data[shape]
     flops = 2.0 * M * N * K
     if side == "fastmlp-avx2" and "avx2" not in fastmlp.available_cpu_capabilities():
         pytest.skip("CPU has no AVX2")
-    prev_isa, prev_threads = fastmlp.cpu_capability(), fastmlp.get_num_threads()
-    fastmlp.set_num_threads(threads)
+    if side == "torch" and TORCH is None:
+        pytest.skip(f"torch: {PEERS['torch']['reason']}")
+    run = cases[shape]["fastmlp" if side == "fastmlp-avx2" else side]
+    prev_isa = fastmlp.cpu_capability()
     if side == "fastmlp-avx2":
         fastmlp._set_cpu_capability("avx2")
-    _sleep_between_sides()
     try:
-        with threadpoolctl.threadpool_limits(threads):
-            if side == "numpy":
-                ao, bo = (a.T if ta else a), (b.T if tb else b)
-                run = lambda: np.matmul(ao, bo, out=c)  # noqa: E731
-            else:
-                run = lambda: kernels.sgemm(a, b, c, trans_a=ta, trans_b=tb)  # noqa: E731
+        with bench.thread_settings(threads, PEERS):
+            bench.settle()  # the previous side's worker threads stop spinning
             run()
             benchmark.pedantic(run, rounds=max(5, min(200, int(2e9 / flops))), iterations=1,
                                warmup_rounds=2)
+        isa = fastmlp.cpu_capability()
     finally:
         fastmlp._set_cpu_capability(prev_isa)
-        fastmlp.set_num_threads(prev_threads)
     med = benchmark.stats.stats.median
     benchmark.extra_info.update(gflops=flops / med / 1e9, shape=_id(shape), threads=threads,
-                                side=side, isa=fastmlp.cpu_capability() if side != "fastmlp-avx2" else "avx2")
+                                side=side, isa=isa)

@@ -1,6 +1,6 @@
 """The seed network's per-step kernels: fastmlp beside NumPy and PyTorch (not run in CI).
 
-The cases are ``fastmlp.bench.layer_cases`` (the same as ``fastmlp bench
+The cases are ``fastmlp.tools.bench.layer_cases`` (the same as ``fastmlp bench
 layers``): Linear forward (GEMM + bias) and backward (dX, dW, db) of fc1
 784->128 and fc2 128->10, ReLU forward/backward on the 128-wide hidden layer,
 softmax cross-entropy loss + gradient over 10 classes, at batch 64 and 256.
@@ -16,7 +16,7 @@ machine sets them, so unset both for this command only):
 Melem/s for ReLU, Msample/s for cross-entropy) from the median, plus
 ``pct_peak`` for the Linear cases. ``side`` is the innermost parameter, so the
 sides of a case run back to back; every side runs at the same thread count
-(all cores; ``FASTMLP_BENCH_THREADS`` overrides).
+(``thread_settings``: all cores; ``FASTMLP_BENCH_THREADS`` overrides).
 """
 import os
 import time
@@ -24,13 +24,12 @@ import time
 import pytest
 
 import fastmlp
-from fastmlp import bench, kernels
+from fastmlp import kernels
+from fastmlp.tools import bench
 
-threadpoolctl = pytest.importorskip("threadpoolctl")
-try:
-    import torch
-except ImportError:
-    torch = None
+pytest.importorskip("threadpoolctl")
+PEERS = bench.detect_peers(("torch",))
+torch = __import__("torch") if PEERS["torch"]["available"] else None
 
 THREADS = int(os.environ.get("FASTMLP_BENCH_THREADS") or len(os.sched_getaffinity(0)))
 BATCHES = (64, 256)
@@ -58,24 +57,17 @@ def test_layer(benchmark, cases, peak, batch, name, side):
     if side not in case["fns"]:
         pytest.skip(f"{side} is not installed")
     fn = case["fns"][side]
-    prev = fastmlp.get_num_threads()
-    fastmlp.set_num_threads(THREADS)
-    if torch is not None:
-        torch.set_num_threads(THREADS)
-    try:
-        with threadpoolctl.threadpool_limits(THREADS, user_api="blas"):
-            bench.settle()  # the previous side's workers stop spinning
+    with bench.thread_settings(THREADS, PEERS):
+        bench.settle()  # the previous side's workers stop spinning
+        fn()
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < 0.01:
             fn()
-            t0, n = time.perf_counter(), 0
-            while time.perf_counter() - t0 < 0.01:
-                fn()
-                n += 1
-            per_call = (time.perf_counter() - t0) / n
-            iterations = max(1, int(0.005 / per_call))  # a round lasts ~5 ms
-            benchmark.pedantic(fn, rounds=max(15, min(200, int(0.5 / (per_call * iterations)))),
-                               iterations=iterations, warmup_rounds=2)
-    finally:
-        fastmlp.set_num_threads(prev)
+            n += 1
+        per_call = (time.perf_counter() - t0) / n
+        iterations = max(1, int(0.005 / per_call))  # a round lasts ~5 ms
+        benchmark.pedantic(fn, rounds=max(15, min(200, int(0.5 / (per_call * iterations)))),
+                           iterations=iterations, warmup_rounds=2)
     med = benchmark.stats.stats.median
     value = case["work"] / med / case["scale"]
     benchmark.extra_info.update(side=side, case=name, shape=case["shape"], batch=batch,

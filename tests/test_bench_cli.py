@@ -1,7 +1,7 @@
 """Smoke test: ``fastmlp bench --quick --json PATH`` runs every suite and writes the report.
 
 Runs ``python -m fastmlp bench ...`` in a subprocess when the CLI module
-exists, else ``fastmlp.bench.run`` on the same parsed arguments. Takes about
+exists, else ``fastmlp.tools.bench.run`` on the same parsed arguments. Takes about
 half a minute on 2 cores; PyTorch / scikit-learn are used when installed and
 reported as skipped otherwise (the test passes either way).
 """
@@ -18,10 +18,10 @@ import sys
 import pytest
 
 import fastmlp
-from fastmlp import bench
+from fastmlp.tools import bench
 
 PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
-HAS_CLI = all(importlib.util.find_spec(m) is not None for m in ("fastmlp.cli", "fastmlp.__main__"))
+HAS_CLI = all(importlib.util.find_spec(m) is not None for m in ("fastmlp.tools.cli", "fastmlp.__main__"))
 
 TOP_KEYS = {"schema", "created", "command", "machine", "versions", "settings", "peak_gflops",
             "peers", "data", "warnings", "results"}

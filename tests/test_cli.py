@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import cli
+from fastmlp.tools import cli
 from fastmlp.data import SYSTEM_DATA_DIRS, write_idx
 from helpers import seed_net
 
@@ -238,14 +238,14 @@ def test_help_and_version(env):
 def test_bench_slot(monkeypatch, capsys, env):
     import importlib.util
 
-    if importlib.util.find_spec("fastmlp.bench") is not None:  # the real one, lazily wired in
+    if importlib.util.find_spec("fastmlp.tools.bench") is not None:  # the real one, lazily wired in
         r = run(env, "bench", "--help")
         assert r.returncode == 0 and "usage: fastmlp bench" in r.stdout, r.stderr
     # As if this build had no bench module. Also drop the package attribute: once any
-    # test imported fastmlp.bench, `from . import bench` would find it there and run
-    # the whole benchmark instead of failing to import.
-    monkeypatch.setitem(sys.modules, "fastmlp.bench", None)
-    monkeypatch.delattr(fastmlp, "bench", raising=False)
+    # test imported fastmlp.tools.bench, `from fastmlp.tools import bench` would find it
+    # there and run the whole benchmark instead of failing to import.
+    monkeypatch.setitem(sys.modules, "fastmlp.tools.bench", None)
+    monkeypatch.delattr(fastmlp.tools, "bench", raising=False)
     assert cli.main(["bench"]) == 2
     assert capsys.readouterr().err.strip() == "fastmlp bench: not available in this build"
 

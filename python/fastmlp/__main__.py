@@ -1,7 +1,7 @@
-"""``python -m fastmlp ...``: the ``fastmlp`` command line (see :mod:`fastmlp.cli`)."""
+"""``python -m fastmlp ...``: the ``fastmlp`` command line (see :mod:`fastmlp.tools.cli`)."""
 import sys
 
-from .cli import main
+from fastmlp.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@
     fastmlp train [--dataset fashion-mnist] [--hidden 128 ...] [--epochs 10] [--save model.npz]
     fastmlp evaluate --model model.npz [--dataset fashion-mnist]
     fastmlp info
-    fastmlp bench ...            (fastmlp.bench, when this build has it)
+    fastmlp bench ...            (fastmlp.tools.bench, when this build has it)
 
 Also ``python -m fastmlp ...``. Every subcommand takes ``--json`` for
 machine-readable output on stdout (and nothing else on stdout).
@@ -36,7 +36,8 @@ N_CLASSES = 10
 
 # With a progress bar the fused epoch is cut into calls of about this many
 # seconds (tqdm redraws at most every 0.1 s anyway), so the bar moves while
-# the per-call overhead stays far below 1% of the epoch.
+# the per-call overhead stays negligible (bench/results/README.md, "### fastmlp
+# train: progress-bar chunks").
 _CHUNK_SECONDS = 0.1
 _FIRST_CHUNK_FRACTION = 1 / 20
 
@@ -100,7 +101,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     """The top-level parser and its subparsers by name (``bench`` gets its arguments lazily)."""
-    from . import __version__
+    from fastmlp import __version__
 
     parser = _Parser(prog="fastmlp",
                      description="Train and evaluate multilayer perceptrons on the CPU with "
@@ -170,7 +171,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     subs["info"] = p
 
     p = sub.add_parser("bench", help="benchmarks against NumPy, PyTorch and scikit-learn",
-                       description="Benchmarks (fastmlp.bench).")
+                       description="Benchmarks (fastmlp.tools.bench).")
     p.set_defaults(func=None)
     subs["bench"] = p
     return parser, subs
@@ -191,7 +192,7 @@ def _subcommand(argv) -> str | None:
 def _load_dataset(args, *, train: bool, progress, raw: bool = False):
     """(X float32 (N, features) in [0, 1], y int64 (N,)) or UserError; with ``raw``,
     X is the uint8 pixels (N, features) as stored."""
-    from .data import DatasetNotFoundError, load_mnist, normalize
+    from fastmlp.data import DatasetNotFoundError, load_mnist, normalize
 
     if args.data is not None and not os.path.isdir(args.data):
         raise UserError(f"--data {args.data}: not a directory")
@@ -218,8 +219,8 @@ def _evaluate(model, X, y, batch: int = 4096):
     """(mean cross-entropy, accuracy, predictions) of model on (X, y), without gradients."""
     import numpy as np
 
-    from .kernels import cross_entropy
-    from .autograd import no_grad
+    from fastmlp import no_grad
+    from fastmlp.kernels import cross_entropy
 
     loss_sum = 0.0
     pred = np.empty(len(X), dtype=np.int64)
@@ -234,7 +235,7 @@ def _evaluate(model, X, y, batch: int = 4096):
 
 
 def _architecture(model) -> str:
-    from . import nn
+    from fastmlp import nn
 
     lins = [m for m in model.modules() if type(m) is nn.Linear]
     if not lins:
@@ -258,14 +259,14 @@ def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed
     next run of whole batches of it, in order, and the optimizer state carries over between
     calls, so the weights are those of one call. When ``train_epoch`` takes the visiting
     order itself (``perm=``) the calls index X directly; otherwise each call gets the
-    gathered rows with ``shuffle=False`` (a copy of X per epoch: a few % slower).
+    gathered rows with ``shuffle=False`` (a copy of X per epoch, slower).
     Returns the mean of the step losses, as ``train_epoch`` does.
     """
     import inspect
 
     import numpy as np
 
-    from .train import train_epoch
+    from fastmlp import train_epoch
 
     takes_perm = "perm" in inspect.signature(train_epoch).parameters
     n = len(X)
@@ -326,7 +327,7 @@ def _standardization(args):
     """(mean, std) that cmd_train applies after scaling pixels to [0, 1]."""
     if args.normalize == "unit":
         return 0.0, 1.0
-    from . import data
+    from fastmlp import data
 
     if args.dataset == "fashion-mnist":
         return data.FASHION_MNIST_MEAN, data.FASHION_MNIST_STD
@@ -342,7 +343,7 @@ def _fold_standardization(model, mean: float, std: float):
 
     import numpy as np
 
-    from . import nn
+    from fastmlp import nn
 
     folded = copy.deepcopy(model)
     first = next(m for m in folded.modules() if isinstance(m, nn.Linear))
@@ -357,9 +358,9 @@ def cmd_train(args) -> int:
     import numpy as np
 
     import fastmlp
-    from . import nn, optim
-    from .data import normalize
-    from .train import train_epoch
+    from fastmlp import nn, optim, train_epoch
+    from fastmlp.data import normalize
+    from fastmlp.tools.seed import seed_net
 
     out = sys.stdout
     log = sys.stderr if args.json else sys.stdout  # human-readable lines
@@ -384,13 +385,8 @@ def cmd_train(args) -> int:
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
     nn.manual_seed(init_seed)  # weights
     rng = np.random.default_rng(shuffle_seed)  # one shuffling seed per epoch
-    widths = [X.shape[1]] + list(hidden) + [N_CLASSES]
-    layers = []
-    for i in range(len(widths) - 1):
-        layers.append(nn.Linear(widths[i], widths[i + 1]))
-        if i < len(widths) - 2:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
+    model = seed_net("sequential", hidden=hidden, in_features=X.shape[1], classes=N_CLASSES,
+                     flatten=False)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                           weight_decay=args.weight_decay)
@@ -450,7 +446,7 @@ def cmd_train(args) -> int:
           f"({args.epochs * len(X) / total_train:,.0f} samples/s); test accuracy "
           f"{100 * test_acc:.2f}%", file=log, flush=True)
     if save_path:
-        from .serialization import save
+        from fastmlp import save
 
         try:
             save(_fold_standardization(model, mean, std), save_path)
@@ -464,8 +460,7 @@ def cmd_train(args) -> int:
 
 
 def _load_model(path: str):
-    from . import nn
-    from .serialization import load
+    from fastmlp import load, nn
 
     try:
         model = load(path)
@@ -484,7 +479,7 @@ def _load_model(path: str):
 def cmd_evaluate(args) -> int:
     import numpy as np
 
-    from . import nn
+    from fastmlp import nn
 
     model = _load_model(args.model)
     lins = [m for m in model.modules() if type(m) is nn.Linear]
@@ -529,16 +524,12 @@ _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 
 
 
 def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import platform
 
-    return platform.processor() or None
+    from fastmlp.tools.machine import cpu_model
+
+    model = cpu_model()
+    return model if model is not None else (platform.processor() or None)
 
 
 def _info() -> dict:
@@ -548,7 +539,7 @@ def _info() -> dict:
     from threadpoolctl import threadpool_info
 
     import fastmlp
-    from . import _core
+    from fastmlp import _core
 
     pools = threadpool_info()
     keep = ("internal_api", "version", "num_threads", "filepath", "prefix", "threading_layer",
@@ -631,9 +622,9 @@ def main(argv=None) -> int:
     parser, subs = build_parser()
     if _subcommand(argv) == "bench":
         try:
-            from . import bench
+            from fastmlp.tools import bench
         except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.bench":
+            if e.name != "fastmlp.tools.bench":
                 raise
             print("fastmlp bench: not available in this build", file=sys.stderr)
             return 2
