@@ -1,7 +1,7 @@
 // fastmlp kernel declarations: raw pointers, row-major float32, sizes in
 // elements. Every kernel here has a twin of the same name in
 // python/fastmlp/reference.py (NumPy float64) that defines what it computes.
-// Bindings (bindings*.cpp) validate every argument before calling in here:
+// Bindings (bindings/*.cpp) validate every argument before calling in here:
 // these functions trust their inputs.
 #pragma once
 #include <cstdint>

@@ -2,7 +2,7 @@
 
 For an ``nn.Sequential`` of ``Flatten`` / ``Linear`` / ``ReLU`` trained with
 ``CrossEntropyLoss`` or ``MSELoss`` and ``optim.SGD``, the whole epoch runs
-inside C++ with the GIL released (``csrc/train_step.cpp``): minibatch gather
+inside C++ with the GIL released (``csrc/train/train_step.cpp``): minibatch gather
 from the permutation, forward with the fused bias+ReLU GEMM epilogue, loss and
 its gradient, backward, SGD update; workspaces are allocated once, nothing is
 allocated and no Python runs per step.

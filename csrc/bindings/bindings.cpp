@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <cstdlib>
 #include <string>
-#include "bindings_util.h"
+#include "bindings/bindings_util.h"
 #include "kernels.h"
 
 namespace py = pybind11;

@@ -34,8 +34,8 @@
 #include <vector>
 #include "common.h"
 #include "gemm/blocking.h"
-#include "normalize_row.h"
-#include "train.h"
+#include "train/normalize_row.h"
+#include "train/train.h"
 
 namespace fastmlp {
 

@@ -1,5 +1,5 @@
 // Fused whole-epoch training of a Linear(+ReLU) stack: declarations.
-// The binding (bindings_train.cpp) validates everything before calling in
+// The binding (bindings/bindings_train.cpp) validates everything before calling in
 // here; train_epoch trusts its inputs.
 #pragma once
 #include <cstdint>

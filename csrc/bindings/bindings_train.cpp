@@ -6,8 +6,8 @@
 #include <type_traits>
 #include <string>
 #include <vector>
-#include "bindings_util.h"
-#include "train.h"
+#include "bindings/bindings_util.h"
+#include "train/train.h"
 
 namespace py = pybind11;
 using namespace fastmlp;
