@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include "common.h"
 #include "kernels.h"
 
 #pragma GCC visibility push(hidden)  // like pybind11 module code
@@ -35,9 +36,7 @@ inline std::string shape_str(const py::array& a) {
 inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= size_t(d);
-  const size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
+  void* p = aligned_alloc64(n * sizeof(float));
   py::capsule owner(p, [](void* q) { std::free(q); });
   return py::array_t<float>(shape, static_cast<float*>(p), owner);
 }

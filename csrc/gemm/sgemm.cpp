@@ -80,25 +80,10 @@ Kernel kernel_for(Isa isa) {
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
 
-// Grow-only, 64-byte aligned scratch owned by the calling thread (so that
-// concurrent callers from different Python threads don't share it). Reusing it
-// avoids an mmap + page faults on every call.
-struct Scratch {
-  float* ptr = nullptr;
-  size_t cap = 0;
-  float* get(size_t n) {
-    if (n > cap) {
-      std::free(ptr);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!ptr) { cap = 0; throw std::bad_alloc(); }
-      cap = n;
-    }
-    return ptr;
-  }
-  ~Scratch() { std::free(ptr); }
-};
-thread_local Scratch tls_pack_a, tls_pack_b;
+// Grow-only packing scratch owned by the calling thread (so that concurrent
+// callers from different Python threads don't share it). Reusing it avoids an
+// mmap + page faults on every call.
+thread_local AlignedBuffer<float> tls_pack_a, tls_pack_b;
 
 // Ap: panels of MR rows; panel r holds op(A)[i0 + r*MR + i, p0 + p] at
 // Ap[r*MR*kc + p*MR + i]; rows past m are zero.
@@ -163,17 +148,19 @@ void pack_b(const Kernel& k, bool trans_b, const float* B, index_t ldb, index_t 
 
 // C = relu?(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
 void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, bool relu) {
-#pragma omp parallel for schedule(static) if (M * N > 65536)
-  for (index_t i = 0; i < M; ++i) {
-    DenormalGuard ftz;
-    float* ci = C + i * ldc;
-    for (index_t j = 0; j < N; ++j) {
-      float v = beta != 0.0f ? beta * ci[j] : 0.0f;
-      if (bias) v += bias[j];
-      if (relu && v < 0.0f) v = 0.0f;
-      ci[j] = v;
+  parallel_or_inline(threads_if(M * N > 65536), [&](int t, int nt) {
+    index_t i0, i1;
+    split_range(M, t, nt, 1, &i0, &i1);
+    for (index_t i = i0; i < i1; ++i) {
+      float* ci = C + i * ldc;
+      for (index_t j = 0; j < N; ++j) {
+        float v = beta != 0.0f ? beta * ci[j] : 0.0f;
+        if (bias) v += bias[j];
+        if (relu && v < 0.0f) v = 0.0f;
+        ci[j] = v;
+      }
     }
-  }
+  });
 }
 
 // A grid of tm x tn tiles over an m x n block, for a static OpenMP split of
@@ -201,23 +188,6 @@ Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
   index_t parts = nt / std::gcd<index_t>(tn, nt);  // tn*parts divisible by nt
   parts = std::max<index_t>(1, std::min(parts, mp));
   return {parts, tn, mp, np};
-}
-
-// body(tid, nth) on nthreads OpenMP threads, or inline when nthreads == 1 (no
-// parallel region at all: it costs as much as a small GEMM); under a
-// DenormalGuard either way.
-template <typename Body>
-void run_on_threads(int nthreads, Body&& body) {
-  if (nthreads == 1) {
-    DenormalGuard ftz;
-    body(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(nthreads)
-  {
-    DenormalGuard ftz;
-    body(omp_get_thread_num(), omp_get_num_threads());
-  }
 }
 
 }  // namespace
@@ -273,7 +243,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     const bool pack = trans_b || (kern.pack_b_align && M > kPackMisalignedBMinPanels * MR &&
                                   bp_floats <= size_t(kPackMisalignedBMax) &&
                                   misaligned(std::uintptr_t(kern.pack_b_align)));
-    float* const Bp = pack ? tls_pack_b.get(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
+    float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
     auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {
       for (index_t r = r_lo; r < r_hi; ++r)
         pack_b(kern, trans_b, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
@@ -318,7 +288,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         }
       }
     };
-    run_on_threads(nthreads, body);
+    parallel_or_inline(nthreads, body);
     return;
   }
 
@@ -336,8 +306,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       const index_t kc_max = std::min(K, KC);
       const index_t strip_panels = (strips.np + strips.tn - 1) / strips.tn;  // widest strip
       const size_t region = size_t(strip_panels * NR * kc_max);
-      float* const Bp_all = tls_pack_b.get(region * size_t(nthreads));
-      run_on_threads(nthreads, [&](int tid, int nth) {
+      float* const Bp_all = tls_pack_b.reserve(region * size_t(nthreads));
+      parallel_or_inline(nthreads, [&](int tid, int nth) {
         float* const Bp = Bp_all + region * size_t(tid);  // this thread's strip block
         index_t lo, hi;
         split_range(strips.tn, tid, nth, 1, &lo, &hi);
@@ -368,9 +338,11 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   }
 
   // -------------------------------------------------------- packed path ----
+  // A parallel region of its own even at one thread (not parallel_or_inline):
+  // its `omp for` loops must bind to this region, not to a caller's.
   const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
-  float* Bp = tls_pack_b.get(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
-  float* Ap = kern.pack_a ? tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
+  float* Bp = tls_pack_b.reserve(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
+  float* Ap = kern.pack_a ? tls_pack_a.reserve(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
 
 #pragma omp parallel num_threads(nthreads)
   {

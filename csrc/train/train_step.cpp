@@ -41,20 +41,6 @@ namespace fastmlp {
 
 namespace {
 
-// 64-byte aligned, uninitialised float workspace, freed on scope exit.
-template <typename T>
-struct Workspace {
-  T* ptr = nullptr;
-  explicit Workspace(size_t n) {
-    size_t bytes = ((std::max<size_t>(n, 1) * sizeof(T) + 63) / 64) * 64;
-    ptr = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!ptr) throw std::bad_alloc();
-  }
-  ~Workspace() { std::free(ptr); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 // Smallest KC of any ISA's GEMM blocking: a GEMM with K at most this runs its
 // K loop as one block, on every path.
 constexpr index_t kMinGemmKC =
@@ -103,14 +89,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     max_w = std::max(max_w, layers[l].out * layers[l].in);
     act_total += size_t(B * layers[l].out);
   }
-  Workspace<float> xb{size_t(B * F)};           // gathered inputs
-  Workspace<float> acts{act_total};             // each layer's output
-  Workspace<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
-  Workspace<float> dw{size_t(max_w)}, db{size_t(max_out)};
-  Workspace<std::int64_t> yb_class{size_t(B)};
-  Workspace<float> yb_value{size_t(B * C)};
+  AlignedBuffer<float> xb{size_t(B * F)};           // gathered inputs
+  AlignedBuffer<float> acts{act_total};             // each layer's output
+  AlignedBuffer<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
+  AlignedBuffer<float> dw{size_t(max_w)}, db{size_t(max_out)};
+  AlignedBuffer<std::int64_t> yb_class{size_t(B)};
+  AlignedBuffer<float> yb_value{size_t(B * C)};
   std::vector<float*> act(static_cast<size_t>(n_layers));
-  float* ap = acts.ptr;
+  float* ap = acts.data();
   for (int l = 0; l < n_layers; ++l) {
     act[l] = ap;
     ap += B * layers[l].out;
@@ -120,9 +106,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   size_t wt_total = 0;
   for (int l = 0; l < n_layers; ++l)
     wt_total += size_t(layers[l].out * layers[l].in) * (has_buffer(layers[l].weight) ? 2 : 1);
-  Workspace<float> wts{wt_total};
+  AlignedBuffer<float> wts{wt_total};
   std::vector<SgdParam> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
-  float* wp = wts.ptr;
+  float* wp = wts.data();
   for (int l = 0; l < n_layers; ++l) {
     const TrainLayer& L = layers[l];
     wt[l] = L.weight;
@@ -149,8 +135,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   };
   // Rows are gathered into xb[s % 2]: the next batch's can be gathered while
   // this step still reads its own (see `overlap`).
-  Workspace<float> xb2{size_t(B * F)};
-  float* const xbuf[2] = {xb.ptr, xb2.ptr};
+  AlignedBuffer<float> xb2{size_t(B * F)};
+  float* const xbuf[2] = {xb.data(), xb2.data()};
   // Pulls row idx[i] of X toward this core's L2 (not L1: it is needed a whole
   // step later, and L1 holds the GEMM panels).
   const index_t row_bytes = F * index_t(X.f32 ? sizeof(float) : 1);
@@ -173,6 +159,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   // (gather == false), else copied (converted) into buf by all threads.
   auto place_rows = [&](const std::int64_t* idx, index_t bs, bool gather, float* buf) {
     if (!gather) return X.f32 + idx[0] * F;
+    // Not parallel_or_inline: this conversion has always run without a
+    // DenormalGuard (FTZ/DAZ could flush a denormal mean or quotient, which
+    // fastmlp.data.normalize keeps); the overlapped gather below runs under one.
 #pragma omp parallel for schedule(static) if (bs * F > 32768)
     for (index_t i = 0; i < bs; ++i) gather_row(idx, i, buf);
     return static_cast<const float*>(buf);
@@ -212,10 +201,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     float* const nxb = xbuf[(s + 1) % 2];
 
     if (loss.kind == LossKind::CrossEntropy) {
-      for (index_t i = 0; i < bs; ++i) yb_class.ptr[i] = y_class[idx[i]];
+      for (index_t i = 0; i < bs; ++i) yb_class.data()[i] = y_class[idx[i]];
     } else {
       for (index_t i = 0; i < bs; ++i)
-        std::memcpy(yb_value.ptr + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
+        std::memcpy(yb_value.data() + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
     }
     if (next_gather && !overlap) {  // start pulling the next batch's rows in while this step computes
       for (index_t i = 0; i < nbs; ++i) prefetch_row(nidx, i);
@@ -225,8 +214,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
           layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].relu);
 
-    float* d = g0.ptr;
-    float* d_next = g1.ptr;
+    float* d = g0.data();
+    float* d_next = g1.data();
     // Backward of layer l: relu mask, dW^T, db, d' (l > 0), updates.
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
@@ -242,9 +231,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                           bs <= kMinGemmKC;
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
-        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.ptr, L.out,
+        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
               nullptr, false);
-      if (need_b) bias_grad(d, bs, L.out, L.out, db.ptr);
+      if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
               L.in, nullptr, false);
@@ -254,9 +243,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         sgemm(true, false, L.in, L.out, bs, alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
               L.out, nullptr, false);
       } else if (need_w) {
-        sgd_step(wt[l], dw.ptr);
+        sgd_step(wt[l], dw.data());
       }
-      if (need_b) sgd_step(L.bias, db.ptr);
+      if (need_b) sgd_step(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
@@ -268,10 +257,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       }
       float step_loss = 0.0f;
       if (loss.kind == LossKind::CrossEntropy)
-        cross_entropy(act[n_layers - 1], yb_class.ptr, bs, C, loss.class_weight,
+        cross_entropy(act[n_layers - 1], yb_class.data(), bs, C, loss.class_weight,
                       loss.ignore_index, loss.label_smoothing, loss.reduction, &step_loss, d);
       else
-        mse_loss(act[n_layers - 1], yb_value.ptr, bs * C, loss.reduction, &step_loss, d);
+        mse_loss(act[n_layers - 1], yb_value.data(), bs * C, loss.reduction, &step_loss, d);
       loss_sum += double(step_loss);
       for (int l = n_layers - 1; l >= 1; --l) backward(l);
     };
@@ -286,10 +275,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       index_t bs2 = 0;
       if (s + 2 < n_steps) batch_rows(s + 2, &idx2, &bs2);
       std::atomic<index_t> next_row{0};
-#pragma omp parallel num_threads(2)
-      {
-        DenormalGuard ftz;
-        if (omp_get_thread_num() == 0) {
+      parallel_or_inline(2, [&](int t, int) {
+        if (t == 0) {
           omp_set_num_threads(1);  // this task only: the head's kernels run inline
           head();
         }
@@ -297,7 +284,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
           gather_row(nidx, i, nxb);
           if (i < bs2) prefetch_row(idx2, i);
         }
-      }
+      });
     } else {
       head();
     }
