@@ -30,6 +30,16 @@ class DenormalGuard {
   DenormalGuard& operator=(const DenormalGuard&) = delete;
 };
 
+// act(v) for one float (kernels.h Activation): the scalar epilogue of the
+// portable GEMM paths. The vector micro-kernels apply the same functions.
+inline float activate(Activation act, float v) {
+  switch (act) {
+    case Activation::Relu: return v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+    case Activation::Identity: break;
+  }
+  return v;
+}
+
 // [begin, end) of the t-th of nt near-equal chunks of n items, chunk edges on
 // multiples of `align`.
 inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin, index_t* end) {

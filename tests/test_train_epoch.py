@@ -76,7 +76,12 @@ def loss_kwargs(case, rng, C):
 def core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs, first, drop_last=False, **loss_kw):
     """_core.train_epoch over plain arrays; bufs/first are per-parameter (W0, b0, W1, ...)."""
     params = [dict(sgd, momentum_buffer=buf, first_step=f) for buf, f in zip(bufs, first)]
-    return _core.train_epoch(Ws, bs, relu, X, y, perm, B, drop_last, params, **loss_kw)
+    return _core.train_epoch(Ws, bs, activations(relu), X, y, perm, B, drop_last, params, **loss_kw)
+
+
+def activations(relu):
+    """_core.train_epoch's activations list from per-layer ReLU flags."""
+    return ["relu" if r else None for r in relu]
 
 
 def flat_params(Ws, bs):
@@ -306,7 +311,7 @@ def _core_bad(rng):
     Ws, bs, relu = make_net(rng, sizes)
     X, y = make_data(rng, 40, sizes, "cross_entropy")
     bufs = [np.zeros_like(p) for p in flat_params(Ws, bs)]
-    good = dict(weights=Ws, biases=bs, relu=relu, X=X, y=y, perm=np.arange(40), batch_size=8,
+    good = dict(weights=Ws, biases=bs, activations=activations(relu), X=X, y=y, perm=np.arange(40), batch_size=8,
                 drop_last=False,
                 params=[dict(lr=0.1, momentum=0.9, momentum_buffer=b) for b in bufs],
                 loss="cross_entropy")
@@ -917,7 +922,7 @@ def test_core_normalize_bad_input(rng, normalize, X_kind, exc, match):
     y = rng.integers(0, 3, 40)
     params = [dict(lr=0.1) for _ in flat_params(Ws, bs)]
     with pytest.raises(exc, match=match):
-        _core.train_epoch(Ws, bs, relu, X, y, np.arange(40), 8, False, params,
+        _core.train_epoch(Ws, bs, activations(relu), X, y, np.arange(40), 8, False, params,
                           loss="cross_entropy", normalize=normalize)
     for W, W1 in zip(Ws, W0):
         assert np.array_equal(W, W1)

@@ -14,13 +14,13 @@ using namespace fastmlp;
 
 namespace {
 
-const char* kTrainDoc = R"doc(train_epoch(weights, biases, relu, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
+const char* kTrainDoc = R"doc(train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
 
-One epoch of minibatch SGD on a stack of Linear(+ReLU) layers, in place.
+One epoch of minibatch SGD on a stack of Linear(+activation) layers, in place.
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
-  in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None. relu[l]: a
-  ReLU follows layer l.
+  in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
+  activations[l]: None (identity) or 'relu', applied after layer l.
 X (N, F) float32 (converted when not); or, with normalize=(mean, std) (each
   a number or None), uint8 images (N, F) whose gathered rows are converted
   exactly as fastmlp.data.normalize(rows, mean, std) does; y: (N,) integer class indices for
@@ -67,7 +67,7 @@ struct Region {
   std::string name;
 };
 
-py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, py::handle X_obj,
+py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activations, py::handle X_obj,
                               py::handle y_obj, py::handle perm_obj, long long batch_size,
                               bool drop_last, py::list params, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
@@ -78,8 +78,9 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
   if (py::len(biases) != L)
     value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
                 std::to_string(py::len(biases)));
-  if (py::len(relu) != L)
-    value_error("relu: expected " + std::to_string(L) + " entries, got " + std::to_string(py::len(relu)));
+  if (py::len(activations) != L)
+    value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
+                std::to_string(py::len(activations)));
   if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
 
   std::vector<TrainLayer> layers(L);
@@ -105,7 +106,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
       T.bias.n = T.out;
       writable.push_back({T.bias.param, size_t(T.bias.n) * 4, at("biases", l)});
     }
-    T.relu = relu[l].cast<bool>();
+    T.activation = parse_activation(activations[l], at("activations", l));
   }
   const index_t F = layers[0].in, C = layers[L - 1].out;
 
@@ -293,7 +294,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
 }  // namespace
 
 void bind_train(py::module_& m) {
-  m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("relu"),
+  m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("params"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
         py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,

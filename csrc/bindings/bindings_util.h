@@ -140,6 +140,29 @@ inline void check_size(index_t rows, index_t cols, const char* what) {
                 std::to_string(cols) + " are too large");
 }
 
+// Activation names as Python spells them; None is Activation::Identity.
+// A new Activation enumerator adds its row here.
+struct ActivationName {
+  const char* name;
+  Activation act;
+};
+constexpr ActivationName kActivationNames[] = {{"relu", Activation::Relu}};
+
+// None or one of kActivationNames; otherwise TypeError (not a str) or
+// ValueError, naming the argument `what` and listing the accepted values.
+inline Activation parse_activation(py::handle h, const std::string& what) {
+  if (h.is_none()) return Activation::Identity;
+  std::string accepted = "None";
+  for (const ActivationName& a : kActivationNames) accepted += std::string(", '") + a.name + "'";
+  if (!py::isinstance<py::str>(h))
+    type_error(what + ": expected one of " + accepted + ", got " +
+               std::string(py::str(py::type::of(h).attr("__name__"))));
+  const std::string name = h.cast<std::string>();
+  for (const ActivationName& a : kActivationNames)
+    if (name == a.name) return a.act;
+  value_error(what + ": expected one of " + accepted + ", got '" + name + "'");
+}
+
 inline Reduction parse_reduction(const std::string& r) {
   if (r == "mean") return Reduction::Mean;
   if (r == "sum") return Reduction::Sum;

@@ -21,20 +21,22 @@
 namespace fastmlp {
 
 // Micro-kernel contract (every ISA):
-//   C[m x n tile] = relu?( alpha * sum_p opA[i,p] * opB[p,j] + beta * C + bias[j] )
+//   C[m x n tile] = act( alpha * sum_p opA[i,p] * opB[p,j] + beta * C + bias[j] )
 //   opA[i,p] = a[i*rs_a + p*cs_a]  for i < m   (rows >= m are never read)
 //   opB[p,j] = b[p*rs_b + j]       for j < n   (columns >= n are never read)
 //   packed A is rs_a = 1, cs_a = MR; packed B is rs_b = NR; the direct (unpacked)
 //   path passes the caller's strides. m <= MR, n <= NR, kc >= 1.
 //   c: the tile's top-left element, row stride ldc; only m x n is touched.
 //   beta == 0: C is not read. bias: the tile's slice of the bias or nullptr.
+//   act: kernels.h's Activation, applied last; each kernel's epilogue handles
+//   every enumerator (the k loop never depends on it).
 using UkernelFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_a,
                            const float* b, index_t rs_b, float* c, index_t ldc, int m, int n,
-                           float alpha, float beta, const float* bias, bool relu);
+                           float alpha, float beta, const float* bias, Activation act);
 
 #define FASTMLP_UKERNEL_ARGS                                                              \
   index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, \
-      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, bool relu
+      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, Activation act
 
 void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);

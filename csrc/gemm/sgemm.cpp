@@ -146,8 +146,8 @@ void pack_b(const Kernel& k, bool trans_b, const float* B, index_t ldb, index_t 
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.blk.NR, dst);
 }
 
-// C = relu?(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
-void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, bool relu) {
+// C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
+void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, Activation act) {
   parallel_or_inline(threads_if(M * N > 65536), [&](int t, int nt) {
     index_t i0, i1;
     split_range(M, t, nt, 1, &i0, &i1);
@@ -156,8 +156,7 @@ void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const floa
       for (index_t j = 0; j < N; ++j) {
         float v = beta != 0.0f ? beta * ci[j] : 0.0f;
         if (bias) v += bias[j];
-        if (relu && v < 0.0f) v = 0.0f;
-        ci[j] = v;
+        ci[j] = activate(act, v);
       }
     }
   });
@@ -204,10 +203,10 @@ constexpr double kParallelMinFlops = 256.0 * 1024;
 
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-           float beta, float* C, index_t ldc, const float* bias, bool relu) {
+           float beta, float* C, index_t ldc, const float* bias, Activation act) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
-    scale_c(M, N, beta, C, ldc, bias, relu);
+    scale_c(M, N, beta, C, ldc, bias, act);
     return;
   }
   const Kernel kern = kernel_for(active_isa());
@@ -271,7 +270,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
             kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
                          C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                         last && bias ? bias + j : nullptr, last && relu);
+                         last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
           };
           // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
@@ -327,7 +326,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, Bp + (j - j_lo) * kc, NR,
                              C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                             last && bias ? bias + j : nullptr, last && relu);
+                             last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
               }
             }
           }
@@ -392,7 +391,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
                 kern.ukernel(kc, ap, ap_rs, ap_cs, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
-                             beta_eff, last && bias ? bias + jc + j : nullptr, last && relu);
+                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? act : Activation::Identity);
               }
             }
           }

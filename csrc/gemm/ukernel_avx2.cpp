@@ -96,7 +96,7 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     __m256 v0 = _mm256_mul_ps(va, c0[i]);
     if (beta != 0.0f) v0 = _mm256_fmadd_ps(vb, load0(ci), v0);
     if (bias) v0 = _mm256_add_ps(v0, bias0);
-    if (relu) v0 = _mm256_max_ps(zero, v0);
+    if (act == Activation::Relu) v0 = _mm256_max_ps(zero, v0);
     if (full0)
       _mm256_storeu_ps(ci, v0);
     else
@@ -105,7 +105,7 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     __m256 v1 = _mm256_mul_ps(va, c1[i]);
     if (beta != 0.0f) v1 = _mm256_fmadd_ps(vb, load1(ci + 8), v1);
     if (bias) v1 = _mm256_add_ps(v1, bias1);
-    if (relu) v1 = _mm256_max_ps(zero, v1);
+    if (act == Activation::Relu) v1 = _mm256_max_ps(zero, v1);
     if (full1)
       _mm256_storeu_ps(ci + 8, v1);
     else

@@ -81,7 +81,7 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
       v0 = _mm512_add_ps(v0, bias0);
       v1 = _mm512_add_ps(v1, bias1);
     }
-    if (relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
+    if (act == Activation::Relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
       v0 = _mm512_max_ps(zero, v0);
       v1 = _mm512_max_ps(zero, v1);
     }

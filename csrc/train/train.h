@@ -18,13 +18,13 @@ struct SgdParam {
   bool nesterov = false, maximize = false;
 };
 
-// One Linear layer, optionally followed by ReLU:
-//   y (B,out) = relu?(x (B,in) @ W(out,in)^T + b)
+// One Linear layer and its activation (kernels.h):
+//   y (B,out) = activation(x (B,in) @ W(out,in)^T + b)
 struct TrainLayer {
   index_t in = 0, out = 0;
   SgdParam weight;  // (out, in) row-major
   SgdParam bias;    // (out,); bias.param == nullptr: no bias
-  bool relu = false;
+  Activation activation = Activation::Identity;
 };
 
 // The rows the epoch trains on: float32 X (N,F), or uint8 images (N,F) that

@@ -4,7 +4,7 @@
 // gives every kernel the same inputs, so the two paths give the same bits:
 //
 //   xb (B,F)      = X[perm[s:s+B]]                        gather
-//   a_l (B,out_l) = relu?(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
+//   a_l (B,out_l) = act_l(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
 //   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y)
 //   for l = L..1:
 //     d            *= (a_l > 0)                           relu_backward (if ReLU)
@@ -212,15 +212,18 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
     // ---- forward, layer 1 ----
     sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
-          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].relu);
+          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].activation);
 
     float* d = g0.data();
     float* d_next = g1.data();
-    // Backward of layer l: relu mask, dW^T, db, d' (l > 0), updates.
+    // Backward of layer l: the activation's, dW^T, db, d' (l > 0), updates.
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
       const float* a_in = l ? act[l - 1] : x;
-      if (L.relu) relu_backward(d, act[l], d, bs * L.out);
+      switch (L.activation) {  // d = d * act_l'(.), from the layer's output a_l
+        case Activation::Relu: relu_backward(d, act[l], d, bs * L.out); break;
+        case Activation::Identity: break;
+      }
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
       // Plain SGD (no momentum, no weight decay) folds the weight update into
       // the dW GEMM's epilogue: W = 1*W + (-lr)*(d^T a). With one K block
@@ -232,16 +235,16 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
-              nullptr, false);
+              nullptr, Activation::Identity);
       if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
-              L.in, nullptr, false);
+              L.in, nullptr, Activation::Identity);
       }
       if (fold_w) {
         const float alpha = L.weight.maximize ? L.weight.lr : -L.weight.lr;
         sgemm(true, false, L.in, L.out, bs, alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
-              L.out, nullptr, false);
+              L.out, nullptr, Activation::Identity);
       } else if (need_w) {
         sgd_step(wt[l], dw.data());
       }
@@ -253,7 +256,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       for (int l = 1; l < n_layers; ++l) {
         const TrainLayer& L = layers[l];
         sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
-              act[l], L.out, L.bias.param, L.relu);
+              act[l], L.out, L.bias.param, L.activation);
       }
       float step_loss = 0.0f;
       if (loss.kind == LossKind::CrossEntropy)

@@ -125,7 +125,7 @@ def _linear(input, weight, bias, relu, layer):
     if b is not None and b.shape != (n_out,):
         raise ValueError(f"{layer}: bias must have shape ({n_out},), got {b.shape}")
     x2 = x if x.ndim == 2 else x.reshape(-1, n_in)
-    y = _sgemm(x2, W, trans_b=True, bias=b, relu=relu)
+    y = _sgemm(x2, W, trans_b=True, bias=b, activation="relu" if relu else None)
     if x.ndim != 2:
         y = y.reshape(x_shape[:-1] + (n_out,))
 

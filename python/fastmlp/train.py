@@ -279,7 +279,8 @@ def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer, norm=N
         kw.update(class_weight=_class_weight(criterion),
                   ignore_index=int(getattr(criterion, "ignore_index", -100)),
                   label_smoothing=float(getattr(criterion, "label_smoothing", 0.0)))
-    loss_sum, steps = _core.train_epoch(plan["weights"], plan["biases"], plan["relu"], X2, y, perm,
+    activations = ["relu" if r else None for r in plan["relu"]]
+    loss_sum, steps = _core.train_epoch(plan["weights"], plan["biases"], activations, X2, y, perm,
                                         batch_size, drop_last, entries, **kw)
     if steps:
         for p, buf in new_bufs:
