@@ -7,11 +7,11 @@
 // full 32-byte vector; the loads are full rows of 8 k-values, masked only in
 // the last, short k block.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-static_assert(kBlockingAvx2.NR == 16, "the AVX2 B panel is 16 columns wide");
+static_assert(kGemmAvx2.NR == 16, "the AVX2 B panel is 16 columns wide");
 
 namespace {
 

@@ -1,20 +1,21 @@
 // Portable SGEMM driver, BLIS style: loops over blocks, packing, threading
 // and edge tiles live here; the arithmetic lives in the per-ISA micro-kernels
-// (ukernel_*.cpp) chosen by the active ISA.
+// (ukernel_*.cpp), chosen with the block sizes and packing by the active
+// ISA's GemmKernelTable row (kernel_table.h).
 //
 //   for jc in N step NC3:                 (bounds the packed-B buffer)
 //     for pc in K step KC:
 //       pack B[pc:pc+kc, jc:jc+nc] -> Bp  (kc x NR micro-panels, zero-padded)
 //       for ic in M step MC:
 //         pack A[ic:ic+mc, pc:pc+kc] -> Ap (MR x kc micro-panels, zero-padded;
-//                                          AVX-512: not packed, read in place)
+//                                          pack_a == false: A read in place)
 //         parallel over tiles (MT rows x NC cols) of the mc x nc block:
 //           for ir in tile step MR:       (A micro-panel stays in L1)
 //             for jr in tile step NR:     (B block KC x NC streams from L2)
 //               ukernel(Ap[ir], Bp[jr]) -> C tile
 //
-// When A is not packed (AVX-512) and the column strips divide evenly among
-// the threads, each thread instead owns whole strips about NC wide and runs
+// When A is not packed (pack_a == false) and the column strips divide evenly
+// among the threads, each thread instead owns whole strips about NC wide and runs
 //   for strip: for pc: pack its B block; for ir in M: for jr in strip: ukernel
 // with no barrier at all (the "strips" path).
 //
@@ -29,54 +30,20 @@
 #include <new>
 #include <numeric>
 #include "common.h"
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-namespace {
-
-using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
-
-struct Kernel {
-  GemmBlocking blk;
-  UkernelFn ukernel;
-  PackBTransFn pack_b_trans;  // ISA-specific packing of a transposed B, or nullptr
-  // Whether the packed path packs A. The AVX-512 micro-kernel reads op(A)
-  // through its strides as fast as from a packed panel (its MR x KC micro-panel
-  // stays in L1 while it walks N), so packing A there only added a pass over A
-  // and a barrier per block. Measured in one process, A/B interleaved, 2
-  // threads: NN 512^3 +4..8%, 1024^3 +2..8%, 1536^3 +8%, 2048^3 0%,
-  // 256x1024x1024 +2..3%, row-strided A (lda 4096, 8192) +1..4%; TN
-  // 1024x256x1024 +5%, 1024^3 -1.5%; 1 thread 0..+4%. On AVX2 (MR = 6,
-  // KC = 256) NN 2048^3 lost 7%, so the AVX2 and generic paths still pack.
-  bool pack_a;
-  // The direct path reads a non-transposed B in place, unless its rows are
-  // not aligned to this many bytes (0: always in place) and B is small next to
-  // the work (kPackMisalignedBMax, kPackMisalignedBMinPanels). The AVX2
-  // kernel's 32-byte B loads then split cache lines every other load (NumPy
-  // arrays are 16-byte aligned): 784x64x128 TN, B at 16 mod 64, 1 thread:
-  // 84.7 vs 92.9 GFLOP/s with B aligned, 96.5 with B packed. The AVX-512
-  // kernel lost only 1-2% there.
-  int pack_b_align;
-};
-
-// A misaligned B is packed (see Kernel::pack_b_align) only up to this many
-// floats (128 KiB), and only for more than this many MR-row panels of A: a big
-// B read by few panels cost more to pack than its split loads (64x784x128 NN:
-// 95.1 -> 90.8 GFLOP/s when packed).
-constexpr index_t kPackMisalignedBMax = index_t(1) << 15;
-constexpr index_t kPackMisalignedBMinPanels = 8;
-
-Kernel kernel_for(Isa isa) {
+const GemmKernelTable& gemm_kernel_table(Isa isa) {
 #ifdef FASTMLP_X86
-  if (isa == Isa::Avx512)
-    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32, false, 0};
-  if (isa == Isa::Avx2)
-    return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, sgemm_pack_b_trans_avx2_16, true, 32};
+  if (isa == Isa::Avx512) return kGemmAvx512;
+  if (isa == Isa::Avx2) return kGemmAvx2;
 #endif
   (void)isa;
-  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, true, 0};
+  return kGemmGeneric;
 }
+
+namespace {
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
 
@@ -138,12 +105,12 @@ void pack_b_panel(bool trans_b, const float* B, index_t ldb, index_t p0, index_t
   }
 }
 
-void pack_b(const Kernel& k, bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
+void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
             index_t j0, index_t n, float* dst) {
   if (trans_b && k.pack_b_trans)
     k.pack_b_trans(B + j0 * ldb + p0, ldb, kc, int(n), dst);
   else
-    pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.blk.NR, dst);
+    pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
 
 // C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
@@ -209,9 +176,9 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     scale_c(M, N, beta, C, ldc, bias, act);
     return;
   }
-  const Kernel kern = kernel_for(active_isa());
-  const int MR = kern.blk.MR, NR = kern.blk.NR;
-  const index_t KC = kern.blk.KC, MC = kern.blk.MC, NC = kern.blk.NC;
+  const GemmKernelTable& kern = gemm_kernel_table(active_isa());
+  const int MR = kern.MR, NR = kern.NR;
+  const index_t KC = kern.KC, MC = kern.MC, NC = kern.NC;
   const double flops = double(M) * double(N) * double(K);
   const int nt = get_num_threads();
   const int nthreads = nt > 1 && flops >= kParallelMinFlops ? nt : 1;
@@ -221,7 +188,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 
   if (flops <= kDirectMaxFlops && (!trans_b || n_panels * NR * K <= kDirectMaxPackB)) {
     // ------------------------------------------------------ direct path ----
-    // Bp (trans_b, or a misaligned B: see Kernel::pack_b_align): panel r holds
+    // Bp (trans_b, or a misaligned B: see GemmKernelTable::pack_b_align): panel r holds
     // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
     // Split N across threads when there are enough NR panels: each thread
     // then packs exactly the B panels it multiplies (no barrier, no B lines
@@ -239,8 +206,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     const auto misaligned = [&](std::uintptr_t align) {
       return ((reinterpret_cast<std::uintptr_t>(B) | std::uintptr_t(ldb) * sizeof(float)) % align) != 0;
     };
-    const bool pack = trans_b || (kern.pack_b_align && M > kPackMisalignedBMinPanels * MR &&
-                                  bp_floats <= size_t(kPackMisalignedBMax) &&
+    const bool pack = trans_b || (kern.pack_b_align && M > kern.pack_b_min_panels * MR &&
+                                  bp_floats <= size_t(kern.pack_b_max) &&
                                   misaligned(std::uintptr_t(kern.pack_b_align)));
     float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
     auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {

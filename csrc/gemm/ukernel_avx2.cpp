@@ -3,11 +3,11 @@
 // Compiled with -mavx2 -mfma in this file only. A full-width tile uses plain
 // loads; an edge tile (n < 16) uses vmaskmovps so B is never read past n.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-static_assert(kBlockingAvx2.MR == 6 && kBlockingAvx2.NR == 16, "tile");
+static_assert(kGemmAvx2.MR == 6 && kGemmAvx2.NR == 16, "tile");
 
 namespace {
 

@@ -2,7 +2,7 @@
 // and the only kernel on non-x86 builds; the compiler vectorises the
 // fixed-width j loop of full tiles for whatever baseline it targets.
 #include "common.h"
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 

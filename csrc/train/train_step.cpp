@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 #include "common.h"
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 #include "train/normalize_row.h"
 #include "train/train.h"
 
@@ -44,7 +44,7 @@ namespace {
 // Smallest KC of any ISA's GEMM blocking: a GEMM with K at most this runs its
 // K loop as one block, on every path.
 constexpr index_t kMinGemmKC =
-    std::min({kBlockingGeneric.KC, kBlockingAvx2.KC, kBlockingAvx512.KC});
+    std::min({kGemmGeneric.KC, kGemmAvx2.KC, kGemmAvx512.KC});
 
 // dst (cols, rows) = src (rows, cols)^T, both row-major; 32 x 32 blocks.
 void transpose(const float* src, index_t rows, index_t cols, float* dst) {
