@@ -7,23 +7,55 @@
 
 namespace fastmlp {
 
-// One parameter and its torch.optim.SGD options/state (see sgd_update).
-struct SgdParam {
-  float* param = nullptr;            // (n,), updated in place; nullptr: absent (no bias)
-  float* momentum_buffer = nullptr;  // (n,) or nullptr when momentum == 0
-  index_t n = 0;
-  bool update = true;      // false: not in the optimizer, never changed
-  bool first_step = true;  // no momentum buffer yet: the first update sets it
-  float lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+// The optimizers the fused epoch runs. Adding one (e.g. Adam) is an
+// enumerator here, its hyperparameters in OptimizerSpec, its update kernel in
+// kernels.h, its case in apply_update (train_step.cpp) and its name and keys
+// in bindings/bindings_train.cpp.
+enum class OptimizerKind : int { Sgd = 0 };
+
+// One parameter's optimizer: the kind and its hyperparameters.
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::Sgd;
+  float lr = 0;
+  // Sgd: torch.optim.SGD's options (see sgd_update).
+  float momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false, maximize = false;
 };
+
+// Per-parameter optimizer state buffers (n,) a kind may use.
+constexpr int kMaxState = 2;
+
+// One parameter, its optimizer and its state.
+struct ParamSlot {
+  float* param = nullptr;  // (n,), updated in place; nullptr: absent (no bias)
+  index_t n = 0;
+  bool update = true;      // false: not in the optimizer, never changed
+  OptimizerSpec opt;
+  // state[s]: (n,), laid out like param, or nullptr when unused.
+  //   Sgd: state[0] = momentum buffer, set only when momentum != 0.
+  float* state[kMaxState] = {};
+  // Updates applied so far; a kind's state holds nothing while it is 0, and
+  // its first update must not read it (Sgd: the buffer is set to g).
+  // Sgd only tells 0 (first_step) from > 0.
+  std::int64_t step = 0;
+};
+
+// param = update(param, grad) by p.opt.kind, then ++p.step; nothing when the
+// slot is absent or not updated. grad (n,).
+void apply_update(ParamSlot& p, const float* grad);
+
+// Whether p's update is exactly param = fl(param + fl(alpha * grad)), as a
+// GEMM epilogue computes C = 1*C + alpha*(A@B) from its accumulator, so it can
+// be folded into the GEMM that produces grad (then ++p.step by the caller).
+// Sgd: when momentum == 0 and weight_decay == 0 (alpha = maximize ? lr : -lr).
+bool update_folds_into_gemm(const ParamSlot& p, float* alpha);
 
 // One Linear layer and its activation (kernels.h):
 //   y (B,out) = activation(x (B,in) @ W(out,in)^T + b)
 struct TrainLayer {
   index_t in = 0, out = 0;
-  SgdParam weight;  // (out, in) row-major
-  SgdParam bias;    // (out,); bias.param == nullptr: no bias
+  ParamSlot weight;  // (out, in) row-major, and so is its state
+  ParamSlot bias;    // (out,); bias.param == nullptr: no bias
   Activation activation = Activation::Identity;
 };
 
@@ -50,8 +82,8 @@ struct TrainLoss {
   float label_smoothing = 0.0f;           // CE
 };
 
-// One epoch of minibatch SGD, exactly the Python loop
-//   for each batch idx = perm[s : s+B]:  forward, loss, backward, sgd step
+// One epoch of minibatch training, exactly the Python loop
+//   for each batch idx = perm[s : s+B]:  forward, loss, backward, optimizer step
 // X: the (N, F) rows (see TrainInput); y_class (N,) int64 class indices for cross-entropy, or
 // y_value (N, out_last) for MSE; perm (n_perm,) indices into [0, N).
 // Steps: ceil(n_perm / B) (floor with drop_last); the last one may be short.

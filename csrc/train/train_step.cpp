@@ -1,24 +1,26 @@
-// Fused training epoch for a Linear(+ReLU) stack with cross-entropy or MSE
-// and SGD (see train.h). Every step calls exactly the kernels the Python path
-// calls (fastmlp.nn / fastmlp.optim), on the same shapes and in an order that
-// gives every kernel the same inputs, so the two paths give the same bits:
+// Fused training epoch for a Linear(+activation) stack with cross-entropy or
+// MSE and an optimizer (OptimizerSpec, see train.h). Every step calls exactly
+// the kernels the Python path calls (fastmlp.nn / fastmlp.optim), on the same
+// shapes and in an order that gives every kernel the same inputs, so the two
+// paths give the same bits:
 //
 //   xb (B,F)      = X[perm[s:s+B]]                        gather
 //   a_l (B,out_l) = act_l(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
 //   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y)
 //   for l = L..1:
-//     d            *= (a_l > 0)                           relu_backward (if ReLU)
+//     d            *= act_l'(a_l)                         relu_backward (if ReLU)
 //     dW (out,in)   = d^T @ a_{l-1}                       sgemm(trans_a)
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
-//     W_l, b_l      = sgd_update(...)                        its update
+//     W_l, b_l      = apply_update(...)                      its update
+//                     (sgd_update, or folded into the dW GEMM)
 //
 // Updating layer l right after its gradients (instead of after the whole
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
 // changes, and the updates of different parameters are independent. It keeps
 // one dW buffer for all layers, hot in cache when the update reads it.
 //
-// Inside the epoch each weight (and its momentum buffer) is kept transposed,
+// Inside the epoch each weight (and its optimizer state) is kept transposed,
 // WT (in,out), and transposed back at the end. The forward GEMM then reads
 // WT in place instead of packing (transposing) W on every step, and the
 // arithmetic is unchanged element for element: WT's update is computed as
@@ -62,14 +64,33 @@ void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_s
   normalize_row_body(src, F, has_mean, has_std, mean, sd, dst);
 }
 
-void sgd_step(SgdParam& p, const float* grad) {
+}  // namespace
+
+// ------------------------------------------------- optimizer dispatch ----
+
+void apply_update(ParamSlot& p, const float* grad) {
   if (!p.param || !p.update) return;
-  sgd_update(p.param, grad, p.momentum != 0.0f ? p.momentum_buffer : nullptr, p.n, p.lr,
-             p.momentum, p.dampening, p.weight_decay, p.nesterov, p.maximize, p.first_step);
-  if (p.momentum != 0.0f) p.first_step = false;
+  const OptimizerSpec& o = p.opt;
+  switch (o.kind) {
+    case OptimizerKind::Sgd:
+      sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, o.lr, o.momentum,
+                 o.dampening, o.weight_decay, o.nesterov, o.maximize, p.step == 0);
+      break;
+  }
+  ++p.step;
 }
 
-}  // namespace
+bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
+  const OptimizerSpec& o = p.opt;
+  switch (o.kind) {
+    case OptimizerKind::Sgd:
+      // g = ±grad, param -= lr*g: fl(W - fl(lr*grad)), or fl(W + fl(lr*grad)) when maximize.
+      if (o.momentum != 0.0f || o.weight_decay != 0.0f) return false;
+      *alpha = o.maximize ? o.lr : -o.lr;
+      return true;
+  }
+  return false;
+}
 
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
@@ -101,13 +122,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     act[l] = ap;
     ap += B * layers[l].out;
   }
-  // Transposed weights and momentum buffers, WT (in,out): see the top of the file.
-  auto has_buffer = [](const SgdParam& p) { return p.momentum_buffer && p.momentum != 0.0f; };
+  // Transposed weights and optimizer state, WT (in,out): see the top of the file.
   size_t wt_total = 0;
-  for (int l = 0; l < n_layers; ++l)
-    wt_total += size_t(layers[l].out * layers[l].in) * (has_buffer(layers[l].weight) ? 2 : 1);
+  for (int l = 0; l < n_layers; ++l) {
+    size_t arrays = 1;
+    for (const float* st : layers[l].weight.state) arrays += st != nullptr;
+    wt_total += size_t(layers[l].out * layers[l].in) * arrays;
+  }
   AlignedBuffer<float> wts{wt_total};
-  std::vector<SgdParam> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
+  std::vector<ParamSlot> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
   float* wp = wts.data();
   for (int l = 0; l < n_layers; ++l) {
     const TrainLayer& L = layers[l];
@@ -115,9 +138,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     wt[l].param = wp;
     transpose(L.weight.param, L.out, L.in, wp);
     wp += L.out * L.in;
-    if (has_buffer(L.weight)) {
-      wt[l].momentum_buffer = wp;
-      if (!L.weight.first_step) transpose(L.weight.momentum_buffer, L.out, L.in, wp);
+    for (int s = 0; s < kMaxState; ++s) {
+      if (!L.weight.state[s]) continue;
+      wt[l].state[s] = wp;
+      if (L.weight.step > 0) transpose(L.weight.state[s], L.out, L.in, wp);  // else it holds nothing
       wp += L.out * L.in;
     }
   }
@@ -225,13 +249,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         case Activation::Identity: break;
       }
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
-      // Plain SGD (no momentum, no weight decay) folds the weight update into
-      // the dW GEMM's epilogue: W = 1*W + (-lr)*(d^T a). With one K block
-      // (bs <= KC) the epilogue computes fl(W - fl(lr*acc)) from the same
-      // accumulator a separate dW GEMM would store, and sgd_update computes
-      // fl(W - fl(lr*dW)): the same bits, with no dW round trip through memory.
-      const bool fold_w = need_w && L.weight.momentum == 0.0f && L.weight.weight_decay == 0.0f &&
-                          bs <= kMinGemmKC;
+      // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
+      // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
+      // (bs <= KC) the epilogue computes fl(W + fl(alpha*acc)) from the same
+      // accumulator a separate dW GEMM would store, and the update kernel
+      // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
+      // through memory.
+      float fold_alpha = 0.0f;
+      const bool fold_w = need_w && bs <= kMinGemmKC && update_folds_into_gemm(wt[l], &fold_alpha);
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
@@ -242,13 +267,13 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
               L.in, nullptr, Activation::Identity);
       }
       if (fold_w) {
-        const float alpha = L.weight.maximize ? L.weight.lr : -L.weight.lr;
-        sgemm(true, false, L.in, L.out, bs, alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
+        sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
               L.out, nullptr, Activation::Identity);
+        ++wt[l].step;
       } else if (need_w) {
-        sgd_step(wt[l], dw.data());
+        apply_update(wt[l], dw.data());
       }
-      if (need_b) sgd_step(L.bias, db.data());
+      if (need_b) apply_update(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
@@ -299,8 +324,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
     TrainLayer& L = layers[l];
     transpose(wt[l].param, L.in, L.out, L.weight.param);
-    if (wt[l].momentum_buffer) transpose(wt[l].momentum_buffer, L.in, L.out, L.weight.momentum_buffer);
-    L.weight.first_step = wt[l].first_step;
+    for (int s = 0; s < kMaxState; ++s)
+      if (wt[l].state[s]) transpose(wt[l].state[s], L.in, L.out, L.weight.state[s]);
+    L.weight.step = wt[l].step;
   }
   return loss_sum;
 }

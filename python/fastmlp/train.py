@@ -281,7 +281,8 @@ def _fused(plan, X, y, perm, batch_size, drop_last, criterion, optimizer, norm=N
                   label_smoothing=float(getattr(criterion, "label_smoothing", 0.0)))
     activations = ["relu" if r else None for r in plan["relu"]]
     loss_sum, steps = _core.train_epoch(plan["weights"], plan["biases"], activations, X2, y, perm,
-                                        batch_size, drop_last, entries, **kw)
+                                        batch_size, drop_last, dict(kind="sgd", params=entries),
+                                        **kw)
     if steps:
         for p, buf in new_bufs:
             optimizer.state[p]["momentum_buffer"] = buf
