@@ -51,9 +51,10 @@ inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin,
 
 // Run body(t, nt) on `nthreads` OpenMP threads when nthreads > 1, else
 // body(0, 1) inline in the caller: even a one-thread parallel region costs
-// about as much as a whole small kernel. Either way the body runs under a
-// DenormalGuard. Bodies must not contain orphaned worksharing (`omp for`):
-// run inline inside another parallel region, it would bind to that region.
+// about as much as a whole small kernel (bench/results/README.md#threading-overhead).
+// Either way the body runs under a DenormalGuard. Bodies must not contain
+// orphaned worksharing (`omp for`): run inline inside another parallel
+// region, it would bind to that region.
 template <typename Body>
 inline void parallel_or_inline(int nthreads, Body&& body) {
   if (nthreads <= 1) {

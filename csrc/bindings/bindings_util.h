@@ -30,9 +30,9 @@ inline std::string shape_str(const py::array& a) {
 // A new C-contiguous float32 array whose data starts on a 64-byte cache line
 // (like a PyTorch tensor's). NumPy's own allocations are only 16-byte aligned:
 // the rows of a C that start mid-line make the threads of a column-split GEMM
-// write the same line at every row boundary, and vectors straddle lines.
-// Measured, 2 threads, 64x784x128 into a fresh C: 188.7 vs 205.7 GFLOP/s.
-// The memory is owned by a capsule, the array's base.
+// write the same line at every row boundary, and vectors straddle lines
+// (bench/results/README.md#aligned-outputs). The memory is owned by a
+// capsule, the array's base.
 inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= size_t(d);

@@ -196,8 +196,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     // here. Otherwise (e.g. N = 10 logits) split M, and each thread packs its
     // own copy of all the panels (a narrow B: one panel at 2 threads). A
     // copy shared between the cores was slower than packing twice: the next
-    // call's packing had to invalidate it in the other core first. 256x1024x10
-    // NT, 2 threads: 52.8 -> 42 us (NN with B read in place: 41.3 us).
+    // call's packing had to invalidate it in the other core first
+    // (bench/results/README.md#gemm-direct-path).
     const Tiles tiles = n_panels >= nthreads
                             ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
                             : plan_tiles(M, N, MR, NR, NC, nthreads);
@@ -241,9 +241,9 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
           };
           // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
-          // for small K, e.g. the weight gradient (K = batch): 128x64x784 TN
-          // went from ~115 to ~150 GFLOP/s. A deep one would not fit, so then
-          // the A micro-panel is the L1-resident operand instead.
+          // for small K, e.g. the weight gradient (K = batch; see
+          // bench/results/README.md#gemm-direct-path). A deep one would not
+          // fit, so then the A micro-panel is the L1-resident operand instead.
           if (kc * NR * index_t(sizeof(float)) <= 16384) {
             for (index_t j = j_lo; j < j_hi; j += NR)
               for (index_t i = i_lo; i < i_hi; i += MR) tile(i, j);

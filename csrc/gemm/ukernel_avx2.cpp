@@ -77,9 +77,8 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     accumulate<false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
 
   // Epilogue. Masked loads/stores (vmaskmovps) only where a vector is partly
-  // outside the tile: on Zen 4 a masked store costs many cycles, and with all
-  // 12 of them the epilogue cost 16% of a kc = 256 tile (89 vs 106 GFLOP/s
-  // on L1-resident panels; 83 at kc = 64).
+  // outside the tile: a masked store costs many cycles on some CPUs
+  // (bench/results/README.md#avx2-epilogue).
   const bool full0 = n >= 8, has1 = n > 8, full1 = n == 16;
   auto load0 = [&](const float* p) { return full0 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k0); };
   auto load1 = [&](const float* p) { return full1 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k1); };

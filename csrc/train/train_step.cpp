@@ -193,11 +193,11 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
   // The layers after the first (and the loss) are small for a typical MLP
   // (784-128-10: 0.25 M multiply-adds per step at batch 64, against 6.4 M for
-  // layer 1 alone): a handful of one-thread kernels, about 15 us, while the
-  // other thread would only spin. Copying the next batch's rows from random
-  // places of X costs as much (latency bound, ~25 us per 64 x 784 with two
-  // threads). So when the head is small, the step runs it on thread 0 while
-  // thread 1 gathers the next batch; thread 0 joins the gather when done
+  // layer 1 alone): a handful of one-thread kernels, while the other thread
+  // would only spin. Copying the next batch's rows from random places of X is
+  // latency bound and costs about as much (bench/results/README.md#fused-epoch).
+  // So when the head is small (head_macs below), the step runs it on thread 0
+  // while thread 1 gathers the next batch; thread 0 joins the gather when done
   // (rows handed out by an atomic counter). Every kernel does the same
   // arithmetic on one thread as on several, so the bits do not change.
   const int nt = get_num_threads();
@@ -297,8 +297,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // Whoever gathers row i of batch s+1 also prefetches row i of batch s+2:
       // thread 1 starts first and takes the front rows every step, thread 0
       // the back ones, so the row is mostly in the right core's L2 a step
-      // later. Random rows of X come from DRAM; measured with the 784-128-10
-      // net at batch 64, the head+gather block went from ~27.5 to ~22.5 us.
+      // later: random rows of X come from DRAM
+      // (bench/results/README.md#fused-epoch).
       const std::int64_t* idx2 = nullptr;
       index_t bs2 = 0;
       if (s + 2 < n_steps) batch_rows(s + 2, &idx2, &bs2);
