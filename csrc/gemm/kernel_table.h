@@ -55,9 +55,9 @@ struct GemmKernelTable {
   // place through its strides (bench/results/README.md#gemm-pack-a).
   bool pack_a;
   // The direct path reads a non-transposed B in place, unless B's rows are
-  // not aligned to pack_b_align bytes (0: always in place), B has at most
-  // pack_b_max floats and A more than pack_b_min_panels MR-row panels: then
-  // it packs B (bench/results/README.md#gemm-direct-path).
+  // not aligned to pack_b_align bytes (0: always in place), its packed panels
+  // take at most pack_b_max floats and op(A) has more than pack_b_min_panels
+  // MR-row panels: then it packs B (bench/results/README.md#gemm-direct-path).
   int pack_b_align;
   index_t pack_b_max;
   index_t pack_b_min_panels;
