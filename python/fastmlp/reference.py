@@ -42,7 +42,7 @@ def _f64(x) -> np.ndarray:
 
 # The activations a GEMM epilogue can apply, by the names the kernels take
 # (None: identity). The C++ twin is kernels.h's Activation.
-ACTIVATIONS = {
+_ACTIVATIONS = {
     "relu": lambda r: np.maximum(r, 0.0),
 }
 
@@ -80,24 +80,24 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     Returns the new (M, N) float64 array::
 
         R = alpha * op(A) @ op(B) + beta * C + bias[None, :]
-        R = ACTIVATIONS[activation](R)                  unless activation is None
+        R = act(R)                                      unless activation is None
 
     ``c`` (M, N) or None (then C = 0 and ``beta`` is ignored). When
     ``beta == 0`` the values of ``c`` are never used, so NaN or inf in ``c``
     do not leak into R (no ``0 * NaN``). ``bias`` is (N,) or None. ``c`` is
     not written. Zero-sized dimensions are allowed: K == 0 gives
-    ``beta * C + bias``. ``activation``: None or a key of ``ACTIVATIONS``
-    ("relu": ``max(R, 0)``); ``relu=True`` is a deprecated alias of
+    ``beta * C + bias``. ``activation``: None (identity) or "relu"
+    (``max(R, 0)``); ``relu=True`` is a deprecated alias of
     ``activation="relu"`` (DeprecationWarning; both together: TypeError).
 
     Raises ValueError naming the argument when a shape or name is wrong.
     """
     activation = _resolve_activation(activation, relu)
     if activation is not None and not isinstance(activation, str):
-        raise TypeError(f"activation: expected None or one of {sorted(ACTIVATIONS)}, "
+        raise TypeError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
                         f"got {type(activation).__name__}")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected None or one of {sorted(ACTIVATIONS)}, "
+    if activation is not None and activation not in _ACTIVATIONS:
+        raise ValueError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
                          f"got {activation!r}")
     a, b = _f64(a), _f64(b)
     if a.ndim != 2:
@@ -127,7 +127,7 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
             raise ValueError(f"sgemm: bias must have shape (N,) = {(N,)}, got {bias.shape}")
         result = result + bias[None, :]
     if activation is not None:
-        result = ACTIVATIONS[activation](result)
+        result = _ACTIVATIONS[activation](result)
     return result
 
 
