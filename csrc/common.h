@@ -3,6 +3,9 @@
 // compiled there could be picked by the linker for baseline callers.
 #pragma once
 #include <omp.h>
+#include <cstddef>
+#include <cstdlib>
+#include <new>
 #include "kernels.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -27,6 +30,16 @@ class DenormalGuard {
   DenormalGuard& operator=(const DenormalGuard&) = delete;
 };
 
+// act(v) for one float (kernels.h Activation): the scalar epilogue of the
+// portable GEMM paths. The vector micro-kernels apply the same functions.
+inline float activate(Activation act, float v) {
+  switch (act) {
+    case Activation::Relu: return v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+    case Activation::Identity: break;
+  }
+  return v;
+}
+
 // [begin, end) of the t-th of nt near-equal chunks of n items, chunk edges on
 // multiples of `align`.
 inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin, index_t* end) {
@@ -36,23 +49,63 @@ inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin,
   *end = b1 * align < n ? b1 * align : n;
 }
 
-// Run body(t, nt) on every OpenMP thread when `parallel`, else body(0, 1)
-// inline in the caller: even an if(false) parallel region costs ~0.5 us in
-// libgomp, as much as a whole small kernel. Either way the body runs under a
-// DenormalGuard. (Used by the elementwise/loss kernels: relu, cross_entropy,
-// mse, sgd.)
+// Run body(t, nt) on `nthreads` OpenMP threads when nthreads > 1, else
+// body(0, 1) inline in the caller: even a one-thread parallel region costs
+// about as much as a whole small kernel (bench/results/README.md#threading-overhead).
+// Either way the body runs under a DenormalGuard. Bodies must not contain
+// orphaned worksharing (`omp for`): run inline inside another parallel
+// region, it would bind to that region.
 template <typename Body>
-inline void parallel_or_inline(bool parallel, Body&& body) {
-  if (!parallel || omp_get_max_threads() == 1) {
+inline void parallel_or_inline(int nthreads, Body&& body) {
+  if (nthreads <= 1) {
     DenormalGuard ftz;
     body(0, 1);
     return;
   }
-#pragma omp parallel
+#pragma omp parallel num_threads(nthreads)
   {
     DenormalGuard ftz;
     body(omp_get_thread_num(), omp_get_num_threads());
   }
 }
+
+// The thread count for parallel_or_inline: all of them when `parallel`, else 1.
+inline int threads_if(bool parallel) { return parallel ? omp_get_max_threads() : 1; }
+
+// `bytes` rounded up to whole 64-byte lines (at least one) of uninitialised
+// memory starting on a 64-byte line; free with std::free. Throws bad_alloc.
+inline void* aligned_alloc64(size_t bytes) {
+  void* p = std::aligned_alloc(64, (bytes == 0 ? 1 : (bytes + 63) / 64) * 64);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+// An owning, move-only, 64-byte aligned array of trivial T, uninitialised.
+// reserve(n) grows it (never shrinks; the contents are not kept) and returns
+// data(): a grow-only scratch reused across calls, or a fixed workspace.
+template <typename T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t n) { reserve(n); }
+  ~AlignedBuffer() { std::free(ptr_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  T* reserve(size_t n) {
+    if (!ptr_ || n > cap_) {
+      std::free(ptr_);
+      ptr_ = nullptr;
+      cap_ = 0;
+      ptr_ = static_cast<T*>(aligned_alloc64(n * sizeof(T)));
+      cap_ = n;
+    }
+    return ptr_;
+  }
+  T* data() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t cap_ = 0;
+};
 
 }  // namespace fastmlp

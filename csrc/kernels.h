@@ -1,7 +1,7 @@
 // fastmlp kernel declarations: raw pointers, row-major float32, sizes in
 // elements. Every kernel here has a twin of the same name in
 // python/fastmlp/reference.py (NumPy float64) that defines what it computes.
-// Bindings (bindings*.cpp) validate every argument before calling in here:
+// Bindings (bindings/*.cpp) validate every argument before calling in here:
 // these functions trust their inputs.
 #pragma once
 #include <cstdint>
@@ -12,22 +12,30 @@ using index_t = std::int64_t;
 
 enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
 
+// The elementwise function a GEMM epilogue applies last (and the fused
+// epoch's activation after a Linear layer). Relu: max(v, 0), NaN stays NaN.
+// The next issue adds Gelu, Tanh, ... as new enumerators; each is handled in
+// every micro-kernel epilogue (gemm/ukernel_*.cpp), in the one scalar helper
+// activate() (common.h), by its name in bindings/bindings_util.h and by its
+// backward in the fused epoch (train/train_step.cpp).
+enum class Activation : int { Identity = 0, Relu = 1 };
+
 // ---------------------------------------------------------------- GEMM ----
-// C (M,N) = relu?( alpha * op(A) @ op(B) + beta * C + bias[None, :] )
+// C (M,N) = act( alpha * op(A) @ op(B) + beta * C + bias[None, :] )
 //   op(A) is (M,K): A stored (M,K) with row stride lda, or (K,M) if trans_a.
 //   op(B) is (K,N): B stored (K,N) with row stride ldb, or (N,K) if trans_b.
-//   bias is (N,) or nullptr; relu applies max(.,0) last.
+//   bias is (N,) or nullptr; act (an Activation) applies last.
 //   beta == 0 never reads C (NaN in C does not leak). K == 0 gives beta*C+bias.
 // Work is split over M and N only: results are bitwise identical for any
 // thread count.
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-           float beta, float* C, index_t ldc, const float* bias, bool relu);
+           float beta, float* C, index_t ldc, const float* bias, Activation act);
 
 // Triple loop with the same contract: the algorithmic reference inside C++.
 void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                  float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-                 float beta, float* C, index_t ldc, const float* bias, bool relu);
+                 float beta, float* C, index_t ldc, const float* bias, Activation act);
 
 // ---------------------------------------------------------------- ReLU ----
 // x, y (n,): y = max(x, 0). y may alias x.

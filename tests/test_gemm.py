@@ -156,7 +156,7 @@ def test_matches_naive_triple_loop(rng, isa):
     a, b = make(rng, 37, 291, 45, True, False)
     bias = rng.standard_normal(45).astype(np.float32)
     fast = kernels.sgemm(a, b, trans_a=True, bias=bias, relu=True, alpha=1.5)
-    naive = fastmlp._core.sgemm_naive(a, b, None, 1.5, 0.0, True, False, bias, True)
+    naive = fastmlp._core.sgemm_naive(a, b, None, 1.5, 0.0, True, False, bias, "relu")
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
 
 
@@ -299,3 +299,37 @@ def test_new_outputs_are_cache_line_aligned(rng):
     np.testing.assert_allclose(c, want, rtol=1e-4, atol=1e-4)  # still valid: the base keeps it alive
     c[...] = 1.0
     assert c.sum() == c.size
+
+
+# ------------------------------------------------------------ activation --
+
+
+@pytest.mark.parametrize("fn", [kernels.sgemm, reference.sgemm])
+def test_activation_relu_and_deprecated_relu_alias(rng, fn):
+    """activation="relu" is max(., 0); relu=True is the same, with a DeprecationWarning."""
+    a = rng.standard_normal((5, 7)).astype(np.float32)
+    b = rng.standard_normal((7, 3)).astype(np.float32)
+    plain = fn(a, b)
+    got = fn(a, b, activation="relu")
+    np.testing.assert_array_equal(got, np.maximum(plain, 0))
+    with pytest.warns(DeprecationWarning, match="activation='relu'"):
+        alias = fn(a, b, relu=True)
+    np.testing.assert_array_equal(alias, got)
+    with pytest.warns(DeprecationWarning):
+        np.testing.assert_array_equal(fn(a, b, relu=False), plain)
+
+
+@pytest.mark.parametrize("fn", [kernels.sgemm, reference.sgemm])
+def test_activation_bad_names(fn):
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"activation: expected .*'relu'.*got 'gelu'"):
+        fn(a, a, activation="gelu")
+    with pytest.raises(TypeError, match="activation: expected"):
+        fn(a, a, activation=True)
+    with pytest.raises(TypeError, match="not both"):
+        fn(a, a, activation="relu", relu=True)
+
+
+def test_sgemm_signature_matches_reference():
+    import inspect
+    assert inspect.signature(kernels.sgemm) == inspect.signature(reference.sgemm)

@@ -76,7 +76,18 @@ def loss_kwargs(case, rng, C):
 def core_epoch(Ws, bs, relu, X, y, perm, B, sgd, bufs, first, drop_last=False, **loss_kw):
     """_core.train_epoch over plain arrays; bufs/first are per-parameter (W0, b0, W1, ...)."""
     params = [dict(sgd, momentum_buffer=buf, first_step=f) for buf, f in zip(bufs, first)]
-    return _core.train_epoch(Ws, bs, relu, X, y, perm, B, drop_last, params, **loss_kw)
+    return _core.train_epoch(Ws, bs, activations(relu), X, y, perm, B, drop_last, sgd_optimizer(params),
+                             **loss_kw)
+
+
+def activations(relu):
+    """_core.train_epoch's activations list from per-layer ReLU flags."""
+    return ["relu" if r else None for r in relu]
+
+
+def sgd_optimizer(params):
+    """_core.train_epoch's optimizer argument for per-parameter SGD option dicts."""
+    return {"kind": "sgd", "params": params}
 
 
 def flat_params(Ws, bs):
@@ -306,7 +317,7 @@ def _core_bad(rng):
     Ws, bs, relu = make_net(rng, sizes)
     X, y = make_data(rng, 40, sizes, "cross_entropy")
     bufs = [np.zeros_like(p) for p in flat_params(Ws, bs)]
-    good = dict(weights=Ws, biases=bs, relu=relu, X=X, y=y, perm=np.arange(40), batch_size=8,
+    good = dict(weights=Ws, biases=bs, activations=activations(relu), X=X, y=y, perm=np.arange(40), batch_size=8,
                 drop_last=False,
                 params=[dict(lr=0.1, momentum=0.9, momentum_buffer=b) for b in bufs],
                 loss="cross_entropy")
@@ -324,7 +335,7 @@ def _core_bad(rng):
     (dict(reduction="none"), ValueError, "scalar loss"),
     (dict(params="no_buffer"), ValueError, "momentum_buffer"),
     (dict(params="nesterov_damp"), ValueError, "nesterov"),
-    (dict(params="too_few"), ValueError, "params: expected 4"),
+    (dict(params="too_few"), ValueError, r"optimizer\['params'\]: expected 4"),
     (dict(weights="chain"), ValueError, r"weights\[1\]: expected 6 input features"),
     (dict(weights="float64"), TypeError, r"weights\[0\]: expected dtype float32"),
     (dict(weights="shared"), ValueError, "shares memory"),
@@ -363,8 +374,10 @@ def test_core_bad_input_raises_before_any_change(rng, change, exc, match):
         kw[key] = val
     before = [p.copy() for p in flat_params(kw["weights"], kw["biases"])]
     bufs_before = [p["momentum_buffer"].copy() for p in kw["params"] if "momentum_buffer" in p]
+    core_kw = {k: v for k, v in kw.items() if k != "params"}
+    core_kw["optimizer"] = sgd_optimizer(kw["params"])
     with pytest.raises(exc, match=match):
-        _core.train_epoch(**kw)
+        _core.train_epoch(**core_kw)
     for a, b in zip(flat_params(kw["weights"], kw["biases"]), before):
         assert np.array_equal(a, b)
     for p, b in zip([p for p in kw["params"] if "momentum_buffer" in p], bufs_before):
@@ -890,7 +903,7 @@ def test_core_normalize_bad_input(rng, normalize, X_kind, exc, match):
     y = rng.integers(0, 3, 40)
     params = [dict(lr=0.1) for _ in flat_params(Ws, bs)]
     with pytest.raises(exc, match=match):
-        _core.train_epoch(Ws, bs, relu, X, y, np.arange(40), 8, False, params,
+        _core.train_epoch(Ws, bs, activations(relu), X, y, np.arange(40), 8, False, sgd_optimizer(params),
                           loss="cross_entropy", normalize=normalize)
     for W, W1 in zip(Ws, W0):
         assert np.array_equal(W, W1)
@@ -932,3 +945,32 @@ def test_bad_perm_raises_before_any_change(rng, perm, exc, match):
         train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1), perm=perm)
     for p, b in zip(m.parameters(), before):
         assert np.array_equal(p.data, b)
+
+
+@pytest.mark.parametrize("optimizer,exc,match", [
+    ("sgd", TypeError, r"optimizer: expected a dict"),
+    ({"kind": "adam", "params": []}, ValueError, r"optimizer\['kind'\]: expected one of 'sgd', got 'adam'"),
+    ({"params": []}, TypeError, r"optimizer\['kind'\]"),
+    ({"kind": "sgd"}, TypeError, r"optimizer\['params'\]: expected a list"),
+    ({"kind": "sgd", "params": [dict(lr=0.1)] * 3 + [dict(lr="x")]}, TypeError,
+     r"optimizer\['params'\]\[3\]\['lr'\]: expected a number"),
+])
+def test_core_bad_optimizer_names_the_argument(rng, optimizer, exc, match):
+    kw = _core_bad(rng)
+    before = [p.copy() for p in flat_params(kw["weights"], kw["biases"])]
+    kw.pop("params")
+    with pytest.raises(exc, match=match):
+        _core.train_epoch(**kw, optimizer=optimizer)
+    for a, b in zip(flat_params(kw["weights"], kw["biases"]), before):
+        assert np.array_equal(a, b)
+
+
+def test_core_bad_activation_names_the_argument(rng):
+    kw = _core_bad(rng)
+    kw["optimizer"] = sgd_optimizer(kw.pop("params"))
+    kw["activations"] = ["relu", "tanh"]
+    with pytest.raises(ValueError, match=r"activations\[1\]: expected one of None, 'relu', got 'tanh'"):
+        _core.train_epoch(**kw)
+    kw["activations"] = [True, None]
+    with pytest.raises(TypeError, match=r"activations\[0\]: expected one of None, 'relu'"):
+        _core.train_epoch(**kw)

@@ -1,17 +1,16 @@
 // Packing a transposed B panel with AVX2: dst[p*16 + j] = src[j*ldb + p] for
 // p < kc, j < n (n <= 16), zero for j >= n. This is the forward pass of every
-// Linear layer (x @ W.T) on the AVX2 path; done element by element it cost
-// about 13% of a 64x784x128 NT product (81.5 vs 93.8 GFLOP/s for the same
-// product with B already transposed, 1 thread). 8 x 8 blocks are transposed
+// Linear layer (x @ W.T) on the AVX2 path, too costly element by element
+// (bench/results/README.md#avx2-pack). 8 x 8 blocks are transposed
 // in registers (unpack, shuffle, 128-bit lane permutes), so every store is a
 // full 32-byte vector; the loads are full rows of 8 k-values, masked only in
 // the last, short k block.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-static_assert(kBlockingAvx2.NR == 16, "the AVX2 B panel is 16 columns wide");
+static_assert(kGemmAvx2.NR == 16, "the AVX2 B panel is 16 columns wide");
 
 namespace {
 

@@ -5,7 +5,7 @@
 // transposed in registers (unpack, shuffle, 128-bit lane shuffles) so every
 // load and store is a full (or masked) 64-byte vector.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 

@@ -1,20 +1,21 @@
 // Portable SGEMM driver, BLIS style: loops over blocks, packing, threading
 // and edge tiles live here; the arithmetic lives in the per-ISA micro-kernels
-// (ukernel_*.cpp) chosen by the active ISA.
+// (ukernel_*.cpp), chosen with the block sizes and packing by the active
+// ISA's GemmKernelTable row (kernel_table.h).
 //
 //   for jc in N step NC3:                 (bounds the packed-B buffer)
 //     for pc in K step KC:
 //       pack B[pc:pc+kc, jc:jc+nc] -> Bp  (kc x NR micro-panels, zero-padded)
 //       for ic in M step MC:
 //         pack A[ic:ic+mc, pc:pc+kc] -> Ap (MR x kc micro-panels, zero-padded;
-//                                          AVX-512: not packed, read in place)
+//                                          pack_a == false: A read in place)
 //         parallel over tiles (MT rows x NC cols) of the mc x nc block:
 //           for ir in tile step MR:       (A micro-panel stays in L1)
 //             for jr in tile step NR:     (B block KC x NC streams from L2)
 //               ukernel(Ap[ir], Bp[jr]) -> C tile
 //
-// When A is not packed (AVX-512) and the column strips divide evenly among
-// the threads, each thread instead owns whole strips about NC wide and runs
+// When A is not packed (pack_a == false) and the column strips divide evenly
+// among the threads, each thread instead owns whole strips about NC wide and runs
 //   for strip: for pc: pack its B block; for ir in M: for jr in strip: ukernel
 // with no barrier at all (the "strips" path).
 //
@@ -29,76 +30,27 @@
 #include <new>
 #include <numeric>
 #include "common.h"
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-namespace {
-
-using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
-
-struct Kernel {
-  GemmBlocking blk;
-  UkernelFn ukernel;
-  PackBTransFn pack_b_trans;  // ISA-specific packing of a transposed B, or nullptr
-  // Whether the packed path packs A. The AVX-512 micro-kernel reads op(A)
-  // through its strides as fast as from a packed panel (its MR x KC micro-panel
-  // stays in L1 while it walks N), so packing A there only added a pass over A
-  // and a barrier per block. Measured in one process, A/B interleaved, 2
-  // threads: NN 512^3 +4..8%, 1024^3 +2..8%, 1536^3 +8%, 2048^3 0%,
-  // 256x1024x1024 +2..3%, row-strided A (lda 4096, 8192) +1..4%; TN
-  // 1024x256x1024 +5%, 1024^3 -1.5%; 1 thread 0..+4%. On AVX2 (MR = 6,
-  // KC = 256) NN 2048^3 lost 7%, so the AVX2 and generic paths still pack.
-  bool pack_a;
-  // The direct path reads a non-transposed B in place, unless its rows are
-  // not aligned to this many bytes (0: always in place) and B is small next to
-  // the work (kPackMisalignedBMax, kPackMisalignedBMinPanels). The AVX2
-  // kernel's 32-byte B loads then split cache lines every other load (NumPy
-  // arrays are 16-byte aligned): 784x64x128 TN, B at 16 mod 64, 1 thread:
-  // 84.7 vs 92.9 GFLOP/s with B aligned, 96.5 with B packed. The AVX-512
-  // kernel lost only 1-2% there.
-  int pack_b_align;
-};
-
-// A misaligned B is packed (see Kernel::pack_b_align) only up to this many
-// floats (128 KiB), and only for more than this many MR-row panels of A: a big
-// B read by few panels cost more to pack than its split loads (64x784x128 NN:
-// 95.1 -> 90.8 GFLOP/s when packed).
-constexpr index_t kPackMisalignedBMax = index_t(1) << 15;
-constexpr index_t kPackMisalignedBMinPanels = 8;
-
-Kernel kernel_for(Isa isa) {
+const GemmKernelTable& gemm_kernel_table(Isa isa) {
 #ifdef FASTMLP_X86
-  if (isa == Isa::Avx512)
-    return {kBlockingAvx512, sgemm_ukernel_avx512_8x32, sgemm_pack_b_trans_avx512_32, false, 0};
-  if (isa == Isa::Avx2)
-    return {kBlockingAvx2, sgemm_ukernel_avx2_6x16, sgemm_pack_b_trans_avx2_16, true, 32};
+  if (isa == Isa::Avx512) return kGemmAvx512;
+  if (isa == Isa::Avx2) return kGemmAvx2;
 #endif
   (void)isa;
-  return {kBlockingGeneric, sgemm_ukernel_generic_4x16, nullptr, true, 0};
+  return kGemmGeneric;
 }
+
+namespace {
 
 constexpr index_t kNC3 = 4096;  // columns of B packed per jc pass
 
-// Grow-only, 64-byte aligned scratch owned by the calling thread (so that
-// concurrent callers from different Python threads don't share it). Reusing it
-// avoids an mmap + page faults on every call.
-struct Scratch {
-  float* ptr = nullptr;
-  size_t cap = 0;
-  float* get(size_t n) {
-    if (n > cap) {
-      std::free(ptr);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!ptr) { cap = 0; throw std::bad_alloc(); }
-      cap = n;
-    }
-    return ptr;
-  }
-  ~Scratch() { std::free(ptr); }
-};
-thread_local Scratch tls_pack_a, tls_pack_b;
+// Grow-only packing scratch owned by the calling thread (so that concurrent
+// callers from different Python threads don't share it). Reusing it avoids an
+// mmap + page faults on every call.
+thread_local AlignedBuffer<float> tls_pack_a, tls_pack_b;
 
 // Ap: panels of MR rows; panel r holds op(A)[i0 + r*MR + i, p0 + p] at
 // Ap[r*MR*kc + p*MR + i]; rows past m are zero.
@@ -153,27 +105,28 @@ void pack_b_panel(bool trans_b, const float* B, index_t ldb, index_t p0, index_t
   }
 }
 
-void pack_b(const Kernel& k, bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
+void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb, index_t p0, index_t kc,
             index_t j0, index_t n, float* dst) {
   if (trans_b && k.pack_b_trans)
     k.pack_b_trans(B + j0 * ldb + p0, ldb, kc, int(n), dst);
   else
-    pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.blk.NR, dst);
+    pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
 
-// C = relu?(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
-void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, bool relu) {
-#pragma omp parallel for schedule(static) if (M * N > 65536)
-  for (index_t i = 0; i < M; ++i) {
-    DenormalGuard ftz;
-    float* ci = C + i * ldc;
-    for (index_t j = 0; j < N; ++j) {
-      float v = beta != 0.0f ? beta * ci[j] : 0.0f;
-      if (bias) v += bias[j];
-      if (relu && v < 0.0f) v = 0.0f;
-      ci[j] = v;
+// C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
+void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, Activation act) {
+  parallel_or_inline(threads_if(M * N > 65536), [&](int t, int nt) {
+    index_t i0, i1;
+    split_range(M, t, nt, 1, &i0, &i1);
+    for (index_t i = i0; i < i1; ++i) {
+      float* ci = C + i * ldc;
+      for (index_t j = 0; j < N; ++j) {
+        float v = beta != 0.0f ? beta * ci[j] : 0.0f;
+        if (bias) v += bias[j];
+        ci[j] = activate(act, v);
+      }
     }
-  }
+  });
 }
 
 // A grid of tm x tn tiles over an m x n block, for a static OpenMP split of
@@ -203,23 +156,6 @@ Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
   return {parts, tn, mp, np};
 }
 
-// body(tid, nth) on nthreads OpenMP threads, or inline when nthreads == 1 (no
-// parallel region at all: it costs as much as a small GEMM); under a
-// DenormalGuard either way.
-template <typename Body>
-void run_on_threads(int nthreads, Body&& body) {
-  if (nthreads == 1) {
-    DenormalGuard ftz;
-    body(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(nthreads)
-  {
-    DenormalGuard ftz;
-    body(omp_get_thread_num(), omp_get_num_threads());
-  }
-}
-
 }  // namespace
 
 // Below this many multiply-adds (M*N*K) the direct path runs: no packing of
@@ -234,15 +170,15 @@ constexpr double kParallelMinFlops = 256.0 * 1024;
 
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-           float beta, float* C, index_t ldc, const float* bias, bool relu) {
+           float beta, float* C, index_t ldc, const float* bias, Activation act) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
-    scale_c(M, N, beta, C, ldc, bias, relu);
+    scale_c(M, N, beta, C, ldc, bias, act);
     return;
   }
-  const Kernel kern = kernel_for(active_isa());
-  const int MR = kern.blk.MR, NR = kern.blk.NR;
-  const index_t KC = kern.blk.KC, MC = kern.blk.MC, NC = kern.blk.NC;
+  const GemmKernelTable& kern = gemm_kernel_table(active_isa());
+  const int MR = kern.MR, NR = kern.NR;
+  const index_t KC = kern.KC, MC = kern.MC, NC = kern.NC;
   const double flops = double(M) * double(N) * double(K);
   const int nt = get_num_threads();
   const int nthreads = nt > 1 && flops >= kParallelMinFlops ? nt : 1;
@@ -252,7 +188,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 
   if (flops <= kDirectMaxFlops && (!trans_b || n_panels * NR * K <= kDirectMaxPackB)) {
     // ------------------------------------------------------ direct path ----
-    // Bp (trans_b, or a misaligned B: see Kernel::pack_b_align): panel r holds
+    // Bp (trans_b, or a misaligned B: see GemmKernelTable::pack_b_align): panel r holds
     // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
     // Split N across threads when there are enough NR panels: each thread
     // then packs exactly the B panels it multiplies (no barrier, no B lines
@@ -260,8 +196,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     // here. Otherwise (e.g. N = 10 logits) split M, and each thread packs its
     // own copy of all the panels (a narrow B: one panel at 2 threads). A
     // copy shared between the cores was slower than packing twice: the next
-    // call's packing had to invalidate it in the other core first. 256x1024x10
-    // NT, 2 threads: 52.8 -> 42 us (NN with B read in place: 41.3 us).
+    // call's packing had to invalidate it in the other core first
+    // (bench/results/README.md#gemm-direct-path).
     const Tiles tiles = n_panels >= nthreads
                             ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
                             : plan_tiles(M, N, MR, NR, NC, nthreads);
@@ -270,10 +206,10 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     const auto misaligned = [&](std::uintptr_t align) {
       return ((reinterpret_cast<std::uintptr_t>(B) | std::uintptr_t(ldb) * sizeof(float)) % align) != 0;
     };
-    const bool pack = trans_b || (kern.pack_b_align && M > kPackMisalignedBMinPanels * MR &&
-                                  bp_floats <= size_t(kPackMisalignedBMax) &&
+    const bool pack = trans_b || (kern.pack_b_align && M > kern.pack_b_min_panels * MR &&
+                                  bp_floats <= size_t(kern.pack_b_max) &&
                                   misaligned(std::uintptr_t(kern.pack_b_align)));
-    float* const Bp = pack ? tls_pack_b.get(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
+    float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
     auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {
       for (index_t r = r_lo; r < r_hi; ++r)
         pack_b(kern, trans_b, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
@@ -301,13 +237,13 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
             kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
                          C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                         last && bias ? bias + j : nullptr, last && relu);
+                         last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
           };
           // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
-          // for small K, e.g. the weight gradient (K = batch): 128x64x784 TN
-          // went from ~115 to ~150 GFLOP/s. A deep one would not fit, so then
-          // the A micro-panel is the L1-resident operand instead.
+          // for small K, e.g. the weight gradient (K = batch; see
+          // bench/results/README.md#gemm-direct-path). A deep one would not
+          // fit, so then the A micro-panel is the L1-resident operand instead.
           if (kc * NR * index_t(sizeof(float)) <= 16384) {
             for (index_t j = j_lo; j < j_hi; j += NR)
               for (index_t i = i_lo; i < i_hi; i += MR) tile(i, j);
@@ -318,7 +254,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         }
       }
     };
-    run_on_threads(nthreads, body);
+    parallel_or_inline(nthreads, body);
     return;
   }
 
@@ -336,8 +272,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       const index_t kc_max = std::min(K, KC);
       const index_t strip_panels = (strips.np + strips.tn - 1) / strips.tn;  // widest strip
       const size_t region = size_t(strip_panels * NR * kc_max);
-      float* const Bp_all = tls_pack_b.get(region * size_t(nthreads));
-      run_on_threads(nthreads, [&](int tid, int nth) {
+      float* const Bp_all = tls_pack_b.reserve(region * size_t(nthreads));
+      parallel_or_inline(nthreads, [&](int tid, int nth) {
         float* const Bp = Bp_all + region * size_t(tid);  // this thread's strip block
         index_t lo, hi;
         split_range(strips.tn, tid, nth, 1, &lo, &hi);
@@ -357,7 +293,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, Bp + (j - j_lo) * kc, NR,
                              C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                             last && bias ? bias + j : nullptr, last && relu);
+                             last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
               }
             }
           }
@@ -368,9 +304,11 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   }
 
   // -------------------------------------------------------- packed path ----
+  // A parallel region of its own even at one thread (not parallel_or_inline):
+  // its `omp for` loops must bind to this region, not to a caller's.
   const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
-  float* Bp = tls_pack_b.get(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
-  float* Ap = kern.pack_a ? tls_pack_a.get(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
+  float* Bp = tls_pack_b.reserve(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
+  float* Ap = kern.pack_a ? tls_pack_a.reserve(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
 
 #pragma omp parallel num_threads(nthreads)
   {
@@ -420,7 +358,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
                 kern.ukernel(kc, ap, ap_rs, ap_cs, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
-                             beta_eff, last && bias ? bias + jc + j : nullptr, last && relu);
+                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? act : Activation::Identity);
               }
             }
           }

@@ -3,11 +3,11 @@
 // Compiled with -mavx2 -mfma in this file only. A full-width tile uses plain
 // loads; an edge tile (n < 16) uses vmaskmovps so B is never read past n.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-static_assert(kBlockingAvx2.MR == 6 && kBlockingAvx2.NR == 16, "tile");
+static_assert(kGemmAvx2.MR == 6 && kGemmAvx2.NR == 16, "tile");
 
 namespace {
 
@@ -77,9 +77,8 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     accumulate<false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
 
   // Epilogue. Masked loads/stores (vmaskmovps) only where a vector is partly
-  // outside the tile: on Zen 4 a masked store costs many cycles, and with all
-  // 12 of them the epilogue cost 16% of a kc = 256 tile (89 vs 106 GFLOP/s
-  // on L1-resident panels; 83 at kc = 64).
+  // outside the tile: a masked store costs many cycles on some CPUs
+  // (bench/results/README.md#avx2-epilogue).
   const bool full0 = n >= 8, has1 = n > 8, full1 = n == 16;
   auto load0 = [&](const float* p) { return full0 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k0); };
   auto load1 = [&](const float* p) { return full1 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k1); };
@@ -96,7 +95,7 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     __m256 v0 = _mm256_mul_ps(va, c0[i]);
     if (beta != 0.0f) v0 = _mm256_fmadd_ps(vb, load0(ci), v0);
     if (bias) v0 = _mm256_add_ps(v0, bias0);
-    if (relu) v0 = _mm256_max_ps(zero, v0);
+    if (act == Activation::Relu) v0 = _mm256_max_ps(zero, v0);
     if (full0)
       _mm256_storeu_ps(ci, v0);
     else
@@ -105,7 +104,7 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     __m256 v1 = _mm256_mul_ps(va, c1[i]);
     if (beta != 0.0f) v1 = _mm256_fmadd_ps(vb, load1(ci + 8), v1);
     if (bias) v1 = _mm256_add_ps(v1, bias1);
-    if (relu) v1 = _mm256_max_ps(zero, v1);
+    if (act == Activation::Relu) v1 = _mm256_max_ps(zero, v1);
     if (full1)
       _mm256_storeu_ps(ci + 8, v1);
     else

@@ -1,6 +1,6 @@
 // sgemm micro-kernel, AVX-512F: 8 x 32 tile of C in 16 zmm accumulators.
 // Compiled with -mavx512f (and friends) in this file only; it includes nothing
-// but intrinsics and blocking.h (constants and declarations, no inline code).
+// but intrinsics and kernel_table.h (constants and declarations, no inline code).
 //
 // Per k step: 2 vector loads of B (32 floats), 8 broadcasts of A, 16 FMAs
 // (n <= 16: one load and 8 FMAs; the zero right half is not computed).
@@ -9,11 +9,11 @@
 // B loads are masked to the n valid columns (a masked load costs the same as
 // a plain one here), so an unpacked B edge panel is never read past its end.
 #include <immintrin.h>
-#include "gemm/blocking.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
-static_assert(kBlockingAvx512.MR == 8 && kBlockingAvx512.NR == 32, "tile");
+static_assert(kGemmAvx512.MR == 8 && kGemmAvx512.NR == 32, "tile");
 
 void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
   constexpr int MR = 8;
@@ -81,7 +81,7 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
       v0 = _mm512_add_ps(v0, bias0);
       v1 = _mm512_add_ps(v1, bias1);
     }
-    if (relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
+    if (act == Activation::Relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
       v0 = _mm512_max_ps(zero, v0);
       v1 = _mm512_max_ps(zero, v1);
     }

@@ -1,7 +1,8 @@
 // sgemm micro-kernel in portable C++: 4 x 16 tile. The fallback on every CPU
 // and the only kernel on non-x86 builds; the compiler vectorises the
 // fixed-width j loop of full tiles for whatever baseline it targets.
-#include "gemm/blocking.h"
+#include "common.h"
+#include "gemm/kernel_table.h"
 
 namespace fastmlp {
 
@@ -38,8 +39,7 @@ void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS) {
       float v = alpha * acc[i][j];
       if (beta != 0.0f) v += beta * ci[j];
       if (bias) v += bias[j];
-      if (relu && v < 0.0f) v = 0.0f;
-      ci[j] = v;
+      ci[j] = activate(act, v);
     }
   }
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .reference import _resolve_activation
 
 __all__ = [
     "sgemm",
@@ -28,10 +29,10 @@ __all__ = [
 
 
 def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
-          bias=None, relu=False) -> np.ndarray:
-    """General matrix multiply with an optional bias + ReLU epilogue.
+          bias=None, activation=None, relu=None) -> np.ndarray:
+    """General matrix multiply with an optional bias + activation epilogue.
 
-    ``C = relu?(alpha * op(a) @ op(b) + beta * C + bias[None, :])``
+    ``C = act(alpha * op(a) @ op(b) + beta * C + bias[None, :])``
 
     - ``op(a)`` is ``a.T`` if ``trans_a`` else ``a``, shape (M, K).
     - ``op(b)`` is ``b.T`` if ``trans_b`` else ``b``, shape (K, N).
@@ -42,12 +43,17 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
       line, as PyTorch's tensors do; NumPy's own are 16-byte aligned, and a C
       whose rows start mid-line is a few percent slower to write from two
       threads. Their memory is owned by their ``base``.
-    - ``bias``: (N,) added to every row; ``relu`` applies ``max(., 0)`` last.
+    - ``bias``: (N,) added to every row.
+    - ``activation``: applied last; ``None`` (identity) or ``"relu"``
+      (``max(., 0)``, NaN propagates). Another name is a ValueError listing
+      the accepted ones. ``relu=True`` is a deprecated alias of
+      ``activation="relu"`` (DeprecationWarning); both together: TypeError.
 
     Transposed views (``x.T``) are used without a copy. Returns C.
     """
+    activation = _resolve_activation(activation, relu)
     return _core.sgemm(a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b),
-                       bias, bool(relu))
+                       bias, activation)
 
 
 def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:

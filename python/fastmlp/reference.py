@@ -17,6 +17,7 @@ Only NumPy is needed. Clarity comes before speed: this is a specification.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -39,6 +40,29 @@ def _f64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+# The activations a GEMM epilogue can apply, by the names the kernels take
+# (None: identity). The C++ twin is kernels.h's Activation.
+_ACTIVATIONS = {
+    "relu": lambda r: np.maximum(r, 0.0),
+}
+
+
+def _resolve_activation(activation, relu):
+    """``activation`` with sgemm's deprecated ``relu=`` bool folded in.
+
+    Shared by :func:`sgemm` and :func:`fastmlp.kernels.sgemm` so the alias
+    behaves the same in both: ``relu=True`` warns (DeprecationWarning) and
+    means ``activation="relu"``; giving both is a TypeError.
+    """
+    if relu is None:
+        return activation
+    if activation is not None:
+        raise TypeError("sgemm: pass activation= or the deprecated relu=, not both")
+    warnings.warn("sgemm: relu= is deprecated; use activation='relu' (or None)",
+                  DeprecationWarning, stacklevel=3)
+    return "relu" if relu else None
+
+
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -48,24 +72,33 @@ def _check_reduction(reduction: str) -> None:
 
 
 def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
-          bias=None, relu=False) -> np.ndarray:
-    """General matrix multiply with fused bias and ReLU.
+          bias=None, activation=None, relu=None) -> np.ndarray:
+    """General matrix multiply with fused bias and activation.
 
     ``op(A)`` is ``a.T`` if ``trans_a`` else ``a``, shape (M, K);
     ``op(B)`` is ``b.T`` if ``trans_b`` else ``b``, shape (K, N).
     Returns the new (M, N) float64 array::
 
         R = alpha * op(A) @ op(B) + beta * C + bias[None, :]
-        R = max(R, 0)                                   if relu
+        R = act(R)                                      unless activation is None
 
     ``c`` (M, N) or None (then C = 0 and ``beta`` is ignored). When
     ``beta == 0`` the values of ``c`` are never used, so NaN or inf in ``c``
     do not leak into R (no ``0 * NaN``). ``bias`` is (N,) or None. ``c`` is
     not written. Zero-sized dimensions are allowed: K == 0 gives
-    ``beta * C + bias``.
+    ``beta * C + bias``. ``activation``: None (identity) or "relu"
+    (``max(R, 0)``); ``relu=True`` is a deprecated alias of
+    ``activation="relu"`` (DeprecationWarning; both together: TypeError).
 
-    Raises ValueError naming the argument when a shape is wrong.
+    Raises ValueError naming the argument when a shape or name is wrong.
     """
+    activation = _resolve_activation(activation, relu)
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
+                        f"got {type(activation).__name__}")
+    if activation is not None and activation not in _ACTIVATIONS:
+        raise ValueError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
+                         f"got {activation!r}")
     a, b = _f64(a), _f64(b)
     if a.ndim != 2:
         raise ValueError(f"sgemm: a must be 2-D, got shape {a.shape}")
@@ -93,8 +126,8 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
         if bias.shape != (N,):
             raise ValueError(f"sgemm: bias must have shape (N,) = {(N,)}, got {bias.shape}")
         result = result + bias[None, :]
-    if relu:
-        result = np.maximum(result, 0.0)
+    if activation is not None:
+        result = _ACTIVATIONS[activation](result)
     return result
 
 

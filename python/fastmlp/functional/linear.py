@@ -114,7 +114,7 @@ def _linear(input, weight, bias, act, layer):
     if b is not None and b.shape != (n_out,):
         raise ValueError(f"{layer}: bias must have shape ({n_out},), got {b.shape}")
     x2 = x if x.ndim == 2 else x.reshape(-1, n_in)
-    y = _sgemm(x2, W, trans_b=True, bias=b, relu=act is not None)
+    y = _sgemm(x2, W, trans_b=True, bias=b, activation=None if act is None else act.epilogue)
     if x.ndim != 2:
         y = y.reshape(x_shape[:-1] + (n_out,))
 

@@ -106,9 +106,8 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
     opt, created = optimizer_spec(optimizer, plan.params)
     kw = dict(plan.loss)
     loss = kw.pop("loss")
-    relu = [a == "relu" for a in plan.activations]
-    loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, relu, X2, y, perm,
-                                        batch_size, drop_last, opt["params"], loss=loss,
+    loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
+                                        perm, batch_size, drop_last, opt, loss=loss,
                                         normalize=norm, **kw)
     for p in plan.params:
         p._bump_version()

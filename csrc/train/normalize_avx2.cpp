@@ -1,5 +1,5 @@
 // normalize_row_body compiled with -mavx2 (and nothing else: see normalize_row.h).
-#include "normalize_row.h"
+#include "train/normalize_row.h"
 
 namespace fastmlp {
 

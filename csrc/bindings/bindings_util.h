@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include "common.h"
 #include "kernels.h"
 
 #pragma GCC visibility push(hidden)  // like pybind11 module code
@@ -29,15 +30,13 @@ inline std::string shape_str(const py::array& a) {
 // A new C-contiguous float32 array whose data starts on a 64-byte cache line
 // (like a PyTorch tensor's). NumPy's own allocations are only 16-byte aligned:
 // the rows of a C that start mid-line make the threads of a column-split GEMM
-// write the same line at every row boundary, and vectors straddle lines.
-// Measured, 2 threads, 64x784x128 into a fresh C: 188.7 vs 205.7 GFLOP/s.
-// The memory is owned by a capsule, the array's base.
+// write the same line at every row boundary, and vectors straddle lines
+// (bench/results/README.md#aligned-outputs). The memory is owned by a
+// capsule, the array's base.
 inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= size_t(d);
-  const size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
+  void* p = aligned_alloc64(n * sizeof(float));
   py::capsule owner(p, [](void* q) { std::free(q); });
   return py::array_t<float>(shape, static_cast<float*>(p), owner);
 }
@@ -139,6 +138,29 @@ inline void check_size(index_t rows, index_t cols, const char* what) {
   if (rows < 0 || cols < 0 || (cols && rows > (index_t(1) << 60) / cols / index_t(sizeof(float))))
     value_error(std::string(what) + ": dimensions " + std::to_string(rows) + " x " +
                 std::to_string(cols) + " are too large");
+}
+
+// Activation names as Python spells them; None is Activation::Identity.
+// A new Activation enumerator adds its row here.
+struct ActivationName {
+  const char* name;
+  Activation act;
+};
+constexpr ActivationName kActivationNames[] = {{"relu", Activation::Relu}};
+
+// None or one of kActivationNames; otherwise TypeError (not a str) or
+// ValueError, naming the argument `what` and listing the accepted values.
+inline Activation parse_activation(py::handle h, const std::string& what) {
+  if (h.is_none()) return Activation::Identity;
+  std::string accepted = "None";
+  for (const ActivationName& a : kActivationNames) accepted += std::string(", '") + a.name + "'";
+  if (!py::isinstance<py::str>(h))
+    type_error(what + ": expected one of " + accepted + ", got " +
+               std::string(py::str(py::type::of(h).attr("__name__"))));
+  const std::string name = h.cast<std::string>();
+  for (const ActivationName& a : kActivationNames)
+    if (name == a.name) return a.act;
+  value_error(what + ": expected one of " + accepted + ", got '" + name + "'");
 }
 
 inline Reduction parse_reduction(const std::string& r) {

@@ -6,33 +6,35 @@
 #include <type_traits>
 #include <string>
 #include <vector>
-#include "bindings_util.h"
-#include "train.h"
+#include "bindings/bindings_util.h"
+#include "train/train.h"
 
 namespace py = pybind11;
 using namespace fastmlp;
 
 namespace {
 
-const char* kTrainDoc = R"doc(train_epoch(weights, biases, relu, X, y, perm, batch_size, drop_last, params, *, loss, reduction="mean", class_weight=None, ignore_index=-100, label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
+const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Linear(+activation) layers, in place.
 
-One epoch of minibatch SGD on a stack of Linear(+ReLU) layers, in place.
+train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
+            loss, reduction="mean", class_weight=None, ignore_index=-100,
+            label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
-  in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None. relu[l]: a
-  ReLU follows layer l.
+  in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
+  activations[l]: None (identity) or 'relu', applied after layer l.
 X (N, F) float32 (converted when not); or, with normalize=(mean, std) (each
   a number or None), uint8 images (N, F) whose gathered rows are converted
   exactly as fastmlp.data.normalize(rows, mean, std) does; y: (N,) integer class indices for
   loss="cross_entropy" (each in [0, C) or == ignore_index), or (N, C) floats
   for loss="mse"; perm: int64 indices into [0, N), visited in order in
   batches of batch_size (the last one short unless drop_last).
-params: one dict per parameter, in the order W0, b0 (when present), W1, ...
-  with keys lr (required), momentum, dampening, weight_decay, nesterov,
-  maximize (torch.optim.SGD's), momentum_buffer (float32 array of the
-  parameter's shape, required when momentum != 0, updated in place),
-  first_step (True: the buffer holds nothing yet) and update (False: leave
-  this parameter alone).
+optimizer: {"kind": "sgd", "params": [...]}, params one dict per parameter in
+  the order W0, b0 (when present), W1, ... For kind "sgd" each dict has keys
+  lr (required), momentum, dampening, weight_decay, nesterov, maximize
+  (torch.optim.SGD's), momentum_buffer (float32 array of the parameter's
+  shape, required when momentum != 0, updated in place), first_step (True:
+  the buffer holds nothing yet) and update (False: leave this parameter alone).
 Returns the sum of the step losses (float64 of float32 values) and the
 number of steps.)doc";
 
@@ -61,15 +63,51 @@ T get_opt(const py::dict& d, const char* key, T dflt, const std::string& name) {
   }
 }
 
+// optimizer['kind'] -> OptimizerKind; a new kind adds its row.
+struct OptimizerName {
+  const char* name;
+  OptimizerKind kind;
+};
+constexpr OptimizerName kOptimizerNames[] = {{"sgd", OptimizerKind::Sgd}};
+
+OptimizerKind parse_optimizer_kind(const py::dict& opt) {
+  std::string accepted;
+  for (const OptimizerName& o : kOptimizerNames) accepted += std::string(accepted.empty() ? "'" : ", '") + o.name + "'";
+  if (!opt.contains("kind") || !py::isinstance<py::str>(opt["kind"]))
+    type_error("optimizer['kind']: expected a str, one of " + accepted);
+  const std::string kind = opt["kind"].cast<std::string>();
+  for (const OptimizerName& o : kOptimizerNames)
+    if (kind == o.name) return o.kind;
+  value_error("optimizer['kind']: expected one of " + accepted + ", got '" + kind + "'");
+}
+
+// One parameter's torch.optim.SGD options (keys as sgd_update's arguments).
+template <typename StateArray>
+void parse_sgd(const py::dict& d, const std::string& name, ParamSlot* p, StateArray&& state_array) {
+  if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+  OptimizerSpec& o = p->opt;
+  o.lr = get_opt<float>(d, "lr", 0.0f, name);
+  o.momentum = get_opt<float>(d, "momentum", 0.0f, name);
+  o.dampening = get_opt<float>(d, "dampening", 0.0f, name);
+  o.weight_decay = get_opt<float>(d, "weight_decay", 0.0f, name);
+  o.nesterov = get_opt<bool>(d, "nesterov", false, name);
+  o.maximize = get_opt<bool>(d, "maximize", false, name);
+  p->update = get_opt<bool>(d, "update", true, name);
+  p->step = get_opt<bool>(d, "first_step", true, name) ? 0 : 1;
+  if (o.nesterov && (o.momentum <= 0.0f || o.dampening != 0.0f))
+    value_error(name + ": nesterov requires momentum > 0 and dampening == 0");
+  if (p->update && o.momentum != 0.0f) state_array(d, "momentum_buffer", 0, "momentum != 0");
+}
+
 struct Region {
   const void* p;
   size_t bytes;
   std::string name;
 };
 
-py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, py::handle X_obj,
+py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activations, py::handle X_obj,
                               py::handle y_obj, py::handle perm_obj, long long batch_size,
-                              bool drop_last, py::list params, const std::string& loss_name,
+                              bool drop_last, py::handle optimizer, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
                               py::handle normalize) {
@@ -78,8 +116,9 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
   if (py::len(biases) != L)
     value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
                 std::to_string(py::len(biases)));
-  if (py::len(relu) != L)
-    value_error("relu: expected " + std::to_string(L) + " entries, got " + std::to_string(py::len(relu)));
+  if (py::len(activations) != L)
+    value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
+                std::to_string(py::len(activations)));
   if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
 
   std::vector<TrainLayer> layers(L);
@@ -105,7 +144,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
       T.bias.n = T.out;
       writable.push_back({T.bias.param, size_t(T.bias.n) * 4, at("biases", l)});
     }
-    T.relu = relu[l].cast<bool>();
+    T.activation = parse_activation(activations[l], at("activations", l));
   }
   const index_t F = layers[0].in, C = layers[L - 1].out;
 
@@ -224,8 +263,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
       value_error("perm: index " + std::to_string(perm.data()[i]) + " at position " + std::to_string(i) +
                   " is out of range [0, " + std::to_string(N) + ")");
 
-  // optimizer options, one dict per parameter
-  std::vector<SgdParam*> order;
+  // optimizer: {'kind': ..., 'params': [one dict per parameter]}
+  std::vector<ParamSlot*> order;
   std::vector<const TrainLayer*> owner;
   for (auto& T : layers) {
     order.push_back(&T.weight);
@@ -235,35 +274,34 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
       owner.push_back(&T);
     }
   }
+  if (!py::isinstance<py::dict>(optimizer))
+    type_error("optimizer: expected a dict {'kind': 'sgd', 'params': [...]}");
+  const py::dict opt = optimizer.cast<py::dict>();
+  const OptimizerKind kind = parse_optimizer_kind(opt);
+  if (!opt.contains("params") || !py::isinstance<py::list>(opt["params"]))
+    type_error("optimizer['params']: expected a list of dicts, one per parameter");
+  const py::list params = opt["params"].cast<py::list>();
   if (py::len(params) != order.size())
-    value_error("params: expected " + std::to_string(order.size()) +
+    value_error("optimizer['params']: expected " + std::to_string(order.size()) +
                 " dicts (W0, b0, W1, ... without absent biases), got " + std::to_string(py::len(params)));
   for (size_t k = 0; k < order.size(); ++k) {
-    const std::string name = at("params", k);
-    if (!py::isinstance<py::dict>(params[k])) type_error(name + ": expected a dict of SGD options");
-    py::dict d = params[k].cast<py::dict>();
-    if (!d.contains("lr")) value_error(name + ": 'lr' is required");
-    SgdParam& p = *order[k];
-    p.lr = get_opt<float>(d, "lr", 0.0f, name);
-    p.momentum = get_opt<float>(d, "momentum", 0.0f, name);
-    p.dampening = get_opt<float>(d, "dampening", 0.0f, name);
-    p.weight_decay = get_opt<float>(d, "weight_decay", 0.0f, name);
-    p.nesterov = get_opt<bool>(d, "nesterov", false, name);
-    p.maximize = get_opt<bool>(d, "maximize", false, name);
-    p.update = get_opt<bool>(d, "update", true, name);
-    p.first_step = get_opt<bool>(d, "first_step", true, name);
-    if (p.nesterov && (p.momentum <= 0.0f || p.dampening != 0.0f))
-      value_error(name + ": nesterov requires momentum > 0 and dampening == 0");
-    if (p.update && p.momentum != 0.0f) {
-      py::object buf = d.contains("momentum_buffer") ? py::object(d["momentum_buffer"]) : py::none();
-      if (buf.is_none()) value_error(name + "['momentum_buffer']: required when momentum != 0");
-      const TrainLayer& T = *owner[k];
-      const std::string bname = name + "['momentum_buffer']";
-      if (order[k] == &T.weight)
-        p.momentum_buffer = output_f32(buf, bname.c_str(), {T.out, T.in});
-      else
-        p.momentum_buffer = output_f32(buf, bname.c_str(), {T.out});
-      writable.push_back({p.momentum_buffer, size_t(p.n) * 4, name + "['momentum_buffer']"});
+    const std::string name = at("optimizer['params']", k);
+    if (!py::isinstance<py::dict>(params[k])) type_error(name + ": expected a dict of optimizer options");
+    ParamSlot& p = *order[k];
+    const TrainLayer& T = *owner[k];
+    const bool is_weight = order[k] == &T.weight;
+    // state[s] (the parameter's shape, updated in place) from key `key` of d.
+    auto state_array = [&](const py::dict& d, const char* key, int s, const char* when) {
+      py::object buf = d.contains(key) ? py::object(d[key]) : py::none();
+      const std::string bname = name + "['" + key + "']";
+      if (buf.is_none()) value_error(bname + ": required when " + when);
+      p.state[s] = is_weight ? output_f32(buf, bname.c_str(), {T.out, T.in})
+                             : output_f32(buf, bname.c_str(), {T.out});
+      writable.push_back({p.state[s], size_t(p.n) * 4, bname});
+    };
+    p.opt.kind = kind;
+    switch (kind) {
+      case OptimizerKind::Sgd: parse_sgd(params[k].cast<py::dict>(), name, &p, state_array); break;
     }
   }
 
@@ -293,9 +331,9 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list relu, 
 }  // namespace
 
 void bind_train(py::module_& m) {
-  m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("relu"),
+  m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
-        py::arg("params"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
+        py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
         py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
         py::arg("label_smoothing") = 0.0, py::arg("normalize") = py::none(), kTrainDoc);
 }

@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <cstdlib>
 #include <string>
-#include "bindings_util.h"
+#include "bindings/bindings_util.h"
 #include "kernels.h"
 
 namespace py = pybind11;
@@ -19,7 +19,8 @@ using GemmFn = decltype(&sgemm);
 
 py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle c_obj,
                        float alpha, float beta, bool trans_a, bool trans_b, py::handle bias_obj,
-                       bool relu) {
+                       py::handle activation_obj) {
+  const Activation act = parse_activation(activation_obj, "activation");
   MatView a = matrix_view(a_obj, "a"), b = matrix_view(b_obj, "b");
   const index_t M = trans_a ? a.cols : a.rows, Ka = trans_a ? a.rows : a.cols;
   const index_t Kb = trans_b ? b.cols : b.rows, N = trans_b ? b.rows : b.cols;
@@ -58,7 +59,7 @@ py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle
   const bool ta = trans_a != a.trans, tb = trans_b != b.trans;
   {
     py::gil_scoped_release nogil;
-    fn(ta, tb, M, N, Ka, alpha, a.data, a.ld, b.data, b.ld, beta, cptr, N, bias, relu);
+    fn(ta, tb, M, N, Ka, alpha, a.data, a.ld, b.data, b.ld, beta, cptr, N, bias, act);
   }
   return c;
 }
@@ -76,20 +77,20 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastmlp's compiled kernels (private: use fastmlp.kernels)";
 
   const char* gemm_doc =
-      "sgemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bias=None, relu=False)\n"
-      "C (M,N) = relu?(alpha * op(a) @ op(b) + beta * C + bias); returns C.";
+      "C (M,N) = act(alpha * op(a) @ op(b) + beta * C + bias); returns C.\n"
+      "activation: None (identity) or 'relu'; anything else is a TypeError/ValueError.";
   m.def("sgemm",
         [](py::handle a, py::handle b, py::handle c, float alpha, float beta, bool ta, bool tb,
-           py::handle bias, bool relu) { return gemm_binding(sgemm, a, b, c, alpha, beta, ta, tb, bias, relu); },
+           py::handle bias, py::handle act) { return gemm_binding(sgemm, a, b, c, alpha, beta, ta, tb, bias, act); },
         py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("alpha") = 1.0f,
         py::arg("beta") = 0.0f, py::arg("trans_a") = false, py::arg("trans_b") = false,
-        py::arg("bias") = py::none(), py::arg("relu") = false, gemm_doc);
+        py::arg("bias") = py::none(), py::arg("activation") = py::none(), gemm_doc);
   m.def("sgemm_naive",
         [](py::handle a, py::handle b, py::handle c, float alpha, float beta, bool ta, bool tb,
-           py::handle bias, bool relu) { return gemm_binding(sgemm_naive, a, b, c, alpha, beta, ta, tb, bias, relu); },
+           py::handle bias, py::handle act) { return gemm_binding(sgemm_naive, a, b, c, alpha, beta, ta, tb, bias, act); },
         py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("alpha") = 1.0f,
         py::arg("beta") = 0.0f, py::arg("trans_a") = false, py::arg("trans_b") = false,
-        py::arg("bias") = py::none(), py::arg("relu") = false,
+        py::arg("bias") = py::none(), py::arg("activation") = py::none(),
         "The triple-loop reference with sgemm's contract (slow; for tests).");
 
   m.def("set_num_threads", [](py::handle n) {

@@ -1,6 +1,7 @@
 // peak_gflops: FMA throughput of `threads` cores running an FMA-only loop on
 // the active ISA, measured for about `seconds`.
 #include <chrono>
+#include <vector>
 #include "common.h"
 
 namespace fastmlp {
@@ -49,15 +50,16 @@ double peak_gflops(int threads, double seconds) {
     }
     iters *= 4;
   }
-  double flops = 0;
+  std::vector<double> per_thread(size_t(threads), 0.0);
   auto t0 = clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : flops)
-  {
+  parallel_or_inline(threads, [&](int t, int) {
     float local = 0;
-    flops += run_loop(isa, iters, &local);
-    if (local == 12345.678f) flops += 1e-300;  // keeps the loop alive
-  }
+    per_thread[size_t(t)] = run_loop(isa, iters, &local);
+    if (local == 12345.678f) per_thread[size_t(t)] += 1e-300;  // keeps the loop alive
+  });
   double dt = std::chrono::duration<double>(clock::now() - t0).count();
+  double flops = 0;
+  for (double f : per_thread) flops += f;
   return flops / dt * 1e-9 + (sink == 12345.678f ? 1e-30 : 0.0);
 }
 

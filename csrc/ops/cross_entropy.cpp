@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <vector>
 #include "common.h"
 
 namespace fastmlp {
@@ -30,9 +29,8 @@ constexpr index_t kParallelMin = index_t(1) << 13;
 
 // Chunk partials: grow-only, per calling thread; no allocation in steady state.
 double* partials(index_t n) {
-  static thread_local std::vector<double> buf;
-  if (buf.size() < size_t(n)) buf.resize(size_t(n));
-  return buf.data();
+  static thread_local AlignedBuffer<double> buf;
+  return buf.reserve(size_t(n));
 }
 
 struct Row {
@@ -160,7 +158,7 @@ void cross_entropy(const float* logits, const std::int64_t* target, index_t N, i
   const index_t nchunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
   const bool per_row = reduction == Reduction::None;
   double* part = per_row ? nullptr : partials(nchunks);
-  parallel_or_inline(N * C >= kParallelMin && nchunks > 1, [&](int th, int nth) {
+  parallel_or_inline(threads_if(N * C >= kParallelMin && nchunks > 1), [&](int th, int nth) {
     index_t k0, k1;
     split_range(nchunks, th, nth, 1, &k0, &k1);
     for (index_t k = k0; k < k1; ++k) {

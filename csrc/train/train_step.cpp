@@ -1,24 +1,26 @@
-// Fused training epoch for a Linear(+ReLU) stack with cross-entropy or MSE
-// and SGD (see train.h). Every step calls exactly the kernels the Python path
-// calls (fastmlp.nn / fastmlp.optim), on the same shapes and in an order that
-// gives every kernel the same inputs, so the two paths give the same bits:
+// Fused training epoch for a Linear(+activation) stack with cross-entropy or
+// MSE and an optimizer (OptimizerSpec, see train.h). Every step calls exactly
+// the kernels the Python path calls (fastmlp.nn / fastmlp.optim), on the same
+// shapes and in an order that gives every kernel the same inputs, so the two
+// paths give the same bits:
 //
 //   xb (B,F)      = X[perm[s:s+B]]                        gather
-//   a_l (B,out_l) = relu?(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
+//   a_l (B,out_l) = act_l(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
 //   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y)
 //   for l = L..1:
-//     d            *= (a_l > 0)                           relu_backward (if ReLU)
+//     d            *= act_l'(a_l)                         relu_backward (if ReLU)
 //     dW (out,in)   = d^T @ a_{l-1}                       sgemm(trans_a)
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
-//     W_l, b_l      = sgd_update(...)                        its update
+//     W_l, b_l      = apply_update(...)                      its update
+//                     (sgd_update, or folded into the dW GEMM)
 //
 // Updating layer l right after its gradients (instead of after the whole
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
 // changes, and the updates of different parameters are independent. It keeps
 // one dW buffer for all layers, hot in cache when the update reads it.
 //
-// Inside the epoch each weight (and its momentum buffer) is kept transposed,
+// Inside the epoch each weight (and its optimizer state) is kept transposed,
 // WT (in,out), and transposed back at the end. The forward GEMM then reads
 // WT in place instead of packing (transposing) W on every step, and the
 // arithmetic is unchanged element for element: WT's update is computed as
@@ -33,32 +35,18 @@
 #include <utility>
 #include <vector>
 #include "common.h"
-#include "gemm/blocking.h"
-#include "normalize_row.h"
-#include "train.h"
+#include "gemm/kernel_table.h"
+#include "train/normalize_row.h"
+#include "train/train.h"
 
 namespace fastmlp {
 
 namespace {
 
-// 64-byte aligned, uninitialised float workspace, freed on scope exit.
-template <typename T>
-struct Workspace {
-  T* ptr = nullptr;
-  explicit Workspace(size_t n) {
-    size_t bytes = ((std::max<size_t>(n, 1) * sizeof(T) + 63) / 64) * 64;
-    ptr = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!ptr) throw std::bad_alloc();
-  }
-  ~Workspace() { std::free(ptr); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 // Smallest KC of any ISA's GEMM blocking: a GEMM with K at most this runs its
 // K loop as one block, on every path.
 constexpr index_t kMinGemmKC =
-    std::min({kBlockingGeneric.KC, kBlockingAvx2.KC, kBlockingAvx512.KC});
+    std::min({kGemmGeneric.KC, kGemmAvx2.KC, kGemmAvx512.KC});
 
 // dst (cols, rows) = src (rows, cols)^T, both row-major; 32 x 32 blocks.
 void transpose(const float* src, index_t rows, index_t cols, float* dst) {
@@ -76,14 +64,33 @@ void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_s
   normalize_row_body(src, F, has_mean, has_std, mean, sd, dst);
 }
 
-void sgd_step(SgdParam& p, const float* grad) {
+}  // namespace
+
+// ------------------------------------------------- optimizer dispatch ----
+
+void apply_update(ParamSlot& p, const float* grad) {
   if (!p.param || !p.update) return;
-  sgd_update(p.param, grad, p.momentum != 0.0f ? p.momentum_buffer : nullptr, p.n, p.lr,
-             p.momentum, p.dampening, p.weight_decay, p.nesterov, p.maximize, p.first_step);
-  if (p.momentum != 0.0f) p.first_step = false;
+  const OptimizerSpec& o = p.opt;
+  switch (o.kind) {
+    case OptimizerKind::Sgd:
+      sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, o.lr, o.momentum,
+                 o.dampening, o.weight_decay, o.nesterov, o.maximize, p.step == 0);
+      break;
+  }
+  ++p.step;
 }
 
-}  // namespace
+bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
+  const OptimizerSpec& o = p.opt;
+  switch (o.kind) {
+    case OptimizerKind::Sgd:
+      // g = ±grad, param -= lr*g: fl(W - fl(lr*grad)), or fl(W + fl(lr*grad)) when maximize.
+      if (o.momentum != 0.0f || o.weight_decay != 0.0f) return false;
+      *alpha = o.maximize ? o.lr : -o.lr;
+      return true;
+  }
+  return false;
+}
 
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
@@ -103,35 +110,38 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     max_w = std::max(max_w, layers[l].out * layers[l].in);
     act_total += size_t(B * layers[l].out);
   }
-  Workspace<float> xb{size_t(B * F)};           // gathered inputs
-  Workspace<float> acts{act_total};             // each layer's output
-  Workspace<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
-  Workspace<float> dw{size_t(max_w)}, db{size_t(max_out)};
-  Workspace<std::int64_t> yb_class{size_t(B)};
-  Workspace<float> yb_value{size_t(B * C)};
+  AlignedBuffer<float> xb{size_t(B * F)};           // gathered inputs
+  AlignedBuffer<float> acts{act_total};             // each layer's output
+  AlignedBuffer<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
+  AlignedBuffer<float> dw{size_t(max_w)}, db{size_t(max_out)};
+  AlignedBuffer<std::int64_t> yb_class{size_t(B)};
+  AlignedBuffer<float> yb_value{size_t(B * C)};
   std::vector<float*> act(static_cast<size_t>(n_layers));
-  float* ap = acts.ptr;
+  float* ap = acts.data();
   for (int l = 0; l < n_layers; ++l) {
     act[l] = ap;
     ap += B * layers[l].out;
   }
-  // Transposed weights and momentum buffers, WT (in,out): see the top of the file.
-  auto has_buffer = [](const SgdParam& p) { return p.momentum_buffer && p.momentum != 0.0f; };
+  // Transposed weights and optimizer state, WT (in,out): see the top of the file.
   size_t wt_total = 0;
-  for (int l = 0; l < n_layers; ++l)
-    wt_total += size_t(layers[l].out * layers[l].in) * (has_buffer(layers[l].weight) ? 2 : 1);
-  Workspace<float> wts{wt_total};
-  std::vector<SgdParam> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
-  float* wp = wts.ptr;
+  for (int l = 0; l < n_layers; ++l) {
+    size_t arrays = 1;
+    for (const float* st : layers[l].weight.state) arrays += st != nullptr;
+    wt_total += size_t(layers[l].out * layers[l].in) * arrays;
+  }
+  AlignedBuffer<float> wts{wt_total};
+  std::vector<ParamSlot> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
+  float* wp = wts.data();
   for (int l = 0; l < n_layers; ++l) {
     const TrainLayer& L = layers[l];
     wt[l] = L.weight;
     wt[l].param = wp;
     transpose(L.weight.param, L.out, L.in, wp);
     wp += L.out * L.in;
-    if (has_buffer(L.weight)) {
-      wt[l].momentum_buffer = wp;
-      if (!L.weight.first_step) transpose(L.weight.momentum_buffer, L.out, L.in, wp);
+    for (int s = 0; s < kMaxState; ++s) {
+      if (!L.weight.state[s]) continue;
+      wt[l].state[s] = wp;
+      if (L.weight.step > 0) transpose(L.weight.state[s], L.out, L.in, wp);  // else it holds nothing
       wp += L.out * L.in;
     }
   }
@@ -149,8 +159,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   };
   // Rows are gathered into xb[s % 2]: the next batch's can be gathered while
   // this step still reads its own (see `overlap`).
-  Workspace<float> xb2{size_t(B * F)};
-  float* const xbuf[2] = {xb.ptr, xb2.ptr};
+  AlignedBuffer<float> xb2{size_t(B * F)};
+  float* const xbuf[2] = {xb.data(), xb2.data()};
   // Pulls row idx[i] of X toward this core's L2 (not L1: it is needed a whole
   // step later, and L1 holds the GEMM panels).
   const index_t row_bytes = F * index_t(X.f32 ? sizeof(float) : 1);
@@ -173,6 +183,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   // (gather == false), else copied (converted) into buf by all threads.
   auto place_rows = [&](const std::int64_t* idx, index_t bs, bool gather, float* buf) {
     if (!gather) return X.f32 + idx[0] * F;
+    // Not parallel_or_inline: this conversion has always run without a
+    // DenormalGuard (FTZ/DAZ could flush a denormal mean or quotient, which
+    // fastmlp.data.normalize keeps); the overlapped gather below runs under one.
 #pragma omp parallel for schedule(static) if (bs * F > 32768)
     for (index_t i = 0; i < bs; ++i) gather_row(idx, i, buf);
     return static_cast<const float*>(buf);
@@ -180,11 +193,11 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
   // The layers after the first (and the loss) are small for a typical MLP
   // (784-128-10: 0.25 M multiply-adds per step at batch 64, against 6.4 M for
-  // layer 1 alone): a handful of one-thread kernels, about 15 us, while the
-  // other thread would only spin. Copying the next batch's rows from random
-  // places of X costs as much (latency bound, ~25 us per 64 x 784 with two
-  // threads). So when the head is small, the step runs it on thread 0 while
-  // thread 1 gathers the next batch; thread 0 joins the gather when done
+  // layer 1 alone): a handful of one-thread kernels, while the other thread
+  // would only spin. Copying the next batch's rows from random places of X is
+  // latency bound and costs about as much (bench/results/README.md#fused-epoch).
+  // So when the head is small (head_macs below), the step runs it on thread 0
+  // while thread 1 gathers the next batch; thread 0 joins the gather when done
   // (rows handed out by an atomic counter). Every kernel does the same
   // arithmetic on one thread as on several, so the bits do not change.
   const int nt = get_num_threads();
@@ -212,10 +225,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     float* const nxb = xbuf[(s + 1) % 2];
 
     if (loss.kind == LossKind::CrossEntropy) {
-      for (index_t i = 0; i < bs; ++i) yb_class.ptr[i] = y_class[idx[i]];
+      for (index_t i = 0; i < bs; ++i) yb_class.data()[i] = y_class[idx[i]];
     } else {
       for (index_t i = 0; i < bs; ++i)
-        std::memcpy(yb_value.ptr + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
+        std::memcpy(yb_value.data() + i * C, y_value + idx[i] * C, size_t(C) * sizeof(float));
     }
     if (next_gather && !overlap) {  // start pulling the next batch's rows in while this step computes
       for (index_t i = 0; i < nbs; ++i) prefetch_row(nidx, i);
@@ -223,40 +236,44 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
     // ---- forward, layer 1 ----
     sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
-          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].relu);
+          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].activation);
 
-    float* d = g0.ptr;
-    float* d_next = g1.ptr;
-    // Backward of layer l: relu mask, dW^T, db, d' (l > 0), updates.
+    float* d = g0.data();
+    float* d_next = g1.data();
+    // Backward of layer l: the activation's, dW^T, db, d' (l > 0), updates.
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
       const float* a_in = l ? act[l - 1] : x;
-      if (L.relu) relu_backward(d, act[l], d, bs * L.out);
+      switch (L.activation) {  // d = d * act_l'(.), from the layer's output a_l
+        case Activation::Relu: relu_backward(d, act[l], d, bs * L.out); break;
+        case Activation::Identity: break;
+      }
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
-      // Plain SGD (no momentum, no weight decay) folds the weight update into
-      // the dW GEMM's epilogue: W = 1*W + (-lr)*(d^T a). With one K block
-      // (bs <= KC) the epilogue computes fl(W - fl(lr*acc)) from the same
-      // accumulator a separate dW GEMM would store, and sgd_update computes
-      // fl(W - fl(lr*dW)): the same bits, with no dW round trip through memory.
-      const bool fold_w = need_w && L.weight.momentum == 0.0f && L.weight.weight_decay == 0.0f &&
-                          bs <= kMinGemmKC;
+      // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
+      // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
+      // (bs <= KC) the epilogue computes fl(W + fl(alpha*acc)) from the same
+      // accumulator a separate dW GEMM would store, and the update kernel
+      // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
+      // through memory.
+      float fold_alpha = 0.0f;
+      const bool fold_w = need_w && bs <= kMinGemmKC && update_folds_into_gemm(wt[l], &fold_alpha);
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
-        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.ptr, L.out,
-              nullptr, false);
-      if (need_b) bias_grad(d, bs, L.out, L.out, db.ptr);
+        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
+              nullptr, Activation::Identity);
+      if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
-              L.in, nullptr, false);
+              L.in, nullptr, Activation::Identity);
       }
       if (fold_w) {
-        const float alpha = L.weight.maximize ? L.weight.lr : -L.weight.lr;
-        sgemm(true, false, L.in, L.out, bs, alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
-              L.out, nullptr, false);
+        sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
+              L.out, nullptr, Activation::Identity);
+        ++wt[l].step;
       } else if (need_w) {
-        sgd_step(wt[l], dw.ptr);
+        apply_update(wt[l], dw.data());
       }
-      if (need_b) sgd_step(L.bias, db.ptr);
+      if (need_b) apply_update(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
@@ -264,14 +281,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       for (int l = 1; l < n_layers; ++l) {
         const TrainLayer& L = layers[l];
         sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
-              act[l], L.out, L.bias.param, L.relu);
+              act[l], L.out, L.bias.param, L.activation);
       }
       float step_loss = 0.0f;
       if (loss.kind == LossKind::CrossEntropy)
-        cross_entropy(act[n_layers - 1], yb_class.ptr, bs, C, loss.class_weight,
+        cross_entropy(act[n_layers - 1], yb_class.data(), bs, C, loss.class_weight,
                       loss.ignore_index, loss.label_smoothing, loss.reduction, &step_loss, d);
       else
-        mse_loss(act[n_layers - 1], yb_value.ptr, bs * C, loss.reduction, &step_loss, d);
+        mse_loss(act[n_layers - 1], yb_value.data(), bs * C, loss.reduction, &step_loss, d);
       loss_sum += double(step_loss);
       for (int l = n_layers - 1; l >= 1; --l) backward(l);
     };
@@ -280,16 +297,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // Whoever gathers row i of batch s+1 also prefetches row i of batch s+2:
       // thread 1 starts first and takes the front rows every step, thread 0
       // the back ones, so the row is mostly in the right core's L2 a step
-      // later. Random rows of X come from DRAM; measured with the 784-128-10
-      // net at batch 64, the head+gather block went from ~27.5 to ~22.5 us.
+      // later: random rows of X come from DRAM
+      // (bench/results/README.md#fused-epoch).
       const std::int64_t* idx2 = nullptr;
       index_t bs2 = 0;
       if (s + 2 < n_steps) batch_rows(s + 2, &idx2, &bs2);
       std::atomic<index_t> next_row{0};
-#pragma omp parallel num_threads(2)
-      {
-        DenormalGuard ftz;
-        if (omp_get_thread_num() == 0) {
+      parallel_or_inline(2, [&](int t, int) {
+        if (t == 0) {
           omp_set_num_threads(1);  // this task only: the head's kernels run inline
           head();
         }
@@ -297,7 +312,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
           gather_row(nidx, i, nxb);
           if (i < bs2) prefetch_row(idx2, i);
         }
-      }
+      });
     } else {
       head();
     }
@@ -309,8 +324,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
     TrainLayer& L = layers[l];
     transpose(wt[l].param, L.in, L.out, L.weight.param);
-    if (wt[l].momentum_buffer) transpose(wt[l].momentum_buffer, L.in, L.out, L.weight.momentum_buffer);
-    L.weight.first_step = wt[l].first_step;
+    for (int s = 0; s < kMaxState; ++s)
+      if (wt[l].state[s]) transpose(wt[l].state[s], L.in, L.out, L.weight.state[s]);
+    L.weight.step = wt[l].step;
   }
   return loss_sum;
 }

@@ -7,7 +7,6 @@
 // fixed tree), then the chunk partials in order: the same additions at any
 // thread count, and the inner loop still vectorises.
 #include <algorithm>
-#include <vector>
 #include "common.h"
 
 namespace fastmlp {
@@ -17,9 +16,8 @@ constexpr index_t kChunk = 4096;  // multiple of 8
 constexpr index_t kParallelMin = index_t(1) << 15;
 
 double* partials(index_t n) {  // grow-only, per calling thread
-  static thread_local std::vector<double> buf;
-  if (buf.size() < size_t(n)) buf.resize(size_t(n));
-  return buf.data();
+  static thread_local AlignedBuffer<double> buf;
+  return buf.reserve(size_t(n));
 }
 
 // Elements [b, e): returns sum of squares (0 when PerElem writes them to loss).
@@ -56,7 +54,7 @@ void mse_loss(const float* pred, const float* target, index_t n, Reduction reduc
                   : (per_elem ? &mse_chunk<false, true> : &mse_chunk<false, false>);
   const index_t nchunks = (n + kChunk - 1) / kChunk;
   double* part = per_elem ? nullptr : partials(nchunks);
-  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+  parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t k0, k1;
     split_range(nchunks, t, nt, 1, &k0, &k1);
     for (index_t k = k0; k < k1; ++k) {

@@ -51,7 +51,7 @@ void relu_backward_range(const float* dout, const float* out, float* dx, index_t
 
 void relu_forward(const float* x, float* y, index_t n) {
   // y may alias x: each element is read before it is written, no __restrict.
-  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+  parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
     relu_range(x, y, b, e);
@@ -60,7 +60,7 @@ void relu_forward(const float* x, float* y, index_t n) {
 
 void relu_backward(const float* dout, const float* out, float* dx, index_t n) {
   // dx may alias dout (or out): elementwise, read before written.
-  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+  parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
     relu_backward_range(dout, out, dx, b, e);
@@ -70,7 +70,7 @@ void relu_backward(const float* dout, const float* out, float* dx, index_t n) {
 void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db) {
   // Column ranges on 16-float (cache line) edges: each column is summed by one
   // thread in row order, so db is bitwise the same at any thread count.
-  parallel_or_inline(M * N >= kParallelMin && N >= 32, [&](int t, int nt) {
+  parallel_or_inline(threads_if(M * N >= kParallelMin && N >= 32), [&](int t, int nt) {
     index_t j0, j1;
     split_range(N, t, nt, 16, &j0, &j1);
     column_sums(dout, M, ld, j0, j1, db);

@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 #include <vector>
-#include "bindings_util.h"
+#include "bindings/bindings_util.h"
 #include "kernels.h"
 
 namespace py = pybind11;

@@ -49,7 +49,7 @@ void sgd_update(float* param, const float* grad, float* momentum_buffer, index_t
   const bool mom = momentum != 0.0f;
   const RangeFn fn = kTable[(weight_decay != 0.0f) * 8 + mom * 4 + (mom && first_step) * 2 +
                             (mom && nesterov) * 1];
-  parallel_or_inline(n >= kParallelMin, [&](int t, int nt) {
+  parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
     fn(param, grad, momentum_buffer, b, e, h);

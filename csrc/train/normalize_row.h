@@ -5,10 +5,9 @@
 // bits.
 //
 // The body is compiled twice: baseline in train_step.cpp (SSE2 divps) and with
-// AVX2 in normalize_avx2.cpp (8-wide vdivps, twice as fast: a 64 x 784 batch
-// in 10.5 instead of 20.6 us on the Zen 4 dev machine). It has internal
-// linkage (an anonymous namespace), so the linker can never hand one
-// translation unit's copy to the other's callers. No multiply appears in it,
+// AVX2 in normalize_avx2.cpp (8-wide vdivps; bench/results/README.md#normalize-row).
+// It has internal linkage (an anonymous namespace), so the linker can never
+// hand one translation unit's copy to the other's callers. No multiply appears in it,
 // so there is nothing for FMA contraction to change.
 #pragma once
 #include <cstdint>
@@ -19,7 +18,7 @@ namespace {
 
 // One loop per case, so each vectorises with no branch inside; __restrict
 // because a uint8 source may alias anything: without it GCC left these loops
-// scalar (divss), 3x slower.
+// scalar (divss).
 inline void normalize_row_body(const std::uint8_t* __restrict src, index_t F, bool has_mean,
                                bool has_std, float mean, float sd, float* __restrict dst) {
   const float k255 = 255.0f;

@@ -1,0 +1,98 @@
+// Fused whole-epoch training of a Linear(+ReLU) stack: declarations.
+// The binding (bindings/bindings_train.cpp) validates everything before calling in
+// here; train_epoch trusts its inputs.
+#pragma once
+#include <cstdint>
+#include "kernels.h"
+
+namespace fastmlp {
+
+// The optimizers the fused epoch runs. Adding one (e.g. Adam) is an
+// enumerator here, its hyperparameters in OptimizerSpec, its update kernel in
+// kernels.h, its case in apply_update (train_step.cpp) and its name and keys
+// in bindings/bindings_train.cpp.
+enum class OptimizerKind : int { Sgd = 0 };
+
+// One parameter's optimizer: the kind and its hyperparameters.
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::Sgd;
+  float lr = 0;
+  // Sgd: torch.optim.SGD's options (see sgd_update).
+  float momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false;
+};
+
+// Per-parameter optimizer state buffers (n,) a kind may use.
+constexpr int kMaxState = 2;
+
+// One parameter, its optimizer and its state.
+struct ParamSlot {
+  float* param = nullptr;  // (n,), updated in place; nullptr: absent (no bias)
+  index_t n = 0;
+  bool update = true;      // false: not in the optimizer, never changed
+  OptimizerSpec opt;
+  // state[s]: (n,), laid out like param, or nullptr when unused.
+  //   Sgd: state[0] = momentum buffer, set only when momentum != 0.
+  float* state[kMaxState] = {};
+  // Updates applied so far; a kind's state holds nothing while it is 0, and
+  // its first update must not read it (Sgd: the buffer is set to g).
+  // Sgd only tells 0 (first_step) from > 0.
+  std::int64_t step = 0;
+};
+
+// param = update(param, grad) by p.opt.kind, then ++p.step; nothing when the
+// slot is absent or not updated. grad (n,).
+void apply_update(ParamSlot& p, const float* grad);
+
+// Whether p's update is exactly param = fl(param + fl(alpha * grad)), as a
+// GEMM epilogue computes C = 1*C + alpha*(A@B) from its accumulator, so it can
+// be folded into the GEMM that produces grad (then ++p.step by the caller).
+// Sgd: when momentum == 0 and weight_decay == 0 (alpha = maximize ? lr : -lr).
+bool update_folds_into_gemm(const ParamSlot& p, float* alpha);
+
+// One Linear layer and its activation (kernels.h):
+//   y (B,out) = activation(x (B,in) @ W(out,in)^T + b)
+struct TrainLayer {
+  index_t in = 0, out = 0;
+  ParamSlot weight;  // (out, in) row-major, and so is its state
+  ParamSlot bias;    // (out,); bias.param == nullptr: no bias
+  Activation activation = Activation::Identity;
+};
+
+// The rows the epoch trains on: float32 X (N,F), or uint8 images (N,F) that
+// each gathered row converts exactly as fastmlp.data.normalize does, in
+// float32 and in this order: x = float(u) / 255, x -= mean (when has_mean),
+// x /= std (when has_std). Every operation is a correctly rounded float32
+// division or subtraction, so the rows are bitwise normalize()'s, at a
+// quarter of the memory traffic of gathering float32 rows.
+struct TrainInput {
+  const float* f32 = nullptr;        // (N,F), or nullptr when u8 is set
+  const std::uint8_t* u8 = nullptr;  // (N,F), or nullptr
+  bool has_mean = false, has_std = false;
+  float mean = 0.0f, std = 1.0f;
+};
+
+enum class LossKind : int { CrossEntropy = 0, Mse = 1 };
+
+struct TrainLoss {
+  LossKind kind = LossKind::CrossEntropy;
+  Reduction reduction = Reduction::Mean;  // Mean or Sum (a scalar loss)
+  const float* class_weight = nullptr;    // CE: (C,) or nullptr
+  std::int64_t ignore_index = -100;       // CE
+  float label_smoothing = 0.0f;           // CE
+};
+
+// One epoch of minibatch training, exactly the Python loop
+//   for each batch idx = perm[s : s+B]:  forward, loss, backward, optimizer step
+// X: the (N, F) rows (see TrainInput); y_class (N,) int64 class indices for cross-entropy, or
+// y_value (N, out_last) for MSE; perm (n_perm,) indices into [0, N).
+// Steps: ceil(n_perm / B) (floor with drop_last); the last one may be short.
+// All workspace is allocated once before the first step; the per-step work is
+// the kernels of kernels.h and nothing else. Returns the sum over steps of
+// the (float32) step losses, accumulated in double; *steps gets the count.
+double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
+                   const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
+                   index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
+                   index_t* steps);
+
+}  // namespace fastmlp

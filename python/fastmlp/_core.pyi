@@ -1,0 +1,95 @@
+"""Typed surface of fastmlp's compiled core (csrc/bindings/). Private: use fastmlp.kernels.
+
+Keyword names are exactly the bindings' (tests/test_core_stub.py checks them).
+Arrays are float32 row-major unless stated; every argument is validated by the
+binding (TypeError / ValueError naming it) before any memory is touched.
+"""
+from typing import Any, Literal, Optional, Sequence, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Array = npt.ArrayLike
+_Activation = Optional[Literal["relu"]]
+_Reduction = Literal["mean", "sum", "none"]
+
+class _SgdParam(TypedDict, total=False):
+    lr: float  # required
+    momentum: float
+    dampening: float
+    weight_decay: float
+    nesterov: bool
+    maximize: bool
+    momentum_buffer: Optional[np.ndarray]
+    first_step: bool
+    update: bool
+
+class _Optimizer(TypedDict):
+    kind: Literal["sgd"]
+    params: list[_SgdParam]
+
+build_info: dict[str, Any]
+"""Build facts: version, compiler, cxx_flags, build_type, sanitized, openmp."""
+
+def sgemm(a: _Array, b: _Array, c: Optional[np.ndarray] = None, alpha: float = 1.0,
+          beta: float = 0.0, trans_a: bool = False, trans_b: bool = False,
+          bias: Optional[_Array] = None, activation: _Activation = None) -> np.ndarray:
+    """C (M,N) = activation(alpha * op(a) @ op(b) + beta * C + bias); returns C."""
+
+def sgemm_naive(a: _Array, b: _Array, c: Optional[np.ndarray] = None, alpha: float = 1.0,
+                beta: float = 0.0, trans_a: bool = False, trans_b: bool = False,
+                bias: Optional[_Array] = None, activation: _Activation = None) -> np.ndarray:
+    """The triple-loop reference with sgemm's contract (slow; for tests)."""
+
+def set_num_threads(num_threads: int) -> None:
+    """Set the OpenMP thread count the kernels use (an int >= 1)."""
+
+def get_num_threads() -> int:
+    """The OpenMP thread count the kernels use."""
+
+def cpu_capability() -> str:
+    """The active ISA path: 'avx512', 'avx2' or 'generic'."""
+
+def best_cpu_capability() -> str:
+    """The best ISA path this CPU and OS support."""
+
+def set_cpu_capability(name: str) -> None:
+    """Select the ISA path ('avx512', 'avx2', 'generic'), at most the best one."""
+
+def peak_gflops(threads: int, seconds: float = 0.2) -> float:
+    """Measured FMA ceiling (GFLOP/s) of `threads` cores on the active ISA path."""
+
+def relu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = max(x, 0), any shape; out may be x (in place)."""
+
+def relu_backward(dout: _Array, out: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * (out > 0); dx may be dout."""
+
+def bias_grad(dout: _Array, db: Optional[np.ndarray] = None) -> np.ndarray:
+    """Column sums of dout (M, N) -> (N,)."""
+
+def cross_entropy(logits: _Array, target: _Array, weight: Optional[_Array], ignore_index: int,
+                  label_smoothing: float, reduction: _Reduction,
+                  dlogits: Union[np.ndarray, None, Literal[False]]
+                  ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Softmax cross-entropy and its gradient -> (loss, dlogits); dlogits=False skips it."""
+
+def mse_loss(pred: _Array, target: _Array, reduction: _Reduction,
+             dpred: Union[np.ndarray, None, Literal[False]]
+             ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Squared error and its gradient -> (loss, dpred); dpred=False skips it."""
+
+def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
+               momentum: float, dampening: float, weight_decay: float, nesterov: bool,
+               maximize: bool, first_step: bool) -> None:
+    """One torch.optim.SGD step for one parameter, in place."""
+
+def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+                activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
+                batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
+                loss: Literal["cross_entropy", "mse"], reduction: Literal["mean", "sum"] = "mean",
+                class_weight: Optional[_Array] = None, ignore_index: int = -100,
+                label_smoothing: float = 0.0,
+                normalize: Optional[tuple[Optional[float], Optional[float]]] = None
+                ) -> tuple[float, int]:
+    """One fused training epoch in place -> (sum of step losses, steps)."""
