@@ -174,7 +174,7 @@ def test_linear_converts_float64_and_accepts_leading_dims(rng):
 
 
 def _linear_ref(x, W, b, relu=False):
-    return reference.sgemm(x, W, trans_b=True, bias=b, relu=relu)
+    return reference.sgemm(x, W, trans_b=True, bias=b, activation="relu" if relu else None)
 
 
 @pytest.mark.parametrize("bias", [True, False])

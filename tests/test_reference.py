@@ -90,7 +90,7 @@ def test_sgemm_matches_index_loops(M, N, K, trans_a, trans_b, alpha, beta):
     for use_bias, relu in itertools.product([False, True], repeat=2):
         bb = bias if use_bias else None
         got = ref.sgemm(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
-                        bias=bb, relu=relu)
+                        bias=bb, activation="relu" if relu else None)
         want = sgemm_loops(a, b, c, alpha, beta, trans_a, trans_b, bb, relu)
         assert got.shape == (M, N) and got.dtype == np.float64
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
@@ -111,7 +111,7 @@ def test_sgemm_matches_einsum(M, N, K, trans_a, trans_b, relu, alpha, beta, seed
     if relu:
         want = np.maximum(want, 0)
     got = ref.sgemm(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
-                    bias=bias, relu=relu)
+                    bias=bias, activation="relu" if relu else None)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 

@@ -99,7 +99,7 @@ def ref_step(Ws, bs, relu, x, t, sgd, bufs, first, loss="cross_entropy", reducti
     """One float64 training step (forward, loss, backward, SGD) of fastmlp.reference, in place."""
     acts = [np.asarray(x, np.float64)]
     for W, b, r in zip(Ws, bs, relu):
-        acts.append(R.sgemm(acts[-1], W, trans_b=True, bias=b, relu=r))
+        acts.append(R.sgemm(acts[-1], W, trans_b=True, bias=b, activation="relu" if r else None))
     if loss == "mse":
         lv, d = R.mse_loss(acts[-1], t, reduction=reduction)
     else:

@@ -33,7 +33,7 @@ class ReferenceMLP:
     def step(self, x, y):
         W1, b1, W2, b2 = self.p
         x = x.reshape(len(x), -1)
-        h = reference.sgemm(x, W1, trans_b=True, bias=b1, relu=True)
+        h = reference.sgemm(x, W1, trans_b=True, bias=b1, activation="relu")
         out = reference.sgemm(h, W2, trans_b=True, bias=b2)
         if self.loss == "ce":
             loss, dout = reference.cross_entropy(out, y, **self.loss_kw)

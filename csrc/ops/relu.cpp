@@ -1,7 +1,6 @@
-// ReLU forward/backward and the bias gradient (column sums of dout).
-// x, y, dout, out, dx are (n,) flat; bias_grad's dout is (M,N) with row stride ld.
+// ReLU forward and backward. x, y, dout, out, dx are (n,) flat.
 // Elementwise work is split into contiguous ranges, so results never depend on
-// the thread count; bias_grad splits over columns, each summed in row order.
+// the thread count.
 #include <cstdint>
 #include <cstring>
 #include "common.h"
@@ -12,18 +11,6 @@ namespace {
 // Below this many elements a parallel region (several microseconds) costs
 // more than the memory-bound loop it would split.
 constexpr index_t kParallelMin = index_t(1) << 16;
-
-// db[j0:j1] = column sums of dout[:, j0:j1]; rows outer, columns inner (vectorised).
-void column_sums(const float* __restrict dout, index_t M, index_t ld, index_t j0, index_t j1,
-                 float* __restrict db) {
-  float* __restrict d = db + j0;
-  const index_t w = j1 - j0;
-  for (index_t j = 0; j < w; ++j) d[j] = 0.0f;
-  for (index_t i = 0; i < M; ++i) {
-    const float* __restrict r = dout + i * ld + j0;
-    for (index_t j = 0; j < w; ++j) d[j] += r[j];
-  }
-}
 
 // y[b:e] = max(x, 0). y may alias x (element i is read before it is written).
 void relu_range(const float* x, float* y, index_t b, index_t e) {
@@ -64,16 +51,6 @@ void relu_backward(const float* dout, const float* out, float* dx, index_t n) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
     relu_backward_range(dout, out, dx, b, e);
-  });
-}
-
-void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db) {
-  // Column ranges on 16-float (cache line) edges: each column is summed by one
-  // thread in row order, so db is bitwise the same at any thread count.
-  parallel_or_inline(threads_if(M * N >= kParallelMin && N >= 32), [&](int t, int nt) {
-    index_t j0, j1;
-    split_range(N, t, nt, 16, &j0, &j1);
-    column_sums(dout, M, ld, j0, j1, db);
   });
 }
 

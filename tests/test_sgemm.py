@@ -57,16 +57,16 @@ def bound(a, b, c, bias, alpha, beta, trans_a, trans_b):
     return (K + 4) * U * mag + 1e-30
 
 
-def check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.0, use_bias=False, relu=False):
+def check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.0, use_bias=False, activation=None):
     a, b = make(rng, M, K, N, trans_a, trans_b)
     c0 = rng.standard_normal((M, N)).astype(np.float32)
     bias = rng.standard_normal(N).astype(np.float32) if use_bias else None
     c = c0.copy()
     out = kernels.sgemm(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
-                        bias=bias, relu=relu)
+                        bias=bias, activation=activation)
     assert out is c
     ref = reference.sgemm(a, b, c0, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
-                          bias=bias, relu=relu)
+                          bias=bias, activation=activation)
     tol = bound(a, b, c0, bias, alpha, beta, trans_a, trans_b)
     err = np.abs(c.astype(np.float64) - ref)
     assert c.dtype == np.float32 and c.shape == (M, N)
@@ -85,7 +85,7 @@ def test_sgemm_shapes(rng, isa, threads, shape, trans_a, trans_b):
 @pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
 def test_sgemm_packed_path(rng, isa, threads, shape, trans_a, trans_b):
     assert shape[0] * shape[1] * shape[2] > 32 * 1024 * 1024
-    check(rng, *shape, trans_a, trans_b, alpha=0.75, beta=0.5, use_bias=True, relu=True)
+    check(rng, *shape, trans_a, trans_b, alpha=0.75, beta=0.5, use_bias=True, activation="relu")
 
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.5, 0.3), (2.0, -1.0), (0.0, 0.7), (0.0, 0.0)])
@@ -94,7 +94,7 @@ def test_sgemm_packed_path(rng, isa, threads, shape, trans_a, trans_b):
                          ids=lambda s: "x".join(map(str, s)))
 def test_sgemm_alpha_beta_epilogue(rng, isa, threads, shape, alpha, beta, use_bias, relu):
     check(rng, *shape, trans_a=bool(rng.integers(2)), trans_b=bool(rng.integers(2)), alpha=alpha,
-          beta=beta, use_bias=use_bias, relu=relu)
+          beta=beta, use_bias=use_bias, activation="relu" if relu else None)
 
 
 def test_sgemm_k_zero_gives_beta_c_plus_bias(rng, isa):
@@ -102,7 +102,7 @@ def test_sgemm_k_zero_gives_beta_c_plus_bias(rng, isa):
     bias = rng.standard_normal(3).astype(np.float32)
     want = np.maximum(0.5 * c + bias, 0)
     kernels.sgemm(np.ones((4, 0), np.float32), np.ones((0, 3), np.float32), c, beta=0.5,
-                  bias=bias, relu=True)
+                  bias=bias, activation="relu")
     np.testing.assert_allclose(c, want, rtol=1e-6)
 
 
@@ -130,7 +130,7 @@ def test_alpha_zero_does_not_read_a_b(rng):
 def test_relu_propagates_nan_like_numpy(isa):
     a = np.array([[np.nan, 1.0]], np.float32)
     b = np.array([[1.0], [-5.0]], np.float32)
-    out = kernels.sgemm(a, b, relu=True)
+    out = kernels.sgemm(a, b, activation="relu")
     assert np.isnan(out[0, 0])
 
 
@@ -146,7 +146,7 @@ def test_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, shape, tra
         thread_count(n)
         c = c0.copy()
         kernels.sgemm(a, b, c, alpha=0.7, beta=0.3, trans_a=trans_a, trans_b=trans_b, bias=bias,
-                      relu=True)
+                      activation="relu")
         outs.append(c)
     assert np.array_equal(outs[0], outs[1])
 
@@ -155,7 +155,7 @@ def test_matches_naive_triple_loop(rng, isa):
     """The C++ triple loop is the in-core reference: same contract, same answers within rounding."""
     a, b = make(rng, 37, 291, 45, True, False)
     bias = rng.standard_normal(45).astype(np.float32)
-    fast = kernels.sgemm(a, b, trans_a=True, bias=bias, relu=True, alpha=1.5)
+    fast = kernels.sgemm(a, b, trans_a=True, bias=bias, activation="relu", alpha=1.5)
     naive = fastmlp._core.sgemm_naive(a, b, None, 1.5, 0.0, True, False, bias, "relu")
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
 
@@ -189,7 +189,8 @@ def test_sgemm_property(M, K, N, trans_a, trans_b, bias, relu, seed):
     for isa in fastmlp.available_cpu_capabilities():
         fastmlp._set_cpu_capability(isa)
         try:
-            check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.5, use_bias=bias, relu=relu)
+            check(rng, M, K, N, trans_a, trans_b, alpha=1.0, beta=0.5, use_bias=bias,
+                  activation="relu" if relu else None)
         finally:
             fastmlp._set_cpu_capability(fastmlp.available_cpu_capabilities()[-1])
 
