@@ -28,12 +28,7 @@ from .nn import manual_seed  # noqa: E402
 from .serialization import save, load  # noqa: E402
 from .train import train_epoch  # noqa: E402
 
-try:
-    from importlib.metadata import version as _dist_version
-
-    __version__ = _dist_version("fastmlp")
-except Exception:  # running from a source tree
-    __version__ = _core.build_info.get("version") or "0+unknown"
+from ._version import __version__  # noqa: E402
 
 _ISA_ORDER = ("generic", "avx2", "avx512")
 

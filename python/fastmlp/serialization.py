@@ -22,6 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._fileio import atomic_write
+from ._version import __version__
+from .nn.module import Module, _to_numpy, saveable_types, saved_type_name
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
@@ -38,8 +40,6 @@ def _describe(m):
     ``{"type": name, **config}``, plus ``"layers"`` (each child's description
     with its ``"name"``) when it has children.
     """
-    from .nn.module import saveable_types, saved_type_name
-
     name = saved_type_name(type(m))
     if saveable_types().get(name) is not type(m):
         return None
@@ -60,8 +60,6 @@ def _describe(m):
 
 def _build(desc):
     """The module :func:`_describe` described (its parameters freshly initialised)."""
-    from .nn.module import saveable_types
-
     desc = dict(desc)
     kind = desc.pop("type")
     cls = saveable_types().get(kind)
@@ -76,8 +74,6 @@ def _build(desc):
 
 
 def _state_of(obj):
-    from .nn.module import Module, _to_numpy
-
     if isinstance(obj, Module):
         top = _describe(obj)
         return obj.state_dict(), top, type(obj).__name__
@@ -98,8 +94,6 @@ def save(obj, path) -> None:
 
     ``path`` may also be a writable binary file object (then the write is not atomic).
     """
-    import fastmlp
-
     sd, arch, cls = _state_of(obj)
     keys = list(sd.keys())
     for k in keys:
@@ -112,7 +106,7 @@ def save(obj, path) -> None:
     else:
         members = keys
     meta = {"format": "fastmlp", "version": FORMAT_VERSION,
-            "fastmlp_version": getattr(fastmlp, "__version__", ""), "class": cls,
+            "fastmlp_version": __version__, "class": cls,
             "keys": keys, "members": members, "arch": arch}
     payload = {m: sd[k] for m, k in zip(members, keys)}
     payload[_META] = np.array(json.dumps(meta))

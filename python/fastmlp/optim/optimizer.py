@@ -23,6 +23,7 @@ import numpy as np
 
 from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.tensor import Tensor
+from ..nn.module import _to_numpy
 
 __all__ = ["Optimizer", "required"]
 
@@ -163,8 +164,6 @@ class Optimizer:
 
         Checks the group structure and every buffer's shape before changing anything.
         """
-        from ..nn.module import _to_numpy
-
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")

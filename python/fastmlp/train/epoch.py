@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from ..data import normalize as _normalize
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn.loss import _Loss
@@ -231,8 +232,6 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
     transform = None
     if norm is not None:
-        from ..data import normalize as _normalize
-
         def transform(images):
             return _normalize(images, *norm)
     if loss is not None:

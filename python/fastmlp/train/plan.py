@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .._arrays import is_f32_buffer
 from ..functional.activation import get_activation
+from ..nn.module import Module
 
 __all__ = ["Fallback", "Plan", "make_plan"]
 
@@ -36,8 +37,6 @@ class Plan:
 
 def _layers(model, flattened):
     """[(linear module, activation name or None)] and whether a flatten comes first."""
-    from ..nn.module import Module
-
     if not isinstance(model, Module) or model.fused_role().kind != "sequence":
         raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
     layers = []
@@ -66,8 +65,6 @@ def _layers(model, flattened):
 def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
     """The plan, or raise :class:`Fallback`. ``flattened``: the batches reach the model as
     (n, features) whatever X's shape (``normalize=`` flattens them)."""
-    from ..nn.module import Module
-
     loss_role = criterion.fused_role() if isinstance(criterion, Module) else None
     if loss_role is None or loss_role.kind != "loss":
         raise Fallback(f"criterion {type(criterion).__name__} has no fused loss kernel")
