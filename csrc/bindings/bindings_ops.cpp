@@ -72,18 +72,19 @@ py::array relu_forward_py(py::handle x_obj, py::handle out_obj) {
   return out;
 }
 
-py::array relu_backward_py(py::handle dout_obj, py::handle out_obj, py::handle dx_obj) {
+// y: relu_forward's result (an input here, not a destination).
+py::array relu_backward_py(py::handle dout_obj, py::handle y_obj, py::handle dx_obj) {
   py::array_t<float> dout = input_f32(dout_obj, "dout", -1);
-  py::array_t<float> out = input_like(out_obj, "out", dout, "dout");
+  py::array_t<float> y = input_like(y_obj, "y", dout, "dout");
   const index_t n = dout.size();
   py::array dx = dx_obj.is_none() ? py::array(new_f32(shape_vec(dout)))
                                   : output_like(dx_obj, "dx", dout, "dout");
   float* d = static_cast<float*>(dx.mutable_data());
   check_alias(d, fbytes(n), "dx", dout.data(), fbytes(n), "dout", true);
-  check_alias(d, fbytes(n), "dx", out.data(), fbytes(n), "out", true);
+  check_alias(d, fbytes(n), "dx", y.data(), fbytes(n), "y", true);
   {
     py::gil_scoped_release nogil;
-    relu_backward(dout.data(), out.data(), d, n);
+    relu_backward(dout.data(), y.data(), d, n);
   }
   return dx;
 }
@@ -229,8 +230,8 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj
 void bind_ops(py::module_& m) {
   m.def("relu_forward", &relu_forward_py, py::arg("x"), py::arg("out") = py::none(),
         "relu_forward(x, out=None): y = max(x, 0), any shape; out may be x (in place).");
-  m.def("relu_backward", &relu_backward_py, py::arg("dout"), py::arg("out"), py::arg("dx") = py::none(),
-        "relu_backward(dout, out, dx=None): dx = dout * (out > 0); dx may be dout.");
+  m.def("relu_backward", &relu_backward_py, py::arg("dout"), py::arg("y"), py::arg("dx") = py::none(),
+        "relu_backward(dout, y, dx=None): dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y.");
   m.def("bias_grad", &bias_grad_py, py::arg("dout"), py::arg("db") = py::none(),
         "bias_grad(dout, db=None): column sums of dout (M, N) -> (N,).");
   m.def("cross_entropy", &cross_entropy_py, py::arg("logits"), py::arg("target"), py::arg("weight"),

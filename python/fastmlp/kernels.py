@@ -77,14 +77,14 @@ def relu_forward(x, out=None) -> np.ndarray:
     return _core.relu_forward(x, out)
 
 
-def relu_backward(dout, out, dx=None) -> np.ndarray:
-    """``dx = dout * (out > 0)``; ``out`` is relu_forward's output.
+def relu_backward(dout, y, dx=None) -> np.ndarray:
+    """``dx = dout * (y > 0)``; ``y`` is relu_forward's result (an input here).
 
-    ``dout`` and ``out`` have the same shape (any). ``dx``: a float32
+    ``dout`` and ``y`` have the same shape (any). ``dx``: a float32
     C-contiguous array of that shape to write into (may be ``dout`` itself),
     or ``None`` for a new one. Returns dx.
     """
-    return _core.relu_backward(dout, out, dx)
+    return _core.relu_backward(dout, y, dx)
 
 
 def bias_grad(dout, db=None) -> np.ndarray:
