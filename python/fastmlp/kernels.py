@@ -40,9 +40,9 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
       for a new array (``beta`` is then irrelevant). With ``beta == 0`` C is
       never read, so uninitialised memory or NaN in it does not leak.
       New arrays (here and from every kernel below) start on a 64-byte cache
-      line, as PyTorch's tensors do; NumPy's own are 16-byte aligned, and a C
-      whose rows start mid-line is a few percent slower to write from two
-      threads. Their memory is owned by their ``base``.
+      line, as PyTorch's tensors do (NumPy's own are only 16-byte aligned;
+      why it matters: bench/results/README.md#aligned-outputs). Their memory
+      is owned by their ``base``.
     - ``bias``: (N,) added to every row.
     - ``activation``: applied last; ``None`` (identity) or ``"relu"``
       (``max(., 0)``, NaN propagates). Another name is a ValueError listing
