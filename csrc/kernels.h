@@ -40,9 +40,9 @@ void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 // ---------------------------------------------------------------- ReLU ----
 // x, y (n,): y = max(x, 0). y may alias x.
 void relu_forward(const float* x, float* y, index_t n);
-// dout, out, dx (n,): dx = dout * (out > 0), out being relu_forward's output.
-// dx may alias dout.
-void relu_backward(const float* dout, const float* out, float* dx, index_t n);
+// dout, y, dx (n,): dx = dout * (y > 0), y being relu_forward's result.
+// dx may alias dout (or y).
+void relu_backward(const float* dout, const float* y, float* dx, index_t n);
 // dout (M,N) -> db (N,): db[j] = sum_i dout[i, j]  (overwrites db).
 void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db);
 

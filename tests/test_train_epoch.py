@@ -29,10 +29,10 @@ from helpers import U, relu_sign_ambiguous, seed_net
 
 SGD_CASES = {
     "plain": dict(lr=0.05),
-    "plain_maximize": dict(lr=-0.05, maximize=True),  # descent, folded into the GEMM
+    "plain_maximize": dict(lr=0.01, maximize=True),  # ascent (lr >= 0), folded into the GEMM
     "momentum": dict(lr=0.05, momentum=0.9),
     "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
-    "dampening_maximize": dict(lr=-0.05, momentum=0.5, dampening=0.3, maximize=True),
+    "dampening_maximize": dict(lr=0.01, momentum=0.5, dampening=0.3, maximize=True),
 }
 LOSS_CASES = {
     "ce": dict(loss="cross_entropy"),
@@ -382,6 +382,24 @@ def test_core_bad_input_raises_before_any_change(rng, change, exc, match):
         assert np.array_equal(a, b)
     for p, b in zip([p for p in kw["params"] if "momentum_buffer" in p], bufs_before):
         assert np.array_equal(p["momentum_buffer"], b)
+
+
+@pytest.mark.parametrize("name,value", [("lr", -0.1), ("lr", float("nan")), ("momentum", -0.1),
+                                        ("weight_decay", -1e-4), ("dampening", float("nan"))])
+def test_core_rejects_what_sgd_update_rejects(rng, name, value):
+    """The fused epoch checks each parameter's SGD options as kernels.sgd_update does, before any change."""
+    kw = _core_bad(rng)
+    kw["params"][2] = dict(kw["params"][2], **{name: value})
+    p, g, b = (np.zeros(3, np.float32) for _ in range(3))
+    with pytest.raises(ValueError, match=name):
+        fastmlp.kernels.sgd_update(p, g, b, **{"lr": 0.1, "momentum": 0.9, name: value})
+    before = [q.copy() for q in flat_params(kw["weights"], kw["biases"])]
+    core_kw = {k: v for k, v in kw.items() if k != "params"}
+    core_kw["optimizer"] = sgd_optimizer(kw["params"])
+    with pytest.raises(ValueError, match=rf"optimizer\['params'\]\[2\]\['{name}'\]"):
+        _core.train_epoch(**core_kw)
+    for a, c in zip(flat_params(kw["weights"], kw["biases"]), before):
+        assert np.array_equal(a, c)
 
 
 def test_core_float64_X_converted(rng):

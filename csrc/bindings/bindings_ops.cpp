@@ -3,9 +3,7 @@
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 #include "bindings/bindings_util.h"
@@ -22,36 +20,26 @@ std::vector<py::ssize_t> shape_vec(const py::array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
 }
 
-std::string type_name(py::handle h) { return std::string(py::str(py::type::of(h).attr("__name__"))); }
-
-// A float32 ndarray we write into (any shape): writeable, C-contiguous, never converted.
-py::array inplace_f32(py::handle h, const char* name, const char* what) {
-  if (!py::isinstance<py::array>(h))
-    type_error(std::string(name) + ": expected a numpy.ndarray of float32 " + what + ", got " + type_name(h));
-  py::array arr = py::reinterpret_borrow<py::array>(h);
-  if (!arr.dtype().is(py::dtype::of<float>()))
-    type_error(std::string(name) + ": expected dtype float32, got " + std::string(py::str(arr.dtype())));
-  if (!(arr.flags() & py::array::c_style))
-    value_error(std::string(name) + ": expected a C-contiguous array (np.ascontiguousarray)");
-  if (!arr.writeable()) value_error(std::string(name) + ": array is read-only");
-  return arr;
-}
-
-// An output given by the caller with exactly `like`'s shape (any ndim).
-py::array output_like(py::handle h, const char* name, const py::array& like, const char* like_name) {
-  py::array arr = inplace_f32(h, name, "to write into");
+// `arr` (argument `name`) has exactly `like`'s shape (any ndim).
+void check_shape_like(const py::array& arr, const char* name, const py::array& like, const char* like_name) {
   if (shape_vec(arr) != shape_vec(like))
     value_error(std::string(name) + ": expected shape " + shape_str(like) + " (the shape of " + like_name +
                 "), got " + shape_str(arr));
+}
+
+// An array given by the caller to write into (inplace_f32), with exactly
+// `like`'s shape (any ndim).
+py::array output_like(py::handle h, const char* name, const py::array& like, const char* like_name,
+                      const char* what = "to write into") {
+  py::array arr = inplace_f32(h, name, what);
+  check_shape_like(arr, name, like, like_name);
   return arr;
 }
 
 // `in` of shape `like`: same-shape input check (converted if needed).
 py::array_t<float> input_like(py::handle h, const char* name, const py::array& like, const char* like_name) {
   py::array_t<float> arr = input_f32(h, name, -1);
-  if (shape_vec(arr) != shape_vec(like))
-    value_error(std::string(name) + ": expected shape " + shape_str(like) + " (the shape of " + like_name +
-                "), got " + shape_str(arr));
+  check_shape_like(arr, name, like, like_name);
   return arr;
 }
 
@@ -84,18 +72,19 @@ py::array relu_forward_py(py::handle x_obj, py::handle out_obj) {
   return out;
 }
 
-py::array relu_backward_py(py::handle dout_obj, py::handle out_obj, py::handle dx_obj) {
+// y: relu_forward's result (an input here, not a destination).
+py::array relu_backward_py(py::handle dout_obj, py::handle y_obj, py::handle dx_obj) {
   py::array_t<float> dout = input_f32(dout_obj, "dout", -1);
-  py::array_t<float> out = input_like(out_obj, "out", dout, "dout");
+  py::array_t<float> y = input_like(y_obj, "y", dout, "dout");
   const index_t n = dout.size();
   py::array dx = dx_obj.is_none() ? py::array(new_f32(shape_vec(dout)))
                                   : output_like(dx_obj, "dx", dout, "dout");
   float* d = static_cast<float*>(dx.mutable_data());
   check_alias(d, fbytes(n), "dx", dout.data(), fbytes(n), "dout", true);
-  check_alias(d, fbytes(n), "dx", out.data(), fbytes(n), "out", true);
+  check_alias(d, fbytes(n), "dx", y.data(), fbytes(n), "y", true);
   {
     py::gil_scoped_release nogil;
-    relu_backward(dout.data(), out.data(), d, n);
+    relu_backward(dout.data(), y.data(), d, n);
   }
   return dx;
 }
@@ -126,53 +115,21 @@ py::array bias_grad_py(py::handle dout_obj, py::handle db_obj) {
 
 // --------------------------------------------------------- cross-entropy ----
 
-// target (N,) integer class indices -> int64 C-contiguous; bool/float -> TypeError.
-py::array_t<std::int64_t> target_i64(py::handle h, index_t N) {
-  if (h.is_none()) type_error("target: expected an array of integer class indices, got None");
-  const bool given_array = py::isinstance<py::array>(h);
-  py::array arr = py::array::ensure(h);
-  if (!arr) type_error("target: expected an array-like of integer class indices, got " + type_name(h));
-  const char kind = arr.dtype().kind();
-  if (kind != 'i' && kind != 'u') {
-    // np.asarray([]) is float64: an empty Python sequence is an empty index list.
-    if (!given_array && arr.size() == 0 && arr.ndim() == 1) {
-      arr = py::array_t<std::int64_t>(0);
-    } else {
-      type_error("target: expected integer class indices, got dtype " + std::string(py::str(arr.dtype())) +
-                 (kind == 'f' ? " (use target.astype(np.int64) if the values are whole numbers)" : ""));
-    }
-  }
-  if (arr.ndim() != 1 || arr.shape(0) != N)
-    value_error("target: expected shape (" + std::to_string(N) + ",) (N rows of logits), got " + shape_str(arr));
-  if (kind == 'u' && arr.itemsize() == 8) {  // uint64 above INT64_MAX would wrap to negatives
-    auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
-    const std::uint64_t* p = u.data();
-    for (index_t i = 0; i < N; ++i)
-      if (p[i] > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
-        value_error("target: value " + std::to_string(p[i]) + " at index " + std::to_string(i) +
-                    " is out of range");
-  }
-  return py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
-}
-
 py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::handle weight_obj,
                            std::int64_t ignore_index, double label_smoothing, const std::string& reduction,
                            py::handle dlogits_obj) {
   py::array_t<float> logits = input_f32(logits_obj, "logits", 2);
   const index_t N = logits.shape(0), C = logits.shape(1);
   if (C < 1) value_error("logits: expected at least one class (C >= 1), got shape " + shape_str(logits));
-  py::array_t<std::int64_t> target = target_i64(target_obj, N);
+  py::array_t<std::int64_t> target =
+      class_labels_i64(target_obj, N, C, ignore_index, "target", "value", "N rows of logits");
   const float* weight = nullptr;
   py::array_t<float> weight_arr;
   if (!weight_obj.is_none()) {
-    weight_arr = input_f32(weight_obj, "weight", 1);
-    if (weight_arr.shape(0) != C)
-      value_error("weight: expected shape (" + std::to_string(C) + ",) (C classes of logits), got " +
-                  shape_str(weight_arr));
+    weight_arr = input_f32_len(weight_obj, "weight", C, "C classes of logits");
     weight = weight_arr.data();
   }
-  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
-    value_error("label_smoothing: expected a float in [0, 1], got " + std::string(py::str(py::float_(label_smoothing))));
+  check_label_smoothing(label_smoothing, "label_smoothing");
   const Reduction red = parse_reduction(reduction);
 
   py::object dlogits = py::none();
@@ -191,11 +148,6 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
     }
   }
   const std::int64_t* t = target.data();
-  for (index_t i = 0; i < N; ++i)
-    if (t[i] != ignore_index && (t[i] < 0 || t[i] >= C))
-      value_error("target: value " + std::to_string(t[i]) + " at index " + std::to_string(i) +
-                  " is out of range [0, " + std::to_string(C) + ") and is not ignore_index (" +
-                  std::to_string(ignore_index) + ")");
 
   py::object loss_obj;
   float loss_scalar = 0.0f;
@@ -254,26 +206,14 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj
                    double dampening, double weight_decay, bool nesterov, bool maximize, bool first_step) {
   py::array param = inplace_f32(param_obj, "param", "(updated in place)");
   py::array_t<float> grad = input_like(grad_obj, "grad", param, "param");
-  auto num = [](double v) { return std::string(py::str(py::float_(v))); };
-  // PyTorch's checks (and NaN, which would silently poison the parameter).
-  if (!(lr >= 0.0)) value_error("lr: invalid learning rate " + num(lr) + " (expected lr >= 0)");
-  if (!(momentum >= 0.0)) value_error("momentum: invalid momentum value " + num(momentum) + " (expected >= 0)");
-  if (!(weight_decay >= 0.0))
-    value_error("weight_decay: invalid weight_decay value " + num(weight_decay) + " (expected >= 0)");
-  if (std::isnan(dampening)) value_error("dampening: expected a number, got nan");
-  if (nesterov && (momentum <= 0.0 || dampening != 0.0))
-    value_error("nesterov: requires momentum > 0 and dampening == 0 (got momentum=" + num(momentum) +
-                ", dampening=" + num(dampening) + ")");
+  check_sgd_options(lr, momentum, dampening, weight_decay, nesterov, "");
   const index_t n = param.size();
   float* p = static_cast<float*>(param.mutable_data());
   check_alias(p, fbytes(n), "param", grad.data(), fbytes(n), "grad", false);
   float* buf = nullptr;
   if (float(momentum) != 0.0f) {
     if (buf_obj.is_none()) value_error("momentum_buffer: required when momentum != 0");
-    py::array b = inplace_f32(buf_obj, "momentum_buffer", "(updated in place)");
-    if (shape_vec(b) != shape_vec(param))
-      value_error("momentum_buffer: expected shape " + shape_str(param) + " (the shape of param), got " +
-                  shape_str(b));
+    py::array b = output_like(buf_obj, "momentum_buffer", param, "param", "(updated in place)");
     buf = static_cast<float*>(b.mutable_data());
     check_alias(buf, fbytes(n), "momentum_buffer", p, fbytes(n), "param", false);
     check_alias(buf, fbytes(n), "momentum_buffer", grad.data(), fbytes(n), "grad", false);
@@ -290,8 +230,8 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj
 void bind_ops(py::module_& m) {
   m.def("relu_forward", &relu_forward_py, py::arg("x"), py::arg("out") = py::none(),
         "relu_forward(x, out=None): y = max(x, 0), any shape; out may be x (in place).");
-  m.def("relu_backward", &relu_backward_py, py::arg("dout"), py::arg("out"), py::arg("dx") = py::none(),
-        "relu_backward(dout, out, dx=None): dx = dout * (out > 0); dx may be dout.");
+  m.def("relu_backward", &relu_backward_py, py::arg("dout"), py::arg("y"), py::arg("dx") = py::none(),
+        "relu_backward(dout, y, dx=None): dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y.");
   m.def("bias_grad", &bias_grad_py, py::arg("dout"), py::arg("db") = py::none(),
         "bias_grad(dout, db=None): column sums of dout (M, N) -> (N,).");
   m.def("cross_entropy", &cross_entropy_py, py::arg("logits"), py::arg("target"), py::arg("weight"),

@@ -2,7 +2,6 @@
 // arrays: fastmlp.train builds these from a model, a loss and an optimizer.
 // Every argument is checked (and labels range-checked) before any weight is
 // written; the epoch runs with the GIL released.
-#include <cmath>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -43,14 +42,13 @@ std::string at(const char* name, size_t i) { return std::string(name) + "[" + st
 // A parameter array we write into: float32, C-contiguous, writeable, ndim-D.
 float* param_array(py::handle h, const std::string& name, int ndim, std::vector<index_t>* shape) {
   if (!py::isinstance<py::array>(h))
-    type_error(name + ": expected a numpy.ndarray of float32, got " +
-               std::string(py::str(py::type::of(h).attr("__name__"))));
+    type_error(name + ": expected a numpy.ndarray of float32, got " + type_name(h));
   py::array a = py::reinterpret_borrow<py::array>(h);
   if (a.ndim() != ndim)
     value_error(name + ": expected a " + std::to_string(ndim) + "-D array, got shape " + shape_str(a));
   shape->assign(a.shape(), a.shape() + a.ndim());
-  if (ndim == 1) return output_f32(h, name.c_str(), {(*shape)[0]});
-  return output_f32(h, name.c_str(), {(*shape)[0], (*shape)[1]});
+  if (ndim == 1) return output_f32(h, name, {(*shape)[0]});
+  return output_f32(h, name, {(*shape)[0], (*shape)[1]});
 }
 
 template <typename T>
@@ -81,21 +79,25 @@ OptimizerKind parse_optimizer_kind(const py::dict& opt) {
   value_error("optimizer['kind']: expected one of " + accepted + ", got '" + kind + "'");
 }
 
-// One parameter's torch.optim.SGD options (keys as sgd_update's arguments).
+// One parameter's torch.optim.SGD options (keys as sgd_update's arguments),
+// rejected exactly where sgd_update rejects them (check_sgd_options).
 template <typename StateArray>
 void parse_sgd(const py::dict& d, const std::string& name, ParamSlot* p, StateArray&& state_array) {
   if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+  const double lr = get_opt<double>(d, "lr", 0.0, name);
+  const double momentum = get_opt<double>(d, "momentum", 0.0, name);
+  const double dampening = get_opt<double>(d, "dampening", 0.0, name);
+  const double weight_decay = get_opt<double>(d, "weight_decay", 0.0, name);
   OptimizerSpec& o = p->opt;
-  o.lr = get_opt<float>(d, "lr", 0.0f, name);
-  o.momentum = get_opt<float>(d, "momentum", 0.0f, name);
-  o.dampening = get_opt<float>(d, "dampening", 0.0f, name);
-  o.weight_decay = get_opt<float>(d, "weight_decay", 0.0f, name);
   o.nesterov = get_opt<bool>(d, "nesterov", false, name);
   o.maximize = get_opt<bool>(d, "maximize", false, name);
   p->update = get_opt<bool>(d, "update", true, name);
   p->step = get_opt<bool>(d, "first_step", true, name) ? 0 : 1;
-  if (o.nesterov && (o.momentum <= 0.0f || o.dampening != 0.0f))
-    value_error(name + ": nesterov requires momentum > 0 and dampening == 0");
+  check_sgd_options(lr, momentum, dampening, weight_decay, o.nesterov, name);
+  o.lr = float(lr);
+  o.momentum = float(momentum);
+  o.dampening = float(dampening);
+  o.weight_decay = float(weight_decay);
   if (p->update && o.momentum != 0.0f) state_array(d, "momentum_buffer", 0, "momentum != 0");
 }
 
@@ -201,14 +203,10 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   py::array_t<float> class_weight;
   if (!class_weight_obj.is_none()) {
     if (loss.kind != LossKind::CrossEntropy) value_error("class_weight: only for loss='cross_entropy'");
-    class_weight = input_f32(class_weight_obj, "class_weight", 1);
-    if (class_weight.shape(0) != C)
-      value_error("class_weight: expected shape (" + std::to_string(C) + ",) (one per class), got " +
-                  shape_str(class_weight));
+    class_weight = input_f32_len(class_weight_obj, "class_weight", C, "one per class");
     loss.class_weight = class_weight.data();
   }
-  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
-    value_error("label_smoothing: expected a value in [0, 1], got " + std::to_string(label_smoothing));
+  check_label_smoothing(label_smoothing, "label_smoothing");
   loss.label_smoothing = float(label_smoothing);
   loss.ignore_index = ignore_index;
 
@@ -217,30 +215,9 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   const std::int64_t* y_class = nullptr;
   const float* y_value = nullptr;
   if (loss.kind == LossKind::CrossEntropy) {
-    py::array y = py::array::ensure(y_obj);
-    if (!y) type_error("y: expected an array of integer class indices");
-    const char kind = y.dtype().kind();
-    if (kind != 'i' && kind != 'u')
-      type_error("y: expected integer class indices, got dtype " + std::string(py::str(y.dtype())));
-    if (y.ndim() != 1 || y.shape(0) != N)
-      value_error("y: expected shape (" + std::to_string(N) + ",) (one label per row of X), got " +
-                  shape_str(y));
-    auto yi = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
-    if (kind == 'u' && y.itemsize() == 8) {  // uint64 above int64's range wraps negative
-      auto yu = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(y);
-      for (index_t i = 0; i < N; ++i)
-        if (yu.data()[i] > std::uint64_t(INT64_MAX))
-          value_error("y: label " + std::to_string(yu.data()[i]) + " at index " + std::to_string(i) +
-                      " is out of range [0, " + std::to_string(C) + ")");
-    }
+    py::array_t<std::int64_t> yi =
+        class_labels_i64(y_obj, N, C, ignore_index, "y", "label", "one label per row of X");
     y_class = yi.data();
-    for (index_t i = 0; i < N; ++i) {
-      const std::int64_t t = y_class[i];
-      if ((t < 0 || t >= C) && t != ignore_index)
-        value_error("y: label " + std::to_string(t) + " at index " + std::to_string(i) +
-                    " is out of range [0, " + std::to_string(C) + ") for " + std::to_string(C) +
-                    " output classes (and is not ignore_index=" + std::to_string(ignore_index) + ")");
-    }
     y_keep = yi;
   } else {
     py::array_t<float> y = input_f32(y_obj, "y", -1);

@@ -6,7 +6,9 @@
 #include <pybind11/pybind11.h>
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <sstream>
 #include <string>
@@ -43,6 +45,12 @@ inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
 
 [[noreturn]] inline void value_error(const std::string& msg) { throw py::value_error(msg); }
 [[noreturn]] inline void type_error(const std::string& msg) { throw py::type_error(msg); }
+
+// The Python type name of h, for messages.
+inline std::string type_name(py::handle h) { return std::string(py::str(py::type::of(h).attr("__name__"))); }
+
+// A number as Python prints it (0.1, nan), for messages.
+inline std::string num_str(double v) { return std::string(py::str(py::float_(v))); }
 
 // Any array-like of real numbers -> float32 ndarray (no copy when it already is one).
 inline py::array to_f32(py::handle h, const char* name) {
@@ -100,15 +108,23 @@ inline MatView matrix_view(py::handle h, const char* name) {
   return {static_cast<const float*>(c.data()), rows, cols, std::max<index_t>(cols, 1), false, c};
 }
 
-// An output the caller gave us: must be a writeable, C-contiguous float32
-// ndarray of exactly `shape` (we write into it, so nothing is converted).
-inline float* output_f32(py::handle h, const char* name, std::initializer_list<index_t> shape) {
+// A float32 ndarray we write into (any shape): writeable, C-contiguous, never
+// converted. `what` says how it is written ("to write into", "(updated in place)").
+inline py::array inplace_f32(py::handle h, const std::string& name, const char* what) {
   if (!py::isinstance<py::array>(h))
-    type_error(std::string(name) + ": expected a numpy.ndarray of float32 to write into, got " +
-               std::string(py::str(py::type::of(h).attr("__name__"))));
+    type_error(name + ": expected a numpy.ndarray of float32 " + what + ", got " + type_name(h));
   py::array arr = py::reinterpret_borrow<py::array>(h);
   if (!arr.dtype().is(py::dtype::of<float>()))
-    type_error(std::string(name) + ": expected dtype float32, got " + std::string(py::str(arr.dtype())));
+    type_error(name + ": expected dtype float32, got " + std::string(py::str(arr.dtype())));
+  if (!(arr.flags() & py::array::c_style))
+    value_error(name + ": expected a C-contiguous array (np.ascontiguousarray)");
+  if (!arr.writeable()) value_error(name + ": array is read-only");
+  return arr;
+}
+
+// An output the caller gave us: inplace_f32 of exactly `shape`.
+inline float* output_f32(py::handle h, const std::string& name, std::initializer_list<index_t> shape) {
+  py::array arr = inplace_f32(h, name, "to write into");
   std::ostringstream want;
   want << "(";
   size_t k = 0;
@@ -120,11 +136,17 @@ inline float* output_f32(py::handle h, const char* name, std::initializer_list<i
   }
   if (shape.size() == 1) want << ",";
   want << ")";
-  if (!ok) value_error(std::string(name) + ": expected shape " + want.str() + ", got " + shape_str(arr));
-  if (!(arr.flags() & py::array::c_style))
-    value_error(std::string(name) + ": expected a C-contiguous array (np.ascontiguousarray)");
-  if (!arr.writeable()) value_error(std::string(name) + ": array is read-only");
+  if (!ok) value_error(name + ": expected shape " + want.str() + ", got " + shape_str(arr));
   return static_cast<float*>(arr.mutable_data());
+}
+
+// A 1-D float32 input of length n; `why` says where n comes from ("C classes of logits").
+inline py::array_t<float> input_f32_len(py::handle h, const char* name, index_t n, const char* why) {
+  py::array_t<float> arr = input_f32(h, name, 1);
+  if (arr.shape(0) != n)
+    value_error(std::string(name) + ": expected shape (" + std::to_string(n) + ",) (" + why + "), got " +
+                shape_str(arr));
+  return arr;
 }
 
 // Byte ranges [lo, hi) of two buffers overlap?
@@ -155,8 +177,7 @@ inline Activation parse_activation(py::handle h, const std::string& what) {
   std::string accepted = "None";
   for (const ActivationName& a : kActivationNames) accepted += std::string(", '") + a.name + "'";
   if (!py::isinstance<py::str>(h))
-    type_error(what + ": expected one of " + accepted + ", got " +
-               std::string(py::str(py::type::of(h).attr("__name__"))));
+    type_error(what + ": expected one of " + accepted + ", got " + type_name(h));
   const std::string name = h.cast<std::string>();
   for (const ActivationName& a : kActivationNames)
     if (name == a.name) return a.act;
@@ -168,6 +189,79 @@ inline Reduction parse_reduction(const std::string& r) {
   if (r == "sum") return Reduction::Sum;
   if (r == "none") return Reduction::None;
   value_error("reduction: expected 'mean', 'sum' or 'none', got '" + r + "'");
+}
+
+// label_smoothing (named `name`) must be in [0, 1]; NaN is rejected.
+inline void check_label_smoothing(double label_smoothing, const std::string& name) {
+  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+    value_error(name + ": expected a float in [0, 1], got " + num_str(label_smoothing));
+}
+
+// Class index `value` at `i` of `name` is neither in [0, C) nor ignore_index.
+// `item` is what the binding calls one entry ("value", "label").
+[[noreturn]] inline void class_label_error(const std::string& name, const char* item, const std::string& value,
+                                           index_t i, index_t C, std::int64_t ignore_index) {
+  value_error(name + ": " + item + " " + value + " at index " + std::to_string(i) + " is out of range [0, " +
+              std::to_string(C) + ") and is not ignore_index (" + std::to_string(ignore_index) + ")");
+}
+
+// Every t[i] (N of them) is in [0, C) or == ignore_index.
+inline void check_class_labels(const std::int64_t* t, index_t N, index_t C, std::int64_t ignore_index,
+                               const std::string& name, const char* item = "value") {
+  for (index_t i = 0; i < N; ++i)
+    if (t[i] != ignore_index && (t[i] < 0 || t[i] >= C))
+      class_label_error(name, item, std::to_string(t[i]), i, C, ignore_index);
+}
+
+// `name`: (N,) integer class indices -> int64 C-contiguous, every one in
+// [0, C) or == ignore_index (check_class_labels); None, bool or float dtypes
+// -> TypeError, other shapes -> ValueError (`rows` says where N comes from).
+// An empty Python sequence (np.asarray([]) is float64) is an empty index list.
+inline py::array_t<std::int64_t> class_labels_i64(py::handle h, index_t N, index_t C, std::int64_t ignore_index,
+                                                  const std::string& name, const char* item, const char* rows) {
+  if (h.is_none()) type_error(name + ": expected an array of integer class indices, got None");
+  const bool given_array = py::isinstance<py::array>(h);
+  py::array arr = py::array::ensure(h);
+  if (!arr) type_error(name + ": expected an array-like of integer class indices, got " + type_name(h));
+  const char kind = arr.dtype().kind();
+  if (kind != 'i' && kind != 'u') {
+    if (!given_array && arr.size() == 0 && arr.ndim() == 1) {
+      arr = py::array_t<std::int64_t>(0);
+    } else {
+      type_error(name + ": expected integer class indices, got dtype " + std::string(py::str(arr.dtype())) +
+                 (kind == 'f' ? " (use " + name + ".astype(np.int64) if the values are whole numbers)" : ""));
+    }
+  }
+  if (arr.ndim() != 1 || arr.shape(0) != N)
+    value_error(name + ": expected shape (" + std::to_string(N) + ",) (" + rows + "), got " + shape_str(arr));
+  if (kind == 'u' && arr.itemsize() == 8) {  // uint64 above INT64_MAX would wrap to negatives
+    auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+    const std::uint64_t* p = u.data();
+    for (index_t i = 0; i < N; ++i)
+      if (p[i] > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
+        class_label_error(name, item, std::to_string(p[i]), i, C, ignore_index);
+  }
+  auto t = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+  check_class_labels(t.data(), N, C, ignore_index, name, item);
+  return t;
+}
+
+// torch.optim.SGD's hyperparameter checks (and NaN, which would silently
+// poison the parameter), on the values as given (before any float cast).
+// Each option is named `key` when prefix is empty, else `prefix['key']`.
+inline void check_sgd_options(double lr, double momentum, double dampening, double weight_decay, bool nesterov,
+                              const std::string& prefix) {
+  auto key = [&](const char* k) { return prefix.empty() ? std::string(k) : prefix + "['" + k + "']"; };
+  if (!(lr >= 0.0)) value_error(key("lr") + ": invalid learning rate " + num_str(lr) + " (expected lr >= 0)");
+  if (!(momentum >= 0.0))
+    value_error(key("momentum") + ": invalid momentum value " + num_str(momentum) + " (expected >= 0)");
+  if (!(weight_decay >= 0.0))
+    value_error(key("weight_decay") + ": invalid weight_decay value " + num_str(weight_decay) +
+                " (expected >= 0)");
+  if (std::isnan(dampening)) value_error(key("dampening") + ": expected a number, got nan");
+  if (nesterov && (momentum <= 0.0 || dampening != 0.0))
+    value_error(key("nesterov") + ": requires momentum > 0 and dampening == 0 (got momentum=" +
+                num_str(momentum) + ", dampening=" + num_str(dampening) + ")");
 }
 
 }  // namespace fastmlp

@@ -62,8 +62,8 @@ def peak_gflops(threads: int, seconds: float = 0.2) -> float:
 def relu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
     """y = max(x, 0), any shape; out may be x (in place)."""
 
-def relu_backward(dout: _Array, out: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
-    """dx = dout * (out > 0); dx may be dout."""
+def relu_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y."""
 
 def bias_grad(dout: _Array, db: Optional[np.ndarray] = None) -> np.ndarray:
     """Column sums of dout (M, N) -> (N,)."""

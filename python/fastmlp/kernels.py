@@ -40,9 +40,9 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
       for a new array (``beta`` is then irrelevant). With ``beta == 0`` C is
       never read, so uninitialised memory or NaN in it does not leak.
       New arrays (here and from every kernel below) start on a 64-byte cache
-      line, as PyTorch's tensors do; NumPy's own are 16-byte aligned, and a C
-      whose rows start mid-line is a few percent slower to write from two
-      threads. Their memory is owned by their ``base``.
+      line, as PyTorch's tensors do (NumPy's own are only 16-byte aligned;
+      why it matters: bench/results/README.md#aligned-outputs). Their memory
+      is owned by their ``base``.
     - ``bias``: (N,) added to every row.
     - ``activation``: applied last; ``None`` (identity) or ``"relu"``
       (``max(., 0)``, NaN propagates). Another name is a ValueError listing
@@ -77,14 +77,14 @@ def relu_forward(x, out=None) -> np.ndarray:
     return _core.relu_forward(x, out)
 
 
-def relu_backward(dout, out, dx=None) -> np.ndarray:
-    """``dx = dout * (out > 0)``; ``out`` is relu_forward's output.
+def relu_backward(dout, y, dx=None) -> np.ndarray:
+    """``dx = dout * (y > 0)``; ``y`` is relu_forward's result (an input here).
 
-    ``dout`` and ``out`` have the same shape (any). ``dx``: a float32
+    ``dout`` and ``y`` have the same shape (any). ``dx``: a float32
     C-contiguous array of that shape to write into (may be ``dout`` itself),
     or ``None`` for a new one. Returns dx.
     """
-    return _core.relu_backward(dout, out, dx)
+    return _core.relu_backward(dout, y, dx)
 
 
 def bias_grad(dout, db=None) -> np.ndarray:

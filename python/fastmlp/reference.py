@@ -139,14 +139,14 @@ def relu_forward(x) -> np.ndarray:
     return np.maximum(_f64(x), 0.0)
 
 
-def relu_backward(dout, out) -> np.ndarray:
-    """``dx = dout * (out > 0)``; ``out`` is relu_forward's output, same shape as ``dout``."""
-    dout, out = _f64(dout), _f64(out)
-    if dout.shape != out.shape:
+def relu_backward(dout, y) -> np.ndarray:
+    """``dx = dout * (y > 0)``; ``y`` is relu_forward's result, same shape as ``dout``."""
+    dout, y = _f64(dout), _f64(y)
+    if dout.shape != y.shape:
         raise ValueError(
-            f"relu_backward: out must have the shape of dout {dout.shape}, got {out.shape}"
+            f"relu_backward: y (relu_forward's out) must have the shape of dout {dout.shape}, got {y.shape}"
         )
-    return dout * (out > 0)
+    return dout * (y > 0)
 
 
 def bias_grad(dout) -> np.ndarray:

@@ -95,14 +95,14 @@ def layer_cases(batch: int, torch=None, seed: int = 0) -> list:
 
     H = SEED_HIDDEN
     h, dout = f32(B, H), f32(B, H)
-    out, dh = np.empty((B, H), np.float32), np.empty((B, H), np.float32)
-    np.maximum(h, 0, out=out)
-    rf = {"fastmlp": lambda: kernels.relu_forward(h, out),
-          "numpy": lambda: np.maximum(h, 0, out=out)}
-    rb = {"fastmlp": lambda: kernels.relu_backward(dout, out, dh),
-          "numpy": lambda: np.multiply(dout, out > 0, out=dh)}
+    y, dh = np.empty((B, H), np.float32), np.empty((B, H), np.float32)
+    np.maximum(h, 0, out=y)
+    rf = {"fastmlp": lambda: kernels.relu_forward(h, y),
+          "numpy": lambda: np.maximum(h, 0, out=y)}
+    rb = {"fastmlp": lambda: kernels.relu_backward(dout, y, dh),
+          "numpy": lambda: np.multiply(dout, y > 0, out=dh)}
     if torch is not None:
-        ht, ot, dot = torch.from_numpy(h), torch.from_numpy(out), torch.from_numpy(dout)
+        ht, ot, dot = torch.from_numpy(h), torch.from_numpy(y), torch.from_numpy(dout)
         rf["torch"] = lambda: torch.clamp_min(ht, 0, out=ot)
         rb["torch"] = lambda: torch.ops.aten.threshold_backward(dot, ot, 0)
     add("ReLU fwd", f"{B}x{H}", "Melem/s", 1e6, B * H, rf)
