@@ -336,6 +336,8 @@ BAD = [
      "steps_per_epoch"),
     (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=5, pct_start=1.5), ValueError, "pct_start"),
     (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=5, pct_start=0), ValueError, "pct_start"),
+    (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=4, pct_start=0.25), ValueError,
+     "pct_start=0.25 with total_steps=4"),
     (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=5, anneal_strategy="exp"), ValueError,
      "anneal_strategy"),
     (lambda o: OneCycleLR(o, max_lr=[1.0, 2.0], total_steps=5), ValueError, "max_lr"),

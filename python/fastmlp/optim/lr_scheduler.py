@@ -7,8 +7,9 @@
 step number, where PyTorch's is: each class docstring says which), in the same
 order of operations, so the values match PyTorch's bit for bit.
 ``step(epoch)`` (deprecated) uses ``_get_closed_form_lr`` where a class has one.
-Arguments PyTorch would take and then fail on later (a zero ``T_max``, a
-non-positive ``total_iters``) raise ValueError at construction, naming them.
+Arguments PyTorch would take and then fail on (a zero ``T_max``, a
+non-positive ``total_iters``, a 1cycle warm-up of zero steps) raise ValueError
+at construction, naming them.
 """
 from __future__ import annotations
 
@@ -314,7 +315,8 @@ class OneCycleLR(LRScheduler):
     [``2 * pct_start * total_steps - 2``,] ``total_steps - 1``), with ``pct = (t -
     phase start) / (phase end - phase start)``, ``cos``: ``end + (start - end) / 2 *
     (cos(pi pct) + 1)``; ``linear``: ``(end - start) * pct + start``. Stepping past
-    ``total_steps`` raises ValueError, as PyTorch.
+    ``total_steps`` raises ValueError, as PyTorch. ``pct_start * total_steps == 1``
+    (a warm-up phase of length 0, where torch divides 0 by 0) raises ValueError.
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
@@ -341,6 +343,9 @@ class OneCycleLR(LRScheduler):
             if not _real(name, v) > 0:
                 raise ValueError(f"Expected positive {name}, but got {v!r}")
         up = float(pct_start * self.total_steps) - 1
+        if up == 0.0:  # torch divides 0 by 0 at the constructor's step
+            raise ValueError(f"pct_start={pct_start} with total_steps={self.total_steps} "
+                             "makes the warm-up phase empty (pct_start * total_steps == 1)")
         if three_phase:
             self._schedule_phases = [
                 dict(end_step=up, start_lr="initial_lr", end_lr="max_lr",
