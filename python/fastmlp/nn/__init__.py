@@ -3,9 +3,12 @@
 One module per family, as ``torch/nn/modules/``: :mod:`.module` (``Module``,
 ``Parameter``, the declarations every layer makes), :mod:`.linear`,
 :mod:`.activation`, :mod:`.flatten` (``Flatten``, ``Identity``),
-:mod:`.container` (``Sequential``, ``ModuleList``), :mod:`.loss`, and
-:mod:`.init` (the initialisation generator, :func:`manual_seed`).
+:mod:`.container` (``Sequential``, ``ModuleList``), :mod:`.loss`,
+:mod:`.init` (the initialisation generator, :func:`manual_seed`, and
+``torch.nn.init``'s initialisers: ``nn.init.xavier_uniform_``...) and
+:mod:`.utils` (``nn.utils.clip_grad_norm_``, ``parameters_to_vector``...).
 """
+from . import init, utils
 from .activation import ReLU
 from .container import ModuleList, Sequential
 from .flatten import Flatten, Identity
