@@ -65,6 +65,14 @@ void cross_entropy(const float* logits, const std::int64_t* target, index_t N, i
 void mse_loss(const float* pred, const float* target, index_t n, Reduction reduction,
               float* loss, float* dpred);
 
+// ------------------------------------------------ elementwise losses ------
+// Same contract as mse_loss (pred, target, dpred (n,); loss (n,) for None,
+// loss[0] otherwise; dpred may be pred or target exactly; bits independent of
+// the thread count), with d = pred_i - target_i:
+//   l1_loss: l_i = |d|, dl/dp = sign(d) (0 at 0, as PyTorch).
+void l1_loss(const float* pred, const float* target, index_t n, Reduction reduction,
+             float* loss, float* dpred);
+
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):
 //   g = maximize ? -grad : grad;  g += weight_decay * param

@@ -147,6 +147,7 @@ EXAMPLES = {
                                                     ignore_index=1, reduction="sum",
                                                     label_smoothing=0.25),
     "MSELoss": lambda: nn.MSELoss(reduction="sum"),
+    "L1Loss": lambda: nn.L1Loss(reduction="none"),
 }
 
 

@@ -1,5 +1,5 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
-// mse_loss, sgd_update). Called from bindings.cpp's PYBIND11_MODULE.
+// the elementwise losses, sgd_update). Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
@@ -213,23 +213,45 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
   return py::make_tuple(loss_obj, dlogits);
 }
 
-// ------------------------------------------------------------------- MSE ----
+// ------------------------------------------------------ elementwise losses ----
+// mse_loss and l1_loss share this (every elementwise loss can).
 
-py::tuple mse_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
-                      py::handle dpred_obj) {
-  py::array_t<float> pred = input_f32(pred_obj, "pred", -1);
-  py::array_t<float> target = input_like(target_obj, "target", pred, "pred");
+// An input the gradient must not overlap (weight, pos_weight...).
+struct Guarded {
+  const void* ptr;
+  size_t bytes;
+  const char* name;
+};
+
+// The shared binding: `pred` (any shape; called `pname`) and `target` (pred's
+// shape, no broadcasting) as float32, the reduction, and the gradient
+// destination `dname`: None (new), False (skipped) or a float32 C-contiguous
+// writeable array of pred's shape, which may be pred or target itself and must
+// not overlap them otherwise, nor the inputs `extra(pred)` returns.
+// extra(pred) checks the loss's own array arguments against pred and returns
+// them; run(p, t, n, red, loss, dp) calls the kernel, with the GIL released.
+// Everything is checked before any memory is touched.
+template <class Extra, class Run>
+py::tuple elementwise_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
+                              py::handle dpred_obj, const char* pname, const char* dname, Extra extra,
+                              Run run) {
+  py::array_t<float> pred = input_f32(pred_obj, pname, -1);
+  py::array_t<float> target = input_like(target_obj, "target", pred, pname);
   const Reduction red = parse_reduction(reduction);
+  const std::vector<Guarded> guarded = extra(pred);
   const index_t n = pred.size();
   py::object dpred = py::none();
   float* dp = nullptr;
   const bool want_grad = !(py::isinstance<py::bool_>(dpred_obj) && !dpred_obj.cast<bool>());
   if (want_grad) {
-    py::array d = dpred_obj.is_none() ? py::array(new_f32(shape_vec(pred)))
-                                      : output_like(dpred_obj, "dpred", pred, "pred");
+    const bool given = !dpred_obj.is_none();
+    py::array d = given ? output_like(dpred_obj, dname, pred, pname) : py::array(new_f32(shape_vec(pred)));
     dp = static_cast<float*>(d.mutable_data());
-    check_alias(dp, fbytes(n), "dpred", pred.data(), fbytes(n), "pred", true);
-    check_alias(dp, fbytes(n), "dpred", target.data(), fbytes(n), "target", true);
+    if (given) {
+      check_alias(dp, fbytes(n), dname, pred.data(), fbytes(n), pname, true);
+      check_alias(dp, fbytes(n), dname, target.data(), fbytes(n), "target", true);
+      for (const Guarded& g : guarded) check_alias(dp, fbytes(n), dname, g.ptr, g.bytes, g.name, false);
+    }
     dpred = d;
   }
   py::object loss_obj;
@@ -242,10 +264,20 @@ py::tuple mse_loss_py(py::handle pred_obj, py::handle target_obj, const std::str
   }
   {
     py::gil_scoped_release nogil;
-    mse_loss(pred.data(), target.data(), n, red, loss, dp);
+    run(pred.data(), target.data(), n, red, loss, dp);
   }
   if (red != Reduction::None) loss_obj = py::float_(double(loss_scalar));
   return py::make_tuple(loss_obj, dpred);
+}
+
+std::vector<Guarded> no_extra(const py::array&) { return {}; }
+
+// A loss kernel of mse_loss's signature, bound over the shared checks.
+using PlainLoss = void (*)(const float*, const float*, index_t, Reduction, float*, float*);
+template <PlainLoss Kernel>
+py::tuple plain_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
+                        py::handle dpred_obj) {
+  return elementwise_loss_py(pred_obj, target_obj, reduction, dpred_obj, "pred", "dpred", no_extra, Kernel);
 }
 
 // ------------------------------------------------------------------- SGD ----
@@ -298,8 +330,12 @@ void bind_ops(py::module_& m) {
         py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("reduction"), py::arg("dlogits"),
         "cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction, dlogits)"
         " -> (loss, dlogits); dlogits=False skips the gradient.");
-  m.def("mse_loss", &mse_loss_py, py::arg("pred"), py::arg("target"), py::arg("reduction"), py::arg("dpred"),
+  m.def("mse_loss", &plain_loss_py<mse_loss>, py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("dpred"),
         "mse_loss(pred, target, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("l1_loss", &plain_loss_py<l1_loss>, py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("dpred"),
+        "l1_loss(pred, target, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

@@ -79,6 +79,11 @@ def mse_loss(pred: _Array, target: _Array, reduction: _Reduction,
              ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
     """Squared error and its gradient -> (loss, dpred); dpred=False skips it."""
 
+def l1_loss(pred: _Array, target: _Array, reduction: _Reduction,
+            dpred: Union[np.ndarray, None, Literal[False]]
+            ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Absolute error and its gradient -> (loss, dpred); dpred=False skips it."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "bias_grad",
     "cross_entropy",
     "mse_loss",
+    "l1_loss",
     "sgd_update",
 ]
 
@@ -144,6 +145,15 @@ def mse_loss(pred, target, *, reduction="mean", dpred=None):
     ``2 * (pred - target)`` (over ``pred.size`` for "mean").
     """
     return _core.mse_loss(pred, target, reduction, dpred)
+
+
+def l1_loss(pred, target, *, reduction="mean", dpred=None):
+    """Absolute error ``|pred - target|`` and its gradient (``F.l1_loss``).
+
+    Arguments and returns as :func:`mse_loss`; dpred is ``sign(pred - target)``
+    (0 where they are equal, as PyTorch), over ``pred.size`` for "mean".
+    """
+    return _core.l1_loss(pred, target, reduction, dpred)
 
 
 # ------------------------------------------------------------------ SGD --

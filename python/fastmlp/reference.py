@@ -6,9 +6,10 @@ see ``csrc/kernels.h`` for the C++ side. Inputs may be of any real dtype:
 they are converted to float64 and results are float64. Nothing here writes
 into its inputs except :func:`sgd_update`, which is in place by contract.
 
-The definitions of :func:`cross_entropy`, :func:`mse_loss` and
-:func:`sgd_update` are PyTorch's (``torch.nn.functional.cross_entropy`` with
-class-index targets, ``torch.nn.functional.mse_loss``, ``torch.optim.SGD``);
+The definitions of :func:`cross_entropy`, the elementwise losses
+(:func:`mse_loss`, :func:`l1_loss`...) and :func:`sgd_update` are PyTorch's
+(``torch.nn.functional.cross_entropy`` with class-index targets,
+``torch.nn.functional.mse_loss``, ``l1_loss``..., ``torch.optim.SGD``);
 ``tests/test_reference.py`` checks them against PyTorch when it is installed.
 
 Only NumPy is needed. Clarity comes before speed: this is a specification.
@@ -30,6 +31,7 @@ __all__ = [
     "softmax",
     "cross_entropy",
     "mse_loss",
+    "l1_loss",
     "sgd_update",
 ]
 
@@ -270,29 +272,29 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
     return float(losses.sum() / denominator), grad / denominator
 
 
-# ---------------------------------------------------------------------- MSE --
+# -------------------------------------------------------- elementwise losses --
+# mse_loss, l1_loss: functions of d = pred - target
+# elementwise (torch.nn.functional's definitions), reduced by _reduce.
 
 
-def mse_loss(pred, target, *, reduction="mean"):
-    """Squared error ``l = (pred - target)**2`` elementwise, and its gradient.
-
-    pred and target have identical shapes (any; no broadcasting).
-    reduction "none": ``l`` (pred's shape); "sum": ``sum(l)``; "mean":
-    ``sum(l) / l.size`` (nan for size 0, as PyTorch). "sum"/"mean" give a
-    Python float.
-
-    Returns ``(loss, dpred)``, dpred the gradient of the reduced loss ("none":
-    of ``sum(l)``): ``2 * (pred - target)``, divided by ``l.size`` for "mean".
-    """
+def _same_shape(name, pred, target, pred_name="pred"):
     pred, target = _f64(pred), _f64(target)
     if pred.shape != target.shape:
         raise ValueError(
-            f"mse_loss: target must have the shape of pred {pred.shape}, got {target.shape}"
+            f"{name}: target must have the shape of {pred_name} {pred.shape}, got {target.shape}"
         )
+    return pred, target
+
+
+def _reduce(losses, grad, reduction):
+    """``(loss, dpred)`` of elementwise ``losses`` and their derivatives ``grad``.
+
+    reduction "none": ``losses`` (their shape); "sum": ``sum(losses)``; "mean":
+    ``sum(losses) / losses.size`` (nan for size 0, as PyTorch); "sum"/"mean"
+    give a Python float. dpred is the gradient of the reduced loss ("none": of
+    ``sum(losses)``): ``grad``, divided by ``losses.size`` for "mean".
+    """
     _check_reduction(reduction)
-    diff = pred - target
-    losses = diff * diff
-    grad = 2.0 * diff
     if reduction == "none":
         return losses, grad
     if reduction == "sum":
@@ -300,6 +302,35 @@ def mse_loss(pred, target, *, reduction="mean"):
     n = losses.size
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(losses.sum()) / n), grad / max(n, 1)
+
+
+def _elementwise(name, pred, target, reduction, fn):
+    """The shared skeleton: ``fn(d)`` gives (losses, dlosses/dd) of d = pred - target."""
+    pred, target = _same_shape(name, pred, target)
+    _check_reduction(reduction)
+    return _reduce(*fn(pred - target), reduction)
+
+
+def mse_loss(pred, target, *, reduction="mean"):
+    """Squared error ``l = (pred - target)**2`` elementwise, and its gradient.
+
+    pred and target have identical shapes (any; no broadcasting). Reductions
+    as :func:`_reduce`. Returns ``(loss, dpred)``, dpred the gradient of the
+    reduced loss ("none": of ``sum(l)``): ``2 * (pred - target)``, divided by
+    ``l.size`` for "mean".
+    """
+    return _elementwise("mse_loss", pred, target, reduction, lambda d: (d * d, 2.0 * d))
+
+
+def l1_loss(pred, target, *, reduction="mean"):
+    """Absolute error ``l = |pred - target|`` elementwise, and its gradient
+    (``torch.nn.functional.l1_loss``).
+
+    Shapes and reductions as :func:`mse_loss`. dpred is ``sign(pred - target)``
+    (0 where they are equal, as PyTorch; nan for nan), divided by ``l.size``
+    for "mean".
+    """
+    return _elementwise("l1_loss", pred, target, reduction, lambda d: (np.abs(d), np.sign(d)))
 
 
 # ---------------------------------------------------------------------- SGD --

@@ -11,7 +11,7 @@ from .container import ModuleList, Sequential
 from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import CrossEntropyLoss, L1Loss, MSELoss
 from .module import FusedRole, Module, Parameter
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Identity",
     "CrossEntropyLoss",
     "MSELoss",
+    "L1Loss",
     "manual_seed",
     "FusedRole",
 ]

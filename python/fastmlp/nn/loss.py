@@ -1,4 +1,4 @@
-"""Loss modules: ``CrossEntropyLoss`` and ``MSELoss`` (PyTorch's definitions and reductions).
+"""Loss modules: ``CrossEntropyLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's definitions and reductions).
 
 Each loss declares what the fused epoch needs from it (:meth:`fused_role`: the
 kernel and its options) and checks a whole epoch's targets up front
@@ -6,14 +6,16 @@ kernel and its options) and checks a whole epoch's targets up front
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
-from ..functional.loss import _legacy_reduction, cross_entropy, mse_loss
+from ..functional.loss import _legacy_reduction, cross_entropy, l1_loss, mse_loss
 from .module import FusedRole, Module, _to_numpy
 
-__all__ = ["CrossEntropyLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -146,3 +148,54 @@ class MSELoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None or isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    return a == b
+
+
+class _ElementwiseLoss(_Loss):
+    """A loss of ``d = input - target`` elementwise (same shapes), computed by the functional
+    ``_function`` with the options ``_options()``. Not in the fused epoch yet: the Python
+    loop trains with it."""
+
+    _function = None  # F.l1_loss, ...
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _reduction_arg(size_average, reduce, reduction)
+
+    def _options(self) -> dict:
+        return {}
+
+    def forward(self, input, target):
+        return type(self)._function(input, target, reduction=self.reduction, **self._options())
+
+    def fused_role(self) -> FusedRole:
+        return FusedRole("unsupported", why=f"the fused epoch has no {type(self).__name__} "
+                                            f"kernel yet (the Python loop runs it)")
+
+    def epoch_targets(self, y, n_out):
+        y = super().epoch_targets(y, n_out)
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"y: expected real-valued targets, got dtype {y.dtype}")
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+    def _elementwise_config(self):
+        """What every subclass's ``_save_config`` returns (each declares it for itself)."""
+        return {"reduction": self.reduction, **self._options()}
+
+    def extra_repr(self) -> str:
+        # what differs from the constructor's defaults, as PyTorch shows it
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        shown = {"reduction": self.reduction, **self._options()}
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items() if not _same(v, defaults.get(k)))
+
+
+class L1Loss(_ElementwiseLoss):
+    """``torch.nn.L1Loss``: mean (or sum, or none) of ``|input - target|``; same shapes."""
+
+    _function = staticmethod(l1_loss)
+    _save_config = _ElementwiseLoss._elementwise_config
