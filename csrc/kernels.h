@@ -72,6 +72,14 @@ void mse_loss(const float* pred, const float* target, index_t n, Reduction reduc
 //   l1_loss: l_i = |d|, dl/dp = sign(d) (0 at 0, as PyTorch).
 void l1_loss(const float* pred, const float* target, index_t n, Reduction reduction,
              float* loss, float* dpred);
+//   huber_loss (delta > 0): l_i = 0.5 d^2 if |d| < delta else delta (|d| - delta/2),
+//     dl/dp = clamp(d, -delta, delta).
+void huber_loss(const float* pred, const float* target, index_t n, double delta,
+                Reduction reduction, float* loss, float* dpred);
+//   smooth_l1_loss (beta >= 0): l_i = 0.5 d^2 / beta if |d| < beta else |d| - beta/2,
+//     dl/dp = d / beta if |d| < beta else sign(d) (beta == 0: the L1 loss).
+void smooth_l1_loss(const float* pred, const float* target, index_t n, double beta,
+                    Reduction reduction, float* loss, float* dpred);
 
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):

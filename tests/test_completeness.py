@@ -148,6 +148,8 @@ EXAMPLES = {
                                                     label_smoothing=0.25),
     "MSELoss": lambda: nn.MSELoss(reduction="sum"),
     "L1Loss": lambda: nn.L1Loss(reduction="none"),
+    "HuberLoss": lambda: nn.HuberLoss(reduction="sum", delta=0.5),
+    "SmoothL1Loss": lambda: nn.SmoothL1Loss(reduction="none", beta=2.0),
 }
 
 

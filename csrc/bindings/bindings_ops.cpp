@@ -68,6 +68,8 @@ void check_alias(const void* out, size_t out_bytes, const char* out_name, const 
 
 size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
 
+std::string num_str(double v) { return std::string(py::str(py::float_(v))); }  // as Python prints it
+
 // ------------------------------------------------------------------ ReLU ----
 
 py::array relu_forward_py(py::handle x_obj, py::handle out_obj) {
@@ -214,7 +216,7 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
 }
 
 // ------------------------------------------------------ elementwise losses ----
-// mse_loss and l1_loss share this (every elementwise loss can).
+// mse_loss, l1_loss, huber_loss and smooth_l1_loss share this (every elementwise loss can).
 
 // An input the gradient must not overlap (weight, pos_weight...).
 struct Guarded {
@@ -280,6 +282,29 @@ py::tuple plain_loss_py(py::handle pred_obj, py::handle target_obj, const std::s
   return elementwise_loss_py(pred_obj, target_obj, reduction, dpred_obj, "pred", "dpred", no_extra, Kernel);
 }
 
+// A loss kernel with one double hyperparameter (huber's delta, smooth_l1's beta)
+// before the reduction; the caller checked the hyperparameter.
+using ParamLoss = void (*)(const float*, const float*, index_t, double, Reduction, float*, float*);
+template <ParamLoss Kernel>
+py::tuple param_loss(py::handle pred_obj, py::handle target_obj, double param, const std::string& reduction,
+                     py::handle dpred_obj) {
+  return elementwise_loss_py(pred_obj, target_obj, reduction, dpred_obj, "pred", "dpred", no_extra,
+                             [param](const float* p, const float* t, index_t n, Reduction r, float* l,
+                                     float* d) { Kernel(p, t, n, param, r, l, d); });
+}
+
+py::tuple huber_loss_py(py::handle pred_obj, py::handle target_obj, double delta, const std::string& reduction,
+                        py::handle dpred_obj) {
+  if (!(delta > 0.0)) value_error("delta: huber_loss needs delta > 0, got " + num_str(delta));
+  return param_loss<huber_loss>(pred_obj, target_obj, delta, reduction, dpred_obj);
+}
+
+py::tuple smooth_l1_loss_py(py::handle pred_obj, py::handle target_obj, double beta,
+                            const std::string& reduction, py::handle dpred_obj) {
+  if (!(beta >= 0.0)) value_error("beta: smooth_l1_loss needs beta >= 0, got " + num_str(beta));
+  return param_loss<smooth_l1_loss>(pred_obj, target_obj, beta, reduction, dpred_obj);
+}
+
 // ------------------------------------------------------------------- SGD ----
 
 void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj, double lr, double momentum,
@@ -336,6 +361,12 @@ void bind_ops(py::module_& m) {
   m.def("l1_loss", &plain_loss_py<l1_loss>, py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("dpred"),
         "l1_loss(pred, target, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("huber_loss", &huber_loss_py, py::arg("pred"), py::arg("target"), py::arg("delta"), py::arg("reduction"),
+        py::arg("dpred"),
+        "huber_loss(pred, target, delta, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("smooth_l1_loss", &smooth_l1_loss_py, py::arg("pred"), py::arg("target"), py::arg("beta"),
+        py::arg("reduction"), py::arg("dpred"),
+        "smooth_l1_loss(pred, target, beta, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

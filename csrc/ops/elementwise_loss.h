@@ -1,4 +1,4 @@
-// The skeleton every elementwise loss shares (mse, l1, and the next ones):
+// The skeleton every elementwise loss shares (mse, l1, huber, smooth_l1):
 // pred, target (n,) flat -> loss and dpred in one pass.
 // Include only from baseline op files (common.h's rule).
 //

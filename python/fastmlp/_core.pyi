@@ -84,6 +84,16 @@ def l1_loss(pred: _Array, target: _Array, reduction: _Reduction,
             ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
     """Absolute error and its gradient -> (loss, dpred); dpred=False skips it."""
 
+def huber_loss(pred: _Array, target: _Array, delta: float, reduction: _Reduction,
+               dpred: Union[np.ndarray, None, Literal[False]]
+               ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Huber loss (delta > 0) and its gradient -> (loss, dpred); dpred=False skips it."""
+
+def smooth_l1_loss(pred: _Array, target: _Array, beta: float, reduction: _Reduction,
+                   dpred: Union[np.ndarray, None, Literal[False]]
+                   ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Smooth L1 loss (beta >= 0) and its gradient -> (loss, dpred); dpred=False skips it."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "cross_entropy",
     "mse_loss",
     "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
     "sgd_update",
 ]
 
@@ -154,6 +156,27 @@ def l1_loss(pred, target, *, reduction="mean", dpred=None):
     (0 where they are equal, as PyTorch), over ``pred.size`` for "mean".
     """
     return _core.l1_loss(pred, target, reduction, dpred)
+
+
+def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
+    """Huber loss ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``
+    (``d = pred - target``), and its gradient ``clip(d, -delta, delta)`` (``F.huber_loss``).
+
+    ``delta`` > 0 (ValueError otherwise, as PyTorch), used in double. Other arguments and
+    returns as :func:`mse_loss`.
+    """
+    return _core.huber_loss(pred, target, float(delta), reduction, dpred)
+
+
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
+    """Smooth L1 loss ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta/2``
+    (``d = pred - target``), and its gradient (``d / beta`` or ``sign(d)``;
+    ``F.smooth_l1_loss``).
+
+    ``beta`` >= 0 (ValueError otherwise, as PyTorch), used in double; ``beta == 0`` is
+    :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
+    """
+    return _core.smooth_l1_loss(pred, target, float(beta), reduction, dpred)
 
 
 # ------------------------------------------------------------------ SGD --

@@ -32,6 +32,8 @@ __all__ = [
     "cross_entropy",
     "mse_loss",
     "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
     "sgd_update",
 ]
 
@@ -273,7 +275,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
 
 
 # -------------------------------------------------------- elementwise losses --
-# mse_loss, l1_loss: functions of d = pred - target
+# mse_loss, l1_loss, huber_loss, smooth_l1_loss: functions of d = pred - target
 # elementwise (torch.nn.functional's definitions), reduced by _reduce.
 
 
@@ -331,6 +333,52 @@ def l1_loss(pred, target, *, reduction="mean"):
     for "mean".
     """
     return _elementwise("l1_loss", pred, target, reduction, lambda d: (np.abs(d), np.sign(d)))
+
+
+def huber_loss(pred, target, *, delta=1.0, reduction="mean"):
+    """Huber loss elementwise, and its gradient (``torch.nn.functional.huber_loss``)::
+
+        l = 0.5 * d**2                    where |d| < delta
+            delta * (|d| - 0.5 * delta)   elsewhere            (d = pred - target)
+
+    ``delta`` must be > 0 (ValueError, as PyTorch). Shapes and reductions as
+    :func:`mse_loss`; dpred is ``clip(d, -delta, delta)``, over ``l.size`` for "mean".
+    """
+    delta = float(delta)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+
+    def fn(d):
+        a = np.abs(d)
+        quad = a < delta
+        return (np.where(quad, 0.5 * d * d, delta * (a - 0.5 * delta)),
+                np.where(quad, d, delta * np.sign(d)))
+
+    return _elementwise("huber_loss", pred, target, reduction, fn)
+
+
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean"):
+    """Smooth L1 loss elementwise, and its gradient (``torch.nn.functional.smooth_l1_loss``)::
+
+        l = 0.5 * d**2 / beta    where |d| < beta
+            |d| - 0.5 * beta     elsewhere            (d = pred - target)
+
+    ``beta`` must be >= 0 (ValueError, as PyTorch); beta == 0 is :func:`l1_loss`.
+    Shapes and reductions as :func:`mse_loss`; dpred is ``d / beta`` where
+    ``|d| < beta``, else ``sign(d)``, over ``l.size`` for "mean".
+    """
+    beta = float(beta)
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+
+    def fn(d):
+        a = np.abs(d)
+        quad = a < beta
+        with np.errstate(divide="ignore", invalid="ignore"):  # beta == 0: quad is all False
+            return (np.where(quad, 0.5 * d * d / beta, a - 0.5 * beta),
+                    np.where(quad, d / beta, np.sign(d)))
+
+    return _elementwise("smooth_l1_loss", pred, target, reduction, fn)
 
 
 # ---------------------------------------------------------------------- SGD --

@@ -13,7 +13,7 @@ from .._arrays import F32 as _F32
 from ..autograd.grad_mode import _grad_mode
 from ..autograd.tensor import Tensor, as_array
 
-__all__ = ["cross_entropy", "mse_loss", "l1_loss"]
+__all__ = ["cross_entropy", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"]
 
 
 def _legacy_reduction(size_average, reduce):
@@ -132,3 +132,19 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
     return _elementwise_loss(kernels.l1_loss, "L1Loss", input, target, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss (``F.huber_loss``): ``0.5 d**2`` where ``|d| < delta``, else
+    ``delta (|d| - delta/2)``, ``d = input - target`` (same shapes); ``delta`` > 0."""
+    return _elementwise_loss(kernels.huber_loss, "HuberLoss", input, target, reduction,
+                             delta=delta)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Smooth L1 loss (``F.smooth_l1_loss``): ``0.5 d**2 / beta`` where ``|d| < beta``, else
+    ``|d| - beta/2``, ``d = input - target`` (same shapes); ``beta`` >= 0, 0 is L1."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _elementwise_loss(kernels.smooth_l1_loss, "SmoothL1Loss", input, target, reduction,
+                             beta=beta)

@@ -11,7 +11,7 @@ from .container import ModuleList, Sequential
 from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
-from .loss import CrossEntropyLoss, L1Loss, MSELoss
+from .loss import CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from .module import FusedRole, Module, Parameter
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "CrossEntropyLoss",
     "MSELoss",
     "L1Loss",
+    "HuberLoss",
+    "SmoothL1Loss",
     "manual_seed",
     "FusedRole",
 ]

@@ -12,10 +12,11 @@ import numpy as np
 
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
-from ..functional.loss import _legacy_reduction, cross_entropy, l1_loss, mse_loss
+from ..functional.loss import (_legacy_reduction, cross_entropy, huber_loss, l1_loss, mse_loss,
+                              smooth_l1_loss)
 from .module import FusedRole, Module, _to_numpy
 
-__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -198,4 +199,40 @@ class L1Loss(_ElementwiseLoss):
     """``torch.nn.L1Loss``: mean (or sum, or none) of ``|input - target|``; same shapes."""
 
     _function = staticmethod(l1_loss)
+    _save_config = _ElementwiseLoss._elementwise_config
+
+
+class HuberLoss(_ElementwiseLoss):
+    """``torch.nn.HuberLoss``: ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``;
+    ``delta`` > 0 (ValueError otherwise, as PyTorch)."""
+
+    _function = staticmethod(huber_loss)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        self.delta = float(delta)
+        if not self.delta > 0:
+            raise ValueError(f"delta must be > 0, got {delta}")
+
+    def _options(self):
+        return {"delta": self.delta}
+
+    _save_config = _ElementwiseLoss._elementwise_config
+
+
+class SmoothL1Loss(_ElementwiseLoss):
+    """``torch.nn.SmoothL1Loss``: ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta/2``;
+    ``beta`` >= 0 (ValueError otherwise, as PyTorch), 0 is the L1 loss."""
+
+    _function = staticmethod(smooth_l1_loss)
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = float(beta)
+        if not self.beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+
+    def _options(self):
+        return {"beta": self.beta}
+
     _save_config = _ElementwiseLoss._elementwise_config
