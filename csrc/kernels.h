@@ -80,6 +80,15 @@ void huber_loss(const float* pred, const float* target, index_t n, double delta,
 //     dl/dp = d / beta if |d| < beta else sign(d) (beta == 0: the L1 loss).
 void smooth_l1_loss(const float* pred, const float* target, index_t n, double beta,
                     Reduction reduction, float* loss, float* dpred);
+//   bce_with_logits (logits x = pred, target t): PyTorch's stable form
+//     l_i = w ((1 - t) x + c (log1p(exp(-|x|)) + max(-x, 0))),  c = 1 + (pw - 1) t,
+//     dl/dx = w (c sigmoid(x) - pw t),
+//   w = weight[i % nw] (weight (nw,) or nullptr), pw = pos_weight[i % npw]
+//   (or nullptr): their shapes are trailing parts of the logits' shape.
+//   Mean divides by n (PyTorch's, not by the sum of the weights).
+void bce_with_logits(const float* logits, const float* target, index_t n, const float* weight,
+                     index_t nw, const float* pos_weight, index_t npw, Reduction reduction,
+                     float* loss, float* dlogits);
 
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):

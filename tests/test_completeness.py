@@ -150,6 +150,9 @@ EXAMPLES = {
     "L1Loss": lambda: nn.L1Loss(reduction="none"),
     "HuberLoss": lambda: nn.HuberLoss(reduction="sum", delta=0.5),
     "SmoothL1Loss": lambda: nn.SmoothL1Loss(reduction="none", beta=2.0),
+    "BCEWithLogitsLoss": lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5]),
+                                                      reduction="sum",
+                                                      pos_weight=np.array([3.0, 1.0, 0.25])),
 }
 
 

@@ -216,7 +216,7 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
 }
 
 // ------------------------------------------------------ elementwise losses ----
-// mse_loss, l1_loss, huber_loss and smooth_l1_loss share this (every elementwise loss can).
+// mse_loss, l1_loss, huber_loss, smooth_l1_loss, bce_with_logits share this.
 
 // An input the gradient must not overlap (weight, pos_weight...).
 struct Guarded {
@@ -305,6 +305,47 @@ py::tuple smooth_l1_loss_py(py::handle pred_obj, py::handle target_obj, double b
   return param_loss<smooth_l1_loss>(pred_obj, target_obj, beta, reduction, dpred_obj);
 }
 
+// weight / pos_weight of bce_with_logits: None, or an array whose shape is a
+// trailing part of the logits' shape (so entry i % size goes with element i).
+struct TrailingArg {
+  py::array_t<float> arr;
+  const float* data = nullptr;
+  index_t size = 0;
+};
+
+TrailingArg trailing_f32(py::handle h, const char* name, const py::array& like, const char* like_name) {
+  TrailingArg a;
+  if (h.is_none()) return a;
+  a.arr = input_f32(h, name, -1);
+  const py::ssize_t k = a.arr.ndim(), nd = like.ndim();
+  bool ok = k <= nd;
+  for (py::ssize_t j = 0; ok && j < k; ++j) ok = a.arr.shape(k - 1 - j) == like.shape(nd - 1 - j);
+  if (!ok)
+    value_error(std::string(name) + ": expected a shape that is a trailing part of " + like_name + "'s " +
+                shape_str(like) + " (e.g. (C,) for (N, C)), got " + shape_str(a.arr) +
+                " (other broadcasts are not supported)");
+  a.data = a.arr.data();
+  a.size = a.arr.size();
+  return a;
+}
+
+py::tuple bce_with_logits_py(py::handle logits_obj, py::handle target_obj, py::handle weight_obj,
+                             py::handle pos_weight_obj, const std::string& reduction, py::handle dlogits_obj) {
+  TrailingArg w, pw;
+  auto extra = [&](const py::array& logits) {
+    w = trailing_f32(weight_obj, "weight", logits, "logits");
+    pw = trailing_f32(pos_weight_obj, "pos_weight", logits, "logits");
+    std::vector<Guarded> g;
+    if (w.data) g.push_back({w.data, fbytes(w.size), "weight"});
+    if (pw.data) g.push_back({pw.data, fbytes(pw.size), "pos_weight"});
+    return g;
+  };
+  return elementwise_loss_py(logits_obj, target_obj, reduction, dlogits_obj, "logits", "dlogits", extra,
+                             [&](const float* x, const float* t, index_t n, Reduction r, float* l, float* d) {
+                               bce_with_logits(x, t, n, w.data, w.size, pw.data, pw.size, r, l, d);
+                             });
+}
+
 // ------------------------------------------------------------------- SGD ----
 
 void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj, double lr, double momentum,
@@ -367,6 +408,10 @@ void bind_ops(py::module_& m) {
   m.def("smooth_l1_loss", &smooth_l1_loss_py, py::arg("pred"), py::arg("target"), py::arg("beta"),
         py::arg("reduction"), py::arg("dpred"),
         "smooth_l1_loss(pred, target, beta, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("bce_with_logits", &bce_with_logits_py, py::arg("logits"), py::arg("target"), py::arg("weight"),
+        py::arg("pos_weight"), py::arg("reduction"), py::arg("dlogits"),
+        "bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits) -> (loss, dlogits);"
+        " dlogits=False skips the gradient.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

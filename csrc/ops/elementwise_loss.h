@@ -1,5 +1,5 @@
-// The skeleton every elementwise loss shares (mse, l1, huber, smooth_l1):
-// pred, target (n,) flat -> loss and dpred in one pass.
+// The skeleton every elementwise loss shares (mse, l1, huber, smooth_l1,
+// bce_with_logits): pred, target (n,) flat -> loss and dpred in one pass.
 // Include only from baseline op files (common.h's rule).
 //
 // An Op is a functor   double op(index_t i, double p, double t, double s, double* g)

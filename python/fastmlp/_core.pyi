@@ -94,6 +94,12 @@ def smooth_l1_loss(pred: _Array, target: _Array, beta: float, reduction: _Reduct
                    ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
     """Smooth L1 loss (beta >= 0) and its gradient -> (loss, dpred); dpred=False skips it."""
 
+def bce_with_logits(logits: _Array, target: _Array, weight: Optional[_Array],
+                    pos_weight: Optional[_Array], reduction: _Reduction,
+                    dlogits: Union[np.ndarray, None, Literal[False]]
+                    ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Binary cross-entropy with logits and its gradient -> (loss, dlogits); False skips it."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "l1_loss",
     "huber_loss",
     "smooth_l1_loss",
+    "bce_with_logits",
     "sgd_update",
 ]
 
@@ -177,6 +178,22 @@ def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
     :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
     """
     return _core.smooth_l1_loss(pred, target, float(beta), reduction, dpred)
+
+
+def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
+                    dlogits=None):
+    """Binary cross-entropy with logits and its gradient, in one pass
+    (``F.binary_cross_entropy_with_logits``; the definition is
+    :func:`fastmlp.reference.bce_with_logits`).
+
+    ``target`` has the logits' shape (soft targets allowed). ``weight`` and
+    ``pos_weight``: None or arrays whose shape is a trailing part of the logits'
+    (``(C,)`` for ``(N, C)`` logits; PyTorch's other broadcasts are not supported).
+    ``dlogits`` as ``dpred`` in :func:`mse_loss`; it must not overlap weight or
+    pos_weight. The transcendentals are scalar ``std::exp``/``std::log1p`` in
+    double (no vector math yet: a loss pass is small next to the GEMMs).
+    """
+    return _core.bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits)
 
 
 # ------------------------------------------------------------------ SGD --

@@ -34,6 +34,7 @@ __all__ = [
     "l1_loss",
     "huber_loss",
     "smooth_l1_loss",
+    "bce_with_logits",
     "sgd_update",
 ]
 
@@ -379,6 +380,45 @@ def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean"):
                     np.where(quad, d / beta, np.sign(d)))
 
     return _elementwise("smooth_l1_loss", pred, target, reduction, fn)
+
+
+def _trailing(name, w, shape):
+    """``w`` as float64, its shape a trailing part of ``shape`` (None stays None)."""
+    if w is None:
+        return None
+    w = _f64(w)
+    if w.ndim > len(shape) or (w.ndim and w.shape != tuple(shape[len(shape) - w.ndim:])):
+        raise ValueError(f"bce_with_logits: {name} must have a shape that is a trailing part of "
+                         f"logits' {tuple(shape)}, got {w.shape}")
+    return w
+
+
+def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean"):
+    """Binary cross-entropy of ``sigmoid(logits)`` against ``target`` elementwise, and its
+    gradient (``torch.nn.functional.binary_cross_entropy_with_logits``), in PyTorch's
+    numerically stable form (x = logits, t = target, pw = pos_weight, w = weight)::
+
+        c = 1 + (pw - 1) * t
+        l = w * ((1 - t) * x + c * (log1p(exp(-|x|)) + max(-x, 0)))
+        dlogits = w * (c * sigmoid(x) - pw * t)
+
+    ``weight`` and ``pos_weight`` broadcast over the logits; here (as in the kernel) their
+    shapes must be trailing parts of the logits' shape (``(C,)`` for ``(N, C)``; PyTorch
+    broadcasts more generally). Targets may be soft (any real; [0, 1] for a probability).
+    Reductions as :func:`mse_loss`: "mean" divides by ``l.size``, not by the weights.
+    """
+    x, t = _same_shape("bce_with_logits", logits, target, "logits")
+    w = _trailing("weight", weight, x.shape)
+    pw = _trailing("pos_weight", pos_weight, x.shape)
+    _check_reduction(reduction)
+    pw1 = 1.0 if pw is None else pw
+    w1 = 1.0 if w is None else w
+    c = 1.0 + (pw1 - 1.0) * t
+    losses = w1 * ((1.0 - t) * x + c * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0.0)))
+    e = np.exp(-np.abs(x))
+    sig = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    grad = w1 * (c * sig - pw1 * t)
+    return _reduce(np.asarray(losses, np.float64), np.asarray(grad, np.float64), reduction)
 
 
 # ---------------------------------------------------------------------- SGD --

@@ -13,7 +13,8 @@ from .._arrays import F32 as _F32
 from ..autograd.grad_mode import _grad_mode
 from ..autograd.tensor import Tensor, as_array
 
-__all__ = ["cross_entropy", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"]
+__all__ = ["cross_entropy", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
+           "binary_cross_entropy_with_logits"]
 
 
 def _legacy_reduction(size_average, reduce):
@@ -148,3 +149,24 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         reduction = _legacy_reduction(size_average, reduce)
     return _elementwise_loss(kernels.smooth_l1_loss, "SmoothL1Loss", input, target, reduction,
                              beta=beta)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """Binary cross-entropy of ``sigmoid(input)`` against ``target`` (same shapes)
+    (``F.binary_cross_entropy_with_logits``), in PyTorch's stable form; ``weight`` and
+    ``pos_weight`` have shapes that are trailing parts of the input's (e.g. ``(C,)``).
+    Only the input gets a gradient: a target that requires one is a NotImplementedError."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if isinstance(target, Tensor) and target.requires_grad and _grad_mode.enabled:
+        raise NotImplementedError(
+            "binary_cross_entropy_with_logits: no gradient for target yet (detach it)")
+    w = None if weight is None else as_array(weight)
+    pw = None if pos_weight is None else as_array(pos_weight)
+    return _elementwise_loss(_bce_kernel, "BinaryCrossEntropyWithLogits", input, target,
+                             reduction, weight=w, pos_weight=pw)
+
+
+def _bce_kernel(logits, target, *, dpred, **kw):
+    return kernels.bce_with_logits(logits, target, dlogits=dpred, **kw)

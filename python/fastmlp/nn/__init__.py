@@ -11,7 +11,7 @@ from .container import ModuleList, Sequential
 from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
-from .loss import CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from .module import FusedRole, Module, Parameter
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "L1Loss",
     "HuberLoss",
     "SmoothL1Loss",
+    "BCEWithLogitsLoss",
     "manual_seed",
     "FusedRole",
 ]

@@ -12,11 +12,12 @@ import numpy as np
 
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
-from ..functional.loss import (_legacy_reduction, cross_entropy, huber_loss, l1_loss, mse_loss,
-                              smooth_l1_loss)
+from ..functional.loss import (_legacy_reduction, binary_cross_entropy_with_logits, cross_entropy,
+                              huber_loss, l1_loss, mse_loss, smooth_l1_loss)
 from .module import FusedRole, Module, _to_numpy
 
-__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
+           "BCEWithLogitsLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -236,3 +237,37 @@ class SmoothL1Loss(_ElementwiseLoss):
         return {"beta": self.beta}
 
     _save_config = _ElementwiseLoss._elementwise_config
+
+
+def _f32_copy(a):
+    """None, or a float32 copy of the array-like (or Tensor) ``a``: a loss's buffer."""
+    return None if a is None else np.array(as_array(_to_numpy(a)), dtype=_F32, copy=True)
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """``torch.nn.BCEWithLogitsLoss``: binary cross-entropy of ``sigmoid(input)`` against
+    ``target`` (same shapes), PyTorch's stable form. ``weight`` and ``pos_weight`` are
+    float32 buffers (None or arrays whose shape is a trailing part of the input's, e.g.
+    ``(C,)``)."""
+
+    _function = staticmethod(binary_cross_entropy_with_logits)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _f32_copy(weight))
+        self.register_buffer("pos_weight", _f32_copy(pos_weight))
+
+    def _options(self):
+        return {"weight": self.weight, "pos_weight": self.pos_weight}
+
+    def _save_config(self):
+        # the buffers are in the state dict too; the constructor needs them to make them
+        def listed(a):
+            return None if a is None else a.tolist()
+
+        return {"weight": listed(self.weight), "reduction": self.reduction,
+                "pos_weight": listed(self.pos_weight)}
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
