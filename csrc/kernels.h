@@ -90,6 +90,13 @@ void bce_with_logits(const float* logits, const float* target, index_t n, const 
                      index_t nw, const float* pos_weight, index_t npw, Reduction reduction,
                      float* loss, float* dlogits);
 
+// ------------------------------------------------------------- softmax ----
+// x, y (rows, C): over the last dimension, stable (the row max first):
+//   log_softmax: y = x - max - log(sum(exp(x - max)));  softmax: y = exp(x - max) / sum(...).
+// y may alias x exactly. Bits independent of the thread count (a row is one thread's).
+void log_softmax(const float* x, float* y, index_t rows, index_t C);
+void softmax(const float* x, float* y, index_t rows, index_t C);
+
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):
 //   g = maximize ? -grad : grad;  g += weight_decay * param

@@ -346,6 +346,27 @@ py::tuple bce_with_logits_py(py::handle logits_obj, py::handle target_obj, py::h
                              });
 }
 
+// --------------------------------------------------------------- softmax ----
+
+// x (..., C), any ndim >= 1, over the last dimension; out as relu_forward's.
+using RowKernel = void (*)(const float*, float*, index_t, index_t);
+template <RowKernel Kernel>
+py::array row_softmax_py(py::handle x_obj, py::handle out_obj) {
+  py::array_t<float> x = input_f32(x_obj, "x", -1);
+  if (x.ndim() < 1) value_error("x: expected at least 1 dimension (softmax runs over the last), got a 0-d array");
+  const index_t C = x.shape(x.ndim() - 1), n = x.size();
+  index_t rows = 1;
+  for (py::ssize_t k = 0; k + 1 < x.ndim(); ++k) rows *= x.shape(k);
+  py::array out = out_obj.is_none() ? py::array(new_f32(shape_vec(x))) : output_like(out_obj, "out", x, "x");
+  float* y = static_cast<float*>(out.mutable_data());
+  check_alias(y, fbytes(n), "out", x.data(), fbytes(n), "x", true);
+  if (n > 0) {
+    py::gil_scoped_release nogil;
+    Kernel(x.data(), y, rows, C);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------- SGD ----
 
 void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj, double lr, double momentum,
@@ -412,6 +433,10 @@ void bind_ops(py::module_& m) {
         py::arg("pos_weight"), py::arg("reduction"), py::arg("dlogits"),
         "bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits) -> (loss, dlogits);"
         " dlogits=False skips the gradient.");
+  m.def("log_softmax", &row_softmax_py<log_softmax>, py::arg("x"), py::arg("out"),
+        "log_softmax(x, out=None): stable log-softmax over the last dimension; out may be x.");
+  m.def("softmax", &row_softmax_py<softmax>, py::arg("x"), py::arg("out"),
+        "softmax(x, out=None): stable softmax over the last dimension; out may be x.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

@@ -100,6 +100,12 @@ def bce_with_logits(logits: _Array, target: _Array, weight: Optional[_Array],
                     ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
     """Binary cross-entropy with logits and its gradient -> (loss, dlogits); False skips it."""
 
+def log_softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
+    """Stable log-softmax over the last dimension; out may be x."""
+
+def softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
+    """Stable softmax over the last dimension; out may be x."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:

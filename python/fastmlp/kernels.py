@@ -28,6 +28,8 @@ __all__ = [
     "huber_loss",
     "smooth_l1_loss",
     "bce_with_logits",
+    "log_softmax",
+    "softmax",
     "sgd_update",
 ]
 
@@ -194,6 +196,22 @@ def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="
     double (no vector math yet: a loss pass is small next to the GEMMs).
     """
     return _core.bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits)
+
+
+# -------------------------------------------------------------- softmax --
+
+
+def log_softmax(x, *, out=None) -> np.ndarray:
+    """Stable log-softmax over the last dimension, ``x - m - log(sum(exp(x - m)))`` (m the
+    row max), any ndim >= 1. ``out``: an array of x's shape to write into (may be ``x``
+    itself) or None for a new one. exp/log are scalar double (no vector math yet)."""
+    return _core.log_softmax(x, out)
+
+
+def softmax(x, *, out=None) -> np.ndarray:
+    """Stable softmax over the last dimension, ``exp(x - m) / sum(exp(x - m))``; arguments as
+    :func:`log_softmax`."""
+    return _core.softmax(x, out)
 
 
 # ------------------------------------------------------------------ SGD --
