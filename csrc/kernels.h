@@ -65,6 +65,38 @@ void cross_entropy(const float* logits, const std::int64_t* target, index_t N, i
 void mse_loss(const float* pred, const float* target, index_t n, Reduction reduction,
               float* loss, float* dpred);
 
+// ------------------------------------------------ elementwise losses ------
+// Same contract as mse_loss (pred, target, dpred (n,); loss (n,) for None,
+// loss[0] otherwise; dpred may be pred or target exactly; bits independent of
+// the thread count), with d = pred_i - target_i:
+//   l1_loss: l_i = |d|, dl/dp = sign(d) (0 at 0, as PyTorch).
+void l1_loss(const float* pred, const float* target, index_t n, Reduction reduction,
+             float* loss, float* dpred);
+//   huber_loss (delta > 0): l_i = 0.5 d^2 if |d| < delta else delta (|d| - delta/2),
+//     dl/dp = clamp(d, -delta, delta).
+void huber_loss(const float* pred, const float* target, index_t n, double delta,
+                Reduction reduction, float* loss, float* dpred);
+//   smooth_l1_loss (beta >= 0): l_i = 0.5 d^2 / beta if |d| < beta else |d| - beta/2,
+//     dl/dp = d / beta if |d| < beta else sign(d) (beta == 0: the L1 loss).
+void smooth_l1_loss(const float* pred, const float* target, index_t n, double beta,
+                    Reduction reduction, float* loss, float* dpred);
+//   bce_with_logits (logits x = pred, target t): PyTorch's stable form
+//     l_i = w ((1 - t) x + c (log1p(exp(-|x|)) + max(-x, 0))),  c = 1 + (pw - 1) t,
+//     dl/dx = w (c sigmoid(x) - pw t),
+//   w = weight[i % nw] (weight (nw,) or nullptr), pw = pos_weight[i % npw]
+//   (or nullptr): their shapes are trailing parts of the logits' shape.
+//   Mean divides by n (PyTorch's, not by the sum of the weights).
+void bce_with_logits(const float* logits, const float* target, index_t n, const float* weight,
+                     index_t nw, const float* pos_weight, index_t npw, Reduction reduction,
+                     float* loss, float* dlogits);
+
+// ------------------------------------------------------------- softmax ----
+// x, y (rows, C): over the last dimension, stable (the row max first):
+//   log_softmax: y = x - max - log(sum(exp(x - max)));  softmax: y = exp(x - max) / sum(...).
+// y may alias x exactly. Bits independent of the thread count (a row is one thread's).
+void log_softmax(const float* x, float* y, index_t rows, index_t C);
+void softmax(const float* x, float* y, index_t rows, index_t C);
+
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):
 //   g = maximize ? -grad : grad;  g += weight_decay * param

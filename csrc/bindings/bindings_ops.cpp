@@ -1,5 +1,5 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
-// mse_loss, sgd_update). Called from bindings.cpp's PYBIND11_MODULE.
+// the elementwise losses, sgd_update). Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
@@ -55,6 +55,8 @@ void check_alias(const void* out, size_t out_bytes, const char* out_name, const 
 }
 
 size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
+
+std::string num_str(double v) { return std::string(py::str(py::float_(v))); }  // as Python prints it
 
 // ------------------------------------------------------------------ ReLU ----
 
@@ -165,23 +167,45 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
   return py::make_tuple(loss_obj, dlogits);
 }
 
-// ------------------------------------------------------------------- MSE ----
+// ------------------------------------------------------ elementwise losses ----
+// mse_loss, l1_loss, huber_loss, smooth_l1_loss, bce_with_logits share this.
 
-py::tuple mse_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
-                      py::handle dpred_obj) {
-  py::array_t<float> pred = input_f32(pred_obj, "pred", -1);
-  py::array_t<float> target = input_like(target_obj, "target", pred, "pred");
+// An input the gradient must not overlap (weight, pos_weight...).
+struct Guarded {
+  const void* ptr;
+  size_t bytes;
+  const char* name;
+};
+
+// The shared binding: `pred` (any shape; called `pname`) and `target` (pred's
+// shape, no broadcasting) as float32, the reduction, and the gradient
+// destination `dname`: None (new), False (skipped) or a float32 C-contiguous
+// writeable array of pred's shape, which may be pred or target itself and must
+// not overlap them otherwise, nor the inputs `extra(pred)` returns.
+// extra(pred) checks the loss's own array arguments against pred and returns
+// them; run(p, t, n, red, loss, dp) calls the kernel, with the GIL released.
+// Everything is checked before any memory is touched.
+template <class Extra, class Run>
+py::tuple elementwise_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
+                              py::handle dpred_obj, const char* pname, const char* dname, Extra extra,
+                              Run run) {
+  py::array_t<float> pred = input_f32(pred_obj, pname, -1);
+  py::array_t<float> target = input_like(target_obj, "target", pred, pname);
   const Reduction red = parse_reduction(reduction);
+  const std::vector<Guarded> guarded = extra(pred);
   const index_t n = pred.size();
   py::object dpred = py::none();
   float* dp = nullptr;
   const bool want_grad = !(py::isinstance<py::bool_>(dpred_obj) && !dpred_obj.cast<bool>());
   if (want_grad) {
-    py::array d = dpred_obj.is_none() ? py::array(new_f32(shape_vec(pred)))
-                                      : output_like(dpred_obj, "dpred", pred, "pred");
+    const bool given = !dpred_obj.is_none();
+    py::array d = given ? output_like(dpred_obj, dname, pred, pname) : py::array(new_f32(shape_vec(pred)));
     dp = static_cast<float*>(d.mutable_data());
-    check_alias(dp, fbytes(n), "dpred", pred.data(), fbytes(n), "pred", true);
-    check_alias(dp, fbytes(n), "dpred", target.data(), fbytes(n), "target", true);
+    if (given) {
+      check_alias(dp, fbytes(n), dname, pred.data(), fbytes(n), pname, true);
+      check_alias(dp, fbytes(n), dname, target.data(), fbytes(n), "target", true);
+      for (const Guarded& g : guarded) check_alias(dp, fbytes(n), dname, g.ptr, g.bytes, g.name, false);
+    }
     dpred = d;
   }
   py::object loss_obj;
@@ -194,10 +218,105 @@ py::tuple mse_loss_py(py::handle pred_obj, py::handle target_obj, const std::str
   }
   {
     py::gil_scoped_release nogil;
-    mse_loss(pred.data(), target.data(), n, red, loss, dp);
+    run(pred.data(), target.data(), n, red, loss, dp);
   }
   if (red != Reduction::None) loss_obj = py::float_(double(loss_scalar));
   return py::make_tuple(loss_obj, dpred);
+}
+
+std::vector<Guarded> no_extra(const py::array&) { return {}; }
+
+// A loss kernel of mse_loss's signature, bound over the shared checks.
+using PlainLoss = void (*)(const float*, const float*, index_t, Reduction, float*, float*);
+template <PlainLoss Kernel>
+py::tuple plain_loss_py(py::handle pred_obj, py::handle target_obj, const std::string& reduction,
+                        py::handle dpred_obj) {
+  return elementwise_loss_py(pred_obj, target_obj, reduction, dpred_obj, "pred", "dpred", no_extra, Kernel);
+}
+
+// A loss kernel with one double hyperparameter (huber's delta, smooth_l1's beta)
+// before the reduction; the caller checked the hyperparameter.
+using ParamLoss = void (*)(const float*, const float*, index_t, double, Reduction, float*, float*);
+template <ParamLoss Kernel>
+py::tuple param_loss(py::handle pred_obj, py::handle target_obj, double param, const std::string& reduction,
+                     py::handle dpred_obj) {
+  return elementwise_loss_py(pred_obj, target_obj, reduction, dpred_obj, "pred", "dpred", no_extra,
+                             [param](const float* p, const float* t, index_t n, Reduction r, float* l,
+                                     float* d) { Kernel(p, t, n, param, r, l, d); });
+}
+
+py::tuple huber_loss_py(py::handle pred_obj, py::handle target_obj, double delta, const std::string& reduction,
+                        py::handle dpred_obj) {
+  if (!(delta > 0.0)) value_error("delta: huber_loss needs delta > 0, got " + num_str(delta));
+  return param_loss<huber_loss>(pred_obj, target_obj, delta, reduction, dpred_obj);
+}
+
+py::tuple smooth_l1_loss_py(py::handle pred_obj, py::handle target_obj, double beta,
+                            const std::string& reduction, py::handle dpred_obj) {
+  if (!(beta >= 0.0)) value_error("beta: smooth_l1_loss needs beta >= 0, got " + num_str(beta));
+  return param_loss<smooth_l1_loss>(pred_obj, target_obj, beta, reduction, dpred_obj);
+}
+
+// weight / pos_weight of bce_with_logits: None, or an array whose shape is a
+// trailing part of the logits' shape (so entry i % size goes with element i).
+struct TrailingArg {
+  py::array_t<float> arr;
+  const float* data = nullptr;
+  index_t size = 0;
+};
+
+TrailingArg trailing_f32(py::handle h, const char* name, const py::array& like, const char* like_name) {
+  TrailingArg a;
+  if (h.is_none()) return a;
+  a.arr = input_f32(h, name, -1);
+  const py::ssize_t k = a.arr.ndim(), nd = like.ndim();
+  bool ok = k <= nd;
+  for (py::ssize_t j = 0; ok && j < k; ++j) ok = a.arr.shape(k - 1 - j) == like.shape(nd - 1 - j);
+  if (!ok)
+    value_error(std::string(name) + ": expected a shape that is a trailing part of " + like_name + "'s " +
+                shape_str(like) + " (e.g. (C,) for (N, C)), got " + shape_str(a.arr) +
+                " (other broadcasts are not supported)");
+  a.data = a.arr.data();
+  a.size = a.arr.size();
+  return a;
+}
+
+py::tuple bce_with_logits_py(py::handle logits_obj, py::handle target_obj, py::handle weight_obj,
+                             py::handle pos_weight_obj, const std::string& reduction, py::handle dlogits_obj) {
+  TrailingArg w, pw;
+  auto extra = [&](const py::array& logits) {
+    w = trailing_f32(weight_obj, "weight", logits, "logits");
+    pw = trailing_f32(pos_weight_obj, "pos_weight", logits, "logits");
+    std::vector<Guarded> g;
+    if (w.data) g.push_back({w.data, fbytes(w.size), "weight"});
+    if (pw.data) g.push_back({pw.data, fbytes(pw.size), "pos_weight"});
+    return g;
+  };
+  return elementwise_loss_py(logits_obj, target_obj, reduction, dlogits_obj, "logits", "dlogits", extra,
+                             [&](const float* x, const float* t, index_t n, Reduction r, float* l, float* d) {
+                               bce_with_logits(x, t, n, w.data, w.size, pw.data, pw.size, r, l, d);
+                             });
+}
+
+// --------------------------------------------------------------- softmax ----
+
+// x (..., C), any ndim >= 1, over the last dimension; out as relu_forward's.
+using RowKernel = void (*)(const float*, float*, index_t, index_t);
+template <RowKernel Kernel>
+py::array row_softmax_py(py::handle x_obj, py::handle out_obj) {
+  py::array_t<float> x = input_f32(x_obj, "x", -1);
+  if (x.ndim() < 1) value_error("x: expected at least 1 dimension (softmax runs over the last), got a 0-d array");
+  const index_t C = x.shape(x.ndim() - 1), n = x.size();
+  index_t rows = 1;
+  for (py::ssize_t k = 0; k + 1 < x.ndim(); ++k) rows *= x.shape(k);
+  py::array out = out_obj.is_none() ? py::array(new_f32(shape_vec(x))) : output_like(out_obj, "out", x, "x");
+  float* y = static_cast<float*>(out.mutable_data());
+  check_alias(y, fbytes(n), "out", x.data(), fbytes(n), "x", true);
+  if (n > 0) {
+    py::gil_scoped_release nogil;
+    Kernel(x.data(), y, rows, C);
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------- SGD ----
@@ -238,8 +357,26 @@ void bind_ops(py::module_& m) {
         py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("reduction"), py::arg("dlogits"),
         "cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction, dlogits)"
         " -> (loss, dlogits); dlogits=False skips the gradient.");
-  m.def("mse_loss", &mse_loss_py, py::arg("pred"), py::arg("target"), py::arg("reduction"), py::arg("dpred"),
+  m.def("mse_loss", &plain_loss_py<mse_loss>, py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("dpred"),
         "mse_loss(pred, target, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("l1_loss", &plain_loss_py<l1_loss>, py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("dpred"),
+        "l1_loss(pred, target, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("huber_loss", &huber_loss_py, py::arg("pred"), py::arg("target"), py::arg("delta"), py::arg("reduction"),
+        py::arg("dpred"),
+        "huber_loss(pred, target, delta, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("smooth_l1_loss", &smooth_l1_loss_py, py::arg("pred"), py::arg("target"), py::arg("beta"),
+        py::arg("reduction"), py::arg("dpred"),
+        "smooth_l1_loss(pred, target, beta, reduction, dpred) -> (loss, dpred); dpred=False skips the gradient.");
+  m.def("bce_with_logits", &bce_with_logits_py, py::arg("logits"), py::arg("target"), py::arg("weight"),
+        py::arg("pos_weight"), py::arg("reduction"), py::arg("dlogits"),
+        "bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits) -> (loss, dlogits);"
+        " dlogits=False skips the gradient.");
+  m.def("log_softmax", &row_softmax_py<log_softmax>, py::arg("x"), py::arg("out"),
+        "log_softmax(x, out=None): stable log-softmax over the last dimension; out may be x.");
+  m.def("softmax", &row_softmax_py<softmax>, py::arg("x"), py::arg("out"),
+        "softmax(x, out=None): stable softmax over the last dimension; out may be x.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

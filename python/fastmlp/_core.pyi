@@ -79,6 +79,33 @@ def mse_loss(pred: _Array, target: _Array, reduction: _Reduction,
              ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
     """Squared error and its gradient -> (loss, dpred); dpred=False skips it."""
 
+def l1_loss(pred: _Array, target: _Array, reduction: _Reduction,
+            dpred: Union[np.ndarray, None, Literal[False]]
+            ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Absolute error and its gradient -> (loss, dpred); dpred=False skips it."""
+
+def huber_loss(pred: _Array, target: _Array, delta: float, reduction: _Reduction,
+               dpred: Union[np.ndarray, None, Literal[False]]
+               ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Huber loss (delta > 0) and its gradient -> (loss, dpred); dpred=False skips it."""
+
+def smooth_l1_loss(pred: _Array, target: _Array, beta: float, reduction: _Reduction,
+                   dpred: Union[np.ndarray, None, Literal[False]]
+                   ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Smooth L1 loss (beta >= 0) and its gradient -> (loss, dpred); dpred=False skips it."""
+
+def bce_with_logits(logits: _Array, target: _Array, weight: Optional[_Array],
+                    pos_weight: Optional[_Array], reduction: _Reduction,
+                    dlogits: Union[np.ndarray, None, Literal[False]]
+                    ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """Binary cross-entropy with logits and its gradient -> (loss, dlogits); False skips it."""
+
+def log_softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
+    """Stable log-softmax over the last dimension; out may be x."""
+
+def softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
+    """Stable softmax over the last dimension; out may be x."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:

@@ -24,6 +24,12 @@ __all__ = [
     "bias_grad",
     "cross_entropy",
     "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "bce_with_logits",
+    "log_softmax",
+    "softmax",
     "sgd_update",
 ]
 
@@ -144,6 +150,68 @@ def mse_loss(pred, target, *, reduction="mean", dpred=None):
     ``2 * (pred - target)`` (over ``pred.size`` for "mean").
     """
     return _core.mse_loss(pred, target, reduction, dpred)
+
+
+def l1_loss(pred, target, *, reduction="mean", dpred=None):
+    """Absolute error ``|pred - target|`` and its gradient (``F.l1_loss``).
+
+    Arguments and returns as :func:`mse_loss`; dpred is ``sign(pred - target)``
+    (0 where they are equal, as PyTorch), over ``pred.size`` for "mean".
+    """
+    return _core.l1_loss(pred, target, reduction, dpred)
+
+
+def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
+    """Huber loss ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``
+    (``d = pred - target``), and its gradient ``clip(d, -delta, delta)`` (``F.huber_loss``).
+
+    ``delta`` > 0 (ValueError otherwise, as PyTorch), used in double. Other arguments and
+    returns as :func:`mse_loss`.
+    """
+    return _core.huber_loss(pred, target, float(delta), reduction, dpred)
+
+
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
+    """Smooth L1 loss ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta/2``
+    (``d = pred - target``), and its gradient (``d / beta`` or ``sign(d)``;
+    ``F.smooth_l1_loss``).
+
+    ``beta`` >= 0 (ValueError otherwise, as PyTorch), used in double; ``beta == 0`` is
+    :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
+    """
+    return _core.smooth_l1_loss(pred, target, float(beta), reduction, dpred)
+
+
+def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
+                    dlogits=None):
+    """Binary cross-entropy with logits and its gradient, in one pass
+    (``F.binary_cross_entropy_with_logits``; the definition is
+    :func:`fastmlp.reference.bce_with_logits`).
+
+    ``target`` has the logits' shape (soft targets allowed). ``weight`` and
+    ``pos_weight``: None or arrays whose shape is a trailing part of the logits'
+    (``(C,)`` for ``(N, C)`` logits; PyTorch's other broadcasts are not supported).
+    ``dlogits`` as ``dpred`` in :func:`mse_loss`; it must not overlap weight or
+    pos_weight. The transcendentals are scalar ``std::exp``/``std::log1p`` in
+    double (no vector math yet: a loss pass is small next to the GEMMs).
+    """
+    return _core.bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits)
+
+
+# -------------------------------------------------------------- softmax --
+
+
+def log_softmax(x, *, out=None) -> np.ndarray:
+    """Stable log-softmax over the last dimension, ``x - m - log(sum(exp(x - m)))`` (m the
+    row max), any ndim >= 1. ``out``: an array of x's shape to write into (may be ``x``
+    itself) or None for a new one. exp/log are scalar double (no vector math yet)."""
+    return _core.log_softmax(x, out)
+
+
+def softmax(x, *, out=None) -> np.ndarray:
+    """Stable softmax over the last dimension, ``exp(x - m) / sum(exp(x - m))``; arguments as
+    :func:`log_softmax`."""
+    return _core.softmax(x, out)
 
 
 # ------------------------------------------------------------------ SGD --

@@ -6,9 +6,10 @@ see ``csrc/kernels.h`` for the C++ side. Inputs may be of any real dtype:
 they are converted to float64 and results are float64. Nothing here writes
 into its inputs except :func:`sgd_update`, which is in place by contract.
 
-The definitions of :func:`cross_entropy`, :func:`mse_loss` and
-:func:`sgd_update` are PyTorch's (``torch.nn.functional.cross_entropy`` with
-class-index targets, ``torch.nn.functional.mse_loss``, ``torch.optim.SGD``);
+The definitions of :func:`cross_entropy`, the elementwise losses
+(:func:`mse_loss`, :func:`l1_loss`...) and :func:`sgd_update` are PyTorch's
+(``torch.nn.functional.cross_entropy`` with class-index targets,
+``torch.nn.functional.mse_loss``, ``l1_loss``..., ``torch.optim.SGD``);
 ``tests/test_reference.py`` checks them against PyTorch when it is installed.
 
 Only NumPy is needed. Clarity comes before speed: this is a specification.
@@ -30,6 +31,10 @@ __all__ = [
     "softmax",
     "cross_entropy",
     "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "bce_with_logits",
     "sgd_update",
 ]
 
@@ -270,29 +275,29 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
     return float(losses.sum() / denominator), grad / denominator
 
 
-# ---------------------------------------------------------------------- MSE --
+# -------------------------------------------------------- elementwise losses --
+# mse_loss, l1_loss, huber_loss, smooth_l1_loss: functions of d = pred - target
+# elementwise (torch.nn.functional's definitions), reduced by _reduce.
 
 
-def mse_loss(pred, target, *, reduction="mean"):
-    """Squared error ``l = (pred - target)**2`` elementwise, and its gradient.
-
-    pred and target have identical shapes (any; no broadcasting).
-    reduction "none": ``l`` (pred's shape); "sum": ``sum(l)``; "mean":
-    ``sum(l) / l.size`` (nan for size 0, as PyTorch). "sum"/"mean" give a
-    Python float.
-
-    Returns ``(loss, dpred)``, dpred the gradient of the reduced loss ("none":
-    of ``sum(l)``): ``2 * (pred - target)``, divided by ``l.size`` for "mean".
-    """
+def _same_shape(name, pred, target, pred_name="pred"):
     pred, target = _f64(pred), _f64(target)
     if pred.shape != target.shape:
         raise ValueError(
-            f"mse_loss: target must have the shape of pred {pred.shape}, got {target.shape}"
+            f"{name}: target must have the shape of {pred_name} {pred.shape}, got {target.shape}"
         )
+    return pred, target
+
+
+def _reduce(losses, grad, reduction):
+    """``(loss, dpred)`` of elementwise ``losses`` and their derivatives ``grad``.
+
+    reduction "none": ``losses`` (their shape); "sum": ``sum(losses)``; "mean":
+    ``sum(losses) / losses.size`` (nan for size 0, as PyTorch); "sum"/"mean"
+    give a Python float. dpred is the gradient of the reduced loss ("none": of
+    ``sum(losses)``): ``grad``, divided by ``losses.size`` for "mean".
+    """
     _check_reduction(reduction)
-    diff = pred - target
-    losses = diff * diff
-    grad = 2.0 * diff
     if reduction == "none":
         return losses, grad
     if reduction == "sum":
@@ -300,6 +305,120 @@ def mse_loss(pred, target, *, reduction="mean"):
     n = losses.size
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(losses.sum()) / n), grad / max(n, 1)
+
+
+def _elementwise(name, pred, target, reduction, fn):
+    """The shared skeleton: ``fn(d)`` gives (losses, dlosses/dd) of d = pred - target."""
+    pred, target = _same_shape(name, pred, target)
+    _check_reduction(reduction)
+    return _reduce(*fn(pred - target), reduction)
+
+
+def mse_loss(pred, target, *, reduction="mean"):
+    """Squared error ``l = (pred - target)**2`` elementwise, and its gradient.
+
+    pred and target have identical shapes (any; no broadcasting). Reductions
+    as :func:`_reduce`. Returns ``(loss, dpred)``, dpred the gradient of the
+    reduced loss ("none": of ``sum(l)``): ``2 * (pred - target)``, divided by
+    ``l.size`` for "mean".
+    """
+    return _elementwise("mse_loss", pred, target, reduction, lambda d: (d * d, 2.0 * d))
+
+
+def l1_loss(pred, target, *, reduction="mean"):
+    """Absolute error ``l = |pred - target|`` elementwise, and its gradient
+    (``torch.nn.functional.l1_loss``).
+
+    Shapes and reductions as :func:`mse_loss`. dpred is ``sign(pred - target)``
+    (0 where they are equal, as PyTorch; nan for nan), divided by ``l.size``
+    for "mean".
+    """
+    return _elementwise("l1_loss", pred, target, reduction, lambda d: (np.abs(d), np.sign(d)))
+
+
+def huber_loss(pred, target, *, delta=1.0, reduction="mean"):
+    """Huber loss elementwise, and its gradient (``torch.nn.functional.huber_loss``)::
+
+        l = 0.5 * d**2                    where |d| < delta
+            delta * (|d| - 0.5 * delta)   elsewhere            (d = pred - target)
+
+    ``delta`` must be > 0 (ValueError, as PyTorch). Shapes and reductions as
+    :func:`mse_loss`; dpred is ``clip(d, -delta, delta)``, over ``l.size`` for "mean".
+    """
+    delta = float(delta)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+
+    def fn(d):
+        a = np.abs(d)
+        quad = a < delta
+        return (np.where(quad, 0.5 * d * d, delta * (a - 0.5 * delta)),
+                np.where(quad, d, delta * np.sign(d)))
+
+    return _elementwise("huber_loss", pred, target, reduction, fn)
+
+
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean"):
+    """Smooth L1 loss elementwise, and its gradient (``torch.nn.functional.smooth_l1_loss``)::
+
+        l = 0.5 * d**2 / beta    where |d| < beta
+            |d| - 0.5 * beta     elsewhere            (d = pred - target)
+
+    ``beta`` must be >= 0 (ValueError, as PyTorch); beta == 0 is :func:`l1_loss`.
+    Shapes and reductions as :func:`mse_loss`; dpred is ``d / beta`` where
+    ``|d| < beta``, else ``sign(d)``, over ``l.size`` for "mean".
+    """
+    beta = float(beta)
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+
+    def fn(d):
+        a = np.abs(d)
+        quad = a < beta
+        with np.errstate(divide="ignore", invalid="ignore"):  # beta == 0: quad is all False
+            return (np.where(quad, 0.5 * d * d / beta, a - 0.5 * beta),
+                    np.where(quad, d / beta, np.sign(d)))
+
+    return _elementwise("smooth_l1_loss", pred, target, reduction, fn)
+
+
+def _trailing(name, w, shape):
+    """``w`` as float64, its shape a trailing part of ``shape`` (None stays None)."""
+    if w is None:
+        return None
+    w = _f64(w)
+    if w.ndim > len(shape) or (w.ndim and w.shape != tuple(shape[len(shape) - w.ndim:])):
+        raise ValueError(f"bce_with_logits: {name} must have a shape that is a trailing part of "
+                         f"logits' {tuple(shape)}, got {w.shape}")
+    return w
+
+
+def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean"):
+    """Binary cross-entropy of ``sigmoid(logits)`` against ``target`` elementwise, and its
+    gradient (``torch.nn.functional.binary_cross_entropy_with_logits``), in PyTorch's
+    numerically stable form (x = logits, t = target, pw = pos_weight, w = weight)::
+
+        c = 1 + (pw - 1) * t
+        l = w * ((1 - t) * x + c * (log1p(exp(-|x|)) + max(-x, 0)))
+        dlogits = w * (c * sigmoid(x) - pw * t)
+
+    ``weight`` and ``pos_weight`` broadcast over the logits; here (as in the kernel) their
+    shapes must be trailing parts of the logits' shape (``(C,)`` for ``(N, C)``; PyTorch
+    broadcasts more generally). Targets may be soft (any real; [0, 1] for a probability).
+    Reductions as :func:`mse_loss`: "mean" divides by ``l.size``, not by the weights.
+    """
+    x, t = _same_shape("bce_with_logits", logits, target, "logits")
+    w = _trailing("weight", weight, x.shape)
+    pw = _trailing("pos_weight", pos_weight, x.shape)
+    _check_reduction(reduction)
+    pw1 = 1.0 if pw is None else pw
+    w1 = 1.0 if w is None else w
+    c = 1.0 + (pw1 - 1.0) * t
+    losses = w1 * ((1.0 - t) * x + c * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0.0)))
+    e = np.exp(-np.abs(x))
+    sig = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    grad = w1 * (c * sig - pw1 * t)
+    return _reduce(np.asarray(losses, np.float64), np.asarray(grad, np.float64), reduction)
 
 
 # ---------------------------------------------------------------------- SGD --

@@ -14,11 +14,12 @@ core imports no op.
 from ..autograd.tensor import Tensor
 from .activation import ACTIVATIONS, Activation, get_activation, relu
 from .linear import linear
-from .loss import cross_entropy, mse_loss
+from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss,
+                   smooth_l1_loss)
 from .shape import flatten
 
-__all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "ACTIVATIONS", "Activation",
-           "get_activation"]
+__all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "l1_loss", "huber_loss",
+           "smooth_l1_loss", "binary_cross_entropy_with_logits", "ACTIVATIONS", "Activation", "get_activation"]
 
 
 def _tensor_relu(self):

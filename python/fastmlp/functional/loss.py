@@ -1,4 +1,4 @@
-"""Losses: ``cross_entropy`` and ``mse_loss`` (``torch.nn.functional``'s names and reductions).
+"""Losses: ``cross_entropy``, ``mse_loss``, ``l1_loss``... (``torch.nn.functional``'s names and reductions).
 
 Forward and gradient are one kernel pass; the gradient is kept for backward.
 """
@@ -13,7 +13,8 @@ from .._arrays import F32 as _F32
 from ..autograd.grad_mode import _grad_mode
 from ..autograd.tensor import Tensor, as_array
 
-__all__ = ["cross_entropy", "mse_loss"]
+__all__ = ["cross_entropy", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
+           "binary_cross_entropy_with_logits"]
 
 
 def _legacy_reduction(size_average, reduce):
@@ -71,6 +72,13 @@ def _as_target(target):
     return a
 
 
+def _unpack(x):
+    """(the Tensor or None, its float32 array)."""
+    if isinstance(x, Tensor):
+        return x, x.data
+    return None, as_array(x)
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) against class indices (N,) (``F.cross_entropy``).
@@ -82,12 +90,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
-    if isinstance(input, Tensor):
-        t = input
-        x = input.data
-    else:
-        t = None
-        x = as_array(input)
+    t, x = _unpack(input)
     w = None if weight is None else as_array(weight)
     need = t is not None and t.requires_grad and _grad_mode.enabled
     loss, dl = kernels.cross_entropy(
@@ -100,24 +103,70 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return Tensor._result(out, (t,), _loss_backward([dl]), "CrossEntropy")
 
 
+def _elementwise_loss(kernel, op_name, input, target, reduction, **options):
+    """The shared body of the losses of ``d = input - target`` elementwise: one
+    ``kernel`` call gives the loss and d(loss)/d(input); the target's gradient
+    is its negative."""
+    pt, p = _unpack(input)
+    tt, tg = _unpack(target)
+    enabled = _grad_mode.enabled
+    need_p = enabled and pt is not None and pt.requires_grad
+    need_t = enabled and tt is not None and tt.requires_grad
+    loss, dp = kernel(p, tg, reduction=reduction, dpred=None if (need_p or need_t) else False,
+                      **options)
+    out = _loss_output(loss, reduction)
+    if not (need_p or need_t):
+        return Tensor._result(out, (), None, op_name)
+    return Tensor._result(out, (pt, tt), _loss_backward([dp], (need_p, need_t)), op_name)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean squared error (``F.mse_loss``); ``input`` and ``target`` must have the same shape."""
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
-    if isinstance(input, Tensor):
-        pt, p = input, input.data
-    else:
-        pt, p = None, as_array(input)
-    if isinstance(target, Tensor):
-        tt, tg = target, target.data
-    else:
-        tt, tg = None, as_array(target)
-    enabled = _grad_mode.enabled
-    need_p = enabled and pt is not None and pt.requires_grad
-    need_t = enabled and tt is not None and tt.requires_grad
-    loss, dp = kernels.mse_loss(p, tg, reduction=reduction,
-                                dpred=None if (need_p or need_t) else False)
-    out = _loss_output(loss, reduction)
-    if not (need_p or need_t):
-        return Tensor._result(out, (), None, "MseLoss")
-    return Tensor._result(out, (pt, tt), _loss_backward([dp], (need_p, need_t)), "MseLoss")
+    return _elementwise_loss(kernels.mse_loss, "MseLoss", input, target, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean absolute error (``F.l1_loss``); ``input`` and ``target`` must have the same
+    shape. The gradient is ``sign(input - target)`` (0 where equal, as PyTorch)."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _elementwise_loss(kernels.l1_loss, "L1Loss", input, target, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss (``F.huber_loss``): ``0.5 d**2`` where ``|d| < delta``, else
+    ``delta (|d| - delta/2)``, ``d = input - target`` (same shapes); ``delta`` > 0."""
+    return _elementwise_loss(kernels.huber_loss, "HuberLoss", input, target, reduction,
+                             delta=delta)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Smooth L1 loss (``F.smooth_l1_loss``): ``0.5 d**2 / beta`` where ``|d| < beta``, else
+    ``|d| - beta/2``, ``d = input - target`` (same shapes); ``beta`` >= 0, 0 is L1."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _elementwise_loss(kernels.smooth_l1_loss, "SmoothL1Loss", input, target, reduction,
+                             beta=beta)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """Binary cross-entropy of ``sigmoid(input)`` against ``target`` (same shapes)
+    (``F.binary_cross_entropy_with_logits``), in PyTorch's stable form; ``weight`` and
+    ``pos_weight`` have shapes that are trailing parts of the input's (e.g. ``(C,)``).
+    Only the input gets a gradient: a target that requires one is a NotImplementedError."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if isinstance(target, Tensor) and target.requires_grad and _grad_mode.enabled:
+        raise NotImplementedError(
+            "binary_cross_entropy_with_logits: no gradient for target yet (detach it)")
+    w = None if weight is None else as_array(weight)
+    pw = None if pos_weight is None else as_array(pos_weight)
+    return _elementwise_loss(_bce_kernel, "BinaryCrossEntropyWithLogits", input, target,
+                             reduction, weight=w, pos_weight=pw)
+
+
+def _bce_kernel(logits, target, *, dpred, **kw):
+    return kernels.bce_with_logits(logits, target, dlogits=dpred, **kw)

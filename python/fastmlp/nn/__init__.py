@@ -14,7 +14,7 @@ from .container import ModuleList, Sequential
 from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from .module import FusedRole, Module, Parameter
 
 __all__ = [
@@ -28,6 +28,10 @@ __all__ = [
     "Identity",
     "CrossEntropyLoss",
     "MSELoss",
+    "L1Loss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "BCEWithLogitsLoss",
     "manual_seed",
     "FusedRole",
 ]

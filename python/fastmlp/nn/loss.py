@@ -1,4 +1,4 @@
-"""Loss modules: ``CrossEntropyLoss`` and ``MSELoss`` (PyTorch's definitions and reductions).
+"""Loss modules: ``CrossEntropyLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's definitions and reductions).
 
 Each loss declares what the fused epoch needs from it (:meth:`fused_role`: the
 kernel and its options) and checks a whole epoch's targets up front
@@ -6,14 +6,18 @@ kernel and its options) and checks a whole epoch's targets up front
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
-from ..functional.loss import _legacy_reduction, cross_entropy, mse_loss
+from ..functional.loss import (_legacy_reduction, binary_cross_entropy_with_logits, cross_entropy,
+                              huber_loss, l1_loss, mse_loss, smooth_l1_loss)
 from .module import FusedRole, Module, _to_numpy
 
-__all__ = ["CrossEntropyLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
+           "BCEWithLogitsLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -143,6 +147,127 @@ class MSELoss(_Loss):
 
     def _save_config(self):
         return {"reduction": self.reduction}
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None or isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    return a == b
+
+
+class _ElementwiseLoss(_Loss):
+    """A loss of ``d = input - target`` elementwise (same shapes), computed by the functional
+    ``_function`` with the options ``_options()``. Not in the fused epoch yet: the Python
+    loop trains with it."""
+
+    _function = None  # F.l1_loss, ...
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _reduction_arg(size_average, reduce, reduction)
+
+    def _options(self) -> dict:
+        return {}
+
+    def forward(self, input, target):
+        return type(self)._function(input, target, reduction=self.reduction, **self._options())
+
+    def fused_role(self) -> FusedRole:
+        return FusedRole("unsupported", why=f"the fused epoch has no {type(self).__name__} "
+                                            f"kernel yet (the Python loop runs it)")
+
+    def epoch_targets(self, y, n_out):
+        y = super().epoch_targets(y, n_out)
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"y: expected real-valued targets, got dtype {y.dtype}")
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+    def _elementwise_config(self):
+        """What every subclass's ``_save_config`` returns (each declares it for itself)."""
+        return {"reduction": self.reduction, **self._options()}
+
+    def extra_repr(self) -> str:
+        # what differs from the constructor's defaults, as PyTorch shows it
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        shown = {"reduction": self.reduction, **self._options()}
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items() if not _same(v, defaults.get(k)))
+
+
+class L1Loss(_ElementwiseLoss):
+    """``torch.nn.L1Loss``: mean (or sum, or none) of ``|input - target|``; same shapes."""
+
+    _function = staticmethod(l1_loss)
+    _save_config = _ElementwiseLoss._elementwise_config
+
+
+class HuberLoss(_ElementwiseLoss):
+    """``torch.nn.HuberLoss``: ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``;
+    ``delta`` > 0 (ValueError otherwise, as PyTorch)."""
+
+    _function = staticmethod(huber_loss)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        self.delta = float(delta)
+        if not self.delta > 0:
+            raise ValueError(f"delta must be > 0, got {delta}")
+
+    def _options(self):
+        return {"delta": self.delta}
+
+    _save_config = _ElementwiseLoss._elementwise_config
+
+
+class SmoothL1Loss(_ElementwiseLoss):
+    """``torch.nn.SmoothL1Loss``: ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta/2``;
+    ``beta`` >= 0 (ValueError otherwise, as PyTorch), 0 is the L1 loss."""
+
+    _function = staticmethod(smooth_l1_loss)
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = float(beta)
+        if not self.beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+
+    def _options(self):
+        return {"beta": self.beta}
+
+    _save_config = _ElementwiseLoss._elementwise_config
+
+
+def _f32_copy(a):
+    """None, or a float32 copy of the array-like (or Tensor) ``a``: a loss's buffer."""
+    return None if a is None else np.array(as_array(_to_numpy(a)), dtype=_F32, copy=True)
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """``torch.nn.BCEWithLogitsLoss``: binary cross-entropy of ``sigmoid(input)`` against
+    ``target`` (same shapes), PyTorch's stable form. ``weight`` and ``pos_weight`` are
+    float32 buffers (None or arrays whose shape is a trailing part of the input's, e.g.
+    ``(C,)``)."""
+
+    _function = staticmethod(binary_cross_entropy_with_logits)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _f32_copy(weight))
+        self.register_buffer("pos_weight", _f32_copy(pos_weight))
+
+    def _options(self):
+        return {"weight": self.weight, "pos_weight": self.pos_weight}
+
+    def _save_config(self):
+        # the buffers are in the state dict too; the constructor needs them to make them
+        def listed(a):
+            return None if a is None else a.tolist()
+
+        return {"weight": listed(self.weight), "reduction": self.reduction,
+                "pos_weight": listed(self.pos_weight)}
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""

@@ -1,0 +1,41 @@
+// The row pass log_softmax and softmax share: x, y (rows, C) row-major, over
+// the last dimension, stable (the row max is subtracted first).
+// Include only from baseline op files (common.h's rule).
+//
+// Precision: d_c = x_c - max is exact in double; exp (std::exp, scalar: no
+// vector math yet), the row sum and its log are double; each output is
+// rounded to float once.
+// Determinism: a row is computed by one thread, its sum in index order; rows
+// are split over threads only above kParallelMin elements. Same bits at any
+// thread count. y may alias x exactly: a row is read (two passes) before the
+// third pass writes element c after reading it.
+#pragma once
+#include <cmath>
+#include "common.h"
+
+namespace fastmlp {
+
+template <bool Log>
+void row_softmax(const float* x, float* y, index_t rows, index_t C) {
+  constexpr index_t kParallelMin = index_t(1) << 15;
+  parallel_or_inline(threads_if(rows * C >= kParallelMin && rows > 1), [&](int t, int nt) {
+    index_t r0, r1;
+    split_range(rows, t, nt, 1, &r0, &r1);
+    for (index_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * C;
+      float* yr = y + r * C;
+      double m = xr[0];
+      for (index_t c = 1; c < C; ++c) m = xr[c] > m ? double(xr[c]) : m;  // a NaN makes s NaN: the row is NaN, as the twin
+      double s = 0.0;
+      for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
+      if constexpr (Log) {
+        const double lse = std::log(s);
+        for (index_t c = 0; c < C; ++c) yr[c] = float(double(xr[c]) - m - lse);
+      } else {
+        for (index_t c = 0; c < C; ++c) yr[c] = float(std::exp(double(xr[c]) - m) / s);
+      }
+    }
+  });
+}
+
+}  // namespace fastmlp
