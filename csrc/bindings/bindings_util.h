@@ -170,5 +170,22 @@ inline Reduction parse_reduction(const std::string& r) {
   value_error("reduction: expected 'mean', 'sum' or 'none', got '" + r + "'");
 }
 
+// Adam's and AdamW's hyperparameter checks (torch.optim.Adam's, and NaN),
+// naming the argument: `prefix` + name ("" here, "optimizer['params'][i]" in
+// the fused epoch's binding).
+inline void check_adam_hyper(const std::string& prefix, double lr, double beta1, double beta2, double eps,
+                      double weight_decay) {
+  auto num = [](double v) { return std::string(py::str(py::float_(v))); };
+  auto arg = [&](const char* key) { return prefix.empty() ? std::string(key) : prefix + "['" + key + "']"; };
+  if (!(lr >= 0.0)) value_error(arg("lr") + ": invalid learning rate " + num(lr) + " (expected lr >= 0)");
+  if (!(eps >= 0.0)) value_error(arg("eps") + ": invalid epsilon value " + num(eps) + " (expected eps >= 0)");
+  if (!(beta1 >= 0.0 && beta1 < 1.0))
+    value_error(arg("beta1") + ": invalid beta parameter " + num(beta1) + " (expected 0 <= beta1 < 1)");
+  if (!(beta2 >= 0.0 && beta2 < 1.0))
+    value_error(arg("beta2") + ": invalid beta parameter " + num(beta2) + " (expected 0 <= beta2 < 1)");
+  if (!(weight_decay >= 0.0))
+    value_error(arg("weight_decay") + ": invalid weight_decay value " + num(weight_decay) + " (expected >= 0)");
+}
+
 }  // namespace fastmlp
 #pragma GCC visibility pop

@@ -84,6 +84,18 @@ def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.nda
                maximize: bool, first_step: bool) -> None:
     """One torch.optim.SGD step for one parameter, in place."""
 
+def adam_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+                max_exp_avg_sq: Optional[np.ndarray], lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                step: float) -> None:
+    """One torch.optim.Adam step for one parameter, in place (step: this update's number)."""
+
+def adamw_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+                 max_exp_avg_sq: Optional[np.ndarray], lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                 step: float) -> None:
+    """One torch.optim.AdamW step for one parameter, in place (step: this update's number)."""
+
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
