@@ -24,9 +24,23 @@ class _SgdParam(TypedDict, total=False):
     first_step: bool
     update: bool
 
+class _AdamParam(TypedDict, total=False):
+    lr: float  # required
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+    maximize: bool
+    step: float  # updates so far, a whole number
+    exp_avg: np.ndarray
+    exp_avg_sq: np.ndarray
+    max_exp_avg_sq: Optional[np.ndarray]
+    update: bool
+
 class _Optimizer(TypedDict):
-    kind: Literal["sgd"]
-    params: list[_SgdParam]
+    kind: Literal["sgd", "adam", "adamw"]
+    params: Union[list[_SgdParam], list[_AdamParam]]
 
 build_info: dict[str, Any]
 """Build facts: version, compiler, cxx_flags, build_type, sanitized, openmp."""
