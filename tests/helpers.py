@@ -135,6 +135,18 @@ def run_steps(opt, ps, steps):
         opt.step()
 
 
+def step_with_torch(rng, ps, opt, tps, topt, steps):
+    """``steps`` times: the same random float32 gradients into fastmlp parameters ``ps``
+    and their torch twins ``tps``, then ``opt.step()`` and ``topt.step()``."""
+    import torch
+    for _ in range(steps):
+        for p, tp in zip(ps, tps):
+            g = rng.standard_normal(p.shape).astype(np.float32)
+            p.grad, tp.grad = g, torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+
+
 # -------------------------------------------------- kernels and their twins --
 
 

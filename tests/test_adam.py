@@ -161,6 +161,7 @@ def test_unit_roundoff_constant():
 import copy  # noqa: E402
 
 from fastmlp import nn, optim  # noqa: E402
+from helpers import run_steps, step_with_torch  # noqa: E402
 
 OPT_CASES = {
     "adam": (optim.Adam, dict(lr=1e-3)),
@@ -329,25 +330,44 @@ def test_matches_torch(rng, case):
     tps = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ps]
     opt = cls(ps, **kw)
     topt = getattr(torch.optim, cls.__name__)(tps, foreach=False, **kw)
-    for _ in range(30):
-        for p, tp in zip(ps, tps):
-            g = rng.standard_normal(p.shape).astype(np.float32)
-            p.grad, tp.grad = g, torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
-    # The same float32 formula; torch's kernels may use FMA (add with alpha, lerp) where
-    # ours round twice: an ulp per operation per step, 30 steps of O(lr) updates.
+    step_with_torch(rng, ps, opt, tps, topt, 30)
+    # The same float32 formula in the same order; torch's vectorized kernels use an FMA
+    # (lerp_, add with alpha) where ours round twice: an ulp per operation per step, 30
+    # steps of O(lr) updates. Observed (torch 2.13.0+cpu, foreach=False): these small
+    # tensors bitwise equal except with Adam's weight_decay (2 of 24 elements by 1 ulp);
+    # on 78k elements, 10 steps, 1-2% of the parameters differ, by 1 ulp of |p| ~ 1.
     for p, tp in zip(ps, tps):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=0, atol=1e-5)
     ours, theirs = opt.state_dict(), topt.state_dict()
-    assert ours["param_groups"][0].keys() <= theirs["param_groups"][0].keys() | {
-        "decoupled_weight_decay"}
+    assert ours["param_groups"][0].keys() == theirs["param_groups"][0].keys()
     for k in theirs["state"]:
         assert ours["state"][k].keys() == theirs["state"][k].keys()
         assert ours["state"][k]["step"] == float(theirs["state"][k]["step"])
         for name in ("exp_avg", "exp_avg_sq"):
             np.testing.assert_allclose(ours["state"][k][name], theirs["state"][k][name].numpy(),
                                        rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", ["adam-wd-amsgrad", "adamw"])
+def test_torch_state_dict_loads_and_continues(rng, case):
+    torch = pytest.importorskip("torch")
+    cls, kw = OPT_CASES[case]
+    ps = params(rng)
+    tps = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ps]
+    topt = getattr(torch.optim, cls.__name__)(tps, foreach=False, **kw)
+    for _ in range(3):
+        for tp in tps:
+            tp.grad = torch.from_numpy(rng.standard_normal(tp.shape).astype(np.float32))
+        topt.step()
+    for p, tp in zip(ps, tps):
+        p.data[...] = tp.detach().numpy()
+    opt = cls(ps, lr=1.0)
+    opt.load_state_dict(topt.state_dict())
+    assert opt.param_groups[0]["lr"] == kw["lr"] and opt.param_groups[0]["params"] == ps
+    step_with_torch(rng, ps, opt, tps, topt, 5)
+    assert all(s["step"] == 8.0 for s in opt.state.values())
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", list(OPT_CASES))
@@ -388,7 +408,7 @@ def test_state_dict_round_trip_continues_bitwise(rng, case):
 
 from fastmlp import _core  # noqa: E402
 from fastmlp.train import python_epoch, train_epoch  # noqa: E402
-from helpers import run_steps, seed_net  # noqa: E402
+from helpers import seed_net  # noqa: E402
 
 
 @pytest.mark.parametrize("case", list(OPT_CASES))
