@@ -5,7 +5,9 @@ against a float64 loop, and train_epoch with Adam bitwise equal to the Python lo
 Tolerance of one kernel pass: tests/helpers.py's ``adam_step_bounds`` derives an
 elementwise bound from the float32 roundings of each quantity (6u for exp_avg relative to
 the magnitudes it is formed from, 10u relative for exp_avg_sq and the denominator, their
-sum for the update), and the tests allow twice it.
+sum for the update), and the tests allow twice it. Observed worst error / allowed over
+every config, steps 1, 3 and 1000, 20000 elements: 0.36 (param), 0.15 (exp_avg), 0.36
+(exp_avg_sq): the derived bound is within 1.4x of the worst case seen.
 """
 import inspect
 import itertools
