@@ -108,6 +108,35 @@ void sgd_update(float* param, const float* grad, float* momentum_buffer, index_t
                 float lr, float momentum, float dampening, float weight_decay,
                 bool nesterov, bool maximize, bool first_step);
 
+// ---------------------------------------------------------- Adam, AdamW ----
+// One fused pass, torch.optim.Adam's (_single_tensor_adam) rule for one
+// parameter, in place. param, grad, exp_avg, exp_avg_sq (n,); max_exp_avg_sq
+// (n,) when amsgrad, else nullptr (never read). step: this update's number
+// (>= 1, PyTorch's state step after `step += 1`). The scalars are formed in
+// double from the double hyperparameters, as PyTorch does with Python floats:
+//   bc1 = 1 - beta1**step, bc2 = 1 - beta2**step, step_size = lr / bc1,
+//   bc2_sqrt = bc2 ** 0.5
+// then per element in float32, in PyTorch's order:
+//   g = maximize ? -grad : grad
+//   Adam:  g = g + weight_decay * param             (when weight_decay != 0)
+//   AdamW: param = param * (1 - lr*weight_decay)    (when weight_decay != 0)
+//   exp_avg = lerp(exp_avg, g, 1 - beta1)           (at::lerp's two branches)
+//   exp_avg_sq = exp_avg_sq * beta2 + ((1 - beta2) * g) * g
+//   amsgrad: max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq); s = it, else s = exp_avg_sq
+//   param = param + (-step_size * exp_avg) / (sqrt(s) / bc2_sqrt + eps)
+// Elementwise: bitwise the same at any thread count.
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 float* max_exp_avg_sq, index_t n, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, bool amsgrad, bool maximize, double step);
+// torch.optim.AdamW: the same pass with the decoupled decay (the AdamW line above).
+void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                  float* max_exp_avg_sq, index_t n, double lr, double beta1, double beta2,
+                  double eps, double weight_decay, bool amsgrad, bool maximize, double step);
+// The one implementation of both: decoupled selects AdamW's decay.
+void adam_pass(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+               float* max_exp_avg_sq, index_t n, double lr, double beta1, double beta2, double eps,
+               double weight_decay, bool amsgrad, bool maximize, double step, bool decoupled);
+
 // -------------------------------------------------------------- threads ----
 void set_num_threads(int n);  // n >= 1, checked by the caller
 int get_num_threads();

@@ -123,6 +123,30 @@ def seed_net(kind="sequential", sizes=(784, 128, 10), *, flatten=True, bias=True
     return model
 
 
+# ------------------------------------------------------------- optimizers --
+
+
+def run_steps(opt, ps, steps):
+    """For each entry of ``steps`` (one gradient per parameter of ``ps``, or None for
+    ones): set the parameters' ``.grad`` to copies of them, then ``opt.step()``."""
+    for gs in steps:
+        for i, p in enumerate(ps):
+            p.grad = np.ones(p.shape, np.float32) if gs is None else gs[i].copy()
+        opt.step()
+
+
+def step_with_torch(rng, ps, opt, tps, topt, steps):
+    """``steps`` times: the same random float32 gradients into fastmlp parameters ``ps``
+    and their torch twins ``tps``, then ``opt.step()`` and ``topt.step()``."""
+    import torch
+    for _ in range(steps):
+        for p, tp in zip(ps, tps):
+            g = rng.standard_normal(p.shape).astype(np.float32)
+            p.grad, tp.grad = g, torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+
+
 # -------------------------------------------------- kernels and their twins --
 
 
@@ -132,3 +156,92 @@ def signature_params(name):
     ours = list(inspect.signature(getattr(kernels, name)).parameters.values())
     ref = list(inspect.signature(getattr(reference, name)).parameters.values())
     return ours, ref
+
+
+# ---------------------------------------------------------- Adam, AdamW --
+
+def adam_step_bounds(p, g, m, v, mx, out_ref, *, step, lr, beta1, beta2, eps, weight_decay,
+                     amsgrad, maximize, decoupled):
+    """Elementwise error bounds of one float32 ``adam_update``/``adamw_update`` pass from
+    float32 inputs ``p, g, m, v, mx`` (before the step), against its float64 twin's
+    results ``out_ref = (p, m, v)`` on the same inputs. The derivation (u = U; each
+    float32 operation and each cast of a double scalar rounds once, by <= u relative):
+
+    - g' = sign*g (+ wd*p for Adam): exact without wd, else two roundings of terms
+      bounded by S_g = |g| + wd|p|: dg <= 2u S_g (absolute: g' may cancel).
+    - m = m + w(g' - m) (or g' - (g' - m)(1 - w)): three roundings and w's cast, of
+      terms bounded by S = |m| + S_g, plus w*dg: dm <= 6u S.
+    - v = v*b2 + (c2*g')*g': every term >= 0, so four roundings and two casts are 6u
+      relative, plus g''s error: dv <= 6u v_ref + 2 c2 |g'| dg.
+    - s = v or max(mx, v) (exact): ds <= dv. sqrt(s): u sqrt(s) + ds / (2 sqrt(s)).
+      denom = sqrt(s)/bc2s + eps: the cast of bc2s and the division (2u of sqrt(s)/bc2s),
+      the cast of eps and the add (2u of denom).
+    - t = (-step_size*m)/denom: the cast, the product, the quotient (3u of |t|), m's
+      dm and denom's relative error: dt <= |t| (3u + ddenom/denom) + step_size dm / denom.
+    - p + t (AdamW: p*decay first, two roundings): dp <= 3u|p| + u|t| + dt.
+
+    Returns (tol_p, tol_m, tol_v), each twice the bound (second-order terms and the
+    float64 twin's own rounding are far below that margin).
+    """
+    u = U
+    p, g, m, v = (np.asarray(a, np.float64) for a in (p, g, m, v))
+    wd = 0.0 if decoupled else weight_decay
+    S_g = np.abs(g) + wd * np.abs(p)
+    dg = 2 * u * S_g if wd else np.zeros_like(S_g)
+    gp = np.abs(g + wd * p)
+    S = np.abs(m) + S_g
+    p_ref, m_ref, v_ref = out_ref
+    dm = 6 * u * S
+    dv = 6 * u * np.abs(v_ref) + 2 * (1 - beta2) * gp * dg
+    s = np.maximum(np.asarray(mx, np.float64), v_ref) if amsgrad else v_ref
+    rs = np.sqrt(s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dsqrt = u * rs + np.where(rs > 0, dv / (2 * rs), np.sqrt(dv))
+    bc2s = (1 - beta2 ** step) ** 0.5
+    step_size = lr / (1 - beta1 ** step)
+    denom = rs / bc2s + eps
+    ddenom = (dsqrt + 2 * u * rs) / bc2s + 2 * u * denom
+    t = step_size * np.abs(m_ref) / denom
+    dt = t * (3 * u + ddenom / denom) + step_size * dm / denom
+    tol_p = 3 * u * np.abs(p) + u * t + dt
+    return 2 * tol_p, 2 * dm, 2 * dv
+
+
+def adam_random_state(rng, shape, amsgrad):
+    """p, g ~ N(0,1); exp_avg ~ N(0, 0.1); exp_avg_sq ~ 0.01 N^2 (>= 0); max_exp_avg_sq
+    >= exp_avg_sq by a random amount, or None: a mid-run state, float32."""
+    f = np.float32
+    p = rng.standard_normal(shape).astype(f)
+    g = rng.standard_normal(shape).astype(f)
+    m = (0.1 * rng.standard_normal(shape)).astype(f)
+    v = (0.01 * rng.standard_normal(shape) ** 2).astype(f)
+    mx = (v + 0.01 * rng.random(shape) * (rng.random(shape) < 0.5)).astype(f) if amsgrad else None
+    return p, g, m, v, mx
+
+
+def check_adam_step(name, rng, shape, cfg, step):
+    """One ``kernels.<name>`` pass ('adam_update' or 'adamw_update') from a random mid-run
+    state against ``reference.<name>`` on the same float32 inputs, within
+    :func:`adam_step_bounds`; grad is left untouched."""
+    from fastmlp import kernels, reference
+    amsgrad = cfg.get("amsgrad", False)
+    p, g, m, v, mx = adam_random_state(rng, shape, amsgrad)
+    before = [a.copy() for a in (p, g, m, v)] + [None if mx is None else mx.copy()]
+    r = [a.astype(np.float64) for a in (p, m, v)] + [None if mx is None else mx.astype(np.float64)]
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False)
+    hyper.update(cfg)
+    getattr(kernels, name)(p, g, m, v, mx, step=step, **hyper)
+    getattr(reference, name)(r[0], g, r[1], r[2], r[3], step=step, **hyper)
+    np.testing.assert_array_equal(g, before[1])
+    tol_p, tol_m, tol_v = adam_step_bounds(
+        before[0], before[1], before[2], before[3], before[4], (r[0], r[1], r[2]), step=step,
+        decoupled=name == "adamw_update", **hyper)
+    for label, got, ref, tol in (("param", p, r[0], tol_p), ("exp_avg", m, r[1], tol_m),
+                                 ("exp_avg_sq", v, r[2], tol_v)):
+        err = np.abs(got.astype(np.float64) - ref)
+        bad = ~(err <= tol)
+        assert not bad.any(), (f"{name} {label}: {bad.sum()} elements beyond the bound, worst "
+                               f"err/tol {np.max(err / np.maximum(tol, 1e-300)):.3g}")
+    if amsgrad:
+        np.testing.assert_array_equal(mx, np.maximum(before[4], v))  # exact: a maximum

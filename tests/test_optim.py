@@ -7,6 +7,7 @@ import pytest
 
 from fastmlp import nn, optim, reference
 from fastmlp.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
+from helpers import run_steps
 
 OPTIONS = [
     dict(lr=0.1),
@@ -203,21 +204,15 @@ def test_state_dict_round_trip_continues_bitwise(rng):
     opt = optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-2)
     grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in ps] for _ in range(6)]
 
-    def run(opt, ps, steps):
-        for gs in steps:
-            for p, g in zip(ps, gs):
-                p.grad = g.copy()
-            opt.step()
-
-    run(opt, ps, grads[:3])
+    run_steps(opt, ps, grads[:3])
     sd = opt.state_dict()
     ps2 = [nn.Parameter(p.data.copy()) for p in ps]
     opt2 = optim.SGD(ps2, lr=0.5)
     opt2.load_state_dict(copy.deepcopy(sd))
     # the saved dict is a snapshot: later steps don't change it
     snap = {k: v["momentum_buffer"].copy() for k, v in sd["state"].items()}
-    run(opt, ps, grads[3:])
-    run(opt2, ps2, grads[3:])
+    run_steps(opt, ps, grads[3:])
+    run_steps(opt2, ps2, grads[3:])
     for p, p2 in zip(ps, ps2):
         np.testing.assert_array_equal(p.data, p2.data)
     for k, v in snap.items():

@@ -474,29 +474,48 @@ OPTIMS = {
     "nesterov_wd": dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=1e-2),
     "dampening": dict(lr=0.05, momentum=0.7, dampening=0.4),
     "maximize": dict(lr=0.002, momentum=0.5, maximize=True, weight_decay=1e-3),
+    # optimizer=<name in fastmlp.optim> (default SGD)
+    "adam": dict(optimizer="Adam", lr=0.01),
+    "adam_wd_amsgrad": dict(optimizer="Adam", lr=0.01, weight_decay=1e-2, amsgrad=True),
+    "adam_maximize": dict(optimizer="Adam", lr=0.002, maximize=True, betas=(0.3, 0.9)),
+    "adamw": dict(optimizer="AdamW", lr=0.01),
+    "adamw_amsgrad": dict(optimizer="AdamW", lr=0.01, weight_decay=0.1, amsgrad=True, eps=1e-3),
+}
+#: the first parameter group's own options in make_opt(groups=True), per optimizer
+GROUP_OPTIONS = {
+    "SGD": dict(momentum=0.6, weight_decay=1e-2),
+    "Adam": dict(amsgrad=True, weight_decay=1e-2, betas=(0.8, 0.99)),
+    "AdamW": dict(amsgrad=True, weight_decay=0.3, eps=1e-6),
 }
 
 
 def make_opt(model, opts, groups=False):
+    opts = dict(opts)
+    name = opts.pop("optimizer", "SGD")
+    cls = getattr(optim, name)
     if groups == "partial":  # the first layer is not in the optimizer: never updated
-        return optim.SGD(list(model.parameters())[2:], **opts)
+        return cls(list(model.parameters())[2:], **opts)
     if not groups:
-        return optim.SGD(model.parameters(), **opts)
+        return cls(model.parameters(), **opts)
     ps = list(model.parameters())
     # per-group options: the first layer with its own settings, the rest the defaults
-    return optim.SGD([dict(params=ps[:2], lr=opts["lr"] / 2, momentum=0.6, weight_decay=1e-2),
-                      dict(params=ps[2:])], **opts)
+    return cls([dict(params=ps[:2], lr=opts["lr"] / 2, **GROUP_OPTIONS[name]),
+                dict(params=ps[2:])], **opts)
 
 
 def assert_same(m1, o1, m2, o2):
+    """Bitwise the same parameters, and the same optimizer state (keys in the same order,
+    arrays bitwise, counts equal)."""
     for (n1, p1), (n2, p2) in zip(m1.named_parameters(), m2.named_parameters()):
         assert n1 == n2
         assert np.array_equal(p1.data, p2.data), f"{n1}: max diff {np.abs(p1.data - p2.data).max()}"
         s1, s2 = o1.state.get(p1, {}), o2.state.get(p2, {})
-        b1, b2 = s1.get("momentum_buffer"), s2.get("momentum_buffer")
-        assert (b1 is None) == (b2 is None), n1
-        if b1 is not None:
-            assert np.array_equal(b1, b2), n1
+        assert list(s1) == list(s2), n1
+        for k in s1:
+            if isinstance(s1[k], np.ndarray):
+                assert s1[k].dtype == s2[k].dtype and np.array_equal(s1[k], s2[k]), (n1, k)
+            else:
+                assert type(s1[k]) is type(s2[k]) and s1[k] == s2[k], (n1, k)
 
 
 def run_both(rng, crit_name, opts, groups=False, batch_size=32, n=203, seed=7, shuffle=True,
@@ -531,9 +550,15 @@ def test_fused_bitwise_equals_python_loop(rng, isa, crit_name, opt_name, caplog)
 
 
 @pytest.mark.parametrize("variant", ["groups", "partial_optimizer", "no_shuffle", "drop_last", "batch_1", "batch_big",
-                                     "plain_batch_big", "bias_relu_last"])
+                                     "plain_batch_big", "bias_relu_last", "adam_groups",
+                                     "adamw_groups", "adam_partial", "adam_batch_1"])
 def test_fused_bitwise_variants(rng, variant):
     kw = dict(crit_name="ce_smooth", opts=dict(lr=0.05, momentum=0.9, weight_decay=1e-3))
+    if variant.startswith("adam"):
+        kw["opts"] = dict(OPTIMS["adamw" if variant.startswith("adamw") else "adam"])
+        variant = variant.split("_", 1)[1]
+    if variant == "partial":
+        variant = "partial_optimizer"
     if variant == "groups":
         kw["groups"] = True
     elif variant == "partial_optimizer":
@@ -543,7 +568,9 @@ def test_fused_bitwise_variants(rng, variant):
     elif variant == "drop_last":
         kw.update(drop_last=True, n=200)
     elif variant == "batch_1":
-        kw.update(batch_size=1, n=50, opts=dict(lr=0.01, momentum=0.5))
+        kw.update(batch_size=1, n=50)
+        if "optimizer" not in kw["opts"]:
+            kw["opts"] = dict(lr=0.01, momentum=0.5)
     elif variant == "batch_big":
         kw.update(batch_size=1000)
     elif variant == "plain_batch_big":  # batch > KC: plain SGD is not folded into the GEMM
@@ -553,7 +580,8 @@ def test_fused_bitwise_variants(rng, variant):
     run_both(rng, **kw)
 
 
-@pytest.mark.parametrize("opt_name", ["plain", "momentum", "nesterov_wd"])
+@pytest.mark.parametrize("opt_name", ["plain", "momentum", "nesterov_wd", "adam_wd_amsgrad",
+                                      "adamw"])
 @pytest.mark.parametrize("crit_name", ["ce_weight_all", "mse_sum"])
 def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name):
     """A first layer much wider than the rest (as 784-128-10): at 2 threads the
@@ -601,7 +629,11 @@ def test_fused_matches_dataloader_seed_loop(rng):
     assert_same(m1, o1, m2, o2)
 
 
-def test_fused_bitwise_1_vs_2_threads(rng, thread_count):
+@pytest.mark.parametrize("opt", [dict(lr=0.02, momentum=0.9, nesterov=True),
+                                 dict(optimizer="Adam", lr=1e-3, amsgrad=True),
+                                 dict(optimizer="AdamW", lr=1e-3)],
+                         ids=["sgd", "adam", "adamw"])
+def test_fused_bitwise_1_vs_2_threads(rng, thread_count, opt):
     X = rng.standard_normal((700, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 700)
     res = []
@@ -609,7 +641,7 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count):
         thread_count(t)
         nn_rng = np.random.default_rng(5)
         m = seed_net(sizes=(784, 128, 64, 10), init=(nn_rng, 0.05))
-        o = optim.SGD(m.parameters(), lr=0.02, momentum=0.9, nesterov=True)
+        o = make_opt(m, opt)
         losses = [train_epoch(m, X, y, nn.CrossEntropyLoss(label_smoothing=0.1), o,
                               batch_size=b, seed=1) for b in (64, 256)]
         res.append((losses, [p.data.copy() for p in m.parameters()]))
@@ -967,7 +999,8 @@ def test_bad_perm_raises_before_any_change(rng, perm, exc, match):
 
 @pytest.mark.parametrize("optimizer,exc,match", [
     ("sgd", TypeError, r"optimizer: expected a dict"),
-    ({"kind": "adam", "params": []}, ValueError, r"optimizer\['kind'\]: expected one of 'sgd', got 'adam'"),
+    ({"kind": "rmsprop", "params": []}, ValueError,
+     r"optimizer\['kind'\]: expected one of 'sgd', 'adam', 'adamw', got 'rmsprop'"),
     ({"params": []}, TypeError, r"optimizer\['kind'\]"),
     ({"kind": "sgd"}, TypeError, r"optimizer\['params'\]: expected a list"),
     ({"kind": "sgd", "params": [dict(lr=0.1)] * 3 + [dict(lr="x")]}, TypeError,

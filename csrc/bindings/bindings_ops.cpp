@@ -1,5 +1,5 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
-// the elementwise losses, sgd_update). Called from bindings.cpp's PYBIND11_MODULE.
+// the elementwise losses, sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
@@ -344,6 +344,53 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj
   }
 }
 
+
+// ------------------------------------------------------------ Adam, AdamW ----
+
+// adam_update / adamw_update (kernels.h): one binding, `decoupled` picks AdamW.
+template <bool Decoupled>
+void adam_update_py(py::handle param_obj, py::handle grad_obj, py::handle exp_avg_obj,
+                    py::handle exp_avg_sq_obj, py::handle max_obj, double lr, double beta1, double beta2,
+                    double eps, double weight_decay, bool amsgrad, bool maximize, double step) {
+  py::array param = inplace_f32(param_obj, "param", "(updated in place)");
+  py::array_t<float> grad = input_like(grad_obj, "grad", param, "param");
+  check_adam_hyper("", lr, beta1, beta2, eps, weight_decay);
+  if (!(step >= 1.0))
+    value_error("step: expected this update's number, >= 1, got " + std::string(py::str(py::float_(step))));
+  const index_t n = param.size();
+  float* p = static_cast<float*>(param.mutable_data());
+  check_alias(p, fbytes(n), "param", grad.data(), fbytes(n), "grad", false);
+  struct Named {
+    float* p;
+    const char* name;
+  };
+  std::vector<Named> state;
+  auto state_arg = [&](py::handle h, const char* name) {
+    py::array a = inplace_f32(h, name, "(updated in place)");
+    if (shape_vec(a) != shape_vec(param))
+      value_error(std::string(name) + ": expected shape " + shape_str(param) + " (the shape of param), got " +
+                  shape_str(a));
+    float* q = static_cast<float*>(a.mutable_data());
+    check_alias(q, fbytes(n), name, p, fbytes(n), "param", false);
+    check_alias(q, fbytes(n), name, grad.data(), fbytes(n), "grad", false);
+    for (const Named& o : state) check_alias(q, fbytes(n), name, o.p, fbytes(n), o.name, false);
+    state.push_back({q, name});
+    return q;
+  };
+  float* m = state_arg(exp_avg_obj, "exp_avg");
+  float* v = state_arg(exp_avg_sq_obj, "exp_avg_sq");
+  float* mx = nullptr;
+  if (amsgrad) {
+    if (max_obj.is_none()) value_error("max_exp_avg_sq: required when amsgrad=True");
+    mx = state_arg(max_obj, "max_exp_avg_sq");
+  }
+  {
+    py::gil_scoped_release nogil;
+    (Decoupled ? adamw_update : adam_update)(p, grad.data(), m, v, mx, n, lr, beta1, beta2, eps, weight_decay,
+                                             amsgrad, maximize, step);
+  }
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m) {
@@ -382,4 +429,16 @@ void bind_ops(py::module_& m) {
         py::arg("maximize"), py::arg("first_step"),
         "sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize,"
         " first_step): one torch.optim.SGD step in place.");
+
+  for (bool decoupled : {false, true}) {
+    const char* name = decoupled ? "adamw_update" : "adam_update";
+    m.def(name, decoupled ? &adam_update_py<true> : &adam_update_py<false>, py::arg("param"), py::arg("grad"),
+          py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"), py::arg("lr"), py::arg("beta1"),
+          py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"),
+          py::arg("step"),
+          decoupled ? "adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,"
+                      " weight_decay, amsgrad, maximize, step): one torch.optim.AdamW step in place."
+                    : "adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,"
+                      " weight_decay, amsgrad, maximize, step): one torch.optim.Adam step in place.");
+  }
 }

@@ -28,12 +28,17 @@ X (N, F) float32 (converted when not); or, with normalize=(mean, std) (each
   loss="cross_entropy" (each in [0, C) or == ignore_index), or (N, C) floats
   for loss="mse"; perm: int64 indices into [0, N), visited in order in
   batches of batch_size (the last one short unless drop_last).
-optimizer: {"kind": "sgd", "params": [...]}, params one dict per parameter in
+optimizer: {"kind": "sgd" | "adam" | "adamw", "params": [...]}, params one dict per parameter in
   the order W0, b0 (when present), W1, ... For kind "sgd" each dict has keys
   lr (required), momentum, dampening, weight_decay, nesterov, maximize
   (torch.optim.SGD's), momentum_buffer (float32 array of the parameter's
   shape, required when momentum != 0, updated in place), first_step (True:
   the buffer holds nothing yet) and update (False: leave this parameter alone).
+  For kinds "adam" and "adamw" (torch.optim.Adam's and AdamW's): lr (required),
+  beta1, beta2, eps, weight_decay, amsgrad, maximize, step (the updates so far,
+  a whole number), exp_avg, exp_avg_sq and, with amsgrad, max_exp_avg_sq
+  (float32 arrays of the parameter's shape, zeros before the first update,
+  updated in place), and update.
 Returns the sum of the step losses (float64 of float32 values) and the
 number of steps.)doc";
 
@@ -66,7 +71,8 @@ struct OptimizerName {
   const char* name;
   OptimizerKind kind;
 };
-constexpr OptimizerName kOptimizerNames[] = {{"sgd", OptimizerKind::Sgd}};
+constexpr OptimizerName kOptimizerNames[] = {
+    {"sgd", OptimizerKind::Sgd}, {"adam", OptimizerKind::Adam}, {"adamw", OptimizerKind::AdamW}};
 
 OptimizerKind parse_optimizer_kind(const py::dict& opt) {
   std::string accepted;
@@ -99,6 +105,33 @@ void parse_sgd(const py::dict& d, const std::string& name, ParamSlot* p, StateAr
   o.dampening = float(dampening);
   o.weight_decay = float(weight_decay);
   if (p->update && o.momentum != 0.0f) state_array(d, "momentum_buffer", 0, "momentum != 0");
+}
+
+// One parameter's torch.optim.Adam / AdamW options (keys as adam_update's
+// arguments; weight_decay defaults to the kind's default), its update count
+// `step` (a whole number >= 0, PyTorch's state["step"]) and its state arrays.
+template <typename StateArray>
+void parse_adam(const py::dict& d, const std::string& name, ParamSlot* p, StateArray&& state_array) {
+  if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+  OptimizerSpec& o = p->opt;
+  o.lr = get_opt<double>(d, "lr", 0.0, name);
+  o.beta1 = get_opt<double>(d, "beta1", 0.9, name);
+  o.beta2 = get_opt<double>(d, "beta2", 0.999, name);
+  o.eps = get_opt<double>(d, "eps", 1e-8, name);
+  o.weight_decay = get_opt<double>(d, "weight_decay", o.kind == OptimizerKind::AdamW ? 1e-2 : 0.0, name);
+  o.amsgrad = get_opt<bool>(d, "amsgrad", false, name);
+  o.maximize = get_opt<bool>(d, "maximize", false, name);
+  p->update = get_opt<bool>(d, "update", true, name);
+  check_adam_hyper(name, o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
+  const double step = get_opt<double>(d, "step", 0.0, name);
+  if (!(step >= 0.0 && step < 9007199254740992.0 && step == std::floor(step)))
+    value_error(name + "['step']: expected the number of updates so far, a whole number >= 0, got " +
+                std::string(py::str(py::float_(step))));
+  p->step = std::int64_t(step);
+  if (!p->update) return;
+  state_array(d, "exp_avg", 0, "updating");
+  state_array(d, "exp_avg_sq", 1, "updating");
+  if (o.amsgrad) state_array(d, "max_exp_avg_sq", 2, "amsgrad");
 }
 
 struct Region {
@@ -279,6 +312,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     p.opt.kind = kind;
     switch (kind) {
       case OptimizerKind::Sgd: parse_sgd(params[k].cast<py::dict>(), name, &p, state_array); break;
+      case OptimizerKind::Adam:
+      case OptimizerKind::AdamW: parse_adam(params[k].cast<py::dict>(), name, &p, state_array); break;
     }
   }
 

@@ -264,5 +264,21 @@ inline void check_sgd_options(double lr, double momentum, double dampening, doub
                 num_str(momentum) + ", dampening=" + num_str(dampening) + ")");
 }
 
+// Adam's and AdamW's hyperparameter checks (torch.optim.Adam's, and NaN),
+// naming the argument: `prefix` + name ("" here, "optimizer['params'][i]" in
+// the fused epoch's binding).
+inline void check_adam_hyper(const std::string& prefix, double lr, double beta1, double beta2, double eps,
+                      double weight_decay) {
+  auto arg = [&](const char* key) { return prefix.empty() ? std::string(key) : prefix + "['" + key + "']"; };
+  if (!(lr >= 0.0)) value_error(arg("lr") + ": invalid learning rate " + num_str(lr) + " (expected lr >= 0)");
+  if (!(eps >= 0.0)) value_error(arg("eps") + ": invalid epsilon value " + num_str(eps) + " (expected eps >= 0)");
+  if (!(beta1 >= 0.0 && beta1 < 1.0))
+    value_error(arg("beta1") + ": invalid beta parameter " + num_str(beta1) + " (expected 0 <= beta1 < 1)");
+  if (!(beta2 >= 0.0 && beta2 < 1.0))
+    value_error(arg("beta2") + ": invalid beta parameter " + num_str(beta2) + " (expected 0 <= beta2 < 1)");
+  if (!(weight_decay >= 0.0))
+    value_error(arg("weight_decay") + ": invalid weight_decay value " + num_str(weight_decay) + " (expected >= 0)");
+}
+
 }  // namespace fastmlp
 #pragma GCC visibility pop

@@ -7,23 +7,29 @@
 
 namespace fastmlp {
 
-// The optimizers the fused epoch runs. Adding one (e.g. Adam) is an
-// enumerator here, its hyperparameters in OptimizerSpec, its update kernel in
-// kernels.h, its case in apply_update (train_step.cpp) and its name and keys
-// in bindings/bindings_train.cpp.
-enum class OptimizerKind : int { Sgd = 0 };
+// The optimizers the fused epoch runs. Adding one is an enumerator here, its
+// hyperparameters in OptimizerSpec, its update kernel in kernels.h, its case
+// in apply_update (train_step.cpp) and its name and keys in
+// bindings/bindings_train.cpp.
+enum class OptimizerKind : int { Sgd = 0, Adam = 1, AdamW = 2 };
 
-// One parameter's optimizer: the kind and its hyperparameters.
+// One parameter's optimizer: the kind and its hyperparameters. lr and
+// weight_decay are kept in double: Adam forms its step's scalars from them in
+// double (as PyTorch does from Python floats); Sgd casts them to float.
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::Sgd;
-  float lr = 0;
+  double lr = 0, weight_decay = 0;
+  bool maximize = false;
   // Sgd: torch.optim.SGD's options (see sgd_update).
-  float momentum = 0, dampening = 0, weight_decay = 0;
-  bool nesterov = false, maximize = false;
+  float momentum = 0, dampening = 0;
+  bool nesterov = false;
+  // Adam, AdamW: torch.optim.Adam's options (see adam_update).
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool amsgrad = false;
 };
 
 // Per-parameter optimizer state buffers (n,) a kind may use.
-constexpr int kMaxState = 2;
+constexpr int kMaxState = 3;
 
 // One parameter, its optimizer and its state.
 struct ParamSlot {
@@ -33,10 +39,13 @@ struct ParamSlot {
   OptimizerSpec opt;
   // state[s]: (n,), laid out like param, or nullptr when unused.
   //   Sgd: state[0] = momentum buffer, set only when momentum != 0.
+  //   Adam, AdamW: state[0] = exp_avg, state[1] = exp_avg_sq, state[2] =
+  //   max_exp_avg_sq (only when amsgrad); zeros before the first update.
   float* state[kMaxState] = {};
-  // Updates applied so far; a kind's state holds nothing while it is 0, and
-  // its first update must not read it (Sgd: the buffer is set to g).
-  // Sgd only tells 0 (first_step) from > 0.
+  // Updates applied so far. Sgd's state holds nothing while it is 0 and its
+  // first update does not read it (the buffer is set to g); Sgd only tells 0
+  // (first_step) from > 0. Adam's update number step + 1 enters its bias
+  // corrections.
   std::int64_t step = 0;
 };
 

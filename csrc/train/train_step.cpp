@@ -13,7 +13,8 @@
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
 //     W_l, b_l      = apply_update(...)                      its update
-//                     (sgd_update, or folded into the dW GEMM)
+//                     (sgd_update, adam_update, adamw_update, or
+//                     folded into the dW GEMM)
 //
 // Updating layer l right after its gradients (instead of after the whole
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
@@ -73,8 +74,15 @@ void apply_update(ParamSlot& p, const float* grad) {
   const OptimizerSpec& o = p.opt;
   switch (o.kind) {
     case OptimizerKind::Sgd:
-      sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, o.lr, o.momentum,
-                 o.dampening, o.weight_decay, o.nesterov, o.maximize, p.step == 0);
+      sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, float(o.lr),
+                 o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
+                 p.step == 0);
+      break;
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW:
+      (o.kind == OptimizerKind::AdamW ? adamw_update : adam_update)(
+          p.param, grad, p.state[0], p.state[1], o.amsgrad ? p.state[2] : nullptr, p.n, o.lr,
+          o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1));
       break;
   }
   ++p.step;
@@ -85,9 +93,12 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
   switch (o.kind) {
     case OptimizerKind::Sgd:
       // g = ±grad, param -= lr*g: fl(W - fl(lr*grad)), or fl(W + fl(lr*grad)) when maximize.
-      if (o.momentum != 0.0f || o.weight_decay != 0.0f) return false;
-      *alpha = o.maximize ? o.lr : -o.lr;
+      if (o.momentum != 0.0f || float(o.weight_decay) != 0.0f) return false;
+      *alpha = o.maximize ? float(o.lr) : -float(o.lr);
       return true;
+    case OptimizerKind::Adam:
+    case OptimizerKind::AdamW:
+      return false;  // param moves by exp_avg / denom, not by a multiple of grad
   }
   return false;
 }
@@ -141,7 +152,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     for (int s = 0; s < kMaxState; ++s) {
       if (!L.weight.state[s]) continue;
       wt[l].state[s] = wp;
-      if (L.weight.step > 0) transpose(L.weight.state[s], L.out, L.in, wp);  // else it holds nothing
+      // (Sgd's buffer holds nothing yet at step 0, Adam's moments are zeros: copied alike.)
+      transpose(L.weight.state[s], L.out, L.in, wp);
       wp += L.out * L.in;
     }
   }

@@ -24,9 +24,23 @@ class _SgdParam(TypedDict, total=False):
     first_step: bool
     update: bool
 
+class _AdamParam(TypedDict, total=False):
+    lr: float  # required
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+    maximize: bool
+    step: float  # updates so far, a whole number
+    exp_avg: np.ndarray
+    exp_avg_sq: np.ndarray
+    max_exp_avg_sq: Optional[np.ndarray]
+    update: bool
+
 class _Optimizer(TypedDict):
-    kind: Literal["sgd"]
-    params: list[_SgdParam]
+    kind: Literal["sgd", "adam", "adamw"]
+    params: Union[list[_SgdParam], list[_AdamParam]]
 
 build_info: dict[str, Any]
 """Build facts: version, compiler, cxx_flags, build_type, sanitized, openmp."""
@@ -110,6 +124,18 @@ def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.nda
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:
     """One torch.optim.SGD step for one parameter, in place."""
+
+def adam_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+                max_exp_avg_sq: Optional[np.ndarray], lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                step: float) -> None:
+    """One torch.optim.Adam step for one parameter, in place (step: this update's number)."""
+
+def adamw_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+                 max_exp_avg_sq: Optional[np.ndarray], lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                 step: float) -> None:
+    """One torch.optim.AdamW step for one parameter, in place (step: this update's number)."""
 
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,

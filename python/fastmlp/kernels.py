@@ -31,6 +31,8 @@ __all__ = [
     "log_softmax",
     "softmax",
     "sgd_update",
+    "adam_update",
+    "adamw_update",
 ]
 
 
@@ -236,3 +238,52 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     """
     _core.sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                      bool(nesterov), bool(maximize), bool(first_step))
+
+
+_ADAM_DOC = """One ``torch.optim.{cls}`` step for one parameter, in place, float32.
+
+    ``step``: this update's number (>= 1; PyTorch's ``state["step"]`` after its
+    ``+= 1``). The step's scalars are formed in double, as PyTorch does with Python
+    floats::
+
+        bias_correction1 = 1 - beta1 ** step;  bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1;     bias_correction2_sqrt = bias_correction2 ** 0.5
+
+    then, per element in float32 and in PyTorch's order (``_single_tensor_adam``)::
+
+        g = -grad if maximize else grad
+        {decay}
+        exp_avg = exp_avg.lerp(g, 1 - beta1)       # exp_avg + (1 - beta1) * (g - exp_avg)
+        exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * g * g
+        s = max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq) if amsgrad else exp_avg_sq
+        param += -step_size * exp_avg / (sqrt(s) / bias_correction2_sqrt + eps)
+
+    ``param``, ``exp_avg``, ``exp_avg_sq`` and ``max_exp_avg_sq`` (required when
+    ``amsgrad``, ignored otherwise) must be writeable C-contiguous float32 ndarrays of
+    one shape, sharing no memory (never converted; TypeError/ValueError otherwise);
+    ``grad`` has param's shape. Like PyTorch: ``lr``, ``eps``, ``weight_decay`` >= 0 and
+    ``0 <= beta < 1`` (ValueError naming the argument, before anything is written).
+    PyTorch starts ``exp_avg``, ``exp_avg_sq`` and ``max_exp_avg_sq`` at zeros.
+    """
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+                beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+                maximize=False) -> None:
+    _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
+                      float(beta2), float(eps), float(weight_decay), bool(amsgrad),
+                      bool(maximize), float(step))
+
+
+def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+                 beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False) -> None:
+    _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
+                       float(beta2), float(eps), float(weight_decay), bool(amsgrad),
+                       bool(maximize), float(step))
+
+
+adam_update.__doc__ = _ADAM_DOC.format(
+    cls="Adam", decay="g = g + weight_decay * param                    (if weight_decay != 0)")
+adamw_update.__doc__ = _ADAM_DOC.format(
+    cls="AdamW", decay="param = param * (1 - lr * weight_decay)         (if weight_decay != 0)")

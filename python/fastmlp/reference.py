@@ -36,6 +36,8 @@ __all__ = [
     "smooth_l1_loss",
     "bce_with_logits",
     "sgd_update",
+    "adam_update",
+    "adamw_update",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -475,3 +477,84 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
         g = g + momentum * buf if nesterov else buf
         momentum_buffer[...] = buf
     param[...] = p - lr * g
+
+
+def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, maximize, decoupled, name):
+    """Adam's (decoupled: AdamW's) step in float64; see :func:`adam_update`."""
+    arrays = {"param": param, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+    if amsgrad:
+        if max_exp_avg_sq is None:
+            raise ValueError(f"{name}: max_exp_avg_sq is required when amsgrad=True")
+        arrays["max_exp_avg_sq"] = max_exp_avg_sq
+    for k, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{name}: {k} must be a NumPy array (it is updated in place)")
+        if a.shape != param.shape:
+            raise ValueError(f"{name}: {k} must have the shape of param {param.shape}, got {a.shape}")
+    g = np.array(grad, dtype=np.float64)
+    if g.shape != param.shape:
+        raise ValueError(f"{name}: grad must have the shape of param {param.shape}, got {g.shape}")
+    for k, v in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+        if not v >= 0:
+            raise ValueError(f"{name}: {k} must be >= 0, got {v}")
+    for k, v in (("beta1", beta1), ("beta2", beta2)):
+        if not 0 <= v < 1:
+            raise ValueError(f"{name}: {k} must be in [0, 1), got {v}")
+    if not step >= 1:
+        raise ValueError(f"{name}: step must be >= 1, got {step}")
+    p = np.array(param, dtype=np.float64)
+    m = np.array(exp_avg, dtype=np.float64)
+    v = np.array(exp_avg_sq, dtype=np.float64)
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    m = m + (1 - beta1) * (g - m)
+    v = v * beta2 + (1 - beta2) * g * g
+    s = v
+    if amsgrad:
+        s = np.maximum(np.asarray(max_exp_avg_sq, dtype=np.float64), v)
+        max_exp_avg_sq[...] = s
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    denom = np.sqrt(s) / bias_correction2 ** 0.5 + eps
+    exp_avg[...] = m
+    exp_avg_sq[...] = v
+    param[...] = p - step_size * m / denom
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+                beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+                maximize=False) -> None:
+    """One ``torch.optim.Adam`` step for one parameter, in place, in float64.
+
+    ``param``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` when amsgrad) are
+    ndarrays of one shape, updated in place (stored back in their own dtypes); ``step``
+    is this update's number (>= 1)::
+
+        g = -grad if maximize else grad
+        if weight_decay != 0: g = g + weight_decay * param
+        exp_avg = exp_avg + (1 - beta1) * (g - exp_avg)
+        exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * g * g
+        s = max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq) if amsgrad else exp_avg_sq
+        param -= lr / (1 - beta1**step) * exp_avg / (sqrt(s) / (1 - beta2**step)**0.5 + eps)
+
+    Raises ValueError on shapes and on PyTorch's hyperparameter ranges.
+    """
+    _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, maximize, False, "adam_update")
+
+
+def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+                 beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False) -> None:
+    """One ``torch.optim.AdamW`` step, in place, in float64: :func:`adam_update` with the
+    decay decoupled, ``param = param * (1 - lr * weight_decay)`` first (when
+    weight_decay != 0) instead of adding ``weight_decay * param`` to the gradient."""
+    _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, maximize, True, "adamw_update")

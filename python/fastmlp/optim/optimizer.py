@@ -8,7 +8,8 @@ a torch state dict loads here and vice versa.
 Each optimizer declares what it is (read by the fused epoch in
 :mod:`fastmlp.train` and by the checks here): ``fused_kernel`` (the C++
 update that applies it inside a fused epoch, or None), ``state_names`` (its
-per-parameter state arrays), :meth:`Optimizer.check_group` (its hyperparameter
+per-parameter state arrays), ``step_state`` (the state key counting a
+parameter's updates, if any), :meth:`Optimizer.check_group` (its hyperparameter
 checks, run once wherever a group is used) and :meth:`Optimizer.fused_param`
 (one parameter's update, described for the fused kernel).
 """
@@ -107,6 +108,9 @@ class Optimizer:
     fused_kernel = None
     #: names of the per-parameter state arrays in ``state[p]``
     state_names = ()
+    #: the ``state[p]`` key counting p's updates (a float), which the fused epoch
+    #: advances by the steps it ran; None: this optimizer keeps no count
+    step_state = None
 
     def check_group(self, group) -> None:
         """Raise ValueError for a hyperparameter of ``group`` this optimizer rejects.

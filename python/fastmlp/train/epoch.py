@@ -104,7 +104,7 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
         raise ValueError(
             f"X: the first Linear layer takes {plan.in_features} features, X has "
             f"{X2.shape[1]} per sample (shape {X.shape})")
-    opt, created = optimizer_spec(optimizer, plan.params)
+    opt, commit = optimizer_spec(optimizer, plan.params)
     kw = dict(plan.loss)
     loss = kw.pop("loss")
     loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
@@ -113,8 +113,7 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
     for p in plan.params:
         p._bump_version()
     if steps:
-        for p, name, arr in created:
-            optimizer.state[p][name] = arr
+        commit(steps)
         optimizer.zero_grad()
     return loss_sum / steps if steps else math.nan
 
@@ -192,7 +191,9 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     The loop above is what runs unless the model is an ``nn.Sequential`` of
     ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
     criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
-    ``optim.SGD`` (any options and param groups): then the whole epoch runs
+    ``optim.SGD``, ``optim.Adam`` or ``optim.AdamW`` (any options and param
+    groups; an ``Adam`` group with ``decoupled_weight_decay=True`` runs the
+    loop): then the whole epoch runs
     in C++ with the GIL released, with bitwise the same weights and optimizer
     state. Why the Python loop was used is logged at DEBUG level on the
     ``"fastmlp"`` logger.
@@ -203,8 +204,9 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     count the first layer does not take, a label out of range) or TypeError
     before any weight changes. After a fused epoch the parameters' ``.grad``
     are None (the Python loop leaves the last batch's gradients), and the
-    momentum buffers are in ``optimizer.state[p]["momentum_buffer"]``, so a
-    following Python ``optimizer.step()`` continues identically.
+    optimizer state is the loop's (SGD's ``momentum_buffer``; Adam's ``step``,
+    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``), so a following Python
+    ``optimizer.step()`` continues identically.
 
     ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
     None): ``X`` holds uint8 images (N, pixels...) and every batch is

@@ -101,22 +101,36 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
 
 def optimizer_spec(optimizer, params):
     """The optimizer's per-parameter updates for the fused kernel, in the core's order, and
-    the (parameter, state name, array) triples it created (stored only if a step runs)."""
+    ``commit(steps)``: after an epoch that ran ``steps`` steps, it stores into
+    ``optimizer.state`` the state arrays ``fused_param`` created (those not already
+    ``state[p]``'s, named in ``state_names``) and advances each updated parameter's
+    ``step_state`` counter by ``steps``, so the state is the Python loop's."""
     group_of = {}
     for g in optimizer.param_groups:
         for p in g["params"]:
             group_of[id(p)] = g
     for g in optimizer.param_groups:
         optimizer.check_group(g)
-    entries, created = [], []
+    entries, created, counted = [], [], []
+    counter = optimizer.step_state
     for p in params:
         g = group_of.get(id(p))
         if g is None:
             entries.append(dict(lr=0.0, update=False))
             continue
         e = optimizer.fused_param(p, g)
+        st = optimizer.state.get(p) or {}
         for name in optimizer.state_names:
-            if e.get("first_step") and name in e:
+            if name in e and st.get(name) is not e[name]:
                 created.append((p, name, e[name]))
+        if counter is not None:
+            counted.append((p, float(e[counter])))
         entries.append(e)
-    return {"kind": optimizer.fused_kernel, "params": entries}, created
+
+    def commit(steps):
+        for p, start in counted:  # first, as a fresh state[p] begins with its count
+            optimizer.state[p][counter] = start + steps
+        for p, name, arr in created:
+            optimizer.state[p][name] = arr
+
+    return {"kind": optimizer.fused_kernel, "params": entries}, commit
