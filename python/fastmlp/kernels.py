@@ -59,7 +59,8 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
 
     Transposed views (``x.T``) are used without a copy. Returns C.
     """
-    activation = _resolve_activation(activation, relu)
+    if relu is not None:  # the deprecated alias (checked only when given: a hot path)
+        activation = _resolve_activation(activation, relu)
     return _core.sgemm(a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b),
                        bias, activation)
 

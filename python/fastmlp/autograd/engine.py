@@ -84,7 +84,16 @@ def run_backward(root, g: np.ndarray, keep: bool) -> None:
         if len(parents) > 1:
             _run_graph(node, g, keep)
             return
-        pgrads = _step(node, g, keep)
+        # _step and _check_saved inlined: this loop runs once per layer per training step
+        for t, version in node._saved:
+            if t._version != version:
+                _check_saved(node)  # raises, naming the tensor
+        fn = node._backward
+        if not keep:
+            node._backward = freed
+            node._parents = ()
+            node._saved = ()
+        pgrads = fn(g, keep)
         if not parents:
             return
         p = parents[0]

@@ -124,7 +124,8 @@ class Tensor:
                 t.requires_grad = True
                 t._backward = backward
                 t._parents = parents
-                t._saved = tuple((s, s._version) for s in (*parents, *saved) if s is not None)
+                t._saved = tuple([(s, s._version) for s in parents] +
+                                 [(s, s._version) for s in saved if s is not None])
                 return t
         t.requires_grad = False
         t._backward = None

@@ -86,13 +86,6 @@ class _LinearBackward:
         return res
 
 
-def _split(value):
-    """(Tensor or None, its array) for a Tensor or an array-like."""
-    if isinstance(value, Tensor):
-        return value, value.data
-    return None, as_array(value)
-
-
 def _linear(input, weight, bias, act, layer):
     """``act(input @ weight.T + bias)`` as one GEMM; ``act`` is an :class:`Activation` with an
     epilogue, or None; ``layer`` names the caller in errors."""
@@ -100,8 +93,17 @@ def _linear(input, weight, bias, act, layer):
         xt, x = input, input.data
     else:
         xt, x = None, (input if is_f32_array(input) else as_array(input))
-    wt, W = _split(weight)
-    bt, b = (None, None) if bias is None else _split(bias)
+    # (Tensor or None, its array) for each; isinstance first: Linear passes Parameters
+    if isinstance(weight, Tensor):
+        wt, W = weight, weight.data
+    else:
+        wt, W = None, as_array(weight)
+    if isinstance(bias, Tensor):
+        bt, b = bias, bias.data
+    elif bias is None:
+        bt = b = None
+    else:
+        bt, b = None, as_array(bias)
     if W.ndim != 2:
         raise ValueError(f"{layer}: weight must be 2-D (out_features, in_features), got {W.shape}")
     n_out, n_in = W.shape

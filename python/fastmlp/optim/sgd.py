@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from .._arrays import is_f32_buffer
+from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.grad_mode import enable_grad
 from .optimizer import Optimizer, grad_array, required
 
@@ -77,10 +77,13 @@ class SGD(Optimizer):
                 if g is None:
                     continue
                 d = p.data
-                if not is_f32_buffer(d):
+                if not (type(d) is np.ndarray and d.dtype == _F32 and d.flags.c_contiguous
+                        and d.flags.writeable):  # is_f32_buffer(d), inlined: a hot loop
                     raise ValueError("SGD: a parameter's .data is no longer a writeable "
                                      "C-contiguous float32 array (it must be updated in place)")
-                g = grad_array(p, g)
+                if not (type(g) is np.ndarray and g.dtype == d.dtype and g.flags.c_contiguous
+                        and g.shape == d.shape):
+                    g = grad_array(p, g)
                 buf = None
                 if momentum != 0:
                     st = state.get(p)
@@ -107,7 +110,7 @@ class SGD(Optimizer):
                 update(d, g, None, lr=group["lr"], momentum=0.0,
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=False, maximize=group["maximize"], first_step=True)
-            p._bump_version()
+            p._version += 1  # Tensor._bump_version, inlined
         return loss
 
     def fused_param(self, p, group):
