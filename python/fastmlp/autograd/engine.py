@@ -62,15 +62,20 @@ def _check_saved(node) -> None:
                 f"{version} instead.")
 
 
+def _free(node) -> None:
+    """Drop a node's step and references once it has run (retain_graph=False)."""
+    node._backward = freed
+    node._parents = ()
+    node._saved = ()
+
+
 def _step(node, g, keep):
     """Run one node's backward step (checking its saved tensors first); free it unless kept."""
     if node._saved:
         _check_saved(node)
     fn = node._backward
     if not keep:
-        node._backward = freed
-        node._parents = ()
-        node._saved = ()
+        _free(node)
     return fn(g, keep)
 
 
@@ -90,9 +95,7 @@ def run_backward(root, g: np.ndarray, keep: bool) -> None:
                 _check_saved(node)  # raises, naming the tensor
         fn = node._backward
         if not keep:
-            node._backward = freed
-            node._parents = ()
-            node._saved = ()
+            _free(node)
         pgrads = fn(g, keep)
         if not parents:
             return
@@ -116,9 +119,7 @@ def _run_graph(root, g, keep):
         parents = node._parents
         if g is None:  # no path from the output to this node carried a gradient
             if not keep:
-                node._backward = freed
-                node._parents = ()
-                node._saved = ()
+                _free(node)
             continue
         pgrads = _step(node, g, keep)
         for p, pg in zip(parents, pgrads):

@@ -84,14 +84,7 @@ class SGD(Optimizer):
                 if not (type(g) is np.ndarray and g.dtype == d.dtype and g.flags.c_contiguous
                         and g.shape == d.shape):
                     g = grad_array(p, g)
-                buf = None
-                if momentum != 0:
-                    st = state.get(p)
-                    buf = st.get("momentum_buffer") if st else None
-                    if buf is not None and not is_f32_buffer(buf, d.shape):
-                        raise ValueError("SGD: a momentum_buffer in optimizer.state is not a "
-                                         "writeable C-contiguous float32 array of shape "
-                                         f"{d.shape}")
+                buf = self._momentum_buffer(p) if momentum != 0 else None
                 work.append((p, d, g, buf, group))
         update = kernels.sgd_update
         for p, d, g, buf, group in work:
@@ -122,14 +115,19 @@ class SGD(Optimizer):
                  weight_decay=float(group["weight_decay"]),
                  nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]))
         if momentum != 0.0:
-            st = self.state.get(p)
-            buf = st.get("momentum_buffer") if st else None
+            buf = self._momentum_buffer(p)
             if buf is None:
                 e["momentum_buffer"], e["first_step"] = np.empty_like(p.data), True
             else:
-                if not is_f32_buffer(buf, p.data.shape):
-                    raise ValueError("SGD: a momentum_buffer in optimizer.state is not a "
-                                     "writeable C-contiguous float32 array of shape "
-                                     f"{p.data.shape}")
                 e["momentum_buffer"], e["first_step"] = buf, False
         return e
+
+    def _momentum_buffer(self, p):
+        """``state[p]``'s momentum buffer (None before p's first step), checked to be what
+        ``sgd_update`` updates in place; ValueError otherwise."""
+        st = self.state.get(p)
+        buf = st.get("momentum_buffer") if st else None
+        if buf is not None and not is_f32_buffer(buf, p.data.shape):
+            raise ValueError("SGD: a momentum_buffer in optimizer.state is not a writeable "
+                             f"C-contiguous float32 array of shape {p.data.shape}")
+        return buf

@@ -10,7 +10,7 @@ declaration's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._arrays import is_f32_buffer
 from ..functional.activation import get_activation
@@ -32,10 +32,9 @@ class Plan:
     loss: dict             # the criterion's declared spec (see nn.loss)
     in_features: int
     n_out: int
-    extra: dict = field(default_factory=dict)
 
 
-def _layers(model, flattened):
+def _layers(model):
     """[(linear module, activation name or None)] and whether a flatten comes first."""
     if not isinstance(model, Module) or model.fused_role().kind != "sequence":
         raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
@@ -71,7 +70,7 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
     why = optimizer.fused_unavailable()
     if why is not None:
         raise Fallback(why)
-    layers, flatten_first = _layers(model, flattened)
+    layers, flatten_first = _layers(model)
 
     weights, biases, activations, params = [], [], [], []
     for lin, act in layers:
