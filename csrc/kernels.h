@@ -137,6 +137,22 @@ void adam_pass(float* param, const float* grad, float* exp_avg, float* exp_avg_s
                float* max_exp_avg_sq, index_t n, double lr, double beta1, double beta2, double eps,
                double weight_decay, bool amsgrad, bool maximize, double step, bool decoupled);
 
+// ------------------------------------------------------------- dropout ----
+// x, y (n,): y_i = x_i * m_i, m_i = keep_i ? scale : 0.0f, scale = 1.0f /
+// float(1.0 - p) (PyTorch CPU's input * (bernoulli(1 - p) / (1 - p)) in
+// float32), p in [0, 1). keep_i: the top 24 bits of Philox4x32-10 word i % 4
+// at counter (i / 4 as two words, 0, 0) under key (seed low, seed high 32
+// bits), times 2^-24, are >= p (ops/dropout.cpp). The mask depends only on
+// (seed, i): bitwise the same at any thread count and on every ISA path.
+// p == 0: y = x (a copy, no generator). y may alias x exactly.
+void dropout_forward(const float* x, float* y, index_t n, double p, std::uint64_t seed);
+// dout, dx (n,): dx_i = dout_i * m_i, the forward's mask regenerated from
+// (p, seed). dx may alias dout exactly.
+void dropout_backward(const float* dout, float* dx, index_t n, double p, std::uint64_t seed);
+// The Philox4x32-10 bijection itself (Random123's philox4x32_R(10, ctr, key)):
+// out (4,) from ctr (4,) and key (2,); for known-answer tests.
+void philox4x32_10(const std::uint32_t* ctr, const std::uint32_t* key, std::uint32_t* out);
+
 // -------------------------------------------------------------- threads ----
 void set_num_threads(int n);  // n >= 1, checked by the caller
 int get_num_threads();

@@ -12,6 +12,7 @@ using namespace fastmlp;
 
 void bind_ops(py::module_& m);
 void bind_train(py::module_& m);
+void bind_dropout(py::module_& m);
 
 namespace {
 
@@ -132,4 +133,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_ops(m);
   bind_train(m);
+  bind_dropout(m);
 }

@@ -155,6 +155,59 @@ inline bool overlaps(const void* a, size_t abytes, const void* b, size_t bbytes)
   return abytes && bbytes && pa < pb + bbytes && pb < pa + abytes;
 }
 
+// ------------------------------------------- elementwise kernel arguments ----
+// Shared by the elementwise bindings (bindings_ops.cpp, bindings_dropout.cpp).
+
+inline std::vector<py::ssize_t> shape_vec(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// `arr` (argument `name`) has exactly `like`'s shape (any ndim).
+inline void check_shape_like(const py::array& arr, const char* name, const py::array& like,
+                             const char* like_name) {
+  if (shape_vec(arr) != shape_vec(like))
+    value_error(std::string(name) + ": expected shape " + shape_str(like) + " (the shape of " + like_name +
+                "), got " + shape_str(arr));
+}
+
+// An array given by the caller to write into (inplace_f32), with exactly
+// `like`'s shape (any ndim).
+inline py::array output_like(py::handle h, const char* name, const py::array& like, const char* like_name,
+                             const char* what = "to write into") {
+  py::array arr = inplace_f32(h, name, what);
+  check_shape_like(arr, name, like, like_name);
+  return arr;
+}
+
+// An output may be exactly an input (same memory, same layout: elementwise
+// in place) when allow_same, and must not otherwise overlap it.
+inline void check_alias(const void* out, size_t out_bytes, const char* out_name, const void* in,
+                        size_t in_bytes, const char* in_name, bool allow_same) {
+  if (allow_same && out == in && out_bytes == in_bytes) return;
+  if (overlaps(out, out_bytes, in, in_bytes))
+    value_error(std::string(out_name) + (allow_same ? ": must be " + std::string(in_name) +
+                                                          " itself or not share memory with it"
+                                                    : ": must not share memory with " + std::string(in_name)));
+}
+
+inline size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
+
+// A dropout probability (argument `name`): a real number, not a bool, in
+// [0, 1) (NaN rejected). TypeError / ValueError naming `name`.
+inline double dropout_probability(py::handle h, const std::string& name) {
+  double p;
+  if (py::isinstance<py::bool_>(h) || py::isinstance<py::str>(h))
+    type_error(name + ": expected a float in [0, 1), got " + type_name(h));
+  try {
+    p = h.cast<double>();
+  } catch (const py::cast_error&) {
+    type_error(name + ": expected a float in [0, 1), got " + type_name(h));
+  }
+  if (!(p >= 0.0 && p < 1.0))
+    value_error(name + ": dropout probability has to be in [0, 1), got " + num_str(p));
+  return p;
+}
+
 // rows*cols elements must fit comfortably in memory arithmetic.
 inline void check_size(index_t rows, index_t cols, const char* what) {
   if (rows < 0 || cols < 0 || (cols && rows > (index_t(1) << 60) / cols / index_t(sizeof(float))))
