@@ -137,6 +137,16 @@ def adamw_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_s
                  step: float) -> None:
     """One torch.optim.AdamW step for one parameter, in place (step: this update's number)."""
 
+def dropout_forward(x: _Array, p: float, seed: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = x * mask (1/(1-p) in float32 where kept, 0 where dropped), the mask from
+    Philox4x32-10 keyed by the uint64 seed, counter = element index / 4; out may be x."""
+
+def dropout_backward(dout: _Array, p: float, seed: int, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * mask, the forward's mask for (p, seed) regenerated; dx may be dout."""
+
+def _philox4x32_10(ctr: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
+    """Philox4x32-10 of a 4-word counter under a 2-word key (known-answer tests)."""
+
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,

@@ -33,6 +33,8 @@ __all__ = [
     "sgd_update",
     "adam_update",
     "adamw_update",
+    "dropout_forward",
+    "dropout_backward",
 ]
 
 
@@ -288,3 +290,31 @@ adam_update.__doc__ = _ADAM_DOC.format(
     cls="Adam", decay="g = g + weight_decay * param                    (if weight_decay != 0)")
 adamw_update.__doc__ = _ADAM_DOC.format(
     cls="AdamW", decay="param = param * (1 - lr * weight_decay)         (if weight_decay != 0)")
+
+
+# -------------------------------------------------------------- dropout --
+
+
+def dropout_forward(x, p, seed, out=None) -> np.ndarray:
+    """Dropout with a counter-based mask: ``y = x * m``, ``m = 1/(1-p)`` where kept, else 0.
+
+    The mask is a pure function of ``(seed, flat element index)``: element ``i`` is kept
+    iff the top 24 bits of word ``i % 4`` of Philox4x32-10 at counter ``i // 4`` (key: the
+    uint64 ``seed``), times 2**-24, are ``>= p`` (``fastmlp.reference.dropout_mask``).
+    So it is bitwise the same at any thread count and on every ISA path, and
+    :func:`dropout_backward` regenerates it instead of storing it. As PyTorch's CPU
+    dropout (``input * (bernoulli(1 - p) / (1 - p))``) the scale is the float32
+    ``1.0f / float(1 - p)`` and ``y = x * m`` one float32 multiply (a dropped inf or NaN
+    gives NaN). Like every fastmlp kernel it runs with denormals flushed to zero.
+
+    ``p`` in [0, 1) (``p == 0``: a copy); ``seed`` an int in [0, 2**64 - 1]; bad values
+    raise ValueError naming them. ``out``: a float32 C-contiguous array of x's shape to
+    write into (may be ``x`` itself), or ``None`` for a new one. Returns y.
+    """
+    return _core.dropout_forward(x, p, seed, out)
+
+
+def dropout_backward(dout, p, seed, dx=None) -> np.ndarray:
+    """``dx = dout * m``: :func:`dropout_forward`'s mask for the same ``(p, seed)``,
+    regenerated (the forward's output is not needed). ``dx`` may be ``dout`` itself."""
+    return _core.dropout_backward(dout, p, seed, dx)

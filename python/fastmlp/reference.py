@@ -38,6 +38,8 @@ __all__ = [
     "sgd_update",
     "adam_update",
     "adamw_update",
+    "dropout_forward",
+    "dropout_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -558,3 +560,80 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step,
     weight_decay != 0) instead of adding ``weight_decay * param`` to the gradient."""
     _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
           weight_decay, amsgrad, maximize, True, "adamw_update")
+
+
+# ------------------------------------------------------------------ dropout --
+
+_PHILOX_M = (0xD2511F53, 0xCD9E8D57)   # round multipliers of Philox4x32
+_PHILOX_W = (0x9E3779B9, 0xBB67AE85)   # Weyl key increments
+_U32 = np.uint64(0xFFFFFFFF)
+
+
+def _philox4x32_10(ctr, key):
+    """Philox4x32-10 (Salmon et al., SC 2011; Random123's ``philox4x32_R(10, ctr, key)``) in
+    NumPy uint64 arithmetic: ``ctr`` (4, n) and ``key`` (2,) 32-bit words -> (4, n) words.
+
+    A round: ``(hi0, lo0) = M0 * x0``, ``(hi1, lo1) = M1 * x2`` (64-bit products of 32-bit
+    words, exact in uint64), ``x = (hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0)``; the key
+    gains ``(W0, W1)`` (mod 2**32) before each round after the first.
+    """
+    x = [np.asarray(c, dtype=np.uint64) & _U32 for c in ctr]
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    m0, m1 = np.uint64(_PHILOX_M[0]), np.uint64(_PHILOX_M[1])
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + _PHILOX_W[0]) & 0xFFFFFFFF, (k1 + _PHILOX_W[1]) & 0xFFFFFFFF
+        p0, p1 = m0 * x[0], m1 * x[2]
+        x = [(p1 >> np.uint64(32)) ^ x[1] ^ np.uint64(k0), p1 & _U32,
+             (p0 >> np.uint64(32)) ^ x[3] ^ np.uint64(k1), p0 & _U32]
+    return np.stack(x)
+
+
+def _dropout_args(p, seed):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"p: expected a float in [0, 1), got {type(p).__name__}")
+    if not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"p: dropout probability has to be in [0, 1), got {float(p)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int in [0, 2**64 - 1], got {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed: expected an int in [0, 2**64 - 1], got {int(seed)}")
+    return float(p), int(seed)
+
+
+def dropout_mask(shape, p, seed) -> np.ndarray:
+    """The keep mask (bool, ``shape``) of :func:`dropout_forward` for ``(p, seed)``.
+
+    Element ``i`` (flat index) takes word ``i % 4`` of Philox4x32-10 at counter
+    ``(c & 0xffffffff, c >> 32, 0, 0)``, ``c = i // 4``, with key ``(seed & 0xffffffff,
+    seed >> 32)``; ``u = (word >> 8) * 2**-24`` (its top 24 bits, in [0, 1)) and the
+    element is kept iff ``u >= p``.
+    """
+    p, seed = _dropout_args(p, seed)
+    n = int(np.prod(shape, dtype=np.int64))
+    c = np.arange((n + 3) // 4, dtype=np.uint64)
+    zero = np.zeros_like(c)
+    w = _philox4x32_10((c & _U32, c >> np.uint64(32), zero, zero), (seed & 0xFFFFFFFF, seed >> 32))
+    u = (w.T.reshape(-1)[:n] >> np.uint64(8)).astype(np.float64) * 2.0**-24
+    return (u >= p).reshape(shape)
+
+
+def dropout_forward(x, p, seed) -> np.ndarray:
+    """``y = x * mask / (1 - p)`` with :func:`dropout_mask`'s mask (``x * 0`` where dropped,
+    so a dropped inf or NaN gives NaN, as PyTorch's ``input * noise``); ``p == 0``: ``x``.
+
+    ``p`` in [0, 1) (ValueError naming ``p``); ``seed`` an int in [0, 2**64 - 1]
+    (ValueError naming ``seed``). The scale is ``1 / (1 - p)`` in float64 (the kernel
+    rounds it to float32 as PyTorch does).
+    """
+    x = _f64(x)
+    p, seed = _dropout_args(p, seed)
+    if p == 0.0:
+        return x.copy()
+    return x * np.where(dropout_mask(x.shape, p, seed), 1.0 / (1.0 - p), 0.0)
+
+
+def dropout_backward(dout, p, seed) -> np.ndarray:
+    """``dx = dout * mask / (1 - p)``: the gradient of :func:`dropout_forward` for the same
+    ``(p, seed)`` (the same mask)."""
+    return dropout_forward(dout, p, seed)
