@@ -17,7 +17,7 @@ const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Line
 
 train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
             loss, reduction="mean", class_weight=None, ignore_index=-100,
-            label_smoothing=0.0, normalize=None) -> (loss_sum, steps)
+            label_smoothing=0.0, normalize=None, dropouts=None) -> (loss_sum, steps)
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
@@ -39,6 +39,9 @@ optimizer: {"kind": "sgd" | "adam" | "adamw", "params": [...]}, params one dict 
   a whole number), exp_avg, exp_avg_sq and, with amsgrad, max_exp_avg_sq
   (float32 arrays of the parameter's shape, zeros before the first update,
   updated in place), and update.
+dropouts: None, or one entry per layer: None or {"p": float in [0, 1), "seeds": uint64
+  array (steps,)}: dropout (fastmlp.kernels.dropout_forward) after layer l's activation,
+  step s with seeds[s]; steps is ceil(len(perm) / batch_size) (floor with drop_last).
 Returns the sum of the step losses (float64 of float32 values) and the
 number of steps.)doc";
 
@@ -145,7 +148,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               bool drop_last, py::handle optimizer, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
-                              py::handle normalize) {
+                              py::handle normalize, py::handle dropouts) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -273,6 +276,31 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       value_error("perm: index " + std::to_string(perm.data()[i]) + " at position " + std::to_string(i) +
                   " is out of range [0, " + std::to_string(N) + ")");
 
+  // dropouts: per layer None or {'p': ..., 'seeds': uint64 (n_steps,)}
+  std::vector<py::array_t<std::uint64_t>> seed_keep;
+  if (!dropouts.is_none()) {
+    if (!py::isinstance<py::list>(dropouts) || py::len(dropouts) != L)
+      value_error("dropouts: expected None or a list of " + std::to_string(L) + " entries (one per weight)");
+    const index_t n_steps = drop_last ? n_perm / batch_size : (n_perm + batch_size - 1) / batch_size;
+    const py::list dl = dropouts.cast<py::list>();
+    for (size_t l = 0; l < L; ++l) {
+      if (dl[l].is_none()) continue;
+      const std::string name = at("dropouts", l);
+      if (!py::isinstance<py::dict>(dl[l]) || !dl[l].contains("p") || !dl[l].contains("seeds"))
+        type_error(name + ": expected None or a dict {'p': float, 'seeds': uint64 array}");
+      const py::dict d = dl[l].cast<py::dict>();
+      layers[l].dropout_p = dropout_probability(d["p"], name + "['p']");
+      py::array sa = py::array::ensure(d["seeds"]);
+      if (!sa || sa.dtype().kind() != 'u' || sa.itemsize() != 8)
+        type_error(name + "['seeds']: expected a uint64 array");
+      if (sa.ndim() != 1 || sa.shape(0) != n_steps)
+        value_error(name + "['seeds']: expected shape (" + std::to_string(n_steps) + ",) (one per step), got " +
+                    shape_str(sa));
+      seed_keep.push_back(py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(sa));
+      layers[l].dropout_seeds = seed_keep.back().data();
+    }
+  }
+
   // optimizer: {'kind': ..., 'params': [one dict per parameter]}
   std::vector<ParamSlot*> order;
   std::vector<const TrainLayer*> owner;
@@ -347,5 +375,6 @@ void bind_train(py::module_& m) {
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
         py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
-        py::arg("label_smoothing") = 0.0, py::arg("normalize") = py::none(), kTrainDoc);
+        py::arg("label_smoothing") = 0.0, py::arg("normalize") = py::none(),
+        py::arg("dropouts") = py::none(), kTrainDoc);
 }

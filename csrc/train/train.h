@@ -66,6 +66,10 @@ struct TrainLayer {
   ParamSlot weight;  // (out, in) row-major, and so is its state
   ParamSlot bias;    // (out,); bias.param == nullptr: no bias
   Activation activation = Activation::Identity;
+  // Dropout after the activation (kernels.h dropout_forward): step s drops
+  // with dropout_seeds[s] (n_steps of them); dropout_p == 0: no dropout.
+  double dropout_p = 0.0;
+  const std::uint64_t* dropout_seeds = nullptr;
 };
 
 // The rows the epoch trains on: float32 X (N,F), or uint8 images (N,F) that

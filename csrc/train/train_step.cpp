@@ -28,6 +28,12 @@
 // dW^T = a_{l-1}^T @ d, whose entries are the same FMA chains over the batch
 // as dW's (a*b == b*a exactly, the same k order), and d' = d @ (WT)^T reads
 // the same values as d @ W. So the bits still match the Python loop's.
+//
+// A layer's dropout (TrainLayer::dropout_p) runs dropout_forward on its
+// activation's output with that step's seed, and its backward multiplies d
+// by the regenerated mask (dropout_backward) before the activation's
+// backward, which reads the output kept from before the dropout: the Python
+// loop's nn.Dropout calls, the same kernel on the same (B, out) array.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -133,6 +139,21 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     act[l] = ap;
     ap += B * layers[l].out;
   }
+  // Dropout after layer l: between layer l's forward and its backward, act[l]
+  // is the dropped output (what layer l+1 and the loss read) and drop_kept[l]
+  // the activation's output (what the activation's backward reads); the
+  // backward swaps them back. The mask is regenerated, never stored.
+  AlignedBuffer<float> drops;
+  size_t drop_total = 0;
+  for (int l = 0; l < n_layers; ++l)
+    if (layers[l].dropout_p != 0.0) drop_total += size_t(B * layers[l].out);
+  std::vector<float*> drop_kept(static_cast<size_t>(n_layers), nullptr);
+  float* drop_ptr = drops.reserve(drop_total);
+  for (int l = 0; l < n_layers; ++l)
+    if (layers[l].dropout_p != 0.0) {
+      drop_kept[l] = drop_ptr;
+      drop_ptr += B * layers[l].out;
+    }
   // Transposed weights and optimizer state, WT (in,out): see the top of the file.
   size_t wt_total = 0;
   for (int l = 0; l < n_layers; ++l) {
@@ -246,9 +267,18 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       for (index_t i = 0; i < nbs; ++i) prefetch_row(nidx, i);
     }
 
+    // Layer l's dropout (after its activation): see drop_kept.
+    auto dropout_fwd = [&](int l) {
+      const TrainLayer& L = layers[l];
+      if (L.dropout_p == 0.0) return;
+      dropout_forward(act[l], drop_kept[l], bs * L.out, L.dropout_p, L.dropout_seeds[s]);
+      std::swap(act[l], drop_kept[l]);
+    };
+
     // ---- forward, layer 1 ----
     sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
           layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].activation);
+    dropout_fwd(0);
 
     float* d = g0.data();
     float* d_next = g1.data();
@@ -256,6 +286,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
       const float* a_in = l ? act[l - 1] : x;
+      if (L.dropout_p != 0.0) {  // d *= the regenerated mask; act[l]: the activation's output again
+        dropout_backward(d, d, bs * L.out, L.dropout_p, L.dropout_seeds[s]);
+        std::swap(act[l], drop_kept[l]);
+      }
       switch (L.activation) {  // d = d * act_l'(.), from the layer's output a_l
         case Activation::Relu: relu_backward(d, act[l], d, bs * L.out); break;
         case Activation::Identity: break;
@@ -294,6 +328,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         const TrainLayer& L = layers[l];
         sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
               act[l], L.out, L.bias.param, L.activation);
+        dropout_fwd(l);
       }
       float step_loss = 0.0f;
       if (loss.kind == LossKind::CrossEntropy)

@@ -147,12 +147,17 @@ def dropout_backward(dout: _Array, p: float, seed: int, dx: Optional[np.ndarray]
 def _philox4x32_10(ctr: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
     """Philox4x32-10 of a 4-word counter under a 2-word key (known-answer tests)."""
 
+class _Dropout(TypedDict):
+    p: float              # in [0, 1)
+    seeds: np.ndarray     # uint64 (steps,): step s drops with seeds[s]
+
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
                 loss: Literal["cross_entropy", "mse"], reduction: Literal["mean", "sum"] = "mean",
                 class_weight: Optional[_Array] = None, ignore_index: int = -100,
                 label_smoothing: float = 0.0,
-                normalize: Optional[tuple[Optional[float], Optional[float]]] = None
+                normalize: Optional[tuple[Optional[float], Optional[float]]] = None,
+                dropouts: Optional[Sequence[Optional[_Dropout]]] = None
                 ) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""
