@@ -152,6 +152,7 @@ EXAMPLES = {
     "BCEWithLogitsLoss": lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5]),
                                                       reduction="sum",
                                                       pos_weight=np.array([3.0, 1.0, 0.25])),
+    "Dropout": lambda: nn.Dropout(p=0.25, inplace=True),
 }
 
 
@@ -173,12 +174,14 @@ def test_every_module_declares_a_fused_role(name):
     assert name in EXAMPLES, f"tests/test_completeness.py: EXAMPLES has no nn.{name}"
     role = EXAMPLES[name]().fused_role()
     assert isinstance(role, nn.FusedRole)
-    kinds = {"linear", "activation", "flatten", "sequence", "loss", "unsupported"}
+    kinds = {"linear", "activation", "flatten", "sequence", "loss", "dropout", "unsupported"}
     assert role.kind in kinds, f"nn.{name}: unknown role kind {role.kind!r}"
     if role.kind == "unsupported":
         assert role.why, f"nn.{name}: an unsupported role must say why"
     if role.kind == "activation":
         assert role.activation in F.ACTIVATIONS, f"nn.{name}: {role.activation!r} unknown"
+    if role.kind == "dropout":
+        assert isinstance(role.p, float) and 0 <= role.p < 1, f"nn.{name}: dropout p {role.p!r}"
 
 
 @pytest.mark.parametrize("name", module_classes())

@@ -296,3 +296,340 @@ def test_bad_arguments(fn):
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=dest):
         k(np.ones(3, np.float32), 0.5, 1, ro)
+
+
+# --------------------------------------------------------------------------------------
+# Python API: F.dropout, nn.Dropout
+# --------------------------------------------------------------------------------------
+
+import logging  # noqa: E402
+
+from fastmlp import nn, optim  # noqa: E402
+from fastmlp import functional as F  # noqa: E402
+from fastmlp.autograd import Tensor  # noqa: E402
+from fastmlp.train.epoch import python_epoch  # noqa: E402
+
+
+def next_seed(s):
+    """The seed a dropout call makes right after fastmlp.manual_seed(s)."""
+    return int(fastmlp.manual_seed(s).integers(0, 2**64, dtype=np.uint64))
+
+
+def gen_state():
+    return fastmlp.nn.init.generator.bit_generator.state
+
+
+def test_functional_draws_one_seed_per_training_call(rng):
+    x = data(rng, (9, 11))
+    for p in (0.2, 0.5):
+        seed = next_seed(5)
+        fastmlp.manual_seed(5)
+        y = F.dropout(Tensor(x), p)
+        assert isinstance(y, Tensor)
+        np.testing.assert_array_equal(y.data, kernels.dropout_forward(x, p, seed))
+        # the second call uses the next seed, so a different mask
+        y2 = F.dropout(x, p)
+        assert not np.array_equal(y2.data != 0, y.data != 0)
+
+
+def test_functional_identity_when_not_training_or_p_zero(rng):
+    t = Tensor(data(rng, (4, 5)), requires_grad=True)
+    for kw in (dict(training=False), dict(p=0.0), dict(p=0, inplace=True),
+               dict(p=0.7, training=False, inplace=True)):
+        state = gen_state()
+        assert F.dropout(t, **kw) is t  # the input itself, as PyTorch returns it
+        assert gen_state() == state     # no seed drawn
+    y = F.dropout(np.ones(3), training=False)
+    assert isinstance(y, Tensor)
+
+
+def test_functional_backward(rng):
+    x = data(rng, (6, 7))
+    w = data(rng, (6, 7))
+    t = Tensor(x, requires_grad=True)
+    seed = next_seed(11)
+    fastmlp.manual_seed(11)
+    y = F.dropout(t, 0.4)
+    assert y.requires_grad
+    y.backward(w)
+    np.testing.assert_array_equal(t.grad, kernels.dropout_backward(w, 0.4, seed))
+
+
+def test_functional_inplace(rng):
+    x = data(rng, (5, 8))
+    leaf = Tensor(x.copy(), requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        F.dropout(leaf, 0.5, inplace=True)
+    # on a non-leaf: the data is overwritten, the gradient goes through both steps
+    w = data(rng, (5, 8))
+    seed = next_seed(3)
+    fastmlp.manual_seed(3)
+    h = leaf * 2.0
+    out = F.dropout(h, 0.5, inplace=True)
+    assert out is h
+    np.testing.assert_array_equal(h.data, kernels.dropout_forward(x * np.float32(2), 0.5, seed))
+    h.backward(w)
+    np.testing.assert_array_equal(leaf.grad, kernels.dropout_backward(w, 0.5, seed) * np.float32(2))
+    # a plain array is overwritten too
+    a = x.copy()
+    fastmlp.manual_seed(3)
+    F.dropout(a, 0.5, inplace=True)
+    np.testing.assert_array_equal(a, kernels.dropout_forward(x, 0.5, seed))
+
+
+def test_inplace_over_a_saved_output_is_refused(rng):
+    """ReLU saves its output; an in-place dropout over it makes backward() refuse (as
+    PyTorch's saved-tensor version check)."""
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Dropout(0.5, inplace=True), nn.Linear(3, 2))
+    out = m(data(rng, (5, 4)))
+    with pytest.raises(RuntimeError, match="inplace"):
+        out.backward(np.ones((5, 2), np.float32))
+
+
+def test_module(rng):
+    d = nn.Dropout()
+    assert d.p == 0.5 and d.inplace is False
+    assert repr(d) == "Dropout(p=0.5, inplace=False)"
+    assert repr(nn.Dropout(0.25, True)) == "Dropout(p=0.25, inplace=True)"
+    assert d.fused_role() == nn.FusedRole("dropout", p=0.5, spec={"inplace": False})
+    for p in (-0.1, 1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"\bp\b"):
+            nn.Dropout(p)
+        with pytest.raises(ValueError, match=r"\bp\b"):
+            F.dropout(np.ones(3), p)
+    with pytest.raises(TypeError, match=r"\bp\b"):
+        nn.Dropout("0.5")
+    x = data(rng, (6, 10))
+    seed = next_seed(21)
+    fastmlp.manual_seed(21)
+    np.testing.assert_array_equal(d(x).data, kernels.dropout_forward(x, 0.5, seed))
+    d.eval()
+    t = Tensor(x)
+    state = gen_state()
+    assert d(t) is t and gen_state() == state
+    d.train()
+    assert not np.array_equal(d(t).data, x)
+
+    class Sub(nn.Dropout):
+        pass
+
+    assert Sub().fused_role().kind == "unsupported"
+
+
+def test_manual_seed_makes_it_reproducible(rng):
+    x = data(rng, (50, 20))
+    m = nn.Dropout(0.3)
+    fastmlp.manual_seed(1234)
+    a = [m(x).data for _ in range(3)]
+    fastmlp.manual_seed(1234)
+    b = [m(x).data for _ in range(3)]
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_draw_seeds_is_successive_single_draws():
+    """The fused epoch draws all seeds at once: numpy's array draw is the same stream as
+    one draw per call."""
+    fastmlp.manual_seed(99)
+    many = F.dropout.__globals__["draw_seeds"](37)
+    fastmlp.manual_seed(99)
+    one_by_one = [next_draw() for _ in range(37)]
+    assert [int(s) for s in many] == one_by_one
+
+
+def next_draw():
+    return int(fastmlp.nn.init.generator.integers(0, 2**64, dtype=np.uint64))
+
+
+# --------------------------------------------------------------------------------------
+# Fused epoch: bitwise the Python loop
+# --------------------------------------------------------------------------------------
+
+LOG = "fastmlp"
+
+ARCHS = {
+    # Linear, ReLU, Dropout between the layers
+    "relu_dropout": lambda p: [nn.Flatten(), nn.Linear(20, 16), nn.ReLU(), nn.Dropout(p),
+                               nn.Linear(16, 5)],
+    # a dropout after a Linear without activation, after a ReLU, and after the last layer
+    "everywhere": lambda p: [nn.Linear(20, 16), nn.Dropout(p), nn.Linear(16, 12), nn.ReLU(),
+                             nn.Dropout(p / 2), nn.Linear(12, 5), nn.Dropout(p)],
+}
+
+
+def fused_and_loop(rng, arch, p, batch_size=32, n=203, drop_last=False, opt="sgd", eval_mode=False,
+                   caplog=None):
+    """Two identical models trained one epoch each: fastmlp.train_epoch (fused) and the
+    Python loop, from the same manual_seed; returns both models, losses and the
+    generator's next draw after each."""
+    X = rng.standard_normal((n, 20)).astype(np.float32)
+    y = rng.integers(0, 5, n)
+    perm = rng.permutation(n)
+    out = []
+    for fused in (True, False):
+        fastmlp.manual_seed(17)
+        model = nn.Sequential(*ARCHS[arch](p))
+        if eval_mode:
+            model.eval()
+        o = (optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt == "sgd"
+             else optim.Adam(model.parameters(), lr=1e-2))
+        fastmlp.manual_seed(1000)
+        crit = nn.CrossEntropyLoss()
+        if fused:
+            loss = fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch_size, perm=perm,
+                                       drop_last=drop_last)
+        else:
+            loss = python_epoch(model, X, y, crit, o, perm, batch_size, drop_last)
+        out.append((model, loss, next_draw()))
+    return out
+
+
+def assert_bitwise(a, b):
+    (m1, l1, g1), (m2, l2, g2) = a, b
+    assert l1 == l2 and np.isfinite(l1)
+    assert g1 == g2  # the same number of seeds drawn
+    for (n1, p1), (n2, p2) in zip(m1.named_parameters(), m2.named_parameters()):
+        assert np.array_equal(p1.data.view(np.uint32), p2.data.view(np.uint32)), n1
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_fused_bitwise_equals_python_loop(rng, isa, threads, arch, p, caplog):
+    """n = 203 rows in batches of 32: six full steps and a short one of 11 rows. At 2
+    threads the head runs beside the next batch's gather (the overlapped step)."""
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        a, b = fused_and_loop(rng, arch, p)
+    assert "Python loop" not in caplog.text  # the fused path ran
+    assert_bitwise(a, b)
+
+
+@pytest.mark.parametrize("variant", ["drop_last", "batch_1", "batch_big", "adam"])
+def test_fused_bitwise_variants(rng, variant, caplog):
+    kw = dict(drop_last=dict(drop_last=True), batch_1=dict(batch_size=1, n=23),
+              batch_big=dict(batch_size=512), adam=dict(opt="adam"))[variant]
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        a, b = fused_and_loop(rng, "everywhere", 0.3, **kw)
+    assert "Python loop" not in caplog.text
+    assert_bitwise(a, b)
+
+
+def test_fused_eval_mode_trains_without_dropout(rng, caplog):
+    """model.eval(): every Dropout is an identity (no seed drawn), in the fused epoch as in
+    the loop (PyTorch would train without dropout too); the same as a model without them."""
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        a, b = fused_and_loop(rng, "everywhere", 0.5, eval_mode=True)
+    assert "Python loop" not in caplog.text
+    assert_bitwise(a, b)
+    assert a[2] == int(np.random.default_rng(1000).integers(0, 2**64, dtype=np.uint64))
+
+
+def test_fused_p_zero_is_no_dropout(rng):
+    a, b = fused_and_loop(rng, "relu_dropout", 0.0)
+    assert_bitwise(a, b)
+
+
+def test_fused_1_vs_2_threads(rng, thread_count):
+    runs = []
+    for t in (1, 2):
+        thread_count(t)
+        runs.append(fused_and_loop(np.random.default_rng(5), "everywhere", 0.5)[0])
+    assert_bitwise(*runs)
+
+
+@pytest.mark.parametrize("layers, reason", [
+    (lambda: [nn.Dropout(0.2), nn.Linear(20, 5)], "does not directly follow"),
+    (lambda: [nn.Linear(20, 8), nn.Dropout(0.2), nn.Dropout(0.2), nn.Linear(8, 5)],
+     "does not directly follow"),
+    (lambda: [nn.Linear(20, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 5)],
+     "does not directly follow a Linear"),
+    (lambda: [nn.Linear(20, 8), nn.ReLU(), nn.Dropout(0.2, inplace=True), nn.Linear(8, 5)],
+     "in-place"),
+])
+def test_fallbacks(rng, layers, reason, caplog):
+    X = rng.standard_normal((40, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 40)
+    model = nn.Sequential(*layers())
+    o = optim.SGD(model.parameters(), lr=0.1)
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        try:
+            fastmlp.train_epoch(model, X, y, nn.CrossEntropyLoss(), o, batch_size=16)
+        except RuntimeError as e:  # the in-place case: the loop refuses, as PyTorch
+            assert "inplace" in str(e)
+    assert "running the Python loop" in caplog.text and reason in caplog.text
+
+
+def test_inplace_dropout_after_linear_is_fused(rng, caplog):
+    """In place right after a Linear (nothing saved is overwritten): fused, same bits."""
+    X = rng.standard_normal((70, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 70)
+    res = []
+    for fused in (True, False):
+        fastmlp.manual_seed(2)
+        m = nn.Sequential(nn.Linear(20, 8), nn.Dropout(0.4, inplace=True), nn.Linear(8, 5))
+        o = optim.SGD(m.parameters(), lr=0.1)
+        fastmlp.manual_seed(3)
+        with caplog.at_level(logging.DEBUG, logger=LOG):
+            if fused:
+                loss = fastmlp.train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=16,
+                                           perm=np.arange(70))
+            else:
+                loss = python_epoch(m, X, y, nn.CrossEntropyLoss(), o, np.arange(70), 16)
+        res.append((m, loss, next_draw()))
+    assert "Python loop" not in caplog.text
+    assert_bitwise(*res)
+
+
+def _core_args(rng):
+    Ws = [rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((3, 6)).astype(np.float32)]
+    bs = [np.zeros(6, np.float32), None]
+    X = rng.standard_normal((10, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    opt = {"kind": "sgd", "params": [dict(lr=0.1)] * 3}
+    return Ws, bs, X, y, opt
+
+
+@pytest.mark.parametrize("dropouts, exc, match", [
+    ([None], ValueError, "dropouts"),
+    ("x", ValueError, "dropouts"),
+    ([{"p": 0.5}, None], TypeError, r"dropouts\[0\]"),
+    ([{"p": 1.0, "seeds": np.zeros(3, np.uint64)}, None], ValueError, r"dropouts\[0\]\['p'\]"),
+    ([None, {"p": -0.5, "seeds": np.zeros(3, np.uint64)}], ValueError, r"dropouts\[1\]\['p'\]"),
+    ([{"p": 0.5, "seeds": np.zeros(3, np.int64)}, None], TypeError, r"dropouts\[0\]\['seeds'\]"),
+    ([{"p": 0.5, "seeds": np.zeros(4, np.uint64)}, None], ValueError, r"dropouts\[0\]\['seeds'\]"),
+    ([{"p": 0.5, "seeds": np.zeros((3, 1), np.uint64)}, None], ValueError, r"\['seeds'\]"),
+])
+def test_core_bad_dropouts_raise_before_any_change(rng, dropouts, exc, match):
+    Ws, bs, X, y, opt = _core_args(rng)
+    before = [w.copy() for w in Ws]
+    with pytest.raises(exc, match=match):
+        _core.train_epoch(Ws, bs, ["relu", None], X, y, np.arange(10), 4, False, opt,
+                          loss="cross_entropy", dropouts=dropouts)
+    for w, w0 in zip(Ws, before):
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_core_dropout_step_matches_the_kernels(rng):
+    """One step of _core.train_epoch with a dropout after layer 0 against the same step
+    composed of the public kernels (sgemm, dropout_forward/backward, relu_backward,
+    cross_entropy, sgd): bitwise."""
+    Ws, bs, X, y, opt = _core_args(rng)
+    W0, b0, W1 = Ws[0].copy(), bs[0].copy(), Ws[1].copy()
+    seeds = np.array([123456789012345], np.uint64)
+    _core.train_epoch(Ws, bs, ["relu", None], X, y, np.arange(10), 10, False, opt,
+                      loss="cross_entropy", dropouts=[{"p": 0.5, "seeds": seeds}, None])
+    h = kernels.sgemm(X, W0, trans_b=True, bias=b0, activation="relu")
+    hd = kernels.dropout_forward(h, 0.5, int(seeds[0]))
+    logits = kernels.sgemm(hd, W1, trans_b=True)
+    _, d = kernels.cross_entropy(logits, y)
+    dW1 = kernels.sgemm(d, hd, trans_a=True)
+    dh = kernels.sgemm(d, W1)
+    kernels.dropout_backward(dh, 0.5, int(seeds[0]), dh)
+    kernels.relu_backward(dh, h, dh)
+    dW0 = kernels.sgemm(dh, X, trans_a=True)
+    db0 = kernels.bias_grad(dh)
+    for p, g in ((W0, dW0), (b0, db0), (W1, dW1)):
+        kernels.sgd_update(p, g, lr=0.1)
+    np.testing.assert_array_equal(Ws[0], W0)
+    np.testing.assert_array_equal(bs[0], b0)
+    np.testing.assert_array_equal(Ws[1], W1)

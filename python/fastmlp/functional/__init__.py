@@ -13,6 +13,7 @@ core imports no op.
 """
 from ..autograd.tensor import Tensor
 from .activation import ACTIVATIONS, Activation, get_activation, relu
+from .dropout import dropout
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss,
                    smooth_l1_loss)
@@ -20,6 +21,7 @@ from .shape import flatten
 
 __all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "l1_loss", "huber_loss",
            "smooth_l1_loss", "binary_cross_entropy_with_logits", "ACTIVATIONS", "Activation", "get_activation"]
+__all__ += ["dropout"]  # functional/dropout.py
 
 
 def _tensor_relu(self):

@@ -11,6 +11,7 @@ One module per family, as ``torch/nn/modules/``: :mod:`.module` (``Module``,
 from . import init, utils
 from .activation import ReLU
 from .container import ModuleList, Sequential
+from .dropout import Dropout
 from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
@@ -34,4 +35,5 @@ __all__ = [
     "BCEWithLogitsLoss",
     "manual_seed",
     "FusedRole",
+    "Dropout",
 ]

@@ -33,13 +33,15 @@ class FusedRole:
     ``"activation"`` (``activation`` names its :data:`fastmlp.functional.ACTIVATIONS`
     entry), ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
     ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
-    fused kernel needs) or ``"unsupported"`` (``why`` says why).
+    fused kernel needs), ``"dropout"`` (``p``: its probability; active only while the
+    module is training) or ``"unsupported"`` (``why`` says why).
     """
 
     kind: str
     activation: Optional[str] = None
     why: str = ""
     spec: dict = field(default_factory=dict)
+    p: Optional[float] = None
 
 
 # saved type name -> Module class, filled by Module.__init_subclass__ from the declarations

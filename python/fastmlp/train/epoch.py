@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _core
 from ..data import normalize as _normalize
+from ..functional.dropout import draw_seeds, seed_generator
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn.loss import _Loss
@@ -107,15 +108,44 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
     opt, commit = optimizer_spec(optimizer, plan.params)
     kw = dict(plan.loss)
     loss = kw.pop("loss")
-    loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
-                                        perm, batch_size, drop_last, opt, loss=loss,
-                                        normalize=norm, **kw)
+    dropouts, undraw = _dropout_seeds(plan.dropouts, len(perm), batch_size, drop_last)
+    try:
+        loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
+                                            perm, batch_size, drop_last, opt, loss=loss,
+                                            normalize=norm, dropouts=dropouts, **kw)
+    except BaseException:
+        undraw()
+        raise
     for p in plan.params:
         p._bump_version()
     if steps:
         commit(steps)
         optimizer.zero_grad()
     return loss_sum / steps if steps else math.nan
+
+
+def _dropout_seeds(ps, n, batch_size, drop_last):
+    """The fused epoch's ``dropouts`` for per-layer probabilities ``ps`` (None: no dropout),
+    and ``undraw()``, which puts the generator back if the epoch does not run.
+
+    The seeds are the ones the Python loop's dropout calls would draw from
+    :data:`fastmlp.nn.init.generator`: one per step per active dropout, step-major and
+    in layer order within a step (the order of the forward pass)."""
+    active = [l for l, p in enumerate(ps) if p is not None]
+    if not active:
+        return None, lambda: None
+    gen = seed_generator()
+    state = gen.bit_generator.state
+    n_steps = n // batch_size if drop_last else -(-n // batch_size)
+    seeds = draw_seeds(n_steps * len(active)).reshape(n_steps, len(active))
+    out = [None] * len(ps)
+    for j, l in enumerate(active):
+        out[l] = {"p": ps[l], "seeds": np.ascontiguousarray(seeds[:, j])}
+
+    def undraw():
+        gen.bit_generator.state = state
+
+    return out, undraw
 
 
 def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False, *,
@@ -189,7 +219,10 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     permutation passed as ``perm`` train exactly like one call over it.
 
     The loop above is what runs unless the model is an ``nn.Sequential`` of
-    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
+    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear) / ``Dropout``
+    (right after a Linear or its activation; its seeds are drawn up front from
+    ``fastmlp.nn.init.generator`` in the loop's order, and in eval mode it is an
+    identity, as in the loop), the
     criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
     ``optim.SGD``, ``optim.Adam`` or ``optim.AdamW`` (any options and param
     groups; an ``Adam`` group with ``decoupled_weight_decay=True`` runs the

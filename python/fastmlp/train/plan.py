@@ -2,15 +2,15 @@
 
 A plan exists when the model's :meth:`~fastmlp.nn.Module.fused_role` is
 ``"sequence"`` and its children's roles are ``"flatten"`` (before the first
-linear layer), ``"linear"`` and ``"activation"`` (right after a linear layer,
-with a GEMM epilogue); the criterion's role is ``"loss"``; and the optimizer
+linear layer), ``"linear"``, ``"activation"`` (right after a linear layer,
+with a GEMM epilogue) and ``"dropout"`` (right after a linear layer or its activation); the criterion's role is ``"loss"``; and the optimizer
 declares a ``fused_kernel``. Otherwise :class:`Fallback` says why, and the
 Python loop runs. Nothing here branches on a class: every decision is a
 declaration's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._arrays import is_f32_buffer
 from ..functional.activation import get_activation
@@ -32,6 +32,7 @@ class Plan:
     loss: dict             # the criterion's declared spec (see nn.loss)
     in_features: int
     n_out: int
+    dropouts: list = field(default_factory=list)  # per layer: the dropout's p after it, or None
 
 
 def _layers(model):
@@ -53,12 +54,35 @@ def _layers(model):
         elif r.kind == "flatten":
             if not layers:
                 flatten_first = True
+        elif r.kind == "dropout":  # applied to the output of the layer before (see _dropouts)
+            if prev not in ("linear", "activation"):
+                raise Fallback(f"a {type(m).__name__} that does not directly follow a Linear "
+                               "or an activation")
+            if prev == "activation" and r.spec.get("inplace") and m.training and r.p:
+                raise Fallback(f"an in-place {type(m).__name__} after an activation overwrites "
+                               "the output the activation's backward reads (the Python loop "
+                               "raises, as PyTorch does)")
         else:
             raise Fallback(r.why or f"module {type(m).__name__} has role {r.kind!r}")
         prev = r.kind
     if not layers:
         raise Fallback("the model has no Linear layer")
     return layers, flatten_first
+
+
+def _dropouts(model, n_layers):
+    """Per Linear layer: the ``p`` of the dropout after it (directly or after its
+    activation, as :func:`_layers` checked) while that module is training, else None
+    (eval mode and ``p == 0`` are identities that draw no seed, in the Python loop too)."""
+    out = [None] * n_layers
+    layer = -1
+    for m in model.children():
+        r = m.fused_role()
+        if r.kind == "linear":
+            layer += 1
+        elif r.kind == "dropout" and m.training and r.p:
+            out[layer] = r.p
+    return out
 
 
 def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
@@ -95,7 +119,8 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
     if X.ndim != 2 and not flatten_first and not flattened:
         raise Fallback(f"X is {X.ndim}-D and the model does not start with Flatten")
     return Plan(weights, biases, activations, params, loss_role.spec,
-                in_features=weights[0].shape[1], n_out=weights[-1].shape[0])
+                in_features=weights[0].shape[1], n_out=weights[-1].shape[0],
+                dropouts=_dropouts(model, len(layers)))
 
 
 def optimizer_spec(optimizer, params):
