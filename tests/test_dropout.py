@@ -92,44 +92,40 @@ def test_mask_uses_philox_words_of_counter_zero():
         assert kernels.dropout_forward(x, np.nextafter(u, 1.0), 2**64 - 1)[j] == 0
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("p", PS)
-def test_forward_matches_twin(rng, isa, threads, shape, p):
+def check_kernel(name, rng, shape, p):
+    """kernels.<name> on random data: the twin's mask exactly, the float32 formula's bits,
+    the float64 twin within 4u; into a given array and in place on its input."""
+    fn, dest = getattr(kernels, name), "out" if name == "dropout_forward" else "dx"
     x = data(rng, shape)
     x0 = x.copy()
     seed = seed_of(rng)
-    y = kernels.dropout_forward(x, p, seed)
+    y = fn(x, p, seed)
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_array_equal(x, x0)  # input untouched
     keep = reference.dropout_mask(shape, p, seed)
     np.testing.assert_array_equal(y != 0, keep & (x != 0))
     np.testing.assert_array_equal(y, expected(x, p, seed))
-    ref = reference.dropout_forward(x, p, seed)
+    ref = getattr(reference, name)(x, p, seed)
     assert np.all(np.abs(y - ref) <= 4 * U * np.abs(ref))
 
-    out = np.full(shape, 7.0, np.float32)
-    assert kernels.dropout_forward(x, p, seed, out) is out
-    np.testing.assert_array_equal(out, y)
-    assert kernels.dropout_forward(x, p, seed, out=x) is x  # in place
+    buf = np.full(shape, 7.0, np.float32)
+    assert fn(x, p, seed, buf) is buf
+    np.testing.assert_array_equal(buf, y)
+    assert fn(x, p, seed, **{dest: x}) is x  # in place
     np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("p", PS)
+def test_forward_matches_twin(rng, isa, threads, shape, p):
+    check_kernel("dropout_forward", rng, shape, p)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.75])
 def test_backward_regenerates_the_mask(rng, isa, threads, shape, p):
-    dout = data(rng, shape)
-    seed = seed_of(rng)
-    dx = kernels.dropout_backward(dout, p, seed)
-    assert dx.dtype == np.float32 and dx.shape == dout.shape
-    np.testing.assert_array_equal(dx, expected(dout, p, seed))
-    ref = reference.dropout_backward(dout, p, seed)
-    assert np.all(np.abs(dx - ref) <= 4 * U * np.abs(ref))
-    buf = np.full(shape, 7.0, np.float32)
-    assert kernels.dropout_backward(dout, p, seed, buf) is buf
-    np.testing.assert_array_equal(buf, dx)
-    d = dout.copy()
-    assert kernels.dropout_backward(d, p, seed, dx=d) is d
-    np.testing.assert_array_equal(d, dx)
+    """The backward is the forward's mask, regenerated from (p, seed), applied to dout."""
+    check_kernel("dropout_backward", rng, shape, p)
 
 
 def test_backward_is_the_gradient_of_the_twin(rng):
