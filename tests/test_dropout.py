@@ -354,8 +354,12 @@ def test_functional_backward(rng):
 def test_functional_inplace(rng):
     x = data(rng, (5, 8))
     leaf = Tensor(x.copy(), requires_grad=True)
+    state = gen_state()
     with pytest.raises(RuntimeError, match="in-place"):
         F.dropout(leaf, 0.5, inplace=True)
+    with pytest.raises(TypeError):
+        F.dropout(np.array(["a"]), 0.5)
+    assert gen_state() == state  # a call that raises draws no seed
     # on a non-leaf: the data is overwritten, the gradient goes through both steps
     w = data(rng, (5, 8))
     seed = next_seed(3)

@@ -70,20 +70,22 @@ def dropout(input, p=0.5, training=True, inplace=False):
     p = check_dropout_p(p)
     if not training or p == 0.0:
         return input if isinstance(input, Tensor) else Tensor(as_array(input))
-    seed = int(draw_seeds(1)[0])
+    # Every check before the draw: a call that raises consumes no seed.
     if not isinstance(input, Tensor):
         x = as_array(input)
+        seed = int(draw_seeds(1)[0])
         if inplace and x is input:
             kernels.dropout_forward(x, p, seed, x)
             return Tensor(x)
         return Tensor(kernels.dropout_forward(x, p, seed))
+    recording = input.requires_grad and _grad_mode.enabled
+    if inplace and recording and input._backward is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
+    seed = int(draw_seeds(1)[0])
     if not inplace:
         return Tensor._result(kernels.dropout_forward(input.data, p, seed), (input,),
                               _dropout_backward(p, seed), "Dropout")
-    recording = input.requires_grad and _grad_mode.enabled
-    if recording and input._backward is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                           "operation.")
     d = input.data
     kernels.dropout_forward(d, p, seed, d)
     input._bump_version()
