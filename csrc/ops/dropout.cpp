@@ -75,13 +75,19 @@ void dropout_range(const float* x, float* y, index_t b, index_t e, const Dropout
       const std::uint64_t c = std::uint64_t(i) >> 2;
       std::uint32_t w[4] = {std::uint32_t(c), std::uint32_t(c >> 32), 0u, 0u};
       philox_rounds(w, dp.keys.rk);
-      for (int j = int(i & 3); j < 4 && i < end; ++j, ++i) {
+      const int j0 = int(i & 3), cnt = int(std::min<index_t>(4 - j0, end - i));
+      // The block's inputs are all read before any output is written (y is x or
+      // disjoint from it): no store-to-load stalls when x and y are 4 KiB apart.
+      float v[4];
+      for (int k = 0; k < cnt; ++k) v[k] = x[i + k];
+      for (int k = 0; k < cnt; ++k) {
         // The multiplier from its bit pattern: a select GCC would turn into a branch.
-        const std::uint32_t bits = (w[j] >> 8) >= dp.t ? sbits : 0u;
+        const std::uint32_t bits = (w[j0 + k] >> 8) >= dp.t ? sbits : 0u;
         float m;
         std::memcpy(&m, &bits, sizeof m);
-        y[i] = x[i] * m;
+        y[i + k] = v[k] * m;
       }
+      i += cnt;
     }
   };
   index_t i = b;
