@@ -219,10 +219,7 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     permutation passed as ``perm`` train exactly like one call over it.
 
     The loop above is what runs unless the model is an ``nn.Sequential`` of
-    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear) / ``Dropout``
-    (right after a Linear or its activation; its seeds are drawn up front from
-    ``fastmlp.nn.init.generator`` in the loop's order, and in eval mode it is an
-    identity, as in the loop), the
+    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
     criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
     ``optim.SGD``, ``optim.Adam`` or ``optim.AdamW`` (any options and param
     groups; an ``Adam`` group with ``decoupled_weight_decay=True`` runs the
@@ -249,6 +246,13 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     ``normalize(X, mean, std)``, while the epoch reads a quarter of the bytes
     and X needs no float32 copy. TypeError when X is not uint8; ValueError
     for ``std <= 0`` or a non-finite mean or std.
+
+    ``Dropout`` layers (right after a Linear or its activation; not in place
+    after an activation) run in the fused epoch too: it draws the seeds the
+    loop's dropout calls would draw from ``fastmlp.nn.init.generator``, up
+    front and in the loop's order (step by step, layers in order), so the
+    weights and the generator's state are bitwise the loop's. In eval mode a
+    Dropout is an identity (no seed drawn), as in the loop.
     """
     batch_size = _check_batch_size(batch_size)
     norm = _normalize_spec(normalize)

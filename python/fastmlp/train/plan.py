@@ -2,11 +2,15 @@
 
 A plan exists when the model's :meth:`~fastmlp.nn.Module.fused_role` is
 ``"sequence"`` and its children's roles are ``"flatten"`` (before the first
-linear layer), ``"linear"``, ``"activation"`` (right after a linear layer,
-with a GEMM epilogue) and ``"dropout"`` (right after a linear layer or its activation); the criterion's role is ``"loss"``; and the optimizer
+linear layer), ``"linear"`` and ``"activation"`` (right after a linear layer,
+with a GEMM epilogue); the criterion's role is ``"loss"``; and the optimizer
 declares a ``fused_kernel``. Otherwise :class:`Fallback` says why, and the
 Python loop runs. Nothing here branches on a class: every decision is a
 declaration's.
+
+A ``"dropout"`` role may follow a linear layer or its activation: the plan's
+``dropouts`` gives its ``p`` per layer while the module is training (see
+:func:`_dropouts`).
 """
 from __future__ import annotations
 
