@@ -41,7 +41,7 @@ NOT_OPS = {
     "peak_gflops": "a measurement of this CPU's FMA ceiling for benchmarks, not an op",
 }
 #: parameter names a kernel may add to its twin's: where it writes its results
-DESTINATIONS = {"out", "c", "dx", "db", "dlogits", "dpred"}
+DESTINATIONS = {"out", "c", "dx", "db", "dlogits", "dpred", "dinput"}
 _SUFFIXES = ("_forward", "_backward", "_update", "_loss")
 
 

@@ -120,6 +120,18 @@ def log_softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
 def softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
     """Stable softmax over the last dimension; out may be x."""
 
+# softmax backward, NLL (issue 10)
+def log_softmax_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray]) -> np.ndarray:
+    """dx = dout - exp(y) * sum(dout) over the last dimension; dx may be dout or y."""
+
+def softmax_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray]) -> np.ndarray:
+    """dx = y * (dout - sum(dout * y)) over the last dimension; dx may be dout or y."""
+
+def nll_loss(input: _Array, target: _Array, weight: Optional[_Array], ignore_index: int,
+             reduction: _Reduction, dinput: Union[np.ndarray, None, Literal[False]]
+             ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """NLL of log-probabilities and its gradient -> (loss, dinput); dinput=False skips it."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:
