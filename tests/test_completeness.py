@@ -152,6 +152,10 @@ EXAMPLES = {
     "BCEWithLogitsLoss": lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5]),
                                                       reduction="sum",
                                                       pos_weight=np.array([3.0, 1.0, 0.25])),
+    # softmax modules, NLLLoss (issue 10)
+    "Softmax": lambda: nn.Softmax(dim=0),
+    "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
+    "NLLLoss": lambda: nn.NLLLoss(weight=np.array([1.0, 2.0, 0.5]), ignore_index=1, reduction="sum"),
 }
 
 
@@ -173,7 +177,7 @@ def test_every_module_declares_a_fused_role(name):
     assert name in EXAMPLES, f"tests/test_completeness.py: EXAMPLES has no nn.{name}"
     role = EXAMPLES[name]().fused_role()
     assert isinstance(role, nn.FusedRole)
-    kinds = {"linear", "activation", "flatten", "sequence", "loss", "unsupported"}
+    kinds = {"linear", "activation", "flatten", "sequence", "loss", "unsupported", "log_softmax"}
     assert role.kind in kinds, f"nn.{name}: unknown role kind {role.kind!r}"
     if role.kind == "unsupported":
         assert role.why, f"nn.{name}: an unsupported role must say why"

@@ -152,9 +152,13 @@ def adamw_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_s
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
-                loss: Literal["cross_entropy", "mse"], reduction: Literal["mean", "sum"] = "mean",
+                loss: Literal["cross_entropy", "mse", "l1", "huber", "smooth_l1", "bce_with_logits",
+                              "nll"],
+                reduction: Literal["mean", "sum"] = "mean",
                 class_weight: Optional[_Array] = None, ignore_index: int = -100,
                 label_smoothing: float = 0.0,
-                normalize: Optional[tuple[Optional[float], Optional[float]]] = None
+                normalize: Optional[tuple[Optional[float], Optional[float]]] = None,
+                delta: float = 1.0, beta: float = 1.0, pos_weight: Optional[_Array] = None,
+                log_softmax: bool = False
                 ) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""

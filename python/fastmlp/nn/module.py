@@ -33,7 +33,8 @@ class FusedRole:
     ``"activation"`` (``activation`` names its :data:`fastmlp.functional.ACTIVATIONS`
     entry), ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
     ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
-    fused kernel needs) or ``"unsupported"`` (``why`` says why).
+    fused kernel needs), ``"log_softmax"`` (``spec["dim"]``; the fused epoch takes it as the
+    model's last module, before the loss) or ``"unsupported"`` (``why`` says why).
     """
 
     kind: str
