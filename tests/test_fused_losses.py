@@ -62,10 +62,15 @@ def make_targets(rng, kind, n, ignore_index=None):
     return y
 
 
-def make_model(rng, log_softmax_dim):
-    """12-16-9-5 (the middle Linear without bias) with fresh weights, then LogSoftmax(dim)
-    when ``log_softmax_dim`` is not None."""
-    m = seed_net(sizes=(12, 16, 9, 5), bias=(True, False, True), init=(rng, 0.4))
+def make_model(rng, log_softmax_dim, wide=False):
+    """12-16-9-5 (the middle Linear without bias) with fresh weights, or with ``wide``
+    300-16-5 (a first layer much wider than the rest: the fused epoch then runs the head
+    beside the next batch's gather), then LogSoftmax(dim) when ``log_softmax_dim`` is not
+    None."""
+    if wide:
+        m = seed_net(sizes=(300, 16, 5), init=(rng, 0.4))
+    else:
+        m = seed_net(sizes=(12, 16, 9, 5), bias=(True, False, True), init=(rng, 0.4))
     if log_softmax_dim is None:
         return m
     return nn.Sequential(*m.children(), nn.LogSoftmax(dim=log_softmax_dim))
@@ -85,14 +90,16 @@ def assert_same(m1, o1, m2, o2):
             assert np.array_equal(np.asarray(s1[k]), np.asarray(s2[k])), (n1, k)
 
 
-def run_both(rng, crit_name, reduction, opts, n=203, batch_size=32, epochs=2, caplog=None):
+def run_both(rng, crit_name, reduction, opts, n=203, batch_size=32, epochs=2, wide=False):
     factory, kind, lsm = CRITERIA[crit_name]
     crit = factory(reduction)
-    X = rng.standard_normal((n, 3, 4)).astype(np.float32)
+    X = rng.standard_normal((n, 15, 20) if wide else (n, 3, 4)).astype(np.float32)
+    if wide:  # 300 inputs: keep the pre-activations in range
+        X *= np.float32(0.2)
     y = make_targets(rng, kind, n, getattr(crit, "ignore_index", None) if "ignore" in crit_name
                      else None)
-    m1 = make_model(rng, lsm)
-    m2 = make_model(rng, lsm)
+    m1 = make_model(rng, lsm, wide)
+    m2 = make_model(rng, lsm, wide)
     m2.load_state_dict(m1.state_dict())
     o1, o2 = make_opt(m1, opts), make_opt(m2, opts)
     for e in range(epochs):
@@ -113,6 +120,14 @@ def test_fused_bitwise_equals_python_loop(rng, isa, threads, crit_name, reductio
     with caplog.at_level(logging.DEBUG, logger=LOG):
         run_both(rng, crit_name, reduction, opts)
     assert "Python loop" not in caplog.text  # the fused path ran
+
+
+@pytest.mark.parametrize("crit_name", ["l1", "bce_pos_weight", "nll_weight", "smooth_l1"])
+def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name):
+    """At 2 threads with a wide first layer the head (the loss included) runs on one thread
+    beside the next batch's gather: still the Python loop's bits."""
+    thread_count(2)
+    run_both(rng, crit_name, "mean", OPTIMS["sgd_momentum"], wide=True)
 
 
 @pytest.mark.parametrize("opt_name", ["sgd_plain", "adam"])

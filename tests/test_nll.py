@@ -268,3 +268,49 @@ def test_reference_matches_torch_when_installed(rng):
         np.testing.assert_allclose(reference.nll_loss(x, target, weight=weight, reduction=red)[0],
                                    want, rtol=1e-12)
 
+
+
+# --------------------------------------------------------- F.nll_loss, nn.NLLLoss --
+
+from fastmlp import functional as F  # noqa: E402
+from fastmlp import nn  # noqa: E402
+from fastmlp.autograd import Tensor  # noqa: E402
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_functional_and_module_gradients(rng, reduction):
+    """F.nll_loss / nn.NLLLoss: the kernel's loss, and backward gives its dinput (times the
+    upstream gradient for "none": each row's -w[t] * g_i, one float product: 2u relative)."""
+    x, target, weight = make(rng, 30, 6, True, True)
+    t = Tensor(x, requires_grad=True)
+    crit = nn.NLLLoss(weight=weight, reduction=reduction)
+    out = crit(t, target)
+    want, d = kernels.nll_loss(x, target, weight=weight, reduction=reduction)
+    np.testing.assert_array_equal(out.data, np.asarray(want, np.float32))
+    if reduction == "none":
+        g = rng.standard_normal(30).astype(np.float32)
+        out.backward(g)
+        np.testing.assert_allclose(t.grad, d * g[:, None], rtol=2 * U)
+    else:
+        out.backward()
+        np.testing.assert_array_equal(t.grad, d)
+    t2 = Tensor(x, requires_grad=True)
+    F.nll_loss(t2, target, weight=weight, reduction=reduction).sum().backward()
+    assert t2.grad is not None and t2.grad.shape == x.shape
+
+
+def test_module_options_and_legacy_arguments(rng):
+    x, target, _ = make(rng, 10, 4, False, False)
+    assert repr(nn.NLLLoss()) == "NLLLoss()"
+    assert repr(nn.NLLLoss(ignore_index=1, reduction="sum")) == "NLLLoss(reduction='sum', ignore_index=1)"
+    with pytest.warns(UserWarning, match="size_average"):
+        s = F.nll_loss(x, target, size_average=False)
+    assert float(s) == pytest.approx(kernels.nll_loss(x, target, reduction="sum")[0], rel=0, abs=0)
+    with pytest.raises(ValueError, match="reduction"):
+        nn.NLLLoss(reduction="avg")
+    with pytest.raises(ValueError, match="weight"):
+        nn.NLLLoss(weight=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="target"):
+        F.nll_loss(x, np.full(10, 4))
+    role = nn.NLLLoss(weight=np.ones(4), ignore_index=3, reduction="sum").fused_role()
+    assert role.kind == "loss" and role.spec["loss"] == "nll" and role.spec["ignore_index"] == 3
