@@ -1,5 +1,6 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
-// the elementwise losses, sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
+// nll_loss, the elementwise losses, softmax/log_softmax and their backward,
+// sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.

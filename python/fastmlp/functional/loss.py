@@ -1,4 +1,5 @@
-"""Losses: ``cross_entropy``, ``nll_loss``, ``mse_loss``, ``l1_loss``... (``torch.nn.functional``'s names and reductions).
+"""Losses: ``cross_entropy``, ``nll_loss``, ``mse_loss``, ``l1_loss``... (``torch.nn.functional``'s
+names and reductions).
 
 Forward and gradient are one kernel pass; the gradient is kept for backward.
 """

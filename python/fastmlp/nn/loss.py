@@ -1,4 +1,5 @@
-"""Loss modules: ``CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's definitions and reductions).
+"""Loss modules: ``CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's
+definitions and reductions).
 
 Each loss declares what the fused epoch needs from it (:meth:`fused_role`: the
 kernel and its options) and checks a whole epoch's targets up front

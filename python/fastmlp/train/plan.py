@@ -30,7 +30,8 @@ class Plan:
     biases: list           # (out_l,) arrays or None
     activations: list      # per layer: the epilogue name ("relu") or None
     params: list           # Parameter objects in the core's order W0, b0, W1, ...
-    loss: dict             # the criterion's declared spec (see nn.loss)
+    loss: dict             # the criterion's declared spec (see nn.loss), with
+                           # log_softmax=True when the model ends with LogSoftmax
     in_features: int
     n_out: int
 
@@ -47,7 +48,8 @@ def _layers(model):
     for m in model.children():
         r = m.fused_role()
         if log_softmax:
-            raise Fallback(f"a {type(m).__name__} after the LogSoftmax (it must be the last module)")
+            raise Fallback(f"a {type(m).__name__} after the LogSoftmax (it must be the last "
+                           f"module)")
         if r.kind == "log_softmax":  # losses (issue 10): the last module, over the outputs
             if not layers or r.spec.get("dim") not in (None, 1, -1):
                 raise Fallback(f"a {type(m).__name__}(dim={r.spec.get('dim')}) that is not over "
