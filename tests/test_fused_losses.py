@@ -159,6 +159,30 @@ def test_nll_every_row_ignored_gives_nan_like_the_loop(rng):
         assert np.array_equal(p.data, q)
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # the Python loop's, per step
+def test_fused_log_softmax_implicit_dim(rng, caplog):
+    """LogSoftmax(dim=None) on the (B, C) batches is over dim 1 (PyTorch's implicit choice):
+    fused, and bitwise the loop."""
+    crit = nn.NLLLoss()
+    X = rng.standard_normal((90, 12)).astype(np.float32)
+    y = make_targets(rng, "class", 90)
+    m1 = nn.Sequential(*make_model(rng, None).children(), nn.LogSoftmax())
+    m2 = copy.deepcopy(m1)
+    o1, o2 = make_opt(m1, OPTIMS["sgd_momentum"]), make_opt(m2, OPTIMS["sgd_momentum"])
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=3)
+    assert "Python loop" not in caplog.text
+    l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(3).permutation(90), 16)
+    assert l1 == l2
+    assert_same(m1, o1, m2, o2)
+
+
+def test_bce_weight_of_more_dimensions_is_not_fused():
+    role = nn.BCEWithLogitsLoss(weight=np.ones((4, 5), np.float32)).fused_role()
+    assert role.kind == "unsupported" and "(4, 5)" in role.why
+    assert nn.BCEWithLogitsLoss(pos_weight=np.ones(5, np.float32)).fused_role().kind == "loss"
+
+
 # ------------------------------------------------------------- fallbacks --
 
 
