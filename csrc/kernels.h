@@ -96,6 +96,25 @@ void bce_with_logits(const float* logits, const float* target, index_t n, const 
 // y may alias x exactly. Bits independent of the thread count (a row is one thread's).
 void log_softmax(const float* x, float* y, index_t rows, index_t C);
 void softmax(const float* x, float* y, index_t rows, index_t C);
+// Their backward, over the last dimension, from the forward's output y (rows, C)
+// and the output gradient dout (rows, C) (PyTorch's formulas):
+//   log_softmax_backward: dx = dout - exp(y) * sum_c(dout)
+//   softmax_backward:     dx = y * (dout - sum_c(dout * y))
+// Row sums in double, each dx rounded once; dx may alias dout or y exactly.
+// Bits independent of the thread count.
+void log_softmax_backward(const float* dout, const float* y, float* dx, index_t rows, index_t C);
+void softmax_backward(const float* dout, const float* y, float* dx, index_t rows, index_t C);
+
+// ------------------------------------------------------------------ NLL ----
+// input (N,C) log-probabilities, target (N,) class indices in [0,C) or ==
+// ignore_index, weight (C,) or nullptr. PyTorch's NLLLoss:
+//   l_i = -w[t_i] * input[i, t_i]  (0 for ignored rows); mean divides sum_i l_i
+//   by sum_{i not ignored} w[t_i] (NaN when that is 0, as PyTorch).
+// loss: None -> (N,), Mean/Sum -> loss[0]. dinput (N,C) or nullptr: gradient of
+// the reduced loss (None: of sum_i l_i): -w[t_i] (/ the mean's denominator) at
+// (i, t_i), 0 elsewhere. dinput may alias input. Bits independent of threads.
+void nll_loss(const float* input, const std::int64_t* target, index_t N, index_t C, const float* weight,
+              std::int64_t ignore_index, Reduction reduction, float* loss, float* dinput);
 
 // ----------------------------------------------------------------- SGD ----
 // One fused pass, torch.optim.SGD's rule for one parameter (n,):

@@ -41,7 +41,7 @@ NOT_OPS = {
     "peak_gflops": "a measurement of this CPU's FMA ceiling for benchmarks, not an op",
 }
 #: parameter names a kernel may add to its twin's: where it writes its results
-DESTINATIONS = {"out", "c", "dx", "db", "dlogits", "dpred"}
+DESTINATIONS = {"out", "c", "dx", "db", "dlogits", "dpred", "dinput"}
 _SUFFIXES = ("_forward", "_backward", "_update", "_loss")
 
 
@@ -153,6 +153,10 @@ EXAMPLES = {
                                                       reduction="sum",
                                                       pos_weight=np.array([3.0, 1.0, 0.25])),
     "Dropout": lambda: nn.Dropout(p=0.25, inplace=True),
+    # softmax modules, NLLLoss (issue 10)
+    "Softmax": lambda: nn.Softmax(dim=0),
+    "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
+    "NLLLoss": lambda: nn.NLLLoss(weight=np.array([1.0, 2.0, 0.5]), ignore_index=1, reduction="sum"),
 }
 
 
@@ -174,7 +178,8 @@ def test_every_module_declares_a_fused_role(name):
     assert name in EXAMPLES, f"tests/test_completeness.py: EXAMPLES has no nn.{name}"
     role = EXAMPLES[name]().fused_role()
     assert isinstance(role, nn.FusedRole)
-    kinds = {"linear", "activation", "flatten", "sequence", "loss", "dropout", "unsupported"}
+    kinds = {"linear", "activation", "flatten", "sequence", "loss", "dropout", "log_softmax",
+             "unsupported"}
     assert role.kind in kinds, f"nn.{name}: unknown role kind {role.kind!r}"
     if role.kind == "unsupported":
         assert role.why, f"nn.{name}: an unsupported role must say why"

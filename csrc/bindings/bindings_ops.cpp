@@ -1,5 +1,6 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
-// the elementwise losses, sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
+// nll_loss, the elementwise losses, softmax/log_softmax and their backward,
+// sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
@@ -84,40 +85,47 @@ py::array bias_grad_py(py::handle dout_obj, py::handle db_obj) {
 
 // --------------------------------------------------------- cross-entropy ----
 
-py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::handle weight_obj,
-                           std::int64_t ignore_index, double label_smoothing, const std::string& reduction,
-                           py::handle dlogits_obj) {
-  py::array_t<float> logits = input_f32(logits_obj, "logits", 2);
-  const index_t N = logits.shape(0), C = logits.shape(1);
-  if (C < 1) value_error("logits: expected at least one class (C >= 1), got shape " + shape_str(logits));
-  py::array_t<std::int64_t> target =
-      class_labels_i64(target_obj, N, C, ignore_index, "target", "value", "N rows of logits");
+// The shared binding of the class-index losses (cross_entropy, nll_loss):
+// `x` (N, C) float32 (called `xname`), target (N,) checked by class_labels_i64,
+// weight (C,) or None, the reduction, and the gradient destination `dname`:
+// None (new), False (skipped) or a float32 C-contiguous writeable (N, C) array
+// that may be x itself and must not overlap weight or target. check() runs the
+// loss's own checks; run(x, t, N, C, weight, red, loss, dx) calls the kernel
+// with the GIL released. Everything is checked before any memory is touched.
+template <class Check, class Run>
+py::tuple class_loss_py(py::handle x_obj, const char* xname, py::handle target_obj, py::handle weight_obj,
+                        std::int64_t ignore_index, const std::string& reduction, py::handle dx_obj,
+                        const char* dname, Check check, Run run) {
+  py::array_t<float> x = input_f32(x_obj, xname, 2);
+  const index_t N = x.shape(0), C = x.shape(1);
+  if (C < 1) value_error(std::string(xname) + ": expected at least one class (C >= 1), got shape " + shape_str(x));
+  const std::string rows = std::string("N rows of ") + xname;
+  py::array_t<std::int64_t> target = class_labels_i64(target_obj, N, C, ignore_index, "target", "value", rows.c_str());
   const float* weight = nullptr;
   py::array_t<float> weight_arr;
+  const std::string classes = std::string("C classes of ") + xname;
   if (!weight_obj.is_none()) {
-    weight_arr = input_f32_len(weight_obj, "weight", C, "C classes of logits");
+    weight_arr = input_f32_len(weight_obj, "weight", C, classes.c_str());
     weight = weight_arr.data();
   }
-  check_label_smoothing(label_smoothing, "label_smoothing");
+  check();
   const Reduction red = parse_reduction(reduction);
 
-  py::object dlogits = py::none();
+  py::object dx = py::none();
   float* dl = nullptr;
-  const bool want_grad = !(py::isinstance<py::bool_>(dlogits_obj) && !dlogits_obj.cast<bool>());
+  const bool want_grad = !(py::isinstance<py::bool_>(dx_obj) && !dx_obj.cast<bool>());
   if (want_grad) {
-    if (dlogits_obj.is_none()) {
-      dlogits = new_f32({N, C});
-      dl = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
+    if (dx_obj.is_none()) {
+      dx = new_f32({N, C});
+      dl = static_cast<float*>(py::reinterpret_borrow<py::array>(dx).mutable_data());
     } else {
-      dl = output_f32(dlogits_obj, "dlogits", {N, C});
-      dlogits = py::reinterpret_borrow<py::object>(dlogits_obj);
-      check_alias(dl, fbytes(N * C), "dlogits", logits.data(), fbytes(N * C), "logits", true);
-      if (weight) check_alias(dl, fbytes(N * C), "dlogits", weight, fbytes(C), "weight", false);
-      check_alias(dl, fbytes(N * C), "dlogits", target.data(), size_t(N) * 8, "target", false);
+      dl = output_f32(dx_obj, dname, {N, C});
+      dx = py::reinterpret_borrow<py::object>(dx_obj);
+      check_alias(dl, fbytes(N * C), dname, x.data(), fbytes(N * C), xname, true);
+      if (weight) check_alias(dl, fbytes(N * C), dname, weight, fbytes(C), "weight", false);
+      check_alias(dl, fbytes(N * C), dname, target.data(), size_t(N) * 8, "target", false);
     }
   }
-  const std::int64_t* t = target.data();
-
   py::object loss_obj;
   float loss_scalar = 0.0f;
   float* loss = &loss_scalar;
@@ -128,10 +136,20 @@ py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::han
   }
   {
     py::gil_scoped_release nogil;
-    cross_entropy(logits.data(), t, N, C, weight, ignore_index, float(label_smoothing), red, loss, dl);
+    run(x.data(), target.data(), N, C, weight, red, loss, dl);
   }
   if (red != Reduction::None) loss_obj = py::float_(double(loss_scalar));
-  return py::make_tuple(loss_obj, dlogits);
+  return py::make_tuple(loss_obj, dx);
+}
+
+py::tuple cross_entropy_py(py::handle logits_obj, py::handle target_obj, py::handle weight_obj,
+                           std::int64_t ignore_index, double label_smoothing, const std::string& reduction,
+                           py::handle dlogits_obj) {
+  return class_loss_py(
+      logits_obj, "logits", target_obj, weight_obj, ignore_index, reduction, dlogits_obj, "dlogits",
+      [&] { check_label_smoothing(label_smoothing, "label_smoothing"); },
+      [&](const float* x, const std::int64_t* t, index_t N, index_t C, const float* w, Reduction r, float* l,
+          float* d) { cross_entropy(x, t, N, C, w, ignore_index, float(label_smoothing), r, l, d); });
 }
 
 // ------------------------------------------------------ elementwise losses ----
@@ -286,6 +304,38 @@ py::array row_softmax_py(py::handle x_obj, py::handle out_obj) {
   return out;
 }
 
+// ------------------------------------- softmax backward, NLL (issue 10) ----
+
+// dout (..., C), any ndim >= 1, y (the forward's output) of dout's shape, dx
+// as relu_backward's (may be dout or y exactly).
+using RowBackward = void (*)(const float*, const float*, float*, index_t, index_t);
+template <RowBackward Kernel>
+py::array row_softmax_backward_py(py::handle dout_obj, py::handle y_obj, py::handle dx_obj) {
+  py::array_t<float> dout = input_f32(dout_obj, "dout", -1);
+  if (dout.ndim() < 1)
+    value_error("dout: expected at least 1 dimension (softmax runs over the last), got a 0-d array");
+  py::array_t<float> y = input_like(y_obj, "y", dout, "dout");
+  const index_t C = dout.shape(dout.ndim() - 1), n = dout.size();
+  const index_t rows = C ? n / C : 0;
+  py::array dx = dx_obj.is_none() ? py::array(new_f32(shape_vec(dout))) : output_like(dx_obj, "dx", dout, "dout");
+  float* d = static_cast<float*>(dx.mutable_data());
+  check_alias(d, fbytes(n), "dx", dout.data(), fbytes(n), "dout", true);
+  check_alias(d, fbytes(n), "dx", y.data(), fbytes(n), "y", true);
+  if (n > 0) {
+    py::gil_scoped_release nogil;
+    Kernel(dout.data(), y.data(), d, rows, C);
+  }
+  return dx;
+}
+
+py::tuple nll_loss_py(py::handle input_obj, py::handle target_obj, py::handle weight_obj,
+                      std::int64_t ignore_index, const std::string& reduction, py::handle dinput_obj) {
+  return class_loss_py(
+      input_obj, "input", target_obj, weight_obj, ignore_index, reduction, dinput_obj, "dinput", [] {},
+      [&](const float* x, const std::int64_t* t, index_t N, index_t C, const float* w, Reduction r, float* l,
+          float* d) { nll_loss(x, t, N, C, w, ignore_index, r, l, d); });
+}
+
 // ------------------------------------------------------------------- SGD ----
 
 void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj, double lr, double momentum,
@@ -391,6 +441,19 @@ void bind_ops(py::module_& m) {
         "log_softmax(x, out=None): stable log-softmax over the last dimension; out may be x.");
   m.def("softmax", &row_softmax_py<softmax>, py::arg("x"), py::arg("out"),
         "softmax(x, out=None): stable softmax over the last dimension; out may be x.");
+  // softmax backward, NLL (issue 10)
+  m.def("log_softmax_backward", &row_softmax_backward_py<log_softmax_backward>, py::arg("dout"), py::arg("y"),
+        py::arg("dx"),
+        "log_softmax_backward(dout, y, dx=None): dx = dout - exp(y) * sum(dout) over the last dimension,"
+        " y = log_softmax(x); dx may be dout or y.");
+  m.def("softmax_backward", &row_softmax_backward_py<softmax_backward>, py::arg("dout"), py::arg("y"),
+        py::arg("dx"),
+        "softmax_backward(dout, y, dx=None): dx = y * (dout - sum(dout * y)) over the last dimension,"
+        " y = softmax(x); dx may be dout or y.");
+  m.def("nll_loss", &nll_loss_py, py::arg("input"), py::arg("target"), py::arg("weight"),
+        py::arg("ignore_index"), py::arg("reduction"), py::arg("dinput"),
+        "nll_loss(input, target, weight, ignore_index, reduction, dinput) -> (loss, dinput);"
+        " dinput=False skips the gradient.");
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"),

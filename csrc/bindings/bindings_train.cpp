@@ -17,7 +17,8 @@ const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Line
 
 train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
             loss, reduction="mean", class_weight=None, ignore_index=-100,
-            label_smoothing=0.0, normalize=None, dropouts=None) -> (loss_sum, steps)
+            label_smoothing=0.0, normalize=None, dropouts=None, delta=1.0, beta=1.0, pos_weight=None,
+            log_softmax=False) -> (loss_sum, steps)
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
@@ -42,6 +43,12 @@ optimizer: {"kind": "sgd" | "adam" | "adamw", "params": [...]}, params one dict 
 dropouts: None, or one entry per layer: None or {"p": float in [0, 1), "seeds": uint64
   array (steps,)}: dropout (fastmlp.kernels.dropout_forward) after layer l's activation,
   step s with seeds[s]; steps is ceil(len(perm) / batch_size) (floor with drop_last).
+loss: "cross_entropy" | "nll" (y class indices; class_weight (C,), ignore_index;
+  label_smoothing for cross_entropy) or "mse" | "l1" | "huber" (delta > 0) |
+  "smooth_l1" (beta >= 0) | "bce_with_logits" (class_weight: its weight, and
+  pos_weight, each None or of shape () or (C,)) (y (N, C) floats), on the last
+  layer's output, or on its log_softmax when log_softmax=True (the model ends
+  with LogSoftmax over the outputs).
 Returns the sum of the step losses (float64 of float32 values) and the
 number of steps.)doc";
 
@@ -137,6 +144,82 @@ void parse_adam(const py::dict& d, const std::string& name, ParamSlot* p, StateA
   if (o.amsgrad) state_array(d, "max_exp_avg_sq", 2, "amsgrad");
 }
 
+// ---- losses (issue 10) ----
+
+// loss names as train_epoch takes them; a new LossKind adds its row.
+struct LossName {
+  const char* name;
+  LossKind kind;
+};
+constexpr LossName kLossNames[] = {
+    {"cross_entropy", LossKind::CrossEntropy}, {"mse", LossKind::Mse}, {"l1", LossKind::L1},
+    {"huber", LossKind::Huber}, {"smooth_l1", LossKind::SmoothL1}, {"bce_with_logits", LossKind::BceWithLogits},
+    {"nll", LossKind::Nll}};
+
+// bce_with_logits' weight / pos_weight in the fused epoch: None, or shape () or
+// (C,) (the trailing parts of every batch's (B, C) that do not depend on B).
+py::array_t<float> bce_weight(py::handle h, const char* name, index_t C) {
+  py::array_t<float> a = input_f32(h, name, -1);
+  if (!(a.ndim() == 0 || (a.ndim() == 1 && a.shape(0) == C)))
+    value_error(std::string(name) + ": expected shape () or (" + std::to_string(C) +
+                ",) (one per output) for loss='bce_with_logits', got " + shape_str(a));
+  return a;
+}
+
+// The loss arguments of train_epoch, every one checked as its kernel's binding
+// checks it; the weight arrays are kept alive in *class_weight / *pos_weight.
+TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::handle class_weight_obj,
+                     long long ignore_index, double label_smoothing, double delta, double beta,
+                     py::handle pos_weight_obj, bool log_softmax, index_t C, py::array_t<float>* class_weight,
+                     py::array_t<float>* pos_weight) {
+  TrainLoss loss;
+  bool known = false;
+  std::string accepted;
+  for (const LossName& l : kLossNames) {
+    accepted += std::string(accepted.empty() ? "'" : ", '") + l.name + "'";
+    if (name == l.name) {
+      loss.kind = l.kind;
+      known = true;
+    }
+  }
+  if (!known) value_error("loss: expected one of " + accepted + ", got '" + name + "'");
+  loss.reduction = parse_reduction(reduction);
+  if (loss.reduction == Reduction::None)
+    value_error("reduction: training needs a scalar loss ('mean' or 'sum'), got 'none'");
+  if (!class_weight_obj.is_none()) {
+    if (class_targets(loss.kind)) {
+      *class_weight = input_f32_len(class_weight_obj, "class_weight", C, "one per class");
+    } else if (loss.kind == LossKind::BceWithLogits) {
+      *class_weight = bce_weight(class_weight_obj, "class_weight", C);
+      loss.n_weight = class_weight->size();
+    } else {
+      value_error("class_weight: only for loss='cross_entropy', 'nll' or 'bce_with_logits' (its weight)");
+    }
+    loss.class_weight = class_weight->data();
+  }
+  if (!pos_weight_obj.is_none()) {
+    if (loss.kind != LossKind::BceWithLogits) value_error("pos_weight: only for loss='bce_with_logits'");
+    *pos_weight = bce_weight(pos_weight_obj, "pos_weight", C);
+    loss.pos_weight = pos_weight->data();
+    loss.n_pos_weight = pos_weight->size();
+  }
+  check_label_smoothing(label_smoothing, "label_smoothing");
+  if (label_smoothing != 0.0 && loss.kind != LossKind::CrossEntropy)
+    value_error("label_smoothing: only for loss='cross_entropy'");
+  loss.label_smoothing = float(label_smoothing);
+  loss.ignore_index = ignore_index;
+  if (loss.kind == LossKind::Huber) {
+    if (!(delta > 0.0)) value_error("delta: huber_loss needs delta > 0, got " + num_str(delta));
+    loss.param = delta;
+  }
+  if (loss.kind == LossKind::SmoothL1) {
+    if (!(beta >= 0.0)) value_error("beta: smooth_l1_loss needs beta >= 0, got " + num_str(beta));
+    loss.param = beta;
+  }
+  loss.log_softmax = log_softmax;
+  return loss;
+}
+
 struct Region {
   const void* p;
   size_t bytes;
@@ -148,7 +231,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               bool drop_last, py::handle optimizer, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
-                              py::handle normalize, py::handle dropouts) {
+                              py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
+                              bool log_softmax) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -229,28 +313,15 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                 std::to_string(X.shape(1)) + " (shape " + shape_str(X) + ")");
 
   // loss
-  TrainLoss loss;
-  if (loss_name == "cross_entropy") loss.kind = LossKind::CrossEntropy;
-  else if (loss_name == "mse") loss.kind = LossKind::Mse;
-  else value_error("loss: expected 'cross_entropy' or 'mse', got '" + loss_name + "'");
-  loss.reduction = parse_reduction(reduction);
-  if (loss.reduction == Reduction::None)
-    value_error("reduction: training needs a scalar loss ('mean' or 'sum'), got 'none'");
-  py::array_t<float> class_weight;
-  if (!class_weight_obj.is_none()) {
-    if (loss.kind != LossKind::CrossEntropy) value_error("class_weight: only for loss='cross_entropy'");
-    class_weight = input_f32_len(class_weight_obj, "class_weight", C, "one per class");
-    loss.class_weight = class_weight.data();
-  }
-  check_label_smoothing(label_smoothing, "label_smoothing");
-  loss.label_smoothing = float(label_smoothing);
-  loss.ignore_index = ignore_index;
+  py::array_t<float> class_weight, pos_weight;
+  const TrainLoss loss = parse_loss(loss_name, reduction, class_weight_obj, ignore_index, label_smoothing,
+                                    delta, beta, pos_weight_obj, log_softmax, C, &class_weight, &pos_weight);
 
   // y (every label checked now, before any weight changes)
   py::array y_keep;
   const std::int64_t* y_class = nullptr;
   const float* y_value = nullptr;
-  if (loss.kind == LossKind::CrossEntropy) {
+  if (class_targets(loss.kind)) {
     py::array_t<std::int64_t> yi =
         class_labels_i64(y_obj, N, C, ignore_index, "y", "label", "one label per row of X");
     y_class = yi.data();
@@ -258,7 +329,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   } else {
     py::array_t<float> y = input_f32(y_obj, "y", -1);
     if (y.ndim() != 2 || y.shape(0) != N || y.shape(1) != C)
-      value_error("y: expected MSE targets of shape (" + std::to_string(N) + ", " + std::to_string(C) +
+      value_error("y: expected " + loss_name + " targets of shape (" + std::to_string(N) + ", " + std::to_string(C) +
                   ") (the model's output shape), got " + shape_str(y));
     y_value = y.data();
     y_keep = y;
@@ -354,8 +425,10 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       value_error(writable[i].name + ": shares memory with X");
     if (overlaps(writable[i].p, writable[i].bytes, y_keep.data(), size_t(y_keep.nbytes())))
       value_error(writable[i].name + ": shares memory with y");
-    if (loss.class_weight && overlaps(writable[i].p, writable[i].bytes, loss.class_weight, size_t(C) * 4))
+    if (class_weight && overlaps(writable[i].p, writable[i].bytes, class_weight.data(), size_t(class_weight.nbytes())))
       value_error(writable[i].name + ": shares memory with class_weight");
+    if (pos_weight && overlaps(writable[i].p, writable[i].bytes, pos_weight.data(), size_t(pos_weight.nbytes())))
+      value_error(writable[i].name + ": shares memory with pos_weight");
   }
 
   index_t steps = 0;
@@ -376,5 +449,8 @@ void bind_train(py::module_& m) {
         py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",
         py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
         py::arg("label_smoothing") = 0.0, py::arg("normalize") = py::none(),
-        py::arg("dropouts") = py::none(), kTrainDoc);
+        py::arg("dropouts") = py::none(),
+        // losses (issue 10)
+        py::arg("delta") = 1.0, py::arg("beta") = 1.0, py::arg("pos_weight") = py::none(),
+        py::arg("log_softmax") = false, kTrainDoc);
 }

@@ -38,4 +38,36 @@ void row_softmax(const float* x, float* y, index_t rows, index_t C) {
   });
 }
 
+// The backward of the row pass, from the forward's output y (rows, C) and the
+// output gradient dout (rows, C), over the last dimension:
+//   Log (log_softmax): dx = dout - exp(y) * sum(dout)
+//   softmax:           dx = y * (dout - sum(dout * y))
+// (PyTorch's _log_softmax_backward_data / _softmax_backward_data). The row sum
+// is double in index order (dout * y is exact in double), exp is std::exp in
+// double, and each dx is rounded to float once. A row is one thread's, rows are
+// split only above kParallelMin elements: same bits at any thread count. dx
+// may alias dout or y exactly: the sum is read first, then element c of dx is
+// written after reading dout[c] and y[c].
+template <bool Log>
+void row_softmax_backward(const float* dout, const float* y, float* dx, index_t rows, index_t C) {
+  constexpr index_t kParallelMin = index_t(1) << 15;
+  parallel_or_inline(threads_if(rows * C >= kParallelMin && rows > 1), [&](int t, int nt) {
+    index_t r0, r1;
+    split_range(rows, t, nt, 1, &r0, &r1);
+    for (index_t r = r0; r < r1; ++r) {
+      const float* gr = dout + r * C;
+      const float* yr = y + r * C;
+      float* dr = dx + r * C;
+      double s = 0.0;
+      if constexpr (Log) {
+        for (index_t c = 0; c < C; ++c) s += double(gr[c]);
+        for (index_t c = 0; c < C; ++c) dr[c] = float(double(gr[c]) - std::exp(double(yr[c])) * s);
+      } else {
+        for (index_t c = 0; c < C; ++c) s += double(gr[c]) * double(yr[c]);
+        for (index_t c = 0; c < C; ++c) dr[c] = float(double(yr[c]) * (double(gr[c]) - s));
+      }
+    }
+  });
+}
+
 }  // namespace fastmlp

@@ -85,20 +85,35 @@ struct TrainInput {
   float mean = 0.0f, std = 1.0f;
 };
 
-enum class LossKind : int { CrossEntropy = 0, Mse = 1 };
+// The losses the fused epoch runs, each its kernel of kernels.h on the batch's
+// outputs (B, C): class-index targets (y_class) for CrossEntropy and Nll,
+// float targets (B, C) (y_value) for the others.
+enum class LossKind : int { CrossEntropy = 0, Mse = 1, L1 = 2, Huber = 3, SmoothL1 = 4, BceWithLogits = 5,
+                            Nll = 6 };
+
+// Whether `kind` takes class-index targets (y_class) rather than float ones (y_value).
+inline bool class_targets(LossKind kind) { return kind == LossKind::CrossEntropy || kind == LossKind::Nll; }
 
 struct TrainLoss {
   LossKind kind = LossKind::CrossEntropy;
   Reduction reduction = Reduction::Mean;  // Mean or Sum (a scalar loss)
-  const float* class_weight = nullptr;    // CE: (C,) or nullptr
-  std::int64_t ignore_index = -100;       // CE
+  const float* class_weight = nullptr;    // CE, Nll: (C,); BceWithLogits: its weight (n_weight,); or nullptr
+  index_t n_weight = 0;                   // BceWithLogits: class_weight's size (1 or C)
+  const float* pos_weight = nullptr;      // BceWithLogits: (n_pos_weight,) (1 or C) or nullptr
+  index_t n_pos_weight = 0;
+  std::int64_t ignore_index = -100;       // CE, Nll
   float label_smoothing = 0.0f;           // CE
+  double param = 0.0;                     // Huber: delta; SmoothL1: beta
+  // The model's last module is LogSoftmax over the outputs: the loss reads
+  // y = log_softmax(a_L) and its gradient goes through log_softmax_backward
+  // (the kernels the Python path's F.log_softmax calls).
+  bool log_softmax = false;
 };
 
 // One epoch of minibatch training, exactly the Python loop
 //   for each batch idx = perm[s : s+B]:  forward, loss, backward, optimizer step
-// X: the (N, F) rows (see TrainInput); y_class (N,) int64 class indices for cross-entropy, or
-// y_value (N, out_last) for MSE; perm (n_perm,) indices into [0, N).
+// X: the (N, F) rows (see TrainInput); y_class (N,) int64 class indices for cross-entropy
+// and NLL (class_targets), or y_value (N, out_last) for the others; perm (n_perm,) indices into [0, N).
 // Steps: ceil(n_perm / B) (floor with drop_last); the last one may be short.
 // All workspace is allocated once before the first step; the per-step work is
 // the kernels of kernels.h and nothing else. Returns the sum over steps of

@@ -6,7 +6,8 @@
 //
 //   xb (B,F)      = X[perm[s:s+B]]                        gather
 //   a_l (B,out_l) = act_l(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
-//   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y)
+//   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y) | ... (TrainLoss's kind;
+//                   with log_softmax: of log_softmax(a_L), then log_softmax_backward)
 //   for l = L..1:
 //     d            *= act_l'(a_l)                         relu_backward (if ReLU)
 //     dW (out,in)   = d^T @ a_{l-1}                       sgemm(trans_a)
@@ -133,6 +134,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   AlignedBuffer<float> dw{size_t(max_w)}, db{size_t(max_out)};
   AlignedBuffer<std::int64_t> yb_class{size_t(B)};
   AlignedBuffer<float> yb_value{size_t(B * C)};
+  AlignedBuffer<float> lsm{loss.log_softmax ? size_t(B * C) : 0};  // log_softmax(a_L), when the model ends with it
   std::vector<float*> act(static_cast<size_t>(n_layers));
   float* ap = acts.data();
   for (int l = 0; l < n_layers; ++l) {
@@ -257,7 +259,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     const bool overlap = overlap_ok && next_gather;
     float* const nxb = xbuf[(s + 1) % 2];
 
-    if (loss.kind == LossKind::CrossEntropy) {
+    if (class_targets(loss.kind)) {
       for (index_t i = 0; i < bs; ++i) yb_class.data()[i] = y_class[idx[i]];
     } else {
       for (index_t i = 0; i < bs; ++i)
@@ -330,12 +332,34 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
               act[l], L.out, L.bias.param, L.activation);
         dropout_fwd(l);
       }
+      // The loss and its gradient d (B,C) w.r.t. its input: a_L, or y = log_softmax(a_L)
+      // whose backward then turns d into the gradient w.r.t. a_L, in place.
       float step_loss = 0.0f;
-      if (loss.kind == LossKind::CrossEntropy)
-        cross_entropy(act[n_layers - 1], yb_class.data(), bs, C, loss.class_weight,
-                      loss.ignore_index, loss.label_smoothing, loss.reduction, &step_loss, d);
-      else
-        mse_loss(act[n_layers - 1], yb_value.data(), bs * C, loss.reduction, &step_loss, d);
+      const float* out = act[n_layers - 1];
+      if (loss.log_softmax) {
+        log_softmax(out, lsm.data(), bs, C);
+        out = lsm.data();
+      }
+      const float* yv = yb_value.data();
+      const Reduction red = loss.reduction;
+      switch (loss.kind) {
+        case LossKind::CrossEntropy:
+          cross_entropy(out, yb_class.data(), bs, C, loss.class_weight, loss.ignore_index,
+                        loss.label_smoothing, red, &step_loss, d);
+          break;
+        case LossKind::Nll:
+          nll_loss(out, yb_class.data(), bs, C, loss.class_weight, loss.ignore_index, red, &step_loss, d);
+          break;
+        case LossKind::Mse: mse_loss(out, yv, bs * C, red, &step_loss, d); break;
+        case LossKind::L1: l1_loss(out, yv, bs * C, red, &step_loss, d); break;
+        case LossKind::Huber: huber_loss(out, yv, bs * C, loss.param, red, &step_loss, d); break;
+        case LossKind::SmoothL1: smooth_l1_loss(out, yv, bs * C, loss.param, red, &step_loss, d); break;
+        case LossKind::BceWithLogits:
+          bce_with_logits(out, yv, bs * C, loss.class_weight, loss.n_weight, loss.pos_weight,
+                          loss.n_pos_weight, red, &step_loss, d);
+          break;
+      }
+      if (loss.log_softmax) log_softmax_backward(d, lsm.data(), d, bs, C);
       loss_sum += double(step_loss);
       for (int l = n_layers - 1; l >= 1; --l) backward(l);
     };

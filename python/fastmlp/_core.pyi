@@ -120,6 +120,18 @@ def log_softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
 def softmax(x: _Array, out: Optional[np.ndarray]) -> np.ndarray:
     """Stable softmax over the last dimension; out may be x."""
 
+# softmax backward, NLL (issue 10)
+def log_softmax_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray]) -> np.ndarray:
+    """dx = dout - exp(y) * sum(dout) over the last dimension; dx may be dout or y."""
+
+def softmax_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray]) -> np.ndarray:
+    """dx = y * (dout - sum(dout * y)) over the last dimension; dx may be dout or y."""
+
+def nll_loss(input: _Array, target: _Array, weight: Optional[_Array], ignore_index: int,
+             reduction: _Reduction, dinput: Union[np.ndarray, None, Literal[False]]
+             ) -> tuple[Union[float, np.ndarray], Optional[np.ndarray]]:
+    """NLL of log-probabilities and its gradient -> (loss, dinput); dinput=False skips it."""
+
 def sgd_update(param: np.ndarray, grad: _Array, momentum_buffer: Optional[np.ndarray], lr: float,
                momentum: float, dampening: float, weight_decay: float, nesterov: bool,
                maximize: bool, first_step: bool) -> None:
@@ -154,10 +166,14 @@ class _Dropout(TypedDict):
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
-                loss: Literal["cross_entropy", "mse"], reduction: Literal["mean", "sum"] = "mean",
+                loss: Literal["cross_entropy", "mse", "l1", "huber", "smooth_l1", "bce_with_logits",
+                              "nll"],
+                reduction: Literal["mean", "sum"] = "mean",
                 class_weight: Optional[_Array] = None, ignore_index: int = -100,
                 label_smoothing: float = 0.0,
                 normalize: Optional[tuple[Optional[float], Optional[float]]] = None,
-                dropouts: Optional[Sequence[Optional[_Dropout]]] = None
+                dropouts: Optional[Sequence[Optional[_Dropout]]] = None,
+                delta: float = 1.0, beta: float = 1.0, pos_weight: Optional[_Array] = None,
+                log_softmax: bool = False
                 ) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""

@@ -35,6 +35,10 @@ __all__ = [
     "adamw_update",
     "dropout_forward",
     "dropout_backward",
+    # softmax backward, NLL (issue 10)
+    "log_softmax_backward",
+    "softmax_backward",
+    "nll_loss",
 ]
 
 
@@ -217,6 +221,40 @@ def softmax(x, *, out=None) -> np.ndarray:
     """Stable softmax over the last dimension, ``exp(x - m) / sum(exp(x - m))``; arguments as
     :func:`log_softmax`."""
     return _core.softmax(x, out)
+
+
+# ------------------------------------------- softmax backward, NLL (issue 10) --
+
+
+def log_softmax_backward(dout, y, *, dx=None) -> np.ndarray:
+    """Gradient of :func:`log_softmax` over the last dimension from its output ``y``:
+    ``dx = dout - exp(y) * sum(dout)`` (PyTorch's formula). ``dout`` any ndim >= 1, ``y``
+    of its shape; ``dx``: an array of that shape to write into (may be ``dout`` or ``y``
+    itself) or None. The row sum is double in index order, exp is scalar double, each dx
+    rounded once: bitwise the same at any thread count."""
+    return _core.log_softmax_backward(dout, y, dx)
+
+
+def softmax_backward(dout, y, *, dx=None) -> np.ndarray:
+    """Gradient of :func:`softmax` over the last dimension from its output ``y``:
+    ``dx = y * (dout - sum(dout * y))`` (PyTorch's formula); arguments as
+    :func:`log_softmax_backward`."""
+    return _core.softmax_backward(dout, y, dx)
+
+
+def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean", dinput=None):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) (C >= 1) at class
+    indices ``target`` (N,), and its gradient (``torch.nn.functional.nll_loss``; the
+    definition is :func:`fastmlp.reference.nll_loss`).
+
+    ``target``, ``weight``, ``ignore_index`` and ``reduction`` as :func:`cross_entropy`
+    (a target out of range is a ValueError naming it before anything is written).
+    ``dinput``: a (N, C) float32 C-contiguous array to write the gradient into (may be
+    ``input`` itself), ``None`` for a new one, or ``False`` to skip it. Returns ``(loss,
+    dinput)``: a Python float for "mean"/"sum" (nan for "mean" when no weight is kept), a
+    float32 (N,) array for "none". Sums in double in row order: any thread count, same bits.
+    """
+    return _core.nll_loss(input, target, weight, ignore_index, reduction, dinput)
 
 
 # ------------------------------------------------------------------ SGD --

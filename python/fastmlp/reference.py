@@ -40,6 +40,10 @@ __all__ = [
     "adamw_update",
     "dropout_forward",
     "dropout_backward",
+    # softmax backward, NLL (issue 10)
+    "log_softmax_backward",
+    "softmax_backward",
+    "nll_loss",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -181,7 +185,61 @@ def softmax(x) -> np.ndarray:
     return np.exp(log_softmax(x))
 
 
+def _same_shape_rows(name, dout, y):
+    dout, y = _f64(dout), _f64(y)
+    if dout.ndim < 1:
+        raise ValueError(f"{name}: dout must have at least 1 dimension")
+    if y.shape != dout.shape:
+        raise ValueError(f"{name}: y must have the shape of dout {dout.shape}, got {y.shape}")
+    return dout, y
+
+
+def log_softmax_backward(dout, y) -> np.ndarray:
+    """Gradient of :func:`log_softmax` over the last axis from its output ``y`` (PyTorch's
+    ``_log_softmax_backward_data``): ``dout - exp(y) * sum(dout)``."""
+    dout, y = _same_shape_rows("log_softmax_backward", dout, y)
+    return dout - np.exp(y) * dout.sum(axis=-1, keepdims=True)
+
+
+def softmax_backward(dout, y) -> np.ndarray:
+    """Gradient of :func:`softmax` over the last axis from its output ``y`` (PyTorch's
+    ``_softmax_backward_data``): ``y * (dout - sum(dout * y))``."""
+    dout, y = _same_shape_rows("softmax_backward", dout, y)
+    return y * (dout - (dout * y).sum(axis=-1, keepdims=True))
+
+
 # ------------------------------------------------------------ cross-entropy --
+
+
+def _class_targets(name, xname, x, target, weight, ignore_index):
+    """The checks of the class-index losses (:func:`cross_entropy`, :func:`nll_loss`):
+    ``(x (N, C) float64, target int64, ignored mask, w (C,) float64)``."""
+    x = _f64(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: {xname} must be 2-D (N, C), got shape {x.shape}")
+    N, C = x.shape
+    if C < 1:
+        raise ValueError(f"{name}: {xname} must have at least one class (C >= 1)")
+    target = np.asarray(target)
+    if target.ndim != 1 or target.shape[0] != N:
+        raise ValueError(f"{name}: target must have shape (N,) = {(N,)}, got {target.shape}")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise ValueError(f"{name}: target must have an integer dtype, got {target.dtype}")
+    target = target.astype(np.int64)
+    ignored = target == ignore_index
+    bad = ~ignored & ((target < 0) | (target >= C))
+    if bad.any():
+        raise ValueError(
+            f"{name}: target value {target[bad][0]} is out of range [0, {C}) "
+            f"and is not ignore_index ({ignore_index})"
+        )
+    if weight is None:
+        w = np.ones(C)
+    else:
+        w = _f64(weight)
+        if w.shape != (C,):
+            raise ValueError(f"{name}: weight must have shape (C,) = {(C,)}, got {w.shape}")
+    return x, target, ignored, w
 
 
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
@@ -214,33 +272,9 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
     also when every row is ignored (as in PyTorch); when the mean's
     denominator is 0 the kept rows' gradients are nan (as in PyTorch).
     """
-    logits = _f64(logits)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
+    logits, target, ignored, w = _class_targets("cross_entropy", "logits", logits, target,
+                                                weight, ignore_index)
     N, C = logits.shape
-    if C < 1:
-        raise ValueError("cross_entropy: logits must have at least one class (C >= 1)")
-
-    target = np.asarray(target)
-    if target.ndim != 1 or target.shape[0] != N:
-        raise ValueError(f"cross_entropy: target must have shape (N,) = {(N,)}, got {target.shape}")
-    if not np.issubdtype(target.dtype, np.integer):
-        raise ValueError(f"cross_entropy: target must have an integer dtype, got {target.dtype}")
-    target = target.astype(np.int64)
-    ignored = target == ignore_index
-    bad = ~ignored & ((target < 0) | (target >= C))
-    if bad.any():
-        raise ValueError(
-            f"cross_entropy: target value {target[bad][0]} is out of range [0, {C}) "
-            f"and is not ignore_index ({ignore_index})"
-        )
-
-    if weight is None:
-        w = np.ones(C)
-    else:
-        w = _f64(weight)
-        if w.shape != (C,):
-            raise ValueError(f"cross_entropy: weight must have shape (C,) = {(C,)}, got {w.shape}")
     eps = float(label_smoothing)
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -275,6 +309,41 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
         # computes 0/0 here: the loss is nan; kept rows' gradients are nan,
         # ignored rows' stay 0.
         grad[kept] = np.nan
+        return math.nan, grad
+    return float(losses.sum() / denominator), grad / denominator
+
+
+# ---------------------------------------------------------------------- NLL --
+
+
+def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices
+    ``target`` (N,) (``torch.nn.functional.nll_loss``), and its gradient.
+
+    ``l_i = -w[t_i] * input[i, t_i]`` (0 where ``t_i == ignore_index``); reduction "none":
+    the (N,) float64 array, "sum": ``sum_i l_i``, "mean": ``sum_i l_i / sum_{i not ignored}
+    w[t_i]`` (nan when that is 0, as PyTorch). Returns ``(loss, dinput)``: dinput (N, C) is
+    ``-w[t_i]`` at ``(i, t_i)`` (divided by the mean's denominator for "mean"; nan for kept
+    rows when it is 0), 0 elsewhere and on ignored rows.
+    """
+    x, target, ignored, w = _class_targets("nll_loss", "input", input, target, weight,
+                                           ignore_index)
+    _check_reduction(reduction)
+    N, C = x.shape
+    kept = ~ignored
+    rows = np.flatnonzero(kept)
+    t = target[kept]
+    losses = np.zeros(N)
+    losses[rows] = -w[t] * x[rows, t]
+    grad = np.zeros((N, C))
+    grad[rows, t] = -w[t]
+    if reduction == "none":
+        return losses, grad
+    if reduction == "sum":
+        return float(losses.sum()), grad
+    denominator = w[t].sum()
+    if denominator == 0:
+        grad[rows, t] = np.nan
         return math.nan, grad
     return float(losses.sum() / denominator), grad / denominator
 

@@ -8,7 +8,8 @@ is on. Inputs that are not float32 are converted (``as_array``); every
 output is a :class:`~fastmlp.autograd.Tensor`.
 
 This package also gives ``Tensor`` its op methods (``t.relu()``,
-``t.flatten()``): the ops register themselves on Tensor, so the autograd
+``t.flatten()``, ``t.softmax(dim)``, ``t.log_softmax(dim)``): the ops register
+themselves on Tensor, so the autograd
 core imports no op.
 """
 from ..autograd.tensor import Tensor
@@ -18,10 +19,14 @@ from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss,
                    smooth_l1_loss)
 from .shape import flatten
+# softmax, log_softmax, nll_loss (issue 10)
+from .loss import nll_loss
+from .softmax import log_softmax, softmax
 
 __all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "l1_loss", "huber_loss",
            "smooth_l1_loss", "binary_cross_entropy_with_logits", "ACTIVATIONS", "Activation", "get_activation"]
 __all__ += ["dropout"]  # functional/dropout.py
+__all__ += ["softmax", "log_softmax", "nll_loss"]  # functional/softmax.py, loss.py
 
 
 def _tensor_relu(self):
@@ -36,3 +41,17 @@ def _tensor_flatten(self, start_dim=0, end_dim=-1):
 
 Tensor.relu = _tensor_relu
 Tensor.flatten = _tensor_flatten
+
+
+def _tensor_softmax(self, dim=None, dtype=None):
+    """``softmax(self, dim)``, as ``torch.Tensor.softmax``."""
+    return softmax(self, dim, 4, dtype)
+
+
+def _tensor_log_softmax(self, dim=None, dtype=None):
+    """``log_softmax(self, dim)``, as ``torch.Tensor.log_softmax``."""
+    return log_softmax(self, dim, 4, dtype)
+
+
+Tensor.softmax = _tensor_softmax
+Tensor.log_softmax = _tensor_log_softmax

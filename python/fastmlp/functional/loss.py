@@ -1,4 +1,5 @@
-"""Losses: ``cross_entropy``, ``mse_loss``, ``l1_loss``... (``torch.nn.functional``'s names and reductions).
+"""Losses: ``cross_entropy``, ``nll_loss``, ``mse_loss``, ``l1_loss``... (``torch.nn.functional``'s
+names and reductions).
 
 Forward and gradient are one kernel pass; the gradient is kept for backward.
 """
@@ -14,7 +15,7 @@ from ..autograd.grad_mode import _grad_mode
 from ..autograd.tensor import Tensor, as_array
 
 __all__ = ["cross_entropy", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
-           "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy_with_logits", "nll_loss"]
 
 
 def _legacy_reduction(size_average, reduce):
@@ -90,17 +91,45 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
+    return _class_loss(_ce_kernel, "CrossEntropy", input, target, weight, ignore_index,
+                       reduction, label_smoothing=float(label_smoothing))
+
+
+def _ce_kernel(x, target, *, grad, **kw):
+    return kernels.cross_entropy(x, target, dlogits=grad, **kw)
+
+
+def _class_loss(kernel, op_name, input, target, weight, ignore_index, reduction, **options):
+    """The shared body of the class-index losses (:func:`cross_entropy`, :func:`nll_loss`):
+    one ``kernel`` call gives the loss and d(loss)/d(input), kept for backward."""
     t, x = _unpack(input)
     w = None if weight is None else as_array(weight)
     need = t is not None and t.requires_grad and _grad_mode.enabled
-    loss, dl = kernels.cross_entropy(
-        x, _as_target(target), weight=w, ignore_index=int(ignore_index),
-        label_smoothing=float(label_smoothing), reduction=reduction,
-        dlogits=None if need else False)
+    loss, dl = kernel(x, _as_target(target), weight=w, ignore_index=int(ignore_index),
+                      reduction=reduction, grad=None if need else False, **options)
     out = _loss_output(loss, reduction)
     if not need:
-        return Tensor._result(out, (), None, "CrossEntropy")
-    return Tensor._result(out, (t,), _loss_backward([dl]), "CrossEntropy")
+        return Tensor._result(out, (), None, op_name)
+    return Tensor._result(out, (t,), _loss_backward([dl]), op_name)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)
+    (``F.nll_loss``): ``-weight[t_i] * input[i, t_i]``, reduced as :func:`cross_entropy`
+    ("mean" divides by the kept rows' weights; nan when none is kept, as PyTorch).
+
+    Only 2-D ``(N, C)`` input (PyTorch's ``(C,)`` and ``(N, C, d1, ...)`` forms are a
+    ValueError). ``target`` as :func:`cross_entropy`'s; a label out of range is the kernel's
+    ValueError naming ``target``. Forward and gradient are one kernel call.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _class_loss(_nll_kernel, "NllLoss", input, target, weight, ignore_index, reduction)
+
+
+def _nll_kernel(x, target, *, grad, **kw):
+    return kernels.nll_loss(x, target, dinput=grad, **kw)
 
 
 def _elementwise_loss(kernel, op_name, input, target, reduction, **options):

@@ -3,7 +3,7 @@
 One module per family, as ``torch/nn/modules/``: :mod:`.module` (``Module``,
 ``Parameter``, the declarations every layer makes), :mod:`.linear`,
 :mod:`.activation`, :mod:`.flatten` (``Flatten``, ``Identity``),
-:mod:`.container` (``Sequential``, ``ModuleList``), :mod:`.loss`,
+:mod:`.container` (``Sequential``, ``ModuleList``), :mod:`.loss`, :mod:`.softmax`,
 :mod:`.init` (the initialisation generator, :func:`manual_seed`, and
 ``torch.nn.init``'s initialisers: ``nn.init.xavier_uniform_``...) and
 :mod:`.utils` (``nn.utils.clip_grad_norm_``, ``parameters_to_vector``...).
@@ -16,6 +16,9 @@ from .flatten import Flatten, Identity
 from .init import manual_seed
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
+# softmax modules, NLLLoss (issue 10)
+from .loss import NLLLoss
+from .softmax import LogSoftmax, Softmax
 from .module import FusedRole, Module, Parameter
 
 __all__ = [
@@ -36,4 +39,8 @@ __all__ = [
     "manual_seed",
     "FusedRole",
     "Dropout",
+    # softmax modules, NLLLoss (issue 10)
+    "Softmax",
+    "LogSoftmax",
+    "NLLLoss",
 ]

@@ -1,4 +1,5 @@
-"""Loss modules: ``CrossEntropyLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's definitions and reductions).
+"""Loss modules: ``CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``... (PyTorch's
+definitions and reductions).
 
 Each loss declares what the fused epoch needs from it (:meth:`fused_role`: the
 kernel and its options) and checks a whole epoch's targets up front
@@ -13,11 +14,11 @@ import numpy as np
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
 from ..functional.loss import (_legacy_reduction, binary_cross_entropy_with_logits, cross_entropy,
-                              huber_loss, l1_loss, mse_loss, smooth_l1_loss)
+                              huber_loss, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from .module import FusedRole, Module, _to_numpy
 
 __all__ = ["CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "NLLLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -46,22 +47,13 @@ class _Loss(Module):
         return y
 
 
-class CrossEntropyLoss(_Loss):
-    """``torch.nn.CrossEntropyLoss`` for class-index targets.
+class _ClassLoss(_Loss):
+    """A loss of class-index targets with per-class ``weight`` (a float32 (C,) buffer or
+    None) and ``ignore_index``: what :class:`CrossEntropyLoss` and :class:`NLLLoss` share."""
 
-    Input: logits (N, C) Tensor or array; target: (N,) integer labels (NumPy
-    array, list...). Attributes ``weight`` (float32 (C,) ndarray or None, a
-    buffer as in PyTorch), ``ignore_index``, ``label_smoothing``,
-    ``reduction``. Loss and gradient are one fused kernel pass.
-    """
-
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, weight, size_average, ignore_index, reduce, reduction):
         super().__init__()
         self.reduction = _reduction_arg(size_average, reduce, reduction)
-        ls = float(label_smoothing)
-        if not 0.0 <= ls <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         w = None
         if weight is not None:
             w = np.array(as_array(_to_numpy(weight)), dtype=_F32, copy=True)
@@ -69,20 +61,13 @@ class CrossEntropyLoss(_Loss):
                 raise ValueError(f"weight must be 1-D (one weight per class), got shape {w.shape}")
         self.register_buffer("weight", w)
         self.ignore_index = int(ignore_index)
-        self.label_smoothing = ls
 
-    def forward(self, input, target):
-        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                             reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-    def fused_role(self) -> FusedRole:
-        if not self._declared_by(CrossEntropyLoss):
-            return super().fused_role()
+    def _class_spec(self, loss) -> dict:
+        """The fused epoch's spec of this loss (kernel name ``loss``)."""
         w = self.weight
-        return FusedRole("loss", spec=dict(
-            loss="cross_entropy", reduction=self.reduction,
-            class_weight=None if w is None else np.ascontiguousarray(w, dtype=np.float32),
-            ignore_index=self.ignore_index, label_smoothing=self.label_smoothing))
+        return dict(loss=loss, reduction=self.reduction,
+                    class_weight=None if w is None else np.ascontiguousarray(w, dtype=np.float32),
+                    ignore_index=self.ignore_index)
 
     def epoch_targets(self, y, n_out):
         y = super().epoch_targets(y, n_out)
@@ -101,22 +86,99 @@ class CrossEntropyLoss(_Loss):
                     f"{n_out} output classes (and is not ignore_index={ignore})")
         return np.ascontiguousarray(y, dtype=np.int64)
 
-    def _save_config(self):
+    def _class_config(self) -> dict:
         # weight is also a buffer in the state dict; the constructor needs it to make one
         w = self.weight
         return {"weight": None if w is None else [float(v) for v in w],
-                "ignore_index": self.ignore_index, "reduction": self.reduction,
-                "label_smoothing": self.label_smoothing}
+                "ignore_index": self.ignore_index, "reduction": self.reduction}
 
-    def extra_repr(self) -> str:
+    def _class_repr(self) -> list:
         parts = []
         if self.reduction != "mean":
             parts.append(f"reduction={self.reduction!r}")
         if self.ignore_index != -100:
             parts.append(f"ignore_index={self.ignore_index}")
+        return parts
+
+
+class CrossEntropyLoss(_ClassLoss):
+    """``torch.nn.CrossEntropyLoss`` for class-index targets.
+
+    Input: logits (N, C) Tensor or array; target: (N,) integer labels (NumPy
+    array, list...). Attributes ``weight`` (float32 (C,) ndarray or None, a
+    buffer as in PyTorch), ``ignore_index``, ``label_smoothing``,
+    ``reduction``. Loss and gradient are one fused kernel pass.
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        ls = float(label_smoothing)
+        if not 0.0 <= ls <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.label_smoothing = ls
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+    def fused_role(self) -> FusedRole:
+        if not self._declared_by(CrossEntropyLoss):
+            return super().fused_role()
+        return FusedRole("loss", spec=dict(self._class_spec("cross_entropy"),
+                                           label_smoothing=self.label_smoothing))
+
+    def _save_config(self):
+        return {**self._class_config(), "label_smoothing": self.label_smoothing}
+
+    def extra_repr(self) -> str:
+        parts = self._class_repr()
         if self.label_smoothing:
             parts.append(f"label_smoothing={self.label_smoothing}")
         return ", ".join(parts)
+
+
+class NLLLoss(_ClassLoss):
+    """``torch.nn.NLLLoss``: ``-weight[t_i] * input[i, t_i]`` of log-probabilities (N, C)
+    (e.g. a ``LogSoftmax`` output) at class indices (N,), reduced as
+    :class:`CrossEntropyLoss` ("mean": over the kept rows' weights). Only 2-D input.
+
+    The fused epoch runs it when the model ends with ``LogSoftmax`` over the classes (the
+    log_softmax kernel, then nll_loss; backward nll_loss's gradient then
+    log_softmax_backward: the Python loop's kernels, so the same bits).
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+    def forward(self, input, target):
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+    def fused_role(self) -> FusedRole:
+        if not self._declared_by(NLLLoss):
+            return super().fused_role()
+        return FusedRole("loss", spec=self._class_spec("nll"))
+
+    def _save_config(self):
+        return self._class_config()
+
+    def extra_repr(self) -> str:
+        return ", ".join(self._class_repr())
+
+
+def _float_targets(y, n_out, what):
+    """Real-valued targets ``y`` as float32 C-contiguous, of the model's output shape
+    ``(N, n_out)`` when ``n_out`` is known; ``what`` names them in errors."""
+    if y.dtype.kind not in "fiub":
+        raise TypeError(f"y: expected real-valued {what} targets, got dtype {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if n_out is not None and (y.ndim != 2 or y.shape[1] != n_out):
+        raise ValueError(
+            f"y: expected {what} targets of shape ({len(y)}, {n_out}) (the model's output "
+            f"shape), got {y.shape}")
+    return y
 
 
 class MSELoss(_Loss):
@@ -135,15 +197,7 @@ class MSELoss(_Loss):
         return FusedRole("loss", spec=dict(loss="mse", reduction=self.reduction))
 
     def epoch_targets(self, y, n_out):
-        y = super().epoch_targets(y, n_out)
-        if y.dtype.kind not in "fiub":
-            raise TypeError(f"y: expected real-valued MSE targets, got dtype {y.dtype}")
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        if n_out is not None and (y.ndim != 2 or y.shape[1] != n_out):
-            raise ValueError(
-                f"y: expected MSE targets of shape ({len(y)}, {n_out}) (the model's output "
-                f"shape), got {y.shape}")
-        return y
+        return _float_targets(super().epoch_targets(y, n_out), n_out, "MSE")
 
     def _save_config(self):
         return {"reduction": self.reduction}
@@ -160,8 +214,9 @@ def _same(a, b) -> bool:
 
 class _ElementwiseLoss(_Loss):
     """A loss of ``d = input - target`` elementwise (same shapes), computed by the functional
-    ``_function`` with the options ``_options()``. Not in the fused epoch yet: the Python
-    loop trains with it."""
+    ``_function`` with the options ``_options()``. The fused epoch runs it with the kernel
+    each subclass declares in its ``fused_role`` (``_elementwise_role``), on float targets
+    of the model's output shape (N, C), as MSELoss."""
 
     _function = None  # F.l1_loss, ...
 
@@ -177,13 +232,17 @@ class _ElementwiseLoss(_Loss):
 
     def fused_role(self) -> FusedRole:
         return FusedRole("unsupported", why=f"the fused epoch has no {type(self).__name__} "
-                                            f"kernel yet (the Python loop runs it)")
+                                            f"kernel (the Python loop runs it)")
+
+    def _elementwise_role(self, cls, loss) -> FusedRole:
+        """``cls``'s declaration: the fused kernel ``loss`` with ``_options()``; a subclass of
+        ``cls`` declares for itself (the unsupported role above)."""
+        if not self._declared_by(cls):
+            return _ElementwiseLoss.fused_role(self)
+        return FusedRole("loss", spec=dict(loss=loss, reduction=self.reduction, **self._options()))
 
     def epoch_targets(self, y, n_out):
-        y = super().epoch_targets(y, n_out)
-        if y.dtype.kind not in "fiub":
-            raise TypeError(f"y: expected real-valued targets, got dtype {y.dtype}")
-        return np.ascontiguousarray(y, dtype=np.float32)
+        return _float_targets(super().epoch_targets(y, n_out), n_out, type(self).__name__)
 
     def _elementwise_config(self):
         """What every subclass's ``_save_config`` returns (each declares it for itself)."""
@@ -201,6 +260,9 @@ class L1Loss(_ElementwiseLoss):
 
     _function = staticmethod(l1_loss)
     _save_config = _ElementwiseLoss._elementwise_config
+
+    def fused_role(self) -> FusedRole:
+        return self._elementwise_role(L1Loss, "l1")
 
 
 class HuberLoss(_ElementwiseLoss):
@@ -220,6 +282,9 @@ class HuberLoss(_ElementwiseLoss):
 
     _save_config = _ElementwiseLoss._elementwise_config
 
+    def fused_role(self) -> FusedRole:
+        return self._elementwise_role(HuberLoss, "huber")
+
 
 class SmoothL1Loss(_ElementwiseLoss):
     """``torch.nn.SmoothL1Loss``: ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - beta/2``;
@@ -237,6 +302,9 @@ class SmoothL1Loss(_ElementwiseLoss):
         return {"beta": self.beta}
 
     _save_config = _ElementwiseLoss._elementwise_config
+
+    def fused_role(self) -> FusedRole:
+        return self._elementwise_role(SmoothL1Loss, "smooth_l1")
 
 
 def _f32_copy(a):
@@ -260,6 +328,18 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
 
     def _options(self):
         return {"weight": self.weight, "pos_weight": self.pos_weight}
+
+    def fused_role(self) -> FusedRole:
+        if not self._declared_by(BCEWithLogitsLoss):
+            return super().fused_role()
+        for name in ("weight", "pos_weight"):
+            a = getattr(self, name)
+            if a is not None and a.ndim > 1:
+                return FusedRole("unsupported", why=(
+                    f"BCEWithLogitsLoss {name} of shape {a.shape}: the fused epoch takes () or "
+                    f"(C,) (the Python loop runs it)"))
+        return FusedRole("loss", spec=dict(loss="bce_with_logits", reduction=self.reduction,
+                                           class_weight=self.weight, pos_weight=self.pos_weight))
 
     def _save_config(self):
         # the buffers are in the state dict too; the constructor needs them to make them

@@ -34,7 +34,8 @@ class FusedRole:
     entry), ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
     ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
     fused kernel needs), ``"dropout"`` (``p``: its probability; active only while the
-    module is training) or ``"unsupported"`` (``why`` says why).
+    module is training), ``"log_softmax"`` (``spec["dim"]``; the fused epoch takes it as the
+    model's last module, before the loss) or ``"unsupported"`` (``why`` says why).
     """
 
     kind: str

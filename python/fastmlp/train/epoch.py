@@ -219,8 +219,10 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     permutation passed as ``perm`` train exactly like one call over it.
 
     The loop above is what runs unless the model is an ``nn.Sequential`` of
-    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), the
-    criterion ``CrossEntropyLoss`` or ``MSELoss`` and the optimizer
+    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), optionally
+    ending with ``LogSoftmax(dim=1 or -1)``, the criterion ``CrossEntropyLoss``,
+    ``NLLLoss``, ``MSELoss``, ``L1Loss``, ``HuberLoss``, ``SmoothL1Loss`` or
+    ``BCEWithLogitsLoss`` (weight and pos_weight of shape () or (C,)) and the optimizer
     ``optim.SGD``, ``optim.Adam`` or ``optim.AdamW`` (any options and param
     groups; an ``Adam`` group with ``decoupled_weight_decay=True`` runs the
     loop): then the whole epoch runs
@@ -229,7 +231,8 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     ``"fastmlp"`` logger.
 
     ``X``: (N, features...) real numbers, converted once to float32. ``y``:
-    (N,) integer class indices for cross-entropy, (N, outputs) for MSE.
+    (N,) integer class indices for CrossEntropyLoss and NLLLoss, (N, outputs)
+    real numbers for the other losses.
     Raises ValueError (``len(X) != len(y)``, ``batch_size < 1``, a feature
     count the first layer does not take, a label out of range) or TypeError
     before any weight changes. After a fused epoch the parameters' ``.grad``

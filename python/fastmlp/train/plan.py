@@ -3,7 +3,8 @@
 A plan exists when the model's :meth:`~fastmlp.nn.Module.fused_role` is
 ``"sequence"`` and its children's roles are ``"flatten"`` (before the first
 linear layer), ``"linear"`` and ``"activation"`` (right after a linear layer,
-with a GEMM epilogue); the criterion's role is ``"loss"``; and the optimizer
+with a GEMM epilogue), optionally ending with ``"log_softmax"`` over the outputs (the
+loss then reads its output); the criterion's role is ``"loss"``; and the optimizer
 declares a ``fused_kernel``. Otherwise :class:`Fallback` says why, and the
 Python loop runs. Nothing here branches on a class: every decision is a
 declaration's.
@@ -33,22 +34,33 @@ class Plan:
     biases: list           # (out_l,) arrays or None
     activations: list      # per layer: the epilogue name ("relu") or None
     params: list           # Parameter objects in the core's order W0, b0, W1, ...
-    loss: dict             # the criterion's declared spec (see nn.loss)
+    loss: dict             # the criterion's declared spec (see nn.loss), with
+                           # log_softmax=True when the model ends with LogSoftmax
     in_features: int
     n_out: int
     dropouts: list = field(default_factory=list)  # per layer: the dropout's p after it, or None
 
 
 def _layers(model):
-    """[(linear module, activation name or None)] and whether a flatten comes first."""
+    """[(linear module, activation name or None)], whether a flatten comes first and whether
+    a LogSoftmax over the outputs comes last."""
     if not isinstance(model, Module) or model.fused_role().kind != "sequence":
         raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
     layers = []
     flatten_first = False
+    log_softmax = False
     prev = None
     for m in model.children():
         r = m.fused_role()
-        if r.kind == "linear":
+        if log_softmax:
+            raise Fallback(f"a {type(m).__name__} after the LogSoftmax (it must be the last "
+                           f"module)")
+        if r.kind == "log_softmax":  # losses (issue 10): the last module, over the outputs
+            if not layers or r.spec.get("dim") not in (None, 1, -1):
+                raise Fallback(f"a {type(m).__name__}(dim={r.spec.get('dim')}) that is not over "
+                               f"the outputs of the last Linear (dim 1 or -1)")
+            log_softmax = True
+        elif r.kind == "linear":
             layers.append([m, None])
         elif r.kind == "activation":
             act = get_activation(r.activation)
@@ -71,7 +83,7 @@ def _layers(model):
         prev = r.kind
     if not layers:
         raise Fallback("the model has no Linear layer")
-    return layers, flatten_first
+    return layers, flatten_first, log_softmax
 
 
 def _dropouts(model, n_layers):
@@ -98,7 +110,7 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
     why = optimizer.fused_unavailable()
     if why is not None:
         raise Fallback(why)
-    layers, flatten_first = _layers(model)
+    layers, flatten_first, log_softmax = _layers(model)
 
     weights, biases, activations, params = [], [], [], []
     for lin, act in layers:
@@ -122,7 +134,8 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
         raise Fallback(f"X is {X.ndim}-D (expected (N, features...))")
     if X.ndim != 2 and not flatten_first and not flattened:
         raise Fallback(f"X is {X.ndim}-D and the model does not start with Flatten")
-    return Plan(weights, biases, activations, params, loss_role.spec,
+    loss_spec = dict(loss_role.spec, log_softmax=True) if log_softmax else loss_role.spec
+    return Plan(weights, biases, activations, params, loss_spec,
                 in_features=weights[0].shape[1], n_out=weights[-1].shape[0],
                 dropouts=_dropouts(model, len(layers)))
 
