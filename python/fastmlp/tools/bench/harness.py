@@ -34,8 +34,11 @@ from ..machine import cpu_model
 SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
-OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop")
-SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "numpy", "torch", "torch-loader", "sklearn")
+OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base")
+# "fastmlp-base": in the train suite's variant cases, the SGD/ReLU fused epoch the
+# variant (another optimizer or activation, fused) is timed against in the same run.
+SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base", "numpy", "torch",
+              "torch-loader", "sklearn")
 # Sides a ratio column is shown for: every peer, and in the train suite the
 # PyTorch seed script fed by torch.utils.data.DataLoader as written
 # ("torch-loader"; "torch" cuts its batches from in-memory tensors).
