@@ -151,12 +151,15 @@ def fused_fallback_reason(model, criterion, optimizer, X, y, **train_kw):
     reason it logs at DEBUG on the ``"fastmlp"`` logger), or None when it runs fused.
 
     Runs one epoch over the first ``batch_size`` samples on deep copies of the model
-    and optimizer (the originals are untouched) and reads the log.
+    and optimizer (the originals are untouched) and reads the log. The layer generator
+    (``fastmlp.nn.init.generator``, which Dropout draws its seeds from) is restored after,
+    so the training that follows draws what it would have drawn without this check.
     """
     import copy
     import logging
 
     from fastmlp import train_epoch
+    from fastmlp.nn import init
 
     records = []
 
@@ -170,6 +173,8 @@ def fused_fallback_reason(model, criterion, optimizer, X, y, **train_kw):
     n = max(1, int(train_kw.get("batch_size", 64)))
     kw = dict(train_kw, shuffle=False)
     kw.pop("seed", None)
+    gen = init.generator
+    gen_state = gen.bit_generator.state
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     try:
@@ -177,5 +182,7 @@ def fused_fallback_reason(model, criterion, optimizer, X, y, **train_kw):
     finally:
         log.removeHandler(handler)
         log.setLevel(old_level)
+        init.generator = gen
+        gen.bit_generator.state = gen_state
     why = [m for m in records if "Python loop" in m]
     return why[0].split("Python loop: ", 1)[-1] if why else None
