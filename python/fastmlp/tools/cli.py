@@ -173,9 +173,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     p.add_argument("--weight-decay", type=_float_type(0.0, strict=False), default=None,
                    metavar="WD", help="weight decay: L2 for sgd/adam/rmsprop, decoupled for "
                                       "adamw (default: the optimizer's, 0; adamw 0.01)")
-    p.add_argument("--activation", choices=_activation_choices(), default="relu",
-                   help="activation after each hidden layer (default: %(default)s; gelu_tanh "
-                        "is GELU(approximate='tanh'))")
+    acts = _activation_choices()
+    p.add_argument("--activation", choices=acts, default="relu",
+                   help="activation after each hidden layer, the nn module of that "
+                        "fastmlp.functional.ACTIVATIONS name (default: %(default)s"
+                        + ("; gelu_tanh is GELU(approximate='tanh'))" if "gelu_tanh" in acts
+                           else ")"))
     p.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
                    help="nn.Dropout(P) after each hidden activation, P in [0, 1) (default: 0, "
                         "none); the test set is evaluated in eval mode (no dropout)")
@@ -634,6 +637,7 @@ def _load_model(path: str):
     if not isinstance(model, nn.Module):
         raise UserError(f"{path}: holds weights but no architecture to rebuild (it was not "
                         f"saved from an nn.Sequential of Linear/ReLU/Flatten layers)")
+    model.eval()  # Dropout off: evaluation is deterministic
     return model
 
 
