@@ -45,7 +45,8 @@ import numpy as np
 
 from .harness import (OPENBLAS_SLOW_VARS, PEERS, SCHEMA, SETTLE_MAX_S, SLEEP_BETWEEN_SIDES, SUITES,
                       _all_cores, _defaults, _loadavg, _log, _run_case, _skipped, _torch, _versions,
-                      detect_peers, machine_info, thread_settings)
+                      case_wanted, detect_peers, machine_info, thread_settings)
+from . import harness as _harness
 from .report import _n_threads
 from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data, train_sides,
                     train_variant_sides)
@@ -138,10 +139,13 @@ def suite_layers(*, threads=None, quick=False, reps=None, target=None, peers=Non
 
 def _activation_records(threads, quick, reps, target, warmup, torch, skipped, shapes, bw):
     from .activations import (ACTIVATION_QUICK_SHAPES, ACTIVATION_SHAPES, BANDWIDTH_MIB,
-                              BANDWIDTH_QUICK_MIB, activation_cases, floor_seconds,
-                              memory_bandwidth)
+                              BANDWIDTH_QUICK_MIB, activation_cases, activation_variants,
+                              floor_seconds, memory_bandwidth)
 
     shapes = shapes or (ACTIVATION_QUICK_SHAPES if quick else ACTIVATION_SHAPES)
+    if not any(case_wanted(f"{name} fwd+bwd {B}x{F}") for name, _, _ in activation_variants()
+               for B, F in shapes):
+        return []
     mib = BANDWIDTH_QUICK_MIB if quick else BANDWIDTH_MIB
     runs = [bw] if bw else [memory_bandwidth(threads, mib)]
     _log(f"  memory bandwidth: copy {runs[0]['copy_GBps']:.1f} GB/s, add "
@@ -194,6 +198,8 @@ def suite_train(*, threads=None, quick=False, reps=None, peers=None, batches=Non
     results = []
     with thread_settings(threads, peers):
         for b in batches:
+            if not case_wanted(f"epoch, batch {b} {len(X)}x784"):
+                continue
             _run_case(results, suite="train", case=f"epoch, batch {b}", shape=f"{len(X)}x784",
                       unit="ksample/s", scale=1e3, work=float(len(X)),
                       fns=train_sides(X, y, b, peers, images), reps=reps, target=target,
@@ -211,6 +217,8 @@ def _train_variant_records(X, y, source, batches, peers, reps, target, warmup, v
     recs = []
     for b in batches:
         for opt_name, act_name in variants:
+            if not case_wanted(f"epoch {opt_name}/{act_name}, batch {b} {len(X)}x784"):
+                continue
             fns, skipped, info = train_variant_sides(X, y, b, peers, opt_name, act_name)
             rec = _run_case(recs, suite="train", case=f"epoch {opt_name}/{act_name}, batch {b}",
                             shape=f"{len(X)}x784", unit="ksample/s", scale=1e3,
@@ -219,6 +227,8 @@ def _train_variant_records(X, y, source, batches, peers, reps, target, warmup, v
                             extra={"batch_size": b, "data": source, "samples": len(X),
                                    "variant": {"optimizer": opt_name, "activation": act_name},
                                    **info})
+            if rec is None:  # left out by --cases
+                continue
             ours, base = rec["sides"].get("fastmlp", {}), rec["sides"].get("fastmlp-base", {})
             if "median_s" in ours and "median_s" in base:
                 rec["x_base"] = ours["median_s"] / base["median_s"]
@@ -228,7 +238,8 @@ def _train_variant_records(X, y, source, batches, peers, reps, target, warmup, v
 
 
 def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, peers=PEERS,
-                   isa=None, data_root=None, peak_seconds=None, command=None) -> dict:
+                   isa=None, data_root=None, peak_seconds=None, command=None,
+                   cases=None) -> dict:
     """Run the suites and return the report (what ``--json`` writes).
 
     Top-level keys: ``schema``, ``created`` (UTC ISO time), ``command``,
@@ -255,6 +266,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
     prev_isa = fastmlp.cpu_capability()
     if isa:
         fastmlp._set_cpu_capability(isa)
+    _harness.CASE_FILTER = list(cases) if cases else None
     try:
         peer_info = detect_peers(peers)
         notes = []
@@ -303,6 +315,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             "settings": {"suites": suites, "quick": bool(quick), "threads": threads,
                          "isa": fastmlp.cpu_capability(),
                          "reps": {s: _defaults(s, quick, reps, None)[0] for s in suites},
+                         "cases": list(cases) if cases else None,
                          "sleep_between_sides_s": SLEEP_BETWEEN_SIDES,
                          "settle": f"before each timing: >= {SLEEP_BETWEEN_SIDES} s, then until "
                                    f"the other threads are idle, <= {SETTLE_MAX_S} s",
@@ -317,5 +330,6 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             "results": results,
         }
     finally:
+        _harness.CASE_FILTER = None
         if isa:
             fastmlp._set_cpu_capability(prev_isa)
