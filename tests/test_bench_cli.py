@@ -145,11 +145,12 @@ def test_quick_train_variants(quick):
     assert {(r["variant"]["optimizer"], r["variant"]["activation"], r["batch_size"])
             for r in recs} == {(o, a, b) for o, a in bench.TRAIN_VARIANTS for b in (64, 256)}
     for r in recs:
-        assert "median_s" in r["sides"]["fastmlp-base"]
         ours = r["sides"]["fastmlp"]
         if "skipped" in ours:
             assert "not in this build" in ours["skipped"] and r["fused"] is None
+            assert "skipped" in r["sides"]["fastmlp-base"]
             continue
+        assert "median_s" in r["sides"]["fastmlp-base"]
         assert r["x_base"] == pytest.approx(ours["median_s"]
                                             / r["sides"]["fastmlp-base"]["median_s"])
         assert isinstance(r["fused"], bool) and (r["fallback"] is None) is r["fused"]
@@ -179,6 +180,16 @@ def test_compare_flags_regression(quick, tmp_path):
     assert "REGRESSION" in out
     status, out = _bench("gemm", "--quick", "--compare", str(tmp_path / "missing.json"))
     assert status == 2, out
+
+
+def test_cases_filter():
+    """--cases runs only the cases whose name or shape contains one of the substrings."""
+    status, out = _bench("layers", "--quick", "--reps", "3", "--peers", "numpy",
+                         "--cases", "relu fwd+bwd,ReLU bwd")
+    assert status == 0, out
+    rows = [ln.split("  ")[0] for ln in out.splitlines()
+            if ln.startswith(("Linear", "ReLU", "relu", "cross"))]
+    assert rows and set(rows) == {"ReLU bwd", "relu fwd+bwd"}, rows
 
 
 @pytest.mark.skipif(bench.resource is None, reason="no resource module: settle() only sleeps")

@@ -336,6 +336,8 @@ def train_variant_sides(X, y, b, peers, optimizer, activation):
             _log(f"  train {optimizer}/{activation}: NOT fused: {why}")
     except (LookupError, ImportError) as e:
         skipped["fastmlp"] = f"not in this build: {e}"
+        skipped["fastmlp-base"] = "not run: the variant is not in this build"
+        return fns, skipped, info
     fns["fastmlp-base"], _ = fused_side("sgd", "relu", 0)
 
     torch = _torch(peers)
