@@ -73,12 +73,19 @@ def test_quick_json(quick):
     assert {r["suite"] for r in res} == {"gemm", "layers", "train"}
     assert report["settings"]["quick"] is True
     for r in res:
-        for side in ("fastmlp", "numpy"):
+        # the activation and train-variant cases have no NumPy side; a variant whose
+        # optimizer or activation is not in this build has its fastmlp side skipped
+        new = "activation" in r or "variant" in r
+        for side in ("fastmlp",) if new else ("fastmlp", "numpy"):
             s = r["sides"][side]
+            if new and "skipped" in s:
+                assert s["skipped"], r
+                continue
             assert STAT_KEYS <= set(s), (r["case"], side, s)
             assert s["runs"] >= 3 and 0 < s["min_s"] <= s["median_s"] <= s["max_s"]
             assert s["value_q1"] <= s["value"] <= s["value_q3"]
-        assert r["ratios"]["numpy"] > 0
+        if not new:
+            assert r["ratios"]["numpy"] > 0
         if r["gemm"]:
             assert 0 < r["sides"]["fastmlp"]["pct_peak"]
         for p in ("torch", "sklearn"):
@@ -88,8 +95,69 @@ def test_quick_json(quick):
     train = [r for r in res if r["suite"] == "train"]
     assert {r["batch_size"] for r in train} == {64, 256}
     assert report["data"]["train"]["source"]
-    for title in ("== gemm", "== layers", "== train", "xnumpy", "% peak"):
+    for title in ("== gemm", "== layers", "== train", "xnumpy", "% peak", "x r+w", "time/base",
+                  "STREAM copy"):
         assert title in out
+
+
+def test_quick_activations(quick):
+    """Every registered activation (and gelu_tanh when GELU takes approximate) has a
+    fwd+bwd record at the two --quick shapes, with the bandwidth it is held against
+    and its multiple of the read+write time; PyTorch ran or says why not."""
+    from fastmlp.functional import ACTIVATIONS
+
+    report, out, _ = quick
+    bw = report["memory_bandwidth"]
+    assert bw and bw["copy_GBps"] > 0 and bw["add_GBps"] > 0 and bw["array_mib"] >= 128
+    assert bw["threads"] == report["machine"]["threads"] and len(bw["runs"]) == 2
+    acts = [r for r in report["results"] if "activation" in r]
+    names = set(ACTIVATIONS)
+    if "approximate" in {getattr(p, "name", None)
+                         for p in getattr(ACTIVATIONS.get("gelu"), "params", ())}:
+        names.add("gelu_tanh")
+    assert {r["activation"] for r in acts} == names
+    assert {(r["activation"], r["shape"]) for r in acts} == {
+        (n, s) for n in names for s in ("64x128", "256x1024")}
+    for r in acts:
+        assert r["suite"] == "layers" and r["case"] == f"{r['activation']} fwd+bwd"
+        n = int(r["shape"].split("x")[0]) * int(r["shape"].split("x")[1])
+        assert r["elements"] == n and r["bytes"] == 20 * n
+        assert r["saves"] in ("input", "output")
+        assert r["floor_s"] == pytest.approx(8 * n / bw["copy_Bps"] + 12 * n / bw["add_Bps"])
+        assert r["x_floor"] == pytest.approx(r["sides"]["fastmlp"]["median_s"] / r["floor_s"])
+        t = r["sides"]["torch"]
+        if report["peers"]["torch"]["available"] and r["activation"] != "identity":
+            assert "median_s" in t, t
+            assert r["ratios"]["torch"] > 0
+        else:
+            assert t["skipped"]
+    assert "relu fwd+bwd" in out
+
+
+def test_quick_train_variants(quick):
+    """The train variants (Adam/ReLU, SGD/GELU, Adam/GELU) at both batch sizes, each with
+    the SGD/ReLU fused epoch of the same run and whether it ran fused; a variant this
+    build cannot build is skipped with the reason."""
+    from fastmlp import optim
+
+    report, _, _ = quick
+    recs = [r for r in report["results"] if "variant" in r]
+    assert {(r["variant"]["optimizer"], r["variant"]["activation"], r["batch_size"])
+            for r in recs} == {(o, a, b) for o, a in bench.TRAIN_VARIANTS for b in (64, 256)}
+    for r in recs:
+        ours = r["sides"]["fastmlp"]
+        if "skipped" in ours:
+            assert "not in this build" in ours["skipped"] and r["fused"] is None
+            assert "skipped" in r["sides"]["fastmlp-base"]
+            continue
+        assert "median_s" in r["sides"]["fastmlp-base"]
+        assert r["x_base"] == pytest.approx(ours["median_s"]
+                                            / r["sides"]["fastmlp-base"]["median_s"])
+        assert isinstance(r["fused"], bool) and (r["fallback"] is None) is r["fused"]
+        if r["variant"] == {"optimizer": "adam", "activation": "relu"}:
+            assert hasattr(optim, "Adam") and r["fused"]  # fused on main already
+        if report["peers"]["torch"]["available"]:
+            assert r["ratios"]["torch"] > 0
 
 
 def test_compare_flags_regression(quick, tmp_path):
@@ -112,6 +180,16 @@ def test_compare_flags_regression(quick, tmp_path):
     assert "REGRESSION" in out
     status, out = _bench("gemm", "--quick", "--compare", str(tmp_path / "missing.json"))
     assert status == 2, out
+
+
+def test_cases_filter():
+    """--cases runs only the cases whose name or shape contains one of the substrings."""
+    status, out = _bench("layers", "--quick", "--reps", "3", "--peers", "numpy",
+                         "--cases", "relu fwd+bwd,ReLU bwd")
+    assert status == 0, out
+    rows = [ln.split("  ")[0] for ln in out.splitlines()
+            if ln.startswith(("Linear", "ReLU", "relu", "cross"))]
+    assert rows and set(rows) == {"ReLU bwd", "relu fwd+bwd"}, rows
 
 
 @pytest.mark.skipif(bench.resource is None, reason="no resource module: settle() only sleeps")

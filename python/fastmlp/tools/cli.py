@@ -25,6 +25,8 @@ import os
 import sys
 import time
 
+from fastmlp.tools.seed import OPTIMIZERS
+
 __all__ = ["main", "build_parser", "FASHION_MNIST_CLASSES", "MNIST_CLASSES"]
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -46,6 +48,10 @@ _EXIT_INTERRUPTED = 130
 
 class UserError(Exception):
     """A mistake the user can fix: printed as ``fastmlp: error: <message>``, exit 1."""
+
+
+class UsageError(UserError):
+    """Options that do not go together: printed like argparse's errors, exit 2."""
 
 
 # ------------------------------------------------------------- parsing --
@@ -88,6 +94,33 @@ def _float_type(lo: float, *, strict: bool):
     return parse
 
 
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= v < 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), got {text}")
+    return v
+
+
+_probability.__name__ = "probability"
+
+
+def _activation_choices() -> list:
+    """``--activation``'s choices: the names of fastmlp.functional.ACTIVATIONS that have a
+    module (and ``gelu_tanh``, GELU(approximate="tanh"), when GELU takes ``approximate``)."""
+    from fastmlp.functional import ACTIVATIONS
+    from fastmlp.tools.seed import ACTIVATION_MODULES
+
+    names = [n for n in ACTIVATIONS if n in ACTIVATION_MODULES]
+    gelu = ACTIVATIONS.get("gelu")
+    if gelu is not None and "approximate" in {getattr(p, "name", None)
+                                              for p in getattr(gelu, "params", ())}:
+        names.append("gelu_tanh")
+    return names
+
+
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist",
                    help="which dataset (default: %(default)s; Debian ships it as "
@@ -113,10 +146,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
     p = sub.add_parser(
         "train", help="train an MLP on (Fashion-)MNIST",
-        description="Train an MLP (784-hidden...-10, ReLU, cross-entropy, SGD) on MNIST or "
+        description="Train an MLP (784-hidden...-10, cross-entropy) on MNIST or "
                     "Fashion-MNIST with the fused C++ epoch and report test loss and accuracy "
-                    "after every epoch. The defaults are the seed network: 784-128-10, SGD lr "
-                    "0.01, batch 64, 10 epochs. Inputs are scaled to [0, 1].")
+                    "after every epoch. The defaults are the seed network: 784-128-10, ReLU, "
+                    "SGD lr 0.01, batch 64, 10 epochs. Inputs are scaled to [0, 1]. Any "
+                    "--optimizer/--activation/--dropout/--clip-grad-norm combination this "
+                    "build fuses runs in C++; others run the Python loop (said at the start).")
     _add_data_arguments(p)
     p.add_argument("--hidden", type=_int_type(1), action="append", metavar="N",
                    help="width of a hidden layer; repeat for deeper nets (--hidden 256 --hidden "
@@ -125,12 +160,44 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    help="epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=_int_type(1), default=64, metavar="N",
                    help="mini-batch size (default: %(default)s)")
-    p.add_argument("--lr", type=_float_type(0.0, strict=True), default=0.01,
-                   help="SGD learning rate (default: %(default)s)")
-    p.add_argument("--momentum", type=_float_type(0.0, strict=False), default=0.0,
-                   metavar="M", help="SGD momentum, PyTorch semantics (default: %(default)s)")
-    p.add_argument("--weight-decay", type=_float_type(0.0, strict=False), default=0.0,
-                   metavar="WD", help="L2 weight decay (default: %(default)s)")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
+                   help="the optimizer, torch.optim's class with its PyTorch defaults for every "
+                        "option not given here (default: %(default)s)")
+    p.add_argument("--lr", type=_float_type(0.0, strict=True), default=None,
+                   help="learning rate (default: 0.01 for sgd, the seed recipe; else "
+                        "torch.optim's default: adam and adamw 0.001, rmsprop 0.01). With "
+                        "--schedule it is the base (onecycle: the maximum) learning rate")
+    p.add_argument("--momentum", type=_float_type(0.0, strict=False), default=None,
+                   metavar="M", help="momentum of sgd and rmsprop, PyTorch semantics "
+                                     "(default: 0)")
+    p.add_argument("--weight-decay", type=_float_type(0.0, strict=False), default=None,
+                   metavar="WD", help="weight decay: L2 for sgd/adam/rmsprop, decoupled for "
+                                      "adamw (default: the optimizer's, 0; adamw 0.01)")
+    acts = _activation_choices()
+    p.add_argument("--activation", choices=acts, default="relu",
+                   help="activation after each hidden layer, the nn module of that "
+                        "fastmlp.functional.ACTIVATIONS name (default: %(default)s"
+                        + ("; gelu_tanh is GELU(approximate='tanh'))" if "gelu_tanh" in acts
+                           else ")"))
+    p.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
+                   help="nn.Dropout(P) after each hidden activation, P in [0, 1) (default: 0, "
+                        "none); the test set is evaluated in eval mode (no dropout)")
+    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"),
+                   default="constant",
+                   help="learning-rate schedule, stepped once per epoch (the fused epoch runs "
+                        "one learning rate per epoch): constant; step = StepLR(step_size = a "
+                        "third of the epochs after warm-up, gamma=0.1); cosine = "
+                        "CosineAnnealingLR(T_max = the epochs after warm-up); onecycle = "
+                        "OneCycleLR(max_lr=--lr, total_steps=--epochs), which cycles momentum "
+                        "(betas[0] for adam) as PyTorch does (default: %(default)s)")
+    p.add_argument("--warmup-epochs", type=_int_type(0), default=0, metavar="N",
+                   help="linear warm-up over the first N epochs, LinearLR(start_factor=1/(N+1), "
+                        "total_iters=N), then --schedule, chained with SequentialLR; N < "
+                        "--epochs; not with onecycle (default: 0)")
+    p.add_argument("--clip-grad-norm", type=_float_type(0.0, strict=True), default=None,
+                   metavar="MAX",
+                   help="clip the gradients' total 2-norm to MAX before every step "
+                        "(nn.utils.clip_grad_norm_; default: no clipping)")
     p.add_argument("--threads", type=_int_type(1), metavar="N",
                    help="OpenMP threads (default: fastmlp's default, i.e. OMP_NUM_THREADS or "
                         "all cores)")
@@ -251,7 +318,7 @@ def _n_params(model) -> int:
 
 
 def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed, bar,
-                          normalize=None):
+                          normalize=None, **train_kw):
     """One epoch, bitwise the same as ``train_epoch(..., shuffle=True, seed=seed)``, cut into
     calls of about ``_CHUNK_SECONDS`` so that ``bar`` (a tqdm over samples) moves.
 
@@ -260,7 +327,8 @@ def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed
     calls, so the weights are those of one call. When ``train_epoch`` takes the visiting
     order itself (``perm=``) the calls index X directly; otherwise each call gets the
     gathered rows with ``shuffle=False`` (a copy of X per epoch, slower).
-    Returns the mean of the step losses, as ``train_epoch`` does.
+    Returns the mean of the step losses, as ``train_epoch`` does. ``train_kw`` (e.g.
+    ``clip_grad_norm``) goes to every call.
     """
     import inspect
 
@@ -282,10 +350,11 @@ def _train_epoch_progress(model, X, y, criterion, optimizer, *, batch_size, seed
         t0 = time.perf_counter()
         if takes_perm:
             loss = train_epoch(model, X, y, criterion, optimizer, batch_size=batch_size, perm=idx,
-                               normalize=normalize)
+                               normalize=normalize, **train_kw)
         else:
             loss = train_epoch(model, X[idx], y[idx], criterion, optimizer,
-                               batch_size=batch_size, shuffle=False, normalize=normalize)
+                               batch_size=batch_size, shuffle=False, normalize=normalize,
+                               **train_kw)
         loss_sum += k * loss
         dt = time.perf_counter() - t0
         done += k
@@ -354,14 +423,100 @@ def _fold_standardization(model, mean: float, std: float):
     return folded
 
 
+def _check_train_options(args) -> None:
+    """The checks argparse cannot make alone (options that do not go together); UsageError."""
+    if args.momentum is not None and args.optimizer in ("adam", "adamw"):
+        raise UsageError(f"--momentum applies to sgd and rmsprop, not --optimizer "
+                         f"{args.optimizer} (its betas keep PyTorch's defaults)")
+    if args.warmup_epochs and args.schedule == "onecycle":
+        raise UsageError("--warmup-epochs does not go with --schedule onecycle (OneCycleLR "
+                         "warms up by itself, over pct_start=0.3 of the epochs)")
+    if args.warmup_epochs and args.warmup_epochs >= args.epochs:
+        raise UsageError(f"--warmup-epochs must be less than --epochs ({args.epochs}), got "
+                         f"{args.warmup_epochs}")
+
+
+def _build_training(args, n_inputs: int, hidden):
+    """(model, optimizer, scheduler or None, train_epoch keywords) from the options;
+    UserError when this build lacks a feature asked for."""
+    import inspect
+
+    from fastmlp import train_epoch
+    from fastmlp.tools.seed import seed_net, seed_optimizer
+
+    try:
+        model = seed_net("sequential", hidden=hidden, in_features=n_inputs, classes=N_CLASSES,
+                         flatten=False, activation=args.activation, dropout=args.dropout)
+    except LookupError as e:
+        flag = "--dropout" if "Dropout" in str(e) else f"--activation {args.activation}"
+        raise UserError(f"{flag}: {e}") from None
+    options = {}
+    if args.momentum is not None:
+        options["momentum"] = args.momentum
+    if args.weight_decay is not None:
+        options["weight_decay"] = args.weight_decay
+    try:
+        optimizer = seed_optimizer(args.optimizer, model.parameters(), lr=args.lr, **options)
+    except LookupError as e:
+        raise UserError(f"--optimizer {args.optimizer}: {e}") from None
+    train_kw = {}
+    if args.clip_grad_norm is not None:
+        if "clip_grad_norm" not in inspect.signature(train_epoch).parameters:
+            raise UserError("--clip-grad-norm: this build's train_epoch has no clip_grad_norm")
+        train_kw["clip_grad_norm"] = args.clip_grad_norm
+    return model, optimizer, _scheduler(args, optimizer), train_kw
+
+
+def _scheduler(args, optimizer):
+    """The per-epoch learning-rate scheduler of --schedule and --warmup-epochs, as PyTorch
+    users chain them (LinearLR warm-up, then the schedule, in SequentialLR); or None."""
+    from fastmlp.optim import lr_scheduler as sched
+
+    warm = args.warmup_epochs
+    rest = args.epochs - warm
+    if args.schedule == "onecycle":
+        return sched.OneCycleLR(optimizer, max_lr=optimizer.param_groups[0]["lr"],
+                                total_steps=args.epochs)
+    main = None
+    if args.schedule == "step":
+        main = sched.StepLR(optimizer, step_size=max(1, rest // 3), gamma=0.1)
+    elif args.schedule == "cosine":
+        main = sched.CosineAnnealingLR(optimizer, T_max=rest)
+    if not warm:
+        return main
+    warmup = sched.LinearLR(optimizer, start_factor=1.0 / (warm + 1), end_factor=1.0,
+                            total_iters=warm)
+    if main is None:  # constant after the warm-up: LinearLR stays at end_factor
+        return warmup
+    return sched.SequentialLR(optimizer, schedulers=[warmup, main], milestones=[warm])
+
+
+def _optimizer_text(args, optimizer) -> str:
+    g = optimizer.param_groups[0]
+    # the base lr: a scheduler's first step may already have scaled group["lr"]
+    base = g.get("max_lr") if args.schedule == "onecycle" else g.get("initial_lr", g["lr"])
+    text = f"{type(optimizer).__name__} lr {base:g}"
+    if "momentum" in g:
+        text += f" momentum {g['momentum']:g}"
+    text += f" weight decay {g.get('weight_decay', 0):g}"
+    if args.schedule != "constant" or args.warmup_epochs:
+        text += f", schedule {args.schedule}"
+        if args.warmup_epochs:
+            text += f" after {_plural(args.warmup_epochs, 'warm-up epoch')}"
+    if args.clip_grad_norm is not None:
+        text += f", clip grad norm {args.clip_grad_norm:g}"
+    return text
+
+
 def cmd_train(args) -> int:
     import numpy as np
 
     import fastmlp
-    from fastmlp import nn, optim, train_epoch
+    from fastmlp import nn, train_epoch
     from fastmlp.data import normalize
-    from fastmlp.tools.seed import seed_net
+    from fastmlp.tools.seed import fused_fallback_reason
 
+    _check_train_options(args)
     out = sys.stdout
     log = sys.stderr if args.json else sys.stdout  # human-readable lines
     hidden = args.hidden or [128]
@@ -385,18 +540,20 @@ def cmd_train(args) -> int:
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
     nn.manual_seed(init_seed)  # weights
     rng = np.random.default_rng(shuffle_seed)  # one shuffling seed per epoch
-    model = seed_net("sequential", hidden=hidden, in_features=X.shape[1], classes=N_CLASSES,
-                     flatten=False)
+    model, optimizer, scheduler, train_kw = _build_training(args, X.shape[1], hidden)
     criterion = nn.CrossEntropyLoss()
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                          weight_decay=args.weight_decay)
+    why = fused_fallback_reason(model, criterion, optimizer, X, y, batch_size=args.batch_size,
+                                normalize=norm, **train_kw)
 
     name = _DISPLAY[args.dataset]
+    act = args.activation + (f", dropout {args.dropout:g}" if args.dropout else "")
     print(f"{name}: {len(X)} training, {len(Xt)} test images; model {_architecture(model)} "
-          f"({_n_params(model):,} parameters), SGD lr {args.lr:g} momentum {args.momentum:g} "
-          f"weight decay {args.weight_decay:g}, batch {args.batch_size}, {args.epochs} epochs; "
+          f"{act} ({_n_params(model):,} parameters), {_optimizer_text(args, optimizer)}, "
+          f"batch {args.batch_size}, {args.epochs} epochs; "
           f"seed {seed}; {fastmlp.cpu_capability()}, {_plural(fastmlp.get_num_threads(), 'thread')}",
           file=log, flush=True)
+    if why is not None:
+        print(f"note: not fused, running the Python loop: {why}", file=log, flush=True)
 
     use_bar = not args.no_progress and sys.stderr.isatty()
     total_train = 0.0
@@ -404,6 +561,8 @@ def cmd_train(args) -> int:
     try:
         for epoch in range(1, args.epochs + 1):
             epoch_seed = int(rng.integers(2**63))
+            lr = optimizer.param_groups[0]["lr"]
+            model.train()
             t0 = time.perf_counter()
             if use_bar:
                 from tqdm import tqdm
@@ -412,12 +571,16 @@ def cmd_train(args) -> int:
                           unit_scale=True, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
                     train_loss = _train_epoch_progress(model, X, y, criterion, optimizer,
                                                        batch_size=args.batch_size,
-                                                       seed=epoch_seed, bar=bar, normalize=norm)
+                                                       seed=epoch_seed, bar=bar, normalize=norm,
+                                                       **train_kw)
             else:
                 train_loss = train_epoch(model, X, y, criterion, optimizer,
                                          batch_size=args.batch_size, shuffle=True, seed=epoch_seed,
-                                         normalize=norm)
+                                         normalize=norm, **train_kw)
             t_train = time.perf_counter() - t0
+            if scheduler is not None:
+                scheduler.step()
+            model.eval()
             test_loss, test_acc, _ = _evaluate(model, Xt, yt)
             wall = time.perf_counter() - t0
             total_train += t_train
@@ -425,18 +588,19 @@ def cmd_train(args) -> int:
             rec = {"epoch": epoch, "epochs": args.epochs, "train_loss": train_loss,
                    "test_loss": test_loss, "test_accuracy": test_acc,
                    "samples_per_sec": len(X) / t_train, "train_time": t_train, "wall_time": wall,
-                   "total_train_time": total_train}
+                   "total_train_time": total_train, "lr": lr, "fused": why is None}
             if args.json:
                 print(_dumps(rec), file=out, flush=True)
             else:
                 w = len(str(args.epochs))
                 print(f"epoch {epoch:>{w}}/{args.epochs}  train loss {train_loss:.4f}  "
                       f"test loss {test_loss:.4f}  test acc {100 * test_acc:6.2f}%  "
-                      f"{len(X) / t_train:>9,.0f} samples/s  {_fmt_time(wall)}", file=out,
+                      f"{len(X) / t_train:>9,.0f} samples/s  {_fmt_time(wall)}"
+                      + (f"  lr {lr:.3g}" if scheduler is not None else ""), file=out,
                       flush=True)
             if not math.isfinite(train_loss):
                 raise UserError(f"training diverged (loss {train_loss}) in epoch {epoch}; "
-                                f"try a smaller --lr (now {args.lr:g})")
+                                f"try a smaller --lr (now {lr:g})")
     except KeyboardInterrupt:
         print(f"\nfastmlp: interrupted during epoch {done + 1}/{args.epochs}; "
               f"{'no model saved' if save_path else 'stopping'}", file=sys.stderr, flush=True)
@@ -473,6 +637,7 @@ def _load_model(path: str):
     if not isinstance(model, nn.Module):
         raise UserError(f"{path}: holds weights but no architecture to rebuild (it was not "
                         f"saved from an nn.Sequential of Linear/ReLU/Flatten layers)")
+    model.eval()  # Dropout off: evaluation is deterministic
     return model
 
 
@@ -636,6 +801,10 @@ def main(argv=None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"fastmlp: error: {e} (see 'fastmlp {args.command} --help')", file=sys.stderr,
+              flush=True)
+        return 2
     except UserError as e:
         print(f"fastmlp: error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -16,7 +16,10 @@ The JSON written by ``--json`` is ``report`` itself (see :func:`run_benchmarks`)
 from .harness import (OPENBLAS_SLOW_VARS, PEERS, RATIO_SIDES, SCHEMA, SIDE_ORDER,  # noqa: F401
                       SUITES, detect_peers, machine_info, measure, resource, settle,
                       thread_settings)
-from .sides import gemm_sides, layer_cases, load_train_data, train_sides  # noqa: F401
+from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data,  # noqa: F401
+                    train_sides, train_variant_sides)
+from .activations import (ACTIVATION_SHAPES, activation_cases, floor_seconds,  # noqa: F401
+                          memory_bandwidth)
 from .suites import (GEMM_SHAPES, run_benchmarks, suite_gemm, suite_layers,  # noqa: F401
                      suite_train)
 from .report import compare, format_report, plot  # noqa: F401
@@ -34,6 +37,12 @@ __all__ = [
     "suite_layers",
     "layer_cases",
     "suite_train",
+    "TRAIN_VARIANTS",
+    "train_variant_sides",
+    "ACTIVATION_SHAPES",
+    "activation_cases",
+    "memory_bandwidth",
+    "floor_seconds",
     "measure",
     "settle",
     "thread_settings",

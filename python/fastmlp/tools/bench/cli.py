@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="timed runs per figure (default: 11, train 5; --quick 5, train 3)")
     parser.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                         help="comma-separated peers among numpy,torch,sklearn (numpy always runs)")
+    parser.add_argument("--cases", default=None, metavar="LIST",
+                        help="run only the cases whose name or shape contains one of these "
+                             "comma-separated substrings (e.g. 'fwd+bwd' for the activations, "
+                             "'adam,gelu' for the train variants)")
     parser.add_argument("--isa", choices=("avx512", "avx2", "generic"), default=None,
                         help="force fastmlp's kernel path (default: the best this CPU runs)")
     parser.add_argument("--data-root", default=None, metavar="DIR",
@@ -83,7 +87,8 @@ def run(args) -> int:
         return 2
     report = run_benchmarks([args.suite], threads=args.threads, quick=args.quick, reps=args.reps,
                             peers=peers, isa=args.isa, data_root=args.data_root,
-                            command=_command_line())
+                            command=_command_line(),
+                            cases=[c.strip() for c in (args.cases or "").split(",") if c.strip()])
     print(format_report(report), flush=True)
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))

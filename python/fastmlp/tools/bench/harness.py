@@ -34,8 +34,11 @@ from ..machine import cpu_model
 SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train")
 PEERS = ("numpy", "torch", "sklearn")
-OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop")
-SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "numpy", "torch", "torch-loader", "sklearn")
+OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base")
+# "fastmlp-base": in the train suite's variant cases, the SGD/ReLU fused epoch the
+# variant (another optimizer or activation, fused) is timed against in the same run.
+SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base", "numpy", "torch",
+              "torch-loader", "sklearn")
 # Sides a ratio column is shown for: every peer, and in the train suite the
 # PyTorch seed script fed by torch.utils.data.DataLoader as written
 # ("torch-loader"; "torch" cuts its batches from in-memory tensors).
@@ -210,12 +213,24 @@ def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
     return {n: out[n] for n in fns}
 
 
+# ``--cases``: substrings of the case names to run (None: all); set by run_benchmarks.
+CASE_FILTER = None
+
+
+def case_wanted(case: str) -> bool:
+    """Whether ``case`` is selected by ``--cases`` (any of its substrings, case-insensitive)."""
+    return CASE_FILTER is None or any(s.lower() in case.lower() for s in CASE_FILTER)
+
+
 def _run_case(results, *, suite, case, shape, unit, scale, work, fns, reps, target, warmup,
               gemm=False, peak=None, skipped=None, extra=None):
-    """Measure one case's sides and append its result record to ``results``.
+    """Measure one case's sides and append its result record to ``results``; returns the
+    record, or None for a case ``--cases`` leaves out.
 
     ``gemm``: a GEMM-bound case (GFLOP/s); with ``peak`` it gets ``pct_peak``.
     """
+    if not case_wanted(f"{case} {shape}"):
+        return None
     raw = measure(fns, reps=reps, target=target, warmup=warmup)
     sides = {}
     for name in SIDE_ORDER:

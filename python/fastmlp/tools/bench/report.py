@@ -56,9 +56,15 @@ def format_report(report: dict) -> str:
         sides = [s for s in SIDE_ORDER if any(s in r["sides"] for r in recs)]
         peers = [p for p in RATIO_SIDES if any(p in r["ratios"] for r in recs)]
         has_peak = any(r["gemm"] for r in recs)
+        has_floor = any("floor_s" in r for r in recs)
+        has_base = any("x_base" in r or "variant" in r for r in recs)
         header = ["case", "shape", "unit"] + sides + [f"x{p}" for p in peers]
         if has_peak:
             header.append("% peak (" + "/".join(s for s in sides) + ")")
+        if has_floor:
+            header.append("x r+w")
+        if has_base:
+            header += ["time/base", "fused"]
         rows = []
         for r in recs:
             row = [r["case"], r["shape"], r["unit"]] + [_cell(r["sides"].get(s, {})) for s in sides]
@@ -67,10 +73,23 @@ def format_report(report: dict) -> str:
                 row.append("/".join(f"{r['sides'][s]['pct_peak']:.0f}"
                                     if "pct_peak" in r["sides"].get(s, {}) else "-"
                                     for s in sides) if r["gemm"] else "")
+            if has_floor:
+                row.append(f"{r['x_floor']:.2f}" if "x_floor" in r else "")
+            if has_base:
+                row.append(f"{r['x_base']:.3f}" if "x_base" in r else "")
+                row.append({True: "yes", False: "NO"}.get(r.get("fused"), ""))
             rows.append(row)
         reps = report["settings"]["reps"].get(suite)
         title = f"\n== {suite}: median of {reps} interleaved runs ± half the IQR; " \
                 f"xPEER = ours/peer throughput (>1: fastmlp faster)"
+        if suite == "layers" and has_floor:
+            bw = next(r["bandwidth"] for r in recs if "bandwidth" in r)
+            title += f"\n   activations: fwd+bwd on preallocated arrays (torch: the ATen ops " \
+                     f"F.<name> and autograd call, out= forms); x r+w = our time / the time " \
+                     f"to read and write" \
+                     f"\n   the arrays once (20 bytes/element) at the measured bandwidth: " \
+                     f"STREAM copy {bw['copy_GBps']:.1f} GB/s, add {bw['add_GBps']:.1f} GB/s " \
+                     f"({bw['array_mib']} MiB arrays, {_n_threads(bw['threads'])})"
         if suite == "train":
             d = report.get("data", {}).get("train", {})
             title += f"\n   data: {d.get('source')}, {d.get('samples')} samples; " \
@@ -79,6 +98,13 @@ def format_report(report: dict) -> str:
                      f"\n   fastmlp-loop = the seed script via fastmlp's nn/optim" \
                      f"\n   torch = the seed script on in-memory tensor batches, torch-loader = " \
                      f"the seed script as written (torch DataLoader)"
+            if has_base:
+                title += "\n   variants (epoch <optimizer>/<activation>): fastmlp = that " \
+                         "recipe fused, fastmlp-base = the SGD/ReLU fused epoch in the same " \
+                         "run, torch = that recipe on tensor batches;" \
+                         "\n   time/base = variant time / SGD-ReLU time; fused = whether " \
+                         "train_epoch ran it in C++ (else the DEBUG fallback reason is in " \
+                         "the JSON)"
         out += [title, _table(header, rows)]
     return "\n".join(out)
 

@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 
-from ..seed import SEED_CLASSES, SEED_HIDDEN, SEED_IN, seed_net
+from ..seed import (SEED_CLASSES, SEED_HIDDEN, SEED_IN, fused_fallback_reason, seed_net,
+                    seed_optimizer)
 from .harness import _log, _torch
 
 
@@ -301,3 +302,60 @@ def train_sides(X, y, b, peers, images=None):
 
         fns["sklearn"] = _sklearn_epoch
     return fns
+
+
+# The train suite's variants of the seed recipe: (optimizer, activation), each timed
+# against the SGD/ReLU fused epoch in the same run; lr: seed_optimizer's defaults.
+TRAIN_VARIANTS = (("adam", "relu"), ("sgd", "gelu"), ("adam", "gelu"))
+
+
+def train_variant_sides(X, y, b, peers, optimizer, activation):
+    """(fns, skipped, info) for one variant at batch size ``b``: ``fns`` has "fastmlp"
+    (``train_epoch`` of the seed Sequential with ``activation`` and ``optimizer``),
+    "fastmlp-base" (the same with ReLU and SGD lr 0.01) and, with PyTorch, "torch" (the
+    variant's recipe on in-memory tensor batches); ``skipped`` {side: reason} for a side
+    this build cannot run (a module or optimizer still landing); ``info``: ``fused``
+    (True/False, None when not run) and ``fallback`` (train_epoch's DEBUG reason)."""
+    fns, skipped, info = {}, {}, {"fused": None, "fallback": None}
+    from fastmlp import nn, train_epoch
+
+    def fused_side(opt_name, act_name, seed):
+        nn.manual_seed(seed)
+        model = seed_net("sequential", activation=act_name)
+        crit = nn.CrossEntropyLoss()
+        opt = seed_optimizer(opt_name, model.parameters())
+        seeds = iter(range(1, 1 << 30))
+        fn = lambda: train_epoch(model, X, y, crit, opt, batch_size=b,  # noqa: E731
+                                 shuffle=True, seed=next(seeds))
+        return fn, fused_fallback_reason(model, crit, opt, X, y, batch_size=b)
+
+    try:
+        fns["fastmlp"], why = fused_side(optimizer, activation, 0)
+        info.update(fused=why is None, fallback=why)
+        if why is not None:
+            _log(f"  train {optimizer}/{activation}: NOT fused: {why}")
+    except (LookupError, ImportError) as e:
+        skipped["fastmlp"] = f"not in this build: {e}"
+        skipped["fastmlp-base"] = "not run: the variant is not in this build"
+        return fns, skipped, info
+    fns["fastmlp-base"], _ = fused_side("sgd", "relu", 0)
+
+    torch = _torch(peers)
+    if torch and "fastmlp" in fns:
+        torch.manual_seed(0)
+        try:
+            model = seed_net("sequential", backend="torch", activation=activation)
+            state = (model, torch.nn.CrossEntropyLoss(),
+                     seed_optimizer(optimizer, model.parameters(), backend="torch"))
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+            gen = torch.Generator().manual_seed(0)
+
+            def _torch_epoch():
+                perm = torch.randperm(len(Xt), generator=gen)
+                batches = ((Xt[perm[s:s + b]], yt[perm[s:s + b]]) for s in range(0, len(Xt), b))
+                return _seed_loop(batches, *state)
+
+            fns["torch"] = _torch_epoch
+        except (LookupError, AttributeError) as e:
+            skipped["torch"] = f"{type(e).__name__}: {e}"
+    return fns, skipped, info

@@ -12,7 +12,11 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     256 unless ``--quick``): Linear forward (GEMM + bias), Linear backward
     (dX, dW and db), ReLU forward/backward, softmax cross-entropy loss and
     gradient. PyTorch runs the same ATen kernels its autograd would call,
-    without the autograd bookkeeping; NumPy the textbook expressions.
+    without the autograd bookkeeping; NumPy the textbook expressions. Then
+    every activation of ``fastmlp.functional.ACTIVATIONS``, forward+backward
+    at 64x128, 256x1024 and 4096x1024 (``--quick``: the first two) against
+    PyTorch's ATen kernels and against the time to read and write its arrays
+    once at the memory bandwidth measured in the same run (:mod:`.activations`).
 ``train``
     One epoch of the seed network (SGD lr 0.01, cross-entropy) at batch 64
     and 256: ``fastmlp.train_epoch`` (the fused C++ epoch) on the normalized
@@ -26,6 +30,10 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     ``MLPClassifier(solver="sgd", max_iter=1)``. Data: Fashion-MNIST's 60,000
     training images when ``fastmlp.data.load_mnist(kind="fashion-mnist",
     download=False)`` finds them, else random MNIST-shaped data (reported).
+    Then the variants ``TRAIN_VARIANTS`` (Adam/ReLU, SGD/GELU, Adam/GELU): each
+    recipe's fused epoch beside the SGD/ReLU fused epoch (``fastmlp-base``) and
+    PyTorch's same recipe on tensor batches, interleaved; whether the variant
+    really ran fused (train_epoch's DEBUG fallback log) is in the record.
 """
 from __future__ import annotations
 
@@ -37,9 +45,11 @@ import numpy as np
 
 from .harness import (OPENBLAS_SLOW_VARS, PEERS, SCHEMA, SETTLE_MAX_S, SLEEP_BETWEEN_SIDES, SUITES,
                       _all_cores, _defaults, _loadavg, _log, _run_case, _skipped, _torch, _versions,
-                      detect_peers, machine_info, thread_settings)
+                      case_wanted, detect_peers, machine_info, thread_settings)
+from . import harness as _harness
 from .report import _n_threads
-from .sides import gemm_sides, layer_cases, load_train_data, train_sides
+from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data, train_sides,
+                    train_variant_sides)
 
 
 # (M, K, N, trans_a, trans_b, what): op(A) is (M, K), op(B) is (K, N);
@@ -98,8 +108,14 @@ def suite_gemm(*, threads=None, quick=False, reps=None, target=None, peers=None,
     return results
 
 def suite_layers(*, threads=None, quick=False, reps=None, target=None, peers=None, peak=None,
-                 batches=None) -> list:
-    """The seed network's per-step kernels (784-128-10) at batch 64 (and 256)."""
+                 batches=None, activations=True, act_shapes=None, bandwidth=None) -> list:
+    """The seed network's per-step kernels (784-128-10) at batch 64 (and 256), then every
+    registered activation's forward+backward at ``act_shapes`` (default
+    ``ACTIVATION_SHAPES``; ``--quick``: the two smaller) against PyTorch and against the
+    time to move its arrays once at ``bandwidth`` (:func:`.activations.memory_bandwidth`,
+    measured here before and after the activation cases when not given; the faster of
+    the two is used). Activation records carry ``activation``, ``elements``, ``bytes``,
+    ``floor_s`` and ``x_floor`` (our time / floor_s) and ``bandwidth``."""
     threads = threads or _all_cores()
     peers = peers if peers is not None else detect_peers()
     reps, target, warmup = _defaults("layers", quick, reps, target)
@@ -115,11 +131,57 @@ def suite_layers(*, threads=None, quick=False, reps=None, target=None, peers=Non
                           reps=reps, target=target, warmup=warmup,
                           gemm=c["gemm"], peak=peak, skipped=skipped,
                           extra={"batch_size": B})
+        if activations:
+            results += _activation_records(threads, quick, reps, target, warmup, torch, skipped,
+                                           act_shapes, bandwidth)
     return results
 
+
+def _activation_records(threads, quick, reps, target, warmup, torch, skipped, shapes, bw):
+    from .activations import (ACTIVATION_QUICK_SHAPES, ACTIVATION_SHAPES, BANDWIDTH_MIB,
+                              BANDWIDTH_QUICK_MIB, activation_cases, activation_variants,
+                              floor_seconds, memory_bandwidth)
+
+    shapes = shapes or (ACTIVATION_QUICK_SHAPES if quick else ACTIVATION_SHAPES)
+    if not any(case_wanted(f"{name} fwd+bwd {B}x{F}") for name, _, _ in activation_variants()
+               for B, F in shapes):
+        return []
+    mib = BANDWIDTH_QUICK_MIB if quick else BANDWIDTH_MIB
+    runs = [bw] if bw else [memory_bandwidth(threads, mib)]
+    _log(f"  memory bandwidth: copy {runs[0]['copy_GBps']:.1f} GB/s, add "
+         f"{runs[0]['add_GBps']:.1f} GB/s ({runs[0]['array_mib']} MiB arrays)")
+    try:
+        cases = activation_cases(shapes, torch)
+    except Exception as e:  # a registry entry whose kernels are still landing
+        _log(f"  layers: activation cases unavailable ({type(e).__name__}: {e})")
+        return []
+    recs = []
+    for c in cases:
+        _run_case(recs, suite="layers", case=c["name"], shape=c["shape"], unit=c["unit"],
+                  scale=c["scale"], work=c["work"], fns=c["fns"], reps=reps, target=target,
+                  warmup=warmup, skipped={**skipped, **c["skipped"]},
+                  extra={"activation": c["activation"], "params": c["params"],
+                         "saves": c["saves"], "elements": c["elements"], "bytes": c["bytes"]})
+    if not bw:
+        again = memory_bandwidth(threads, mib)
+        _log(f"  memory bandwidth again: copy {again['copy_GBps']:.1f} GB/s, add "
+             f"{again['add_GBps']:.1f} GB/s")
+        runs.append(again)
+    best = max(runs, key=lambda r: r["copy_Bps"] + r["add_Bps"])
+    best = dict(best, runs=[{k: r[k] for k in ("copy_GBps", "add_GBps")} for r in runs])
+    for r in recs:
+        r["bandwidth"] = best
+        r["floor_s"] = floor_seconds(r["elements"], best)
+        ours = r["sides"].get("fastmlp", {})
+        if "median_s" in ours:
+            r["x_floor"] = ours["median_s"] / r["floor_s"]
+    return recs
+
 def suite_train(*, threads=None, quick=False, reps=None, peers=None, batches=None,
-                data_root=None, n_samples=None, data=None) -> list:
-    """One epoch of the seed network per side; samples/s. ``data``: (X, y, source)."""
+                data_root=None, n_samples=None, data=None, variants=TRAIN_VARIANTS) -> list:
+    """One epoch of the seed network per side; samples/s. ``data``: (X, y, source).
+    Then ``variants`` ((optimizer, activation) pairs; () for none): see
+    :func:`_train_variant_records`."""
     threads = threads or _all_cores()
     peers = peers if peers is not None else detect_peers()
     reps, target, warmup = _defaults("train", quick, reps, None)
@@ -136,18 +198,48 @@ def suite_train(*, threads=None, quick=False, reps=None, peers=None, batches=Non
     results = []
     with thread_settings(threads, peers):
         for b in batches:
+            if not case_wanted(f"epoch, batch {b} {len(X)}x784"):
+                continue
             _run_case(results, suite="train", case=f"epoch, batch {b}", shape=f"{len(X)}x784",
                       unit="ksample/s", scale=1e3, work=float(len(X)),
                       fns=train_sides(X, y, b, peers, images), reps=reps, target=target,
                       warmup=warmup, skipped=_skipped(peers, ("torch", "sklearn")),
                       extra={"batch_size": b, "data": source, "samples": len(X)})
+        if variants:
+            results += _train_variant_records(X, y, source, batches, peers, reps, target,
+                                              warmup, variants)
     return results
+
+
+def _train_variant_records(X, y, source, batches, peers, reps, target, warmup, variants):
+    """The variant cases (TRAIN_VARIANTS): each recipe fused, the SGD/ReLU fused epoch
+    and PyTorch's recipe, interleaved; ``x_base`` = variant time / SGD-ReLU time."""
+    recs = []
+    for b in batches:
+        for opt_name, act_name in variants:
+            if not case_wanted(f"epoch {opt_name}/{act_name}, batch {b} {len(X)}x784"):
+                continue
+            fns, skipped, info = train_variant_sides(X, y, b, peers, opt_name, act_name)
+            rec = _run_case(recs, suite="train", case=f"epoch {opt_name}/{act_name}, batch {b}",
+                            shape=f"{len(X)}x784", unit="ksample/s", scale=1e3,
+                            work=float(len(X)), fns=fns, reps=reps, target=target,
+                            warmup=warmup, skipped={**_skipped(peers, ("torch",)), **skipped},
+                            extra={"batch_size": b, "data": source, "samples": len(X),
+                                   "variant": {"optimizer": opt_name, "activation": act_name},
+                                   **info})
+            if rec is None:  # left out by --cases
+                continue
+            ours, base = rec["sides"].get("fastmlp", {}), rec["sides"].get("fastmlp-base", {})
+            if "median_s" in ours and "median_s" in base:
+                rec["x_base"] = ours["median_s"] / base["median_s"]
+    return recs
 
 # ------------------------------------------------------------------ driver --
 
 
 def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, peers=PEERS,
-                   isa=None, data_root=None, peak_seconds=None, command=None) -> dict:
+                   isa=None, data_root=None, peak_seconds=None, command=None,
+                   cases=None) -> dict:
     """Run the suites and return the report (what ``--json`` writes).
 
     Top-level keys: ``schema``, ``created`` (UTC ISO time), ``command``,
@@ -157,7 +249,10 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
     ``results`` (one record per case: suite, case, shape, unit, work, gemm,
     sides {side: median_s, q1_s, q3_s, min_s, max_s, runs, value, value_q1,
     value_q3, value_min, value_max[, pct_peak] | skipped}, ratios {peer:
-    ours/peer throughput}).
+    ours/peer throughput}; activation records add activation, elements, bytes,
+    floor_s, x_floor, bandwidth; train variant records add variant, fused,
+    fallback, x_base), ``memory_bandwidth`` (the layers suite's STREAM figures,
+    or None).
     """
     import fastmlp
     from fastmlp import kernels
@@ -171,6 +266,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
     prev_isa = fastmlp.cpu_capability()
     if isa:
         fastmlp._set_cpu_capability(isa)
+    _harness.CASE_FILTER = list(cases) if cases else None
     try:
         peer_info = detect_peers(peers)
         notes = []
@@ -219,6 +315,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             "settings": {"suites": suites, "quick": bool(quick), "threads": threads,
                          "isa": fastmlp.cpu_capability(),
                          "reps": {s: _defaults(s, quick, reps, None)[0] for s in suites},
+                         "cases": list(cases) if cases else None,
                          "sleep_between_sides_s": SLEEP_BETWEEN_SIDES,
                          "settle": f"before each timing: >= {SLEEP_BETWEEN_SIDES} s, then until "
                                    f"the other threads are idle, <= {SETTLE_MAX_S} s",
@@ -227,9 +324,12 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             "peak_gflops": peak,
             "peers": peer_info,
             "data": data,
+            "memory_bandwidth": next((r["bandwidth"] for r in results if "bandwidth" in r),
+                                     None),
             "warnings": notes,
             "results": results,
         }
     finally:
+        _harness.CASE_FILTER = None
         if isa:
             fastmlp._set_cpu_capability(prev_isa)
