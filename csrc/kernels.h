@@ -80,7 +80,8 @@ void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db);
 // maximum errors against float64 over a dense float32 sweep, per path, are in
 // bench/results/README.md#activation-ulp (all within 2 ulp, except at
 // results flushed to zero: kernels run with FTZ/DAZ, so subnormal inputs
-// read as zero and subnormal results are flushed to zero).
+// read as zero (expm1 and log1p pass a tiny x through as their result) and
+// subnormal results are flushed to zero).
 void identity_forward(const float* x, float* y, index_t n);
 void identity_backward(const float* dout, const float* saved, float* dx, index_t n);
 void leaky_relu_forward(const float* x, float* y, index_t n, float negative_slope);

@@ -28,7 +28,9 @@
 //     near-minimax fits of our own (Lawson iterations in float64).
 //   sigmoid: 1 / (1 + exp(-x)), the rounding of 1 + exp(-x) compensated.
 // Denormals: kernels run under DenormalGuard (FTZ + DAZ), so a subnormal
-// input is read as (signed) zero and a subnormal result is flushed to zero.
+// input is read as (signed) zero by arithmetic and a subnormal result is
+// flushed to zero; expm1 and log1p return a tiny x (|x| < 2^-24, which
+// includes the subnormals) itself through a select, the correct result.
 // The measured accuracy of each function on each path:
 // bench/results/README.md#activation-ulp.
 
