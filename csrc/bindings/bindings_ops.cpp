@@ -17,13 +17,6 @@ namespace {
 
 using f32_c = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-// `in` of shape `like`: same-shape input check (converted if needed).
-py::array_t<float> input_like(py::handle h, const char* name, const py::array& like, const char* like_name) {
-  py::array_t<float> arr = input_f32(h, name, -1);
-  check_shape_like(arr, name, like, like_name);
-  return arr;
-}
-
 std::string num_str(double v) { return std::string(py::str(py::float_(v))); }  // as Python prints it
 
 // ------------------------------------------------------------------ ReLU ----

@@ -39,7 +39,7 @@ void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS) {
       float v = alpha * acc[i][j];
       if (beta != 0.0f) v += beta * ci[j];
       if (bias) v += bias[j];
-      ci[j] = activate(act, v);
+      ci[j] = activate(ActivationSpec{act}, v);  // Identity or Relu: inline
     }
   }
 }

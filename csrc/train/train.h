@@ -65,7 +65,7 @@ struct TrainLayer {
   index_t in = 0, out = 0;
   ParamSlot weight;  // (out, in) row-major, and so is its state
   ParamSlot bias;    // (out,); bias.param == nullptr: no bias
-  Activation activation = Activation::Identity;
+  ActivationSpec activation;  // Identity by default
   // Dropout after the activation (kernels.h dropout_forward): step s drops
   // with dropout_seeds[s] (n_steps of them); dropout_p == 0: no dropout.
   double dropout_p = 0.0;

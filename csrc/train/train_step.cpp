@@ -9,7 +9,7 @@
 //   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y) | ... (TrainLoss's kind;
 //                   with log_softmax: of log_softmax(a_L), then log_softmax_backward)
 //   for l = L..1:
-//     d            *= act_l'(a_l)                         relu_backward (if ReLU)
+//     d            *= act_l'(a_l or z_l)                  relu_backward / activation_backward
 //     dW (out,in)   = d^T @ a_{l-1}                       sgemm(trans_a)
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
@@ -141,21 +141,36 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     act[l] = ap;
     ap += B * layers[l].out;
   }
+  // One (B, out_l) buffer for each layer l where keep(layers[l]), nullptr for
+  // the others, all in `buf`.
+  auto layer_buffers = [&](AlignedBuffer<float>& buf, auto keep) {
+    std::vector<float*> ptrs(static_cast<size_t>(n_layers), nullptr);
+    size_t total = 0;
+    for (int l = 0; l < n_layers; ++l)
+      if (keep(layers[l])) total += size_t(B * layers[l].out);
+    float* p = buf.reserve(total);
+    for (int l = 0; l < n_layers; ++l)
+      if (keep(layers[l])) {
+        ptrs[l] = p;
+        p += B * layers[l].out;
+      }
+    return ptrs;
+  };
   // Dropout after layer l: between layer l's forward and its backward, act[l]
   // is the dropped output (what layer l+1 and the loss read) and drop_kept[l]
   // the activation's output (what the activation's backward reads); the
   // backward swaps them back. The mask is regenerated, never stored.
   AlignedBuffer<float> drops;
-  size_t drop_total = 0;
-  for (int l = 0; l < n_layers; ++l)
-    if (layers[l].dropout_p != 0.0) drop_total += size_t(B * layers[l].out);
-  std::vector<float*> drop_kept(static_cast<size_t>(n_layers), nullptr);
-  float* drop_ptr = drops.reserve(drop_total);
-  for (int l = 0; l < n_layers; ++l)
-    if (layers[l].dropout_p != 0.0) {
-      drop_kept[l] = drop_ptr;
-      drop_ptr += B * layers[l].out;
-    }
+  std::vector<float*> drop_kept =
+      layer_buffers(drops, [](const TrainLayer& L) { return L.dropout_p != 0.0; });
+  // Pre-activations z_l = a_{l-1} @ W_l^T + b_l, kept only for the layers
+  // whose activation's backward reads its input (gelu, silu, ...): their
+  // forward is the Identity GEMM into z_l, then activation_forward(z_l) ->
+  // a_l, the same bits as the fused epilogue (kernels.h sgemm's contract).
+  AlignedBuffer<float> pres;
+  const std::vector<float*> pre = layer_buffers(pres, [](const TrainLayer& L) {
+    return L.activation.kind != Activation::Identity && !activation_saves_output(L.activation.kind);
+  });
   // Transposed weights and optimizer state, WT (in,out): see the top of the file.
   size_t wt_total = 0;
   for (int l = 0; l < n_layers; ++l) {
@@ -278,8 +293,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     };
 
     // ---- forward, layer 1 ----
-    sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
-          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].activation);
+    // a_l = act_l(a_in @ W_l^T + b_l): the fused epilogue, or through z_l (pre[l]).
+    auto forward_layer = [&](int l, const float* a_in) {
+      const TrainLayer& L = layers[l];
+      float* const out = pre[l] ? pre[l] : act[l];
+      sgemm(false, false, bs, L.out, L.in, 1.0f, a_in, L.in, wt[l].param, L.out, 0.0f, out, L.out,
+            L.bias.param, pre[l] ? ActivationSpec{} : L.activation);
+      if (pre[l]) activation_forward_parallel(L.activation, pre[l], act[l], bs * L.out);
+    };
+    forward_layer(0, x);
     dropout_fwd(0);
 
     float* d = g0.data();
@@ -292,10 +314,11 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         dropout_backward(d, d, bs * L.out, L.dropout_p, L.dropout_seeds[s]);
         std::swap(act[l], drop_kept[l]);
       }
-      switch (L.activation) {  // d = d * act_l'(.), from the layer's output a_l
-        case Activation::Relu: relu_backward(d, act[l], d, bs * L.out); break;
-        case Activation::Identity: break;
-      }
+      // d = d * act_l'(.), from the layer's output a_l or its pre-activation z_l
+      if (L.activation.kind == Activation::Relu)
+        relu_backward(d, act[l], d, bs * L.out);
+      else if (L.activation.kind != Activation::Identity)
+        activation_backward_parallel(L.activation, d, pre[l] ? pre[l] : act[l], d, bs * L.out);
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
       // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
       // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
@@ -308,15 +331,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
-              nullptr, Activation::Identity);
+              nullptr, ActivationSpec{});
       if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
-              L.in, nullptr, Activation::Identity);
+              L.in, nullptr, ActivationSpec{});
       }
       if (fold_w) {
         sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
-              L.out, nullptr, Activation::Identity);
+              L.out, nullptr, ActivationSpec{});
         ++wt[l].step;
       } else if (need_w) {
         apply_update(wt[l], dw.data());
@@ -327,9 +350,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
     auto head = [&] {
       for (int l = 1; l < n_layers; ++l) {
-        const TrainLayer& L = layers[l];
-        sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
-              act[l], L.out, L.bias.param, L.activation);
+        forward_layer(l, act[l - 1]);
         dropout_fwd(l);
       }
       // The loss and its gradient d (B,C) w.r.t. its input: a_L, or y = log_softmax(a_L)
