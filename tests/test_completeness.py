@@ -152,6 +152,14 @@ EXAMPLES = {
     "BCEWithLogitsLoss": lambda: nn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5]),
                                                       reduction="sum",
                                                       pos_weight=np.array([3.0, 1.0, 0.25])),
+    # activations (issue 10)
+    "LeakyReLU": lambda: nn.LeakyReLU(0.2, inplace=True),
+    "Tanh": lambda: nn.Tanh(),
+    "Sigmoid": lambda: nn.Sigmoid(),
+    "GELU": lambda: nn.GELU(approximate="tanh"),
+    "SiLU": lambda: nn.SiLU(inplace=True),
+    "ELU": lambda: nn.ELU(alpha=0.5, inplace=True),
+    "Softplus": lambda: nn.Softplus(beta=2.0, threshold=10.0),
 }
 
 

@@ -13,6 +13,8 @@ core imports no op.
 """
 from ..autograd.tensor import Tensor
 from .activation import ACTIVATIONS, Activation, get_activation, relu
+# activations (issue 10)
+from .activation import BoundActivation, elu, gelu, leaky_relu, sigmoid, silu, softplus, tanh
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss,
                    smooth_l1_loss)
@@ -20,6 +22,8 @@ from .shape import flatten
 
 __all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "l1_loss", "huber_loss",
            "smooth_l1_loss", "binary_cross_entropy_with_logits", "ACTIVATIONS", "Activation", "get_activation"]
+# activations (issue 10)
+__all__ += ["leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu", "softplus", "BoundActivation"]
 
 
 def _tensor_relu(self):
@@ -34,3 +38,18 @@ def _tensor_flatten(self, start_dim=0, end_dim=-1):
 
 Tensor.relu = _tensor_relu
 Tensor.flatten = _tensor_flatten
+
+
+# activations (issue 10)
+def _tensor_tanh(self):
+    """``tanh(self)`` (out of place), as ``torch.Tensor.tanh``."""
+    return tanh(self)
+
+
+def _tensor_sigmoid(self):
+    """``sigmoid(self)`` (out of place), as ``torch.Tensor.sigmoid``."""
+    return sigmoid(self)
+
+
+Tensor.tanh = _tensor_tanh
+Tensor.sigmoid = _tensor_sigmoid
