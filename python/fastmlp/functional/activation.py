@@ -131,9 +131,10 @@ class Activation:
         values = tuple((p.name, p.check(f"{where + ': ' if where else ''}{p.name}",
                                         params.get(p.name, p.default)))
                        for p in self.params)
-        bound = BoundActivation(self, values)
         if len(_BOUND) >= 4096:  # a sweep over many values: keep the cache bounded
             _BOUND.clear()
+        # one instance per checked value set, whichever way it was spelled
+        bound = _BOUND.setdefault((self.name, tuple(sorted(values))), BoundActivation(self, values))
         try:
             _BOUND[key] = bound
         except TypeError:
