@@ -30,14 +30,17 @@ class DenormalGuard {
   DenormalGuard& operator=(const DenormalGuard&) = delete;
 };
 
-// act(v) for one float (kernels.h Activation): the scalar epilogue of the
-// portable GEMM paths. The vector micro-kernels apply the same functions.
-inline float activate(Activation act, float v) {
-  switch (act) {
-    case Activation::Relu: return v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
-    case Activation::Identity: break;
-  }
-  return v;
+// act(v) for one float (kernels.h ActivationSpec): the scalar epilogue of the
+// portable GEMM paths. Relu and Identity inline, like the micro-kernels'
+// registers; the others through activation_forward on one element, which
+// gives the active path's vector bits (an element's result never depends on
+// its position or the range length).
+inline float activate(const ActivationSpec& act, float v) {
+  if (act.kind == Activation::Relu) return v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+  if (act.kind == Activation::Identity) return v;
+  float y;
+  activation_forward(act, &v, &y, 1);
+  return y;
 }
 
 // [begin, end) of the t-th of nt near-equal chunks of n items, chunk edges on

@@ -13,29 +13,40 @@ using index_t = std::int64_t;
 enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
 
 // The elementwise function a GEMM epilogue applies last (and the fused
-// epoch's activation after a Linear layer). Relu: max(v, 0), NaN stays NaN.
-// The next issue adds Gelu, Tanh, ... as new enumerators; each is handled in
-// every micro-kernel epilogue (gemm/ukernel_*.cpp), in the one scalar helper
-// activate() (common.h), by its name in bindings/bindings_util.h and by its
-// backward in the fused epoch (train/train_step.cpp).
-enum class Activation : int { Identity = 0, Relu = 1 };
+// epoch's activation after a Linear layer), with PyTorch's definitions (the
+// Activations section below gives each one's formula). Relu: max(v, 0), NaN
+// stays NaN. Each is handled by the one vector implementation
+// (ops/activation_vecmath.h, instantiated per ISA), by its name in
+// bindings/bindings_util.h (parse_activation) and by activation_backward in
+// the fused epoch (train/train_step.cpp).
+enum class Activation : int { Identity = 0, Relu = 1, LeakyRelu = 2, Tanh = 3, Sigmoid = 4,
+                              Gelu = 5 /* erf form */, GeluTanh = 6, Silu = 7, Elu = 8, Softplus = 9 };
+
+// An activation and its parameters: p0 is negative_slope (LeakyRelu), alpha
+// (Elu) or beta (Softplus, != 0); p1 is threshold (Softplus). Unused ones are 0.
+struct ActivationSpec {
+  Activation kind = Activation::Identity;
+  float p0 = 0, p1 = 0;
+};
 
 // ---------------------------------------------------------------- GEMM ----
 // C (M,N) = act( alpha * op(A) @ op(B) + beta * C + bias[None, :] )
 //   op(A) is (M,K): A stored (M,K) with row stride lda, or (K,M) if trans_a.
 //   op(B) is (K,N): B stored (K,N) with row stride ldb, or (N,K) if trans_b.
-//   bias is (N,) or nullptr; act (an Activation) applies last.
+//   bias is (N,) or nullptr; act (an ActivationSpec) applies last, with the
+//   bits of activation_forward on the active ISA path (so Linear then the
+//   activation kernel equals the fused epilogue).
 //   beta == 0 never reads C (NaN in C does not leak). K == 0 gives beta*C+bias.
 // Work is split over M and N only: results are bitwise identical for any
 // thread count.
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-           float beta, float* C, index_t ldc, const float* bias, Activation act);
+           float beta, float* C, index_t ldc, const float* bias, ActivationSpec act);
 
 // Triple loop with the same contract: the algorithmic reference inside C++.
 void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                  float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-                 float beta, float* C, index_t ldc, const float* bias, Activation act);
+                 float beta, float* C, index_t ldc, const float* bias, ActivationSpec act);
 
 // ---------------------------------------------------------------- ReLU ----
 // x, y (n,): y = max(x, 0). y may alias x.
@@ -45,6 +56,66 @@ void relu_forward(const float* x, float* y, index_t n);
 void relu_backward(const float* dout, const float* y, float* dx, index_t n);
 // dout (M,N) -> db (N,): db[j] = sum_i dout[i, j]  (overwrites db).
 void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db);
+
+// ---------------------------------------------------------- Activations ----
+// Elementwise, PyTorch's definitions, float32 (x, y, dout, dx all (n,)):
+//   identity    y = x                                   dx = dout
+//   leaky_relu  y = x > 0 ? x : x * negative_slope      dx = x > 0 ? dout : dout * negative_slope  (from x)
+//   tanh        y = tanh x                              dx = dout * (1 - y * y)                   (from y)
+//   sigmoid     y = 1 / (1 + exp(-x))                   dx = dout * (1 - y) * y                   (from y)
+//   gelu        approximate=false: y = x * 0.5 * (1 + erf(x / sqrt 2)),
+//                 dx = dout * (cdf + x * exp(-x^2/2) / sqrt(2 pi))                                (from x)
+//               approximate=true: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+//                 dx = dout * d/dx of that, PyTorch's gelu_backward 'tanh' formula               (from x)
+//   silu        y = x / (1 + exp(-x))                   dx = dout * s * (1 + x (1 - s)), s = sigmoid x  (from x)
+//   elu         y = x > 0 ? x : alpha * expm1(x)        dx = y <= 0 ? dout * (y + alpha) : dout   (from y)
+//   softplus    y = beta x > threshold ? x : log1p(exp(beta x)) / beta (beta != 0)
+//               dx = beta x > threshold ? dout : dout * z / (z + 1), z = exp(beta x)            (from x)
+// y may alias x and dx may alias dout (or the saved array) exactly. Work is
+// split into contiguous ranges; an element's result depends only on its
+// inputs (never on its position, n or the thread count). AVX-512 and AVX2
+// run the same operations (with FMA) and agree bitwise; the generic path
+// (no FMA) may differ in the last bits. The vector exp, expm1, log1p, tanh,
+// erf and sigmoid are ours (ops/activation_vecmath.h); their measured
+// maximum errors against float64 over a dense float32 sweep, per path, are in
+// bench/results/README.md#activation-ulp (all within 2 ulp, except at
+// results flushed to zero: kernels run with FTZ/DAZ, so subnormal inputs
+// read as zero (expm1 and log1p pass a tiny x through as their result) and
+// subnormal results are flushed to zero).
+void identity_forward(const float* x, float* y, index_t n);
+void identity_backward(const float* dout, const float* saved, float* dx, index_t n);
+void leaky_relu_forward(const float* x, float* y, index_t n, float negative_slope);
+void leaky_relu_backward(const float* dout, const float* x, float* dx, index_t n, float negative_slope);
+void tanh_forward(const float* x, float* y, index_t n);
+void tanh_backward(const float* dout, const float* y, float* dx, index_t n);
+void sigmoid_forward(const float* x, float* y, index_t n);
+void sigmoid_backward(const float* dout, const float* y, float* dx, index_t n);
+void gelu_forward(const float* x, float* y, index_t n, bool approximate_tanh);
+void gelu_backward(const float* dout, const float* x, float* dx, index_t n, bool approximate_tanh);
+void silu_forward(const float* x, float* y, index_t n);
+void silu_backward(const float* dout, const float* x, float* dx, index_t n);
+void elu_forward(const float* x, float* y, index_t n, float alpha);
+void elu_backward(const float* dout, const float* y, float* dx, index_t n, float alpha);
+void softplus_forward(const float* x, float* y, index_t n, float beta, float threshold);
+void softplus_backward(const float* dout, const float* x, float* dx, index_t n, float beta, float threshold);
+
+// The range-level dispatch the kernels above, the GEMM epilogue and the fused
+// epoch share: one thread, the active ISA's vector code. y = act(x) over
+// [0, n); dx = dout * act'(saved), `saved` being the output or the input as
+// activation_saves_output says. Aliasing as above.
+void activation_forward(const ActivationSpec& act, const float* x, float* y, index_t n);
+void activation_backward(const ActivationSpec& act, const float* dout, const float* saved, float* dx,
+                         index_t n);
+// The same, split into contiguous ranges over the kernel threads (large n).
+void activation_forward_parallel(const ActivationSpec& act, const float* x, float* y, index_t n);
+void activation_backward_parallel(const ActivationSpec& act, const float* dout, const float* saved,
+                                  float* dx, index_t n);
+// true: the backward reads the output (Relu, Tanh, Sigmoid, Elu); false: the
+// input (Identity reads nothing).
+bool activation_saves_output(Activation a);
+// y = fn(x) with the active path's raw vector function, fn: 0 exp, 1 expm1,
+// 2 log1p, 3 tanh, 4 erf, 5 sigmoid (for the accuracy tests and sweeps).
+void activation_vecmath(int fn, const float* x, float* y, index_t n);
 
 // ------------------------------------------------ softmax cross-entropy ----
 // logits (N,C), target (N,) class indices in [0,C) or == ignore_index,

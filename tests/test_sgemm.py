@@ -323,8 +323,8 @@ def test_activation_relu_and_deprecated_relu_alias(rng, fn):
 @pytest.mark.parametrize("fn", [kernels.sgemm, reference.sgemm])
 def test_activation_bad_names(fn):
     a = np.ones((2, 2), np.float32)
-    with pytest.raises(ValueError, match=r"activation: expected .*'relu'.*got 'gelu'"):
-        fn(a, a, activation="gelu")
+    with pytest.raises(ValueError, match=r"activation: expected .*'relu'.*got 'swish'"):
+        fn(a, a, activation="swish")
     with pytest.raises(TypeError, match="activation: expected"):
         fn(a, a, activation=True)
     with pytest.raises(TypeError, match="not both"):
@@ -334,3 +334,93 @@ def test_activation_bad_names(fn):
 def test_sgemm_signature_matches_reference():
     import inspect
     assert inspect.signature(kernels.sgemm) == inspect.signature(reference.sgemm)
+
+
+# Every activation as an epilogue: (spec for sgemm, the stem kernel, its keyword params).
+EPILOGUES = [
+    ("identity", kernels.identity_forward, {}),
+    ("leaky_relu", kernels.leaky_relu_forward, {}),
+    ({"name": "leaky_relu", "negative_slope": 0.2}, kernels.leaky_relu_forward, {"negative_slope": 0.2}),
+    ("tanh", kernels.tanh_forward, {}),
+    ("sigmoid", kernels.sigmoid_forward, {}),
+    ("gelu", kernels.gelu_forward, {}),
+    ({"name": "gelu", "approximate": "tanh"}, kernels.gelu_forward, {"approximate": "tanh"}),
+    ({"name": "gelu", "approximate": "none"}, kernels.gelu_forward, {}),
+    ("silu", kernels.silu_forward, {}),
+    ("elu", kernels.elu_forward, {}),
+    ({"name": "elu", "alpha": 0.5}, kernels.elu_forward, {"alpha": 0.5}),
+    ("softplus", kernels.softplus_forward, {}),
+    ({"name": "softplus", "beta": 2.0, "threshold": 3.0}, kernels.softplus_forward, {"beta": 2.0, "threshold": 3.0}),
+]
+# Direct path (small), packed path with several K blocks (K > every KC), the
+# strips path, edge tiles in M and N, N < 8 and K == 0 (scale_c).
+EPILOGUE_SHAPES = [(1, 1, 1), (7, 13, 5), (37, 600, 45), (130, 70, 300), (64, 1100, 33), (5, 0, 19), (300, 260, 70)]
+
+
+@pytest.mark.parametrize("spec,fwd,params", EPILOGUES, ids=lambda v: str(v) if isinstance(v, (str, dict)) else "")
+@pytest.mark.parametrize("shape", EPILOGUE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_epilogue_is_linear_then_activation_bitwise(rng, isa, threads, spec, fwd, params, shape):
+    """sgemm(activation=spec) == sgemm() then <stem>_forward, bit for bit (the contract's
+    invariant: same vector code, an element's result independent of its position)."""
+    M, K, N = shape
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = (rng.standard_normal((K, N)) * 0.3).astype(np.float32)
+    bias = rng.standard_normal(N).astype(np.float32)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    for beta in (0.0, 0.5):
+        plain = kernels.sgemm(a, b, c0.copy(), beta=beta, bias=bias)
+        fused = kernels.sgemm(a, b, c0.copy(), beta=beta, bias=bias, activation=spec)
+        want = fwd(plain, **params)
+        assert np.array_equal(fused.view(np.uint32), want.view(np.uint32)), (spec, shape, beta)
+    bt = np.ascontiguousarray(b.T)
+    fused_t = kernels.sgemm(a, bt, trans_b=True, bias=bias, activation=spec)
+    assert np.array_equal(fused_t.view(np.uint32),
+                          fwd(kernels.sgemm(a, bt, trans_b=True, bias=bias), **params).view(np.uint32))
+
+
+@pytest.mark.parametrize("spec,fwd,params", EPILOGUES[:7], ids=lambda v: str(v) if isinstance(v, (str, dict)) else "")
+def test_epilogue_matches_reference(rng, isa, spec, fwd, params):
+    """Against reference.sgemm with the same activation: the GEMM's bound (K+4)U|.|
+    propagated through the activation (|f'| <= 1.2 for these) plus the activation
+    kernel's own bound (at most 8U|y| + 2U|z|, tests/test_<stem>.py)."""
+    a = rng.standard_normal((33, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 21)).astype(np.float32)
+    got = kernels.sgemm(a, b, activation=spec).astype(np.float64)
+    ref = reference.sgemm(a, b, activation=spec)
+    z = reference.sgemm(a, b)
+    tol = 1.2 * bound(a, b, None, None, 1.0, 0.0, False, False) + 8 * U * np.abs(ref) + 2 * U * np.abs(z)
+    assert np.all(np.abs(got - ref) <= tol)
+
+
+def test_sgemm_naive_takes_every_activation(rng):
+    a = rng.standard_normal((9, 11)).astype(np.float32)
+    b = rng.standard_normal((11, 6)).astype(np.float32)
+    for spec, fwd, params in EPILOGUES:
+        naive = fastmlp._core.sgemm_naive(a, b, None, 1.0, 0.0, False, False, None, spec)
+        plain = fastmlp._core.sgemm_naive(a, b, None, 1.0, 0.0, False, False, None, None)
+        np.testing.assert_array_equal(naive, fwd(plain, **params))
+
+
+@pytest.mark.parametrize("fn", [kernels.sgemm, reference.sgemm])
+def test_activation_bad_specs(fn):
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match="activation"):
+        fn(a, a, activation={"negative_slope": 0.1})  # no name
+    with pytest.raises(ValueError, match="activation"):
+        fn(a, a, activation={"name": "tanh", "alpha": 1.0})  # a key tanh does not take
+    with pytest.raises(ValueError, match="activation"):
+        fn(a, a, activation={"name": "elu", "beta": 1.0})
+
+
+def test_activation_bad_values_name_the_key():
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"activation\['alpha'\]"):
+        kernels.sgemm(a, a, activation={"name": "elu", "alpha": float("nan")})
+    with pytest.raises(ValueError, match=r"activation\['beta'\]"):
+        kernels.sgemm(a, a, activation={"name": "softplus", "beta": 0.0})
+    with pytest.raises(TypeError, match=r"activation\['negative_slope'\]"):
+        kernels.sgemm(a, a, activation={"name": "leaky_relu", "negative_slope": "x"})
+    with pytest.raises(ValueError, match=r"activation\['approximate'\]"):
+        kernels.sgemm(a, a, activation={"name": "gelu", "approximate": "erf"})
+    with pytest.raises(TypeError, match="activation"):
+        kernels.sgemm(a, a, activation={"name": 3})

@@ -1019,9 +1019,101 @@ def test_core_bad_optimizer_names_the_argument(rng, optimizer, exc, match):
 def test_core_bad_activation_names_the_argument(rng):
     kw = _core_bad(rng)
     kw["optimizer"] = sgd_optimizer(kw.pop("params"))
-    kw["activations"] = ["relu", "tanh"]
-    with pytest.raises(ValueError, match=r"activations\[1\]: expected one of None, 'relu', got 'tanh'"):
+    kw["activations"] = ["relu", "swish"]
+    with pytest.raises(ValueError, match=r"activations\[1\]: expected one of None, 'identity', 'relu'.*got 'swish'"):
         _core.train_epoch(**kw)
     kw["activations"] = [True, None]
-    with pytest.raises(TypeError, match=r"activations\[0\]: expected one of None, 'relu'"):
+    with pytest.raises(TypeError, match=r"activations\[0\]: expected one of None, 'identity', 'relu'"):
         _core.train_epoch(**kw)
+
+
+# --------------------------------------------------------------------------
+# Every activation in the fused epoch: _core.train_epoch vs a loop of kernels
+# --------------------------------------------------------------------------
+
+from fastmlp import kernels as K  # noqa: E402
+
+# (spec as train_epoch and sgemm take it, stem, kernel params); None: no activation.
+FUSED_ACTIVATIONS = [
+    ("gelu", "gelu", {}),
+    ({"name": "gelu", "approximate": "tanh"}, "gelu", {"approximate": "tanh"}),
+    ("tanh", "tanh", {}),
+    ("sigmoid", "sigmoid", {}),
+    ("elu", "elu", {}),
+    ({"name": "elu", "alpha": 0.5}, "elu", {"alpha": 0.5}),
+    ("silu", "silu", {}),
+    ({"name": "leaky_relu", "negative_slope": 0.1}, "leaky_relu", {"negative_slope": 0.1}),
+    ({"name": "softplus", "beta": 2.0, "threshold": 5.0}, "softplus", {"beta": 2.0, "threshold": 5.0}),
+    ("identity", "identity", {}),
+    ("relu", "relu", {}),
+]
+_SAVES_OUTPUT = {"relu", "tanh", "sigmoid", "elu"}
+
+
+def kernel_loop_epoch(Ws, bs, acts, X, y, perm, B, sgd):
+    """The fused epoch's contract written as a loop of public kernels (Linear = sgemm with
+    bias, then <stem>_forward; backward <stem>_backward from the output or the input as the
+    activation saves; dW = d^T a, db = bias_grad(d), d' = d W; sgd_update), in place."""
+    bufs = [np.zeros_like(p) for p in flat_params(Ws, bs)]
+    total, step = 0.0, 0
+    for s in range(0, len(perm), B):
+        idx = perm[s:s + B]
+        a = [X[idx]]
+        saved = []
+        for W, b, (_, stem, params) in zip(Ws, bs, acts):
+            z = K.sgemm(a[-1], W, trans_b=True, bias=b)
+            out = getattr(K, stem + "_forward")(z, **params)
+            a.append(out)
+            saved.append(out if stem in _SAVES_OUTPUT else z)
+        loss, d = K.cross_entropy(a[-1], y[idx])
+        total += loss
+        grads = []
+        for l in range(len(Ws) - 1, -1, -1):
+            _, stem, params = acts[l]
+            d = getattr(K, stem + "_backward")(d, saved[l], **params)
+            gW = K.sgemm(d, a[l], trans_a=True)
+            gb = K.bias_grad(d)
+            if l > 0:
+                d = K.sgemm(d, Ws[l])
+            grads[:0] = [gW, gb]
+        for p, g, buf in zip(flat_params(Ws, bs), grads, bufs):
+            K.sgd_update(p, g, buf, first_step=step == 0, **sgd)
+        step += 1
+    return total, step
+
+
+@pytest.mark.parametrize("act", FUSED_ACTIVATIONS, ids=lambda a: str(a[0]))
+@pytest.mark.parametrize("sgd", [dict(lr=0.1), dict(lr=0.05, momentum=0.9)], ids=["plain", "momentum"])
+def test_core_every_activation_bitwise_kernel_loop(rng, isa, threads, act, sgd):
+    """_core.train_epoch with the activation on both hidden layers (and identity last)
+    equals the kernel loop bit for bit: the fused epoch keeps z for input-saving
+    activations and applies activation_forward to it, which is the epilogue's bits."""
+    sizes = [37, 29, 18, 5]
+    Ws, bs, _ = make_net(rng, sizes)
+    X, y = make_data(rng, 150, sizes, "cross_entropy")
+    perm = rng.permutation(len(X))
+    acts = [act, act, (None, "identity", {})]
+    W1, b1 = [W.copy() for W in Ws], [b.copy() for b in bs]
+    params = [dict(sgd, momentum_buffer=np.zeros_like(p), first_step=True) for p in flat_params(W1, b1)]
+    loss1, n1 = _core.train_epoch(W1, b1, [a[0] for a in acts], X, y, perm, 32, False,
+                                  sgd_optimizer(params), loss="cross_entropy")
+    W2, b2 = [W.copy() for W in Ws], [b.copy() for b in bs]
+    loss2, n2 = kernel_loop_epoch(W2, b2, acts, X, y, perm, 32, sgd)
+    assert n1 == n2 == 5
+    for p, q in zip(flat_params(W1, b1), flat_params(W2, b2)):
+        assert np.array_equal(p.view(np.uint32), q.view(np.uint32))
+    assert np.float32(loss1) == np.float32(loss2) or abs(loss1 - loss2) <= 1e-12 * abs(loss2)
+
+
+def test_core_activation_spec_errors(rng):
+    sizes = [6, 4, 3]
+    Ws, bs, _ = make_net(rng, sizes)
+    X, y = make_data(rng, 10, sizes, "cross_entropy")
+    params = [dict(lr=0.1) for _ in range(4)]
+    for bad, exc in (("swish", ValueError), ({"name": "elu", "alpha": float("inf")}, ValueError),
+                     ({"name": "gelu", "approximate": "x"}, ValueError), (3, TypeError)):
+        W0 = [W.copy() for W in Ws]
+        with pytest.raises(exc, match=r"activations\[0\]"):
+            _core.train_epoch(W0, bs, [bad, None], X, y, np.arange(10), 4, False, sgd_optimizer(params),
+                              loss="cross_entropy")
+        assert all(np.array_equal(a, b) for a, b in zip(W0, Ws))

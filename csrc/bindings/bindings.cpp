@@ -12,6 +12,7 @@ using namespace fastmlp;
 
 void bind_ops(py::module_& m);
 void bind_train(py::module_& m);
+void bind_activation(py::module_& m);  // bindings_activation.cpp
 
 namespace {
 
@@ -20,7 +21,7 @@ using GemmFn = decltype(&sgemm);
 py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle c_obj,
                        float alpha, float beta, bool trans_a, bool trans_b, py::handle bias_obj,
                        py::handle activation_obj) {
-  const Activation act = parse_activation(activation_obj, "activation");
+  const ActivationSpec act = parse_activation(activation_obj, "activation");
   MatView a = matrix_view(a_obj, "a"), b = matrix_view(b_obj, "b");
   const index_t M = trans_a ? a.cols : a.rows, Ka = trans_a ? a.rows : a.cols;
   const index_t Kb = trans_b ? b.cols : b.rows, N = trans_b ? b.rows : b.cols;
@@ -78,7 +79,9 @@ PYBIND11_MODULE(_core, m) {
 
   const char* gemm_doc =
       "C (M,N) = act(alpha * op(a) @ op(b) + beta * C + bias); returns C.\n"
-      "activation: None (identity) or 'relu'; anything else is a TypeError/ValueError.";
+      "activation: None (identity), a name ('relu', 'leaky_relu', 'tanh', 'sigmoid', 'gelu', 'silu', 'elu',\n"
+      "'softplus', 'identity') or {'name': name, **params} (the _forward kernel's keyword arguments);\n"
+      "the same bits as sgemm then <stem>_forward. Anything else: TypeError/ValueError naming activation.";
   m.def("sgemm",
         [](py::handle a, py::handle b, py::handle c, float alpha, float beta, bool ta, bool tb,
            py::handle bias, py::handle act) { return gemm_binding(sgemm, a, b, c, alpha, beta, ta, tb, bias, act); },
@@ -132,4 +135,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_ops(m);
   bind_train(m);
+  bind_activation(m);
 }

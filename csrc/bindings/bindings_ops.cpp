@@ -16,46 +16,6 @@ namespace {
 
 using f32_c = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-std::vector<py::ssize_t> shape_vec(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
-
-// `arr` (argument `name`) has exactly `like`'s shape (any ndim).
-void check_shape_like(const py::array& arr, const char* name, const py::array& like, const char* like_name) {
-  if (shape_vec(arr) != shape_vec(like))
-    value_error(std::string(name) + ": expected shape " + shape_str(like) + " (the shape of " + like_name +
-                "), got " + shape_str(arr));
-}
-
-// An array given by the caller to write into (inplace_f32), with exactly
-// `like`'s shape (any ndim).
-py::array output_like(py::handle h, const char* name, const py::array& like, const char* like_name,
-                      const char* what = "to write into") {
-  py::array arr = inplace_f32(h, name, what);
-  check_shape_like(arr, name, like, like_name);
-  return arr;
-}
-
-// `in` of shape `like`: same-shape input check (converted if needed).
-py::array_t<float> input_like(py::handle h, const char* name, const py::array& like, const char* like_name) {
-  py::array_t<float> arr = input_f32(h, name, -1);
-  check_shape_like(arr, name, like, like_name);
-  return arr;
-}
-
-// An output may be exactly an input (same memory, same layout: elementwise
-// in place) when allow_same, and must not otherwise overlap it.
-void check_alias(const void* out, size_t out_bytes, const char* out_name, const void* in, size_t in_bytes,
-                 const char* in_name, bool allow_same) {
-  if (allow_same && out == in && out_bytes == in_bytes) return;
-  if (overlaps(out, out_bytes, in, in_bytes))
-    value_error(std::string(out_name) + (allow_same ? ": must be " + std::string(in_name) +
-                                                          " itself or not share memory with it"
-                                                    : ": must not share memory with " + std::string(in_name)));
-}
-
-size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
-
 std::string num_str(double v) { return std::string(py::str(py::float_(v))); }  // as Python prints it
 
 // ------------------------------------------------------------------ ReLU ----

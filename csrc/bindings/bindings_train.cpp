@@ -21,7 +21,7 @@ train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, opt
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
-  activations[l]: None (identity) or 'relu', applied after layer l.
+  activations[l]: None | name | {'name': name, **params}, as sgemm's `activation`, applied after layer l.
 X (N, F) float32 (converted when not); or, with normalize=(mean, std) (each
   a number or None), uint8 images (N, F) whose gathered rows are converted
   exactly as fastmlp.data.normalize(rows, mean, std) does; y: (N,) integer class indices for

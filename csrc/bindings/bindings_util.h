@@ -155,6 +155,47 @@ inline bool overlaps(const void* a, size_t abytes, const void* b, size_t bbytes)
   return abytes && bbytes && pa < pb + bbytes && pb < pa + abytes;
 }
 
+// Same-shape elementwise operands (shared by bindings_ops.cpp and bindings_activation.cpp).
+inline std::vector<py::ssize_t> shape_vec(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// `arr` (argument `name`) has exactly `like`'s shape (any ndim).
+inline void check_shape_like(const py::array& arr, const char* name, const py::array& like, const char* like_name) {
+  if (shape_vec(arr) != shape_vec(like))
+    value_error(std::string(name) + ": expected shape " + shape_str(like) + " (the shape of " + like_name +
+                "), got " + shape_str(arr));
+}
+
+// An array given by the caller to write into (inplace_f32), with exactly
+// `like`'s shape (any ndim).
+inline py::array output_like(py::handle h, const char* name, const py::array& like, const char* like_name,
+                      const char* what = "to write into") {
+  py::array arr = inplace_f32(h, name, what);
+  check_shape_like(arr, name, like, like_name);
+  return arr;
+}
+
+// `in` of shape `like`: same-shape input check (converted if needed).
+inline py::array_t<float> input_like(py::handle h, const char* name, const py::array& like, const char* like_name) {
+  py::array_t<float> arr = input_f32(h, name, -1);
+  check_shape_like(arr, name, like, like_name);
+  return arr;
+}
+
+// An output may be exactly an input (same memory, same layout: elementwise
+// in place) when allow_same, and must not otherwise overlap it.
+inline void check_alias(const void* out, size_t out_bytes, const char* out_name, const void* in, size_t in_bytes,
+                 const char* in_name, bool allow_same) {
+  if (allow_same && out == in && out_bytes == in_bytes) return;
+  if (overlaps(out, out_bytes, in, in_bytes))
+    value_error(std::string(out_name) + (allow_same ? ": must be " + std::string(in_name) +
+                                                          " itself or not share memory with it"
+                                                    : ": must not share memory with " + std::string(in_name)));
+}
+
+inline size_t fbytes(index_t n) { return size_t(n) * sizeof(float); }
+
 // rows*cols elements must fit comfortably in memory arithmetic.
 inline void check_size(index_t rows, index_t cols, const char* what) {
   if (rows < 0 || cols < 0 || (cols && rows > (index_t(1) << 60) / cols / index_t(sizeof(float))))
@@ -162,25 +203,99 @@ inline void check_size(index_t rows, index_t cols, const char* what) {
                 std::to_string(cols) + " are too large");
 }
 
-// Activation names as Python spells them; None is Activation::Identity.
-// A new Activation enumerator adds its row here.
+// Activation names as Python spells them (the registry's and the
+// <stem>_forward kernels'), the keyword parameters each takes with their
+// defaults (the kernels'), and the ActivationSpec slot each fills. None is
+// Activation::Identity. A new Activation enumerator adds its row here.
+struct ActivationParam {
+  const char* key;  // nullptr: unused slot
+  double dflt;
+};
 struct ActivationName {
   const char* name;
   Activation act;
+  ActivationParam p0, p1;  // -> ActivationSpec::p0, p1
 };
-constexpr ActivationName kActivationNames[] = {{"relu", Activation::Relu}};
+constexpr ActivationName kActivationNames[] = {
+    {"identity", Activation::Identity, {nullptr, 0}, {nullptr, 0}},
+    {"relu", Activation::Relu, {nullptr, 0}, {nullptr, 0}},
+    {"leaky_relu", Activation::LeakyRelu, {"negative_slope", 0.01}, {nullptr, 0}},
+    {"tanh", Activation::Tanh, {nullptr, 0}, {nullptr, 0}},
+    {"sigmoid", Activation::Sigmoid, {nullptr, 0}, {nullptr, 0}},
+    {"gelu", Activation::Gelu, {nullptr, 0}, {nullptr, 0}},  // + approximate: "none" | "tanh" (GeluTanh)
+    {"silu", Activation::Silu, {nullptr, 0}, {nullptr, 0}},
+    {"elu", Activation::Elu, {"alpha", 1.0}, {nullptr, 0}},
+    {"softplus", Activation::Softplus, {"beta", 1.0}, {"threshold", 20.0}},
+};
 
-// None or one of kActivationNames; otherwise TypeError (not a str) or
-// ValueError, naming the argument `what` and listing the accepted values.
-inline Activation parse_activation(py::handle h, const std::string& what) {
-  if (h.is_none()) return Activation::Identity;
+// An activation hyperparameter given as a Python number (not bool), named
+// `what`: finite and representable in float32, and for Softplus's beta
+// nonzero (the kernel divides by it). TypeError / ValueError otherwise.
+inline float activation_param(py::handle h, const std::string& what, bool nonzero = false) {
+  if (!(py::isinstance<py::float_>(h) || py::isinstance<py::int_>(h)) || py::isinstance<py::bool_>(h))
+    type_error(what + ": expected a float, got " + type_name(h));
+  const double v = h.cast<double>();
+  if (!std::isfinite(v) || std::fabs(v) > double(std::numeric_limits<float>::max()))
+    value_error(what + ": expected a finite float32 value, got " + num_str(v));
+  if (nonzero && v == 0.0) value_error(what + ": expected a nonzero float, got 0.0");
+  return float(v);
+}
+
+// gelu's `approximate` (named `what`): "none" (erf form) or "tanh".
+inline bool parse_gelu_approximate(py::handle h, const std::string& what) {
+  if (!py::isinstance<py::str>(h)) type_error(what + ": expected 'none' or 'tanh', got " + type_name(h));
+  const std::string s = h.cast<std::string>();
+  if (s == "tanh") return true;
+  if (s != "none") value_error(what + ": expected 'none' or 'tanh', got '" + s + "'");
+  return false;
+}
+
+// None | name | {"name": name, **params} (params: the name's keyword
+// arguments of its _forward kernel, e.g. {"name": "leaky_relu",
+// "negative_slope": 0.2}, {"name": "gelu", "approximate": "tanh"}) ->
+// ActivationSpec. TypeError for a wrong kind of object, ValueError for an
+// unknown name or key or a bad value, naming the argument `what`.
+inline ActivationSpec parse_activation(py::handle h, const std::string& what) {
+  if (h.is_none()) return {};
   std::string accepted = "None";
   for (const ActivationName& a : kActivationNames) accepted += std::string(", '") + a.name + "'";
-  if (!py::isinstance<py::str>(h))
-    type_error(what + ": expected one of " + accepted + ", got " + type_name(h));
-  const std::string name = h.cast<std::string>();
-  for (const ActivationName& a : kActivationNames)
-    if (name == a.name) return a.act;
+  const bool is_dict = py::isinstance<py::dict>(h);
+  py::handle name_obj = h;
+  py::dict params;
+  if (is_dict) {
+    params = py::reinterpret_borrow<py::dict>(h);
+    if (!params.contains("name")) value_error(what + ": a dict activation needs a 'name' key");
+    name_obj = params["name"];
+  }
+  if (!py::isinstance<py::str>(name_obj))
+    type_error(what + ": expected one of " + accepted + " or a dict {'name': ..., **params}, got " +
+               type_name(name_obj));
+  const std::string name = name_obj.cast<std::string>();
+  for (const ActivationName& a : kActivationNames) {
+    if (name != a.name) continue;
+    ActivationSpec spec{a.act, float(a.p0.dflt), float(a.p1.dflt)};
+    if (!is_dict) return spec;
+    for (auto item : params) {
+      if (!py::isinstance<py::str>(item.first)) type_error(what + ": dict keys must be str");
+      const std::string key = item.first.cast<std::string>();
+      const std::string arg = what + "['" + key + "']";
+      if (key == "name") continue;
+      if (a.p0.key && key == a.p0.key) {
+        spec.p0 = activation_param(item.second, arg, a.act == Activation::Softplus);
+      } else if (a.p1.key && key == a.p1.key) {
+        spec.p1 = activation_param(item.second, arg);
+      } else if (a.act == Activation::Gelu && key == "approximate") {
+        spec.kind = parse_gelu_approximate(item.second, arg) ? Activation::GeluTanh : Activation::Gelu;
+      } else {
+        std::string keys;
+        for (const char* k : {a.p0.key, a.p1.key, a.act == Activation::Gelu ? "approximate" : nullptr})
+          if (k) keys += std::string(keys.empty() ? "" : ", ") + "'" + k + "'";
+        value_error(what + ": unknown parameter '" + key + "' for '" + name + "' (accepted: " +
+                    (keys.empty() ? std::string("none") : keys) + ")");
+      }
+    }
+    return spec;
+  }
   value_error(what + ": expected one of " + accepted + ", got '" + name + "'");
 }
 

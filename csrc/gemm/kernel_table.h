@@ -17,15 +17,18 @@ namespace fastmlp {
 //   path passes the caller's strides. m <= MR, n <= NR, kc >= 1.
 //   c: the tile's top-left element, row stride ldc; only m x n is touched.
 //   beta == 0: C is not read. bias: the tile's slice of the bias or nullptr.
-//   act: kernels.h's Activation, applied last; each kernel's epilogue handles
-//   every enumerator (the k loop never depends on it).
+//   act: kernels.h's ActivationSpec, applied last: Relu and Identity in
+//   registers; any other kind by the ISA's vector activation
+//   (ops/activation_isa.h) on each tile row right after it is stored (hot in
+//   L1), the same code as activation_forward on that path (the k loop never
+//   depends on it).
 using UkernelFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_a,
                            const float* b, index_t rs_b, float* c, index_t ldc, int m, int n,
-                           float alpha, float beta, const float* bias, Activation act);
+                           float alpha, float beta, const float* bias, ActivationSpec act);
 
 #define FASTMLP_UKERNEL_ARGS                                                              \
   index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, \
-      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, Activation act
+      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, ActivationSpec act
 
 void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);

@@ -114,7 +114,8 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
 }
 
 // C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
-void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, Activation act) {
+void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, ActivationSpec act) {
+  const bool relu = act.kind == Activation::Relu, vec = !relu && act.kind != Activation::Identity;
   parallel_or_inline(threads_if(M * N > 65536), [&](int t, int nt) {
     index_t i0, i1;
     split_range(M, t, nt, 1, &i0, &i1);
@@ -123,8 +124,9 @@ void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const floa
       for (index_t j = 0; j < N; ++j) {
         float v = beta != 0.0f ? beta * ci[j] : 0.0f;
         if (bias) v += bias[j];
-        ci[j] = activate(act, v);
+        ci[j] = relu ? activate(act, v) : v;
       }
+      if (vec) activation_forward(act, ci, ci, N);
     }
   });
 }
@@ -170,7 +172,7 @@ constexpr double kParallelMinFlops = 256.0 * 1024;
 
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-           float beta, float* C, index_t ldc, const float* bias, Activation act) {
+           float beta, float* C, index_t ldc, const float* bias, ActivationSpec act) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, ldc, bias, act);
@@ -237,7 +239,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
             kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
                          C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                         last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
+                         last && bias ? bias + j : nullptr, last ? act : ActivationSpec{});
           };
           // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
@@ -293,7 +295,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, Bp + (j - j_lo) * kc, NR,
                              C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                             last && bias ? bias + j : nullptr, last ? act : Activation::Identity);
+                             last && bias ? bias + j : nullptr, last ? act : ActivationSpec{});
               }
             }
           }
@@ -358,7 +360,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
                 kern.ukernel(kc, ap, ap_rs, ap_cs, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
-                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? act : Activation::Identity);
+                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? act : ActivationSpec{});
               }
             }
           }

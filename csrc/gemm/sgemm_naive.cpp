@@ -6,7 +6,7 @@ namespace fastmlp {
 
 void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                  float alpha, const float* A, index_t lda, const float* B, index_t ldb,
-                 float beta, float* C, index_t ldc, const float* bias, Activation act) {
+                 float beta, float* C, index_t ldc, const float* bias, ActivationSpec act) {
   // op(A)[i,p] and op(B)[p,j] through the strides of the stored layouts.
   const index_t a_is = trans_a ? 1 : lda, a_ps = trans_a ? lda : 1;
   const index_t b_ps = trans_b ? 1 : ldb, b_js = trans_b ? ldb : 1;

@@ -65,7 +65,7 @@ struct TrainLayer {
   index_t in = 0, out = 0;
   ParamSlot weight;  // (out, in) row-major, and so is its state
   ParamSlot bias;    // (out,); bias.param == nullptr: no bias
-  Activation activation = Activation::Identity;
+  ActivationSpec activation;  // Identity by default
 };
 
 // The rows the epoch trains on: float32 X (N,F), or uint8 images (N,F) that

@@ -8,7 +8,7 @@
 //   a_l (B,out_l) = act_l(a_{l-1} @ W_l^T + b_l)          sgemm, fused epilogue
 //   loss, d (B,C) = cross_entropy(a_L, y) | mse_loss(a_L, y)
 //   for l = L..1:
-//     d            *= act_l'(a_l)                         relu_backward (if ReLU)
+//     d            *= act_l'(a_l or z_l)                  relu_backward / activation_backward
 //     dW (out,in)   = d^T @ a_{l-1}                       sgemm(trans_a)
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
@@ -133,6 +133,24 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     act[l] = ap;
     ap += B * layers[l].out;
   }
+  // Pre-activations z_l = a_{l-1} @ W_l^T + b_l, kept only for the layers
+  // whose activation's backward reads its input (gelu, silu, ...): their
+  // forward is the Identity GEMM into z_l, then activation_forward(z_l) ->
+  // a_l, the same bits as the fused epilogue (kernels.h sgemm's contract).
+  std::vector<float*> pre(static_cast<size_t>(n_layers), nullptr);
+  size_t pre_total = 0;
+  auto keeps_pre = [](const ActivationSpec& a) {
+    return a.kind != Activation::Identity && !activation_saves_output(a.kind);
+  };
+  for (int l = 0; l < n_layers; ++l)
+    if (keeps_pre(layers[l].activation)) pre_total += size_t(B * layers[l].out);
+  AlignedBuffer<float> pres{pre_total};
+  float* zp = pres.data();
+  for (int l = 0; l < n_layers; ++l)
+    if (keeps_pre(layers[l].activation)) {
+      pre[l] = zp;
+      zp += B * layers[l].out;
+    }
   // Transposed weights and optimizer state, WT (in,out): see the top of the file.
   size_t wt_total = 0;
   for (int l = 0; l < n_layers; ++l) {
@@ -247,8 +265,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     }
 
     // ---- forward, layer 1 ----
-    sgemm(false, false, bs, layers[0].out, layers[0].in, 1.0f, x, layers[0].in, wt[0].param,
-          layers[0].out, 0.0f, act[0], layers[0].out, layers[0].bias.param, layers[0].activation);
+    // a_l = act_l(a_in @ W_l^T + b_l): the fused epilogue, or through z_l (pre[l]).
+    auto forward_layer = [&](int l, const float* a_in) {
+      const TrainLayer& L = layers[l];
+      float* const out = pre[l] ? pre[l] : act[l];
+      sgemm(false, false, bs, L.out, L.in, 1.0f, a_in, L.in, wt[l].param, L.out, 0.0f, out, L.out,
+            L.bias.param, pre[l] ? ActivationSpec{} : L.activation);
+      if (pre[l]) activation_forward_parallel(L.activation, pre[l], act[l], bs * L.out);
+    };
+    forward_layer(0, x);
 
     float* d = g0.data();
     float* d_next = g1.data();
@@ -256,10 +281,11 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
       const float* a_in = l ? act[l - 1] : x;
-      switch (L.activation) {  // d = d * act_l'(.), from the layer's output a_l
-        case Activation::Relu: relu_backward(d, act[l], d, bs * L.out); break;
-        case Activation::Identity: break;
-      }
+      // d = d * act_l'(.), from the layer's output a_l or its pre-activation z_l
+      if (L.activation.kind == Activation::Relu)
+        relu_backward(d, act[l], d, bs * L.out);
+      else if (L.activation.kind != Activation::Identity)
+        activation_backward_parallel(L.activation, d, pre[l] ? pre[l] : act[l], d, bs * L.out);
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
       // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
       // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
@@ -272,15 +298,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
-              nullptr, Activation::Identity);
+              nullptr, ActivationSpec{});
       if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
-              L.in, nullptr, Activation::Identity);
+              L.in, nullptr, ActivationSpec{});
       }
       if (fold_w) {
         sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
-              L.out, nullptr, Activation::Identity);
+              L.out, nullptr, ActivationSpec{});
         ++wt[l].step;
       } else if (need_w) {
         apply_update(wt[l], dw.data());
@@ -290,11 +316,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
     auto head = [&] {
-      for (int l = 1; l < n_layers; ++l) {
-        const TrainLayer& L = layers[l];
-        sgemm(false, false, bs, L.out, L.in, 1.0f, act[l - 1], L.in, wt[l].param, L.out, 0.0f,
-              act[l], L.out, L.bias.param, L.activation);
-      }
+      for (int l = 1; l < n_layers; ++l) forward_layer(l, act[l - 1]);
       float step_loss = 0.0f;
       if (loss.kind == LossKind::CrossEntropy)
         cross_entropy(act[n_layers - 1], yb_class.data(), bs, C, loss.class_weight,

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 _Array = npt.ArrayLike
-_Activation = Optional[Literal["relu"]]
+_ActivationName = Literal["identity", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu", "softplus"]
+_Activation = Optional[Union[_ActivationName, dict]]  # dict: {"name": name, **params}
 _Reduction = Literal["mean", "sum", "none"]
 
 class _SgdParam(TypedDict, total=False):
@@ -78,6 +79,62 @@ def relu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
 
 def relu_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
     """dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y."""
+
+def identity_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = x."""
+
+def identity_backward(dout: _Array, saved: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout (saved unused)."""
+
+def leaky_relu_forward(x: _Array, negative_slope: float = 0.01, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = x > 0 ? x : x * negative_slope."""
+
+def leaky_relu_backward(dout: _Array, x: _Array, negative_slope: float = 0.01,
+                        dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = x > 0 ? dout : dout * negative_slope."""
+
+def tanh_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = tanh(x)."""
+
+def tanh_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * (1 - y*y)."""
+
+def sigmoid_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = 1 / (1 + exp(-x))."""
+
+def sigmoid_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * (1 - y) * y."""
+
+def gelu_forward(x: _Array, approximate: Literal["none", "tanh"] = "none",
+                 out: Optional[np.ndarray] = None) -> np.ndarray:
+    """GELU, erf form or tanh approximation."""
+
+def gelu_backward(dout: _Array, x: _Array, approximate: Literal["none", "tanh"] = "none",
+                  dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * gelu'(x)."""
+
+def silu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = x / (1 + exp(-x))."""
+
+def silu_backward(dout: _Array, x: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = dout * s * (1 + x (1 - s))."""
+
+def elu_forward(x: _Array, alpha: float = 1.0, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = x > 0 ? x : alpha * expm1(x)."""
+
+def elu_backward(dout: _Array, y: _Array, alpha: float = 1.0, dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = y <= 0 ? dout * (y + alpha) : dout."""
+
+def softplus_forward(x: _Array, beta: float = 1.0, threshold: float = 20.0,
+                     out: Optional[np.ndarray] = None) -> np.ndarray:
+    """y = beta*x > threshold ? x : log1p(exp(beta*x)) / beta."""
+
+def softplus_backward(dout: _Array, x: _Array, beta: float = 1.0, threshold: float = 20.0,
+                      dx: Optional[np.ndarray] = None) -> np.ndarray:
+    """dx = beta*x > threshold ? dout : dout * z / (z + 1), z = exp(beta*x)."""
+
+def _vecmath(fn: Literal["exp", "expm1", "log1p", "tanh", "erf", "sigmoid"], x: _Array) -> np.ndarray:
+    """The active path's raw vector transcendental (tests, bench/ulp_sweep.py)."""
 
 def bias_grad(dout: _Array, db: Optional[np.ndarray] = None) -> np.ndarray:
     """Column sums of dout (M, N) -> (N,)."""

@@ -22,6 +22,22 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "bias_grad",
+    "identity_forward",
+    "identity_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "silu_forward",
+    "silu_backward",
+    "elu_forward",
+    "elu_backward",
+    "softplus_forward",
+    "softplus_backward",
     "cross_entropy",
     "mse_loss",
     "l1_loss",
@@ -52,9 +68,14 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
       why it matters: bench/results/README.md#aligned-outputs). Their memory
       is owned by their ``base``.
     - ``bias``: (N,) added to every row.
-    - ``activation``: applied last; ``None`` (identity) or ``"relu"``
-      (``max(., 0)``, NaN propagates). Another name is a ValueError listing
-      the accepted ones. ``relu=True`` is a deprecated alias of
+    - ``activation``: applied last; ``None`` (identity), a name (``"relu"``,
+      ``"leaky_relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ``"silu"``,
+      ``"elu"``, ``"softplus"``, ``"identity"``) or ``{"name": name, **params}``
+      with the keyword arguments of that ``<name>_forward`` below (e.g.
+      ``{"name": "gelu", "approximate": "tanh"}``). The result is bitwise
+      ``<name>_forward`` applied to the identity GEMM's C on the same ISA path.
+      Another name, key or a bad value is a ValueError naming ``activation``.
+      ``relu=True`` is a deprecated alias of
       ``activation="relu"`` (DeprecationWarning); both together: TypeError.
 
     Transposed views (``x.T``) are used without a copy. Returns C.
@@ -104,6 +125,111 @@ def bias_grad(dout, db=None) -> np.ndarray:
     ``db``: a (N,) float32 array to overwrite, or ``None``. Returns db.
     """
     return _core.bias_grad(dout, db)
+
+
+# ---------------------------------------------------------- activations --
+# PyTorch's definitions (fastmlp.reference has each formula). All: any shape,
+# float32 C-contiguous; ``out``/``dx`` may be the input (or dout) itself;
+# bitwise the same at any thread count, and an element's result never depends
+# on its position. The AVX-512 and AVX2 paths agree bitwise; the generic path
+# (no FMA) may differ in the last bits. Vector exp/expm1/log1p/tanh/erf/sigmoid
+# are fastmlp's own, each within 2 ulp of float64 on every path (measured
+# maxima, all 2^32 inputs: bench/results/README.md#activation-ulp). Kernels
+# run with FTZ/DAZ: subnormal inputs read as 0, subnormal results flush to 0.
+
+
+def identity_forward(x, out=None) -> np.ndarray:
+    """``y = x`` (a copy, or into ``out``)."""
+    return _core.identity_forward(x, out)
+
+
+def identity_backward(dout, saved, dx=None) -> np.ndarray:
+    """``dx = dout``; ``saved`` (dout's shape) is not read."""
+    return _core.identity_backward(dout, saved, dx)
+
+
+def leaky_relu_forward(x, negative_slope=0.01, out=None) -> np.ndarray:
+    """``y = x if x > 0 else x * negative_slope`` (one float32 multiply).
+
+    ``negative_slope``: a finite float (cast to float32, as PyTorch does)."""
+    return _core.leaky_relu_forward(x, negative_slope, out)
+
+
+def leaky_relu_backward(dout, x, negative_slope=0.01, dx=None) -> np.ndarray:
+    """``dx = dout if x > 0 else dout * negative_slope``; ``x``: the forward's input."""
+    return _core.leaky_relu_backward(dout, x, negative_slope, dx)
+
+
+def tanh_forward(x, out=None) -> np.ndarray:
+    """``y = tanh(x)``: fastmlp's vector tanh, max error 1.43 ulp (every path)."""
+    return _core.tanh_forward(x, out)
+
+
+def tanh_backward(dout, y, dx=None) -> np.ndarray:
+    """``dx = dout * (1 - y * y)``; ``y``: the forward's output."""
+    return _core.tanh_backward(dout, y, dx)
+
+
+def sigmoid_forward(x, out=None) -> np.ndarray:
+    """``y = 1 / (1 + exp(-x))``: max error 1.97 ulp (every path)."""
+    return _core.sigmoid_forward(x, out)
+
+
+def sigmoid_backward(dout, y, dx=None) -> np.ndarray:
+    """``dx = dout * (1 - y) * y``; ``y``: the forward's output."""
+    return _core.sigmoid_backward(dout, y, dx)
+
+
+def gelu_forward(x, approximate="none", out=None) -> np.ndarray:
+    """``x * 0.5 * (1 + erf(x / sqrt 2))`` (erf: max error 1.46 ulp), or with
+    ``approximate="tanh"`` ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+
+    As PyTorch's formula, ``1 + erf`` cancels for x below about -3: there the
+    error is absolute (about ``|x| * 2^-24``), not relative. Another
+    ``approximate`` is a ValueError naming it."""
+    return _core.gelu_forward(x, approximate, out)
+
+
+def gelu_backward(dout, x, approximate="none", dx=None) -> np.ndarray:
+    """``dx = dout * gelu'(x)`` (PyTorch's gelu_backward formulas); ``x``: the forward's input."""
+    return _core.gelu_backward(dout, x, approximate, dx)
+
+
+def silu_forward(x, out=None) -> np.ndarray:
+    """``y = x / (1 + exp(-x))``."""
+    return _core.silu_forward(x, out)
+
+
+def silu_backward(dout, x, dx=None) -> np.ndarray:
+    """``dx = dout * s * (1 + x * (1 - s))``, ``s = sigmoid(x)``; ``x``: the forward's input."""
+    return _core.silu_backward(dout, x, dx)
+
+
+def elu_forward(x, alpha=1.0, out=None) -> np.ndarray:
+    """``y = x if x > 0 else alpha * expm1(x)`` (expm1: max error 1.34 ulp)."""
+    return _core.elu_forward(x, alpha, out)
+
+
+def elu_backward(dout, y, alpha=1.0, dx=None) -> np.ndarray:
+    """``dx = dout * (y + alpha) if y <= 0 else dout``; ``y``: the forward's
+    output (PyTorch's ``is_result`` form)."""
+    return _core.elu_backward(dout, y, alpha, dx)
+
+
+def softplus_forward(x, beta=1.0, threshold=20.0, out=None) -> np.ndarray:
+    """``y = x if beta * x > threshold else log1p(exp(beta * x)) / beta``.
+
+    log1p: max error 0.76 ulp. ``beta``: finite and nonzero (PyTorch accepts
+    0 and divides by it; we raise ValueError), ``threshold`` finite. As in
+    PyTorch's float32 kernel, ``exp(beta * x)`` overflows to inf for
+    ``beta * x > 88.7`` when the threshold is above that."""
+    return _core.softplus_forward(x, beta, threshold, out)
+
+
+def softplus_backward(dout, x, beta=1.0, threshold=20.0, dx=None) -> np.ndarray:
+    """``dx = dout if beta * x > threshold else dout * z / (z + 1)``,
+    ``z = exp(beta * x)``; ``x``: the forward's input."""
+    return _core.softplus_backward(dout, x, beta, threshold, dx)
 
 
 # -------------------------------------------------------- cross-entropy --

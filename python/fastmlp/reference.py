@@ -27,6 +27,22 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "bias_grad",
+    "identity_forward",
+    "identity_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "silu_forward",
+    "silu_backward",
+    "elu_forward",
+    "elu_backward",
+    "softplus_forward",
+    "softplus_backward",
     "log_softmax",
     "softmax",
     "cross_entropy",
@@ -48,10 +64,43 @@ def _f64(x) -> np.ndarray:
 
 
 # The activations a GEMM epilogue can apply, by the names the kernels take
-# (None: identity). The C++ twin is kernels.h's Activation.
+# (None: identity), with the keyword parameters of each one's _forward (and
+# their defaults). The C++ twin is kernels.h's ActivationSpec, parsed by
+# csrc/bindings/bindings_util.h parse_activation.
 _ACTIVATIONS = {
-    "relu": lambda r: np.maximum(r, 0.0),
+    "identity": {},
+    "relu": {},
+    "leaky_relu": {"negative_slope": 0.01},
+    "tanh": {},
+    "sigmoid": {},
+    "gelu": {"approximate": "none"},
+    "silu": {},
+    "elu": {"alpha": 1.0},
+    "softplus": {"beta": 1.0, "threshold": 20.0},
 }
+
+
+def _activation_fn(activation):
+    """None | name | {"name": name, **params} -> the float64 forward (None for identity)."""
+    if activation is None:
+        return None
+    params = {}
+    if isinstance(activation, dict):
+        params = dict(activation)
+        if "name" not in params:
+            raise ValueError("activation: a dict activation needs a 'name' key")
+        activation = params.pop("name")
+    if not isinstance(activation, str):
+        raise TypeError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
+                        f"got {type(activation).__name__}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    unknown = set(params) - set(_ACTIVATIONS[activation])
+    if unknown:
+        raise ValueError(f"activation: unknown parameter(s) {sorted(unknown)} for {activation!r}")
+    fn = globals()[activation + "_forward"]
+    return lambda r: fn(r, **params)
 
 
 def _resolve_activation(activation, relu):
@@ -93,19 +142,15 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     ``beta == 0`` the values of ``c`` are never used, so NaN or inf in ``c``
     do not leak into R (no ``0 * NaN``). ``bias`` is (N,) or None. ``c`` is
     not written. Zero-sized dimensions are allowed: K == 0 gives
-    ``beta * C + bias``. ``activation``: None (identity) or "relu"
-    (``max(R, 0)``); ``relu=True`` is a deprecated alias of
+    ``beta * C + bias``. ``activation``: None (identity), a name
+    ("relu", "gelu", ...: the ``<name>_forward`` functions below) or
+    ``{"name": name, **params}`` with that function's keyword arguments;
+    ``relu=True`` is a deprecated alias of
     ``activation="relu"`` (DeprecationWarning; both together: TypeError).
 
     Raises ValueError naming the argument when a shape or name is wrong.
     """
-    activation = _resolve_activation(activation, relu)
-    if activation is not None and not isinstance(activation, str):
-        raise TypeError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
-                        f"got {type(activation).__name__}")
-    if activation is not None and activation not in _ACTIVATIONS:
-        raise ValueError(f"activation: expected None or one of {sorted(_ACTIVATIONS)}, "
-                         f"got {activation!r}")
+    activation = _activation_fn(_resolve_activation(activation, relu))
     a, b = _f64(a), _f64(b)
     if a.ndim != 2:
         raise ValueError(f"sgemm: a must be 2-D, got shape {a.shape}")
@@ -134,7 +179,7 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
             raise ValueError(f"sgemm: bias must have shape (N,) = {(N,)}, got {bias.shape}")
         result = result + bias[None, :]
     if activation is not None:
-        result = _ACTIVATIONS[activation](result)
+        result = activation(result)
     return result
 
 
@@ -162,6 +207,148 @@ def bias_grad(dout) -> np.ndarray:
     if dout.ndim != 2:
         raise ValueError(f"bias_grad: dout must be 2-D (M, N), got shape {dout.shape}")
     return dout.sum(axis=0)
+
+
+# -------------------------------------------------------------- activations --
+# PyTorch's definitions (torch.nn.functional.*). Each _backward's second
+# argument is what the activation saves: the output y (tanh, sigmoid, elu) or
+# the input x (leaky_relu, gelu, silu, softplus; identity's is unused).
+
+_SQRT1_2 = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_KAPPA = 0.044715
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _pair(name, dout, saved, saved_name):
+    dout, saved = _f64(dout), _f64(saved)
+    if dout.shape != saved.shape:
+        raise ValueError(f"{name}: {saved_name} must have the shape of dout {dout.shape}, got {saved.shape}")
+    return dout, saved
+
+
+def _check_approximate(approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+
+
+def identity_forward(x) -> np.ndarray:
+    """``y = x``."""
+    return _f64(x).copy()
+
+
+def identity_backward(dout, saved) -> np.ndarray:
+    """``dx = dout`` (``saved``: unused, of dout's shape)."""
+    dout, _ = _pair("identity_backward", dout, saved, "saved")
+    return dout.copy()
+
+
+def leaky_relu_forward(x, negative_slope=0.01) -> np.ndarray:
+    """``y = x if x > 0 else x * negative_slope``."""
+    x = _f64(x)
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(dout, x, negative_slope=0.01) -> np.ndarray:
+    """``dx = dout if x > 0 else dout * negative_slope`` (x: the input)."""
+    dout, x = _pair("leaky_relu_backward", dout, x, "x")
+    return np.where(x > 0, dout, dout * negative_slope)
+
+
+def tanh_forward(x) -> np.ndarray:
+    """``y = tanh(x)``."""
+    return np.tanh(_f64(x))
+
+
+def tanh_backward(dout, y) -> np.ndarray:
+    """``dx = dout * (1 - y * y)`` (y: the output)."""
+    dout, y = _pair("tanh_backward", dout, y, "y")
+    return dout * (1.0 - y * y)
+
+
+def sigmoid_forward(x) -> np.ndarray:
+    """``y = 1 / (1 + exp(-x))``."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-_f64(x)))
+
+
+def sigmoid_backward(dout, y) -> np.ndarray:
+    """``dx = dout * (1 - y) * y`` (y: the output)."""
+    dout, y = _pair("sigmoid_backward", dout, y, "y")
+    return dout * (1.0 - y) * y
+
+
+def gelu_forward(x, approximate="none") -> np.ndarray:
+    """``x * 0.5 * (1 + erf(x / sqrt 2))``; approximate="tanh":
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+    _check_approximate(approximate)
+    x = _f64(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x**3)))
+    return x * 0.5 * (1.0 + _erf(x * _SQRT1_2))
+
+
+def gelu_backward(dout, x, approximate="none") -> np.ndarray:
+    """``dx = dout * gelu'(x)`` (x: the input), the exact derivative of gelu_forward."""
+    _check_approximate(approximate)
+    dout, x = _pair("gelu_backward", dout, x, "x")
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x**3))
+        dinner = _SQRT_2_OVER_PI * (1.0 + 3.0 * _KAPPA * x * x)
+        return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)
+    cdf = 0.5 * (1.0 + _erf(x * _SQRT1_2))
+    return dout * (cdf + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI)
+
+
+def silu_forward(x) -> np.ndarray:
+    """``y = x / (1 + exp(-x))``."""
+    x = _f64(x)
+    with np.errstate(over="ignore"):
+        return x / (1.0 + np.exp(-x))
+
+
+def silu_backward(dout, x) -> np.ndarray:
+    """``dx = dout * s * (1 + x * (1 - s))``, s = sigmoid(x) (x: the input)."""
+    dout, x = _pair("silu_backward", dout, x, "x")
+    s = sigmoid_forward(x)
+    return dout * s * (1.0 + x * (1.0 - s))
+
+
+def elu_forward(x, alpha=1.0) -> np.ndarray:
+    """``y = x if x > 0 else alpha * expm1(x)``."""
+    x = _f64(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def elu_backward(dout, y, alpha=1.0) -> np.ndarray:
+    """``dx = dout * (y + alpha) if y <= 0 else dout`` (y: the output; PyTorch's is_result form)."""
+    dout, y = _pair("elu_backward", dout, y, "y")
+    return np.where(y <= 0, dout * (y + alpha), dout)
+
+
+def _check_beta(beta):
+    if beta == 0:
+        raise ValueError("beta: expected a nonzero float, got 0.0")
+
+
+def softplus_forward(x, beta=1.0, threshold=20.0) -> np.ndarray:
+    """``y = x if beta * x > threshold else log1p(exp(beta * x)) / beta`` (beta != 0)."""
+    _check_beta(beta)
+    x = _f64(x)
+    bx = beta * x
+    with np.errstate(over="ignore"):
+        soft = np.log1p(np.exp(np.minimum(bx, threshold))) / beta
+    return np.where(bx > threshold, x, soft)
+
+
+def softplus_backward(dout, x, beta=1.0, threshold=20.0) -> np.ndarray:
+    """``dx = dout if beta * x > threshold else dout * z / (z + 1)``, z = exp(beta * x) (x: the input)."""
+    _check_beta(beta)
+    dout, x = _pair("softplus_backward", dout, x, "x")
+    bx = beta * x
+    z = np.exp(np.minimum(bx, threshold))
+    return np.where(bx > threshold, dout, dout * z / (z + 1.0))
 
 
 # ------------------------------------------------------------------ softmax --
