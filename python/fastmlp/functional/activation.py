@@ -61,10 +61,10 @@ def _nonnegative(name, v) -> float:
     return v
 
 
-def _positive(name, v) -> float:
+def _nonzero(name, v) -> float:
     v = _real(name, v)
-    if not v > 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {v}")
+    if v == 0:
+        raise ValueError(f"{name}: expected a finite nonzero number, got {v}")
     return v
 
 
@@ -208,7 +208,7 @@ ACTIVATIONS = {a.name: a for a in (
     Activation("elu", _K.elu_forward, _K.elu_backward, "output", "elu",
                (Param("alpha", 1.0, _nonnegative),), op="Elu"),
     Activation("softplus", _K.softplus_forward, _K.softplus_backward, "input", "softplus",
-               (Param("beta", 1.0, _positive), Param("threshold", 20.0, _finite)),
+               (Param("beta", 1.0, _nonzero), Param("threshold", 20.0, _finite)),
                op="Softplus"),
 )}
 
@@ -379,6 +379,6 @@ def elu(input, alpha=1.0, inplace=False):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + exp(beta x)) / beta``, or ``x`` where ``beta x > threshold``
-    (``F.softplus``). ``beta`` must be > 0 and ``threshold`` finite (ValueError naming
-    the argument; PyTorch does not check)."""
+    (``F.softplus``). ``beta`` must be finite and nonzero and ``threshold`` finite
+    (ValueError naming the argument; PyTorch accepts ``beta=0`` and divides by it)."""
     return _apply("softplus", input, False, "softplus", beta=beta, threshold=threshold)

@@ -2,9 +2,10 @@
 
 ``linear(x, W, b, activation="relu")`` is one step: the activation runs in the
 GEMM's epilogue when its registry entry has one and its backward reads the
-output; when its backward reads the input (``saves == "input"``: gelu, silu...)
-the GEMM computes the pre-activation z, kept for the backward, and the
-activation's kernel makes the output from it (out of place). Either way the
+output (or no backward is recorded); when its backward reads the input
+(``saves == "input"``: gelu, silu...) the GEMM computes the pre-activation z,
+kept for the backward, and the activation's kernel makes the output from it
+(out of place). Either way the
 bits are those of ``Linear`` then the activation (the kernels' contract: the
 epilogue and ``<name>_forward`` compute every element alike). ``nn.Sequential``
 and the fused epoch use it for a ``Linear`` followed by an activation.
@@ -124,11 +125,14 @@ def _linear(input, weight, bias, act, layer):
     x2 = x if x.ndim == 2 else x.reshape(-1, n_in)
     if act is None:
         y = saved = _sgemm(x2, W, trans_b=True, bias=b)
-    elif act.saves == "output":
-        # the epilogue applies it; without one, the kernel in place (same bits)
+    elif act.epilogue is not None and (act.saves == "output" or not (_grad_mode.enabled and (
+            (xt is not None and xt.requires_grad) or (wt is not None and wt.requires_grad)
+            or (bt is not None and bt.requires_grad)))):
+        # in the epilogue: its backward reads the output, or no backward is recorded
         y = saved = _sgemm(x2, W, trans_b=True, bias=b, activation=act.epilogue)
-        if act.epilogue is None:
-            act.forward(y, out=y)
+    elif act.saves == "output":  # no epilogue: the kernel in place (the same bits)
+        y = saved = _sgemm(x2, W, trans_b=True, bias=b)
+        act.forward(y, out=y)
     else:
         # the backward reads the pre-activation: keep z, the output is a new array
         saved = _sgemm(x2, W, trans_b=True, bias=b)

@@ -10,7 +10,7 @@ values (``FusedRole("activation", activation=name, spec=params)``), which
 
 Where PyTorch accepts any hyperparameter value we check it at construction
 (ValueError naming the argument): ``ELU(alpha < 0)`` (its output-reading
-backward would be wrong), ``Softplus(beta <= 0)``, non-finite values, a GELU
+backward would be wrong), ``Softplus(beta=0)``, non-finite values, a GELU
 ``approximate`` other than ``'none'``/``'tanh'``. Values are kept as floats, so
 ``LeakyReLU(1)`` shows ``negative_slope=1.0``.
 """
@@ -167,7 +167,7 @@ class ELU(_Activation):
 
 class Softplus(_Activation):
     """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold``
-    (``torch.nn.Softplus``); ``beta > 0``."""
+    (``torch.nn.Softplus``); ``beta`` nonzero."""
 
     activation = "softplus"
 
