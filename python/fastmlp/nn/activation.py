@@ -28,6 +28,8 @@ class _Activation(Module):
     Subclasses set ``activation`` and take their options in ``__init__``, passing
     them here by the registry's parameter names (``inplace`` only when the PyTorch
     module has it); forward, the fused role and the saved config come from here.
+    Each subclass declares ``_save_config = _Activation._config`` in its own body:
+    that registers it with ``fastmlp.save``/``load`` (a declaration is the class's own).
     """
 
     activation: str = ""
@@ -74,8 +76,7 @@ class ReLU(_Activation):
     def __init__(self, inplace: bool = False):
         super().__init__(inplace)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -89,8 +90,7 @@ class LeakyReLU(_Activation):
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
         super().__init__(inplace, negative_slope=negative_slope)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}{self._inplace_str()}"
@@ -104,8 +104,7 @@ class Tanh(_Activation):
     def __init__(self):
         super().__init__()
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
 
 class Sigmoid(_Activation):
@@ -116,8 +115,7 @@ class Sigmoid(_Activation):
     def __init__(self):
         super().__init__()
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
 
 class GELU(_Activation):
@@ -128,8 +126,7 @@ class GELU(_Activation):
     def __init__(self, approximate: str = "none"):
         super().__init__(approximate=approximate)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -143,8 +140,7 @@ class SiLU(_Activation):
     def __init__(self, inplace: bool = False):
         super().__init__(inplace)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -158,8 +154,7 @@ class ELU(_Activation):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__(inplace, alpha=alpha)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}{self._inplace_str()}"
@@ -174,8 +169,7 @@ class Softplus(_Activation):
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__(beta=beta, threshold=threshold)
 
-    def _save_config(self):
-        return self._config()
+    _save_config = _Activation._config
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
