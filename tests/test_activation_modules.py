@@ -617,3 +617,16 @@ def test_activation_not_after_a_linear_falls_back(rng, caplog):
     with caplog.at_level(logging.DEBUG, logger=LOG):
         train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1))
     assert "running the Python loop" in caplog.text and "GELU" in caplog.text
+
+
+def test_binding_does_not_depend_on_what_was_bound_before():
+    """The cache of bound activations keys on the arguments' types too: True equals 1.0
+    as a dict key, but a bool is not a slope."""
+    assert F.leaky_relu(np.ones(2, np.float32), negative_slope=1.0) is not None
+    with pytest.raises(ValueError, match="leaky_relu: negative_slope: expected a real number"):
+        F.leaky_relu(np.ones(2, np.float32), negative_slope=True)
+    a = ACTIVATIONS["softplus"]
+    assert a.bind(beta=2) is a.bind(beta=2.0) is a.bind(threshold=20.0, beta=2.0)
+    with pytest.raises(ValueError, match=r"softplus has no parameter 'alpha' \(its parameters: "
+                                         r"'beta', 'threshold'\)"):
+        a.bind(alpha=1.0)

@@ -115,14 +115,15 @@ class Activation:
         ValueError names the parameter (prefixed by ``where`` when given) or an unknown
         one. Bound activations are cached by their arguments, so binding per call is a
         dictionary lookup."""
-        key = (self.name, tuple(sorted(params.items())))
+        # the raw arguments with their types (True == 1.0 as a key, but bool is refused)
+        key = (self.name, tuple(sorted((k, type(v).__name__, v) for k, v in params.items())))
         try:
             hit = _BOUND.get(key)
         except TypeError:  # an unhashable value: let the checks name it
             hit = None
         if hit is not None:
             return hit
-        known = {p.name for p in self.params}
+        known = [p.name for p in self.params]
         for k in params:
             if k not in known:
                 expected = ", ".join(repr(n) for n in known) if known else "none"
@@ -134,7 +135,7 @@ class Activation:
         if len(_BOUND) >= 4096:  # a sweep over many values: keep the cache bounded
             _BOUND.clear()
         # one instance per checked value set, whichever way it was spelled
-        bound = _BOUND.setdefault((self.name, tuple(sorted(values))), BoundActivation(self, values))
+        bound = _BOUND.setdefault((self.name, values), BoundActivation(self, values))
         try:
             _BOUND[key] = bound
         except TypeError:
@@ -188,7 +189,7 @@ class BoundActivation:
         return dict(self.params)
 
 
-_BOUND: dict = {}  # (name, sorted raw params) -> BoundActivation
+_BOUND: dict = {}  # (name, raw arguments) or (name, checked values) -> BoundActivation
 
 _K = kernels
 ACTIVATIONS = {a.name: a for a in (
