@@ -458,13 +458,18 @@ def test_module_attributes_and_fused_role_carry_the_params(kind, params):
 
 def test_changed_attributes_are_what_runs(rng):
     m = nn.LeakyReLU(0.1)
-    m.negative_slope = 0.3
     x = rng.standard_normal((4, 5)).astype(np.float32)
+    assert_bitwise(m(x).data, kernels.leaky_relu_forward(x, negative_slope=0.1))
+    assert m.fused_role().spec == {"negative_slope": 0.1}
+    m.negative_slope = 0.3
     assert_bitwise(m(x).data, kernels.leaky_relu_forward(x, negative_slope=0.3))
     assert m.fused_role().spec == {"negative_slope": 0.3}
-    m.negative_slope = math.nan
-    with pytest.raises(ValueError, match="LeakyReLU: negative_slope"):
-        m(x)
+    for bad in (math.nan, True):
+        m.negative_slope = bad
+        with pytest.raises(ValueError, match="LeakyReLU: negative_slope"):
+            m(x)
+        with pytest.raises(ValueError, match="LeakyReLU: negative_slope"):
+            m.fused_role()
 
 
 def test_subclass_declares_for_itself():

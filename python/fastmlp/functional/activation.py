@@ -115,6 +115,10 @@ class Activation:
         ValueError names the parameter (prefixed by ``where`` when given) or an unknown
         one. Bound activations are cached by their arguments, so binding per call is a
         dictionary lookup."""
+        if not params:  # the defaults: the per-step path of ReLU and friends
+            hit = _BOUND.get(self.name)
+            if hit is not None:
+                return hit
         # the raw arguments with their types (True == 1.0 as a key, but bool is refused)
         key = (self.name, tuple(sorted((k, type(v).__name__, v) for k, v in params.items())))
         try:
@@ -140,6 +144,8 @@ class Activation:
             _BOUND[key] = bound
         except TypeError:
             pass
+        if not params:
+            _BOUND[self.name] = bound
         return bound
 
 
@@ -156,6 +162,10 @@ class BoundActivation:
 
     kind: Activation
     params: tuple  # ((name, value), ...) in kind.params order, checked
+    # the kind's, copied here as plain attributes (read per layer per step)
+    name: str = field(init=False, compare=False, repr=False)
+    saves: str = field(init=False, compare=False, repr=False)
+    op: str = field(init=False, compare=False, repr=False)
     forward: Callable = field(init=False, compare=False, repr=False)
     backward: Callable = field(init=False, compare=False, repr=False)
     spec: object = field(init=False, compare=False, repr=False)
@@ -165,6 +175,9 @@ class BoundActivation:
         kw = dict(self.params)
         k = self.kind
         s = object.__setattr__
+        s(self, "name", k.name)
+        s(self, "saves", k.saves)
+        s(self, "op", k.op)
         s(self, "forward", partial(k.forward, **kw) if kw else k.forward)
         s(self, "backward", partial(k.backward, **kw) if kw else k.backward)
         s(self, "spec", {"name": k.name, **kw} if kw else k.name)
@@ -172,24 +185,13 @@ class BoundActivation:
           ({"name": k.epilogue, **kw} if kw else k.epilogue))
 
     @property
-    def name(self) -> str:
-        return self.kind.name
-
-    @property
-    def saves(self) -> str:
-        return self.kind.saves
-
-    @property
-    def op(self) -> str:
-        return self.kind.op
-
-    @property
     def kwargs(self) -> dict:
         """The hyperparameters as keyword arguments (a fresh dict)."""
         return dict(self.params)
 
 
-_BOUND: dict = {}  # (name, raw arguments) or (name, checked values) -> BoundActivation
+# name (the defaults), (name, raw arguments) or (name, checked values) -> BoundActivation
+_BOUND: dict = {}
 
 _K = kernels
 ACTIVATIONS = {a.name: a for a in (

@@ -43,18 +43,30 @@ class _Activation(Module):
         if inplace is not None:
             self.inplace = bool(inplace)
 
-    def _bound(self):
-        """The registry kind bound with this module's current attribute values."""
+    def _declared(self):
+        """(bound activation, fused role) for the current attribute values: the registry
+        kind bound with them, cached until an attribute changes (read per step)."""
         kind = ACTIVATIONS[self.activation]
-        return kind.bind(type(self).__name__, **{p.name: getattr(self, p.name) for p in kind.params})
+        values = tuple([(type(v), v) for v in [getattr(self, p.name) for p in kind.params]])
+        cached = self.__dict__.get("_declared_cache")
+        if cached is not None and cached[0] == values:
+            return cached[1]
+        bound = kind.bind(type(self).__name__, **{p.name: getattr(self, p.name)
+                                                  for p in kind.params})
+        declared = (bound, FusedRole("activation", activation=self.activation, spec=bound.kwargs))
+        self.__dict__["_declared_cache"] = (values, declared)
+        return declared
+
+    def _bound(self):
+        return self._declared()[0]
 
     def forward(self, input):
-        return apply_activation(self._bound(), input, getattr(self, "inplace", False))
+        return apply_activation(self._declared()[0], input, getattr(self, "inplace", False))
 
     def fused_role(self) -> FusedRole:
         if "activation" not in type(self).__dict__:  # a subclass declares for itself
             return super().fused_role()
-        return FusedRole("activation", activation=self.activation, spec=self._bound().kwargs)
+        return self._declared()[1]
 
     def _config(self) -> dict:
         """The constructor's keyword arguments: the parameters, then ``inplace`` if any."""
