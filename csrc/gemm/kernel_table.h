@@ -6,6 +6,7 @@
 // translation units may include it without leaking code into baseline ones.
 #pragma once
 #include "kernels.h"
+#include "ops/activation_isa.h"
 
 namespace fastmlp {
 
@@ -17,18 +18,20 @@ namespace fastmlp {
 //   path passes the caller's strides. m <= MR, n <= NR, kc >= 1.
 //   c: the tile's top-left element, row stride ldc; only m x n is touched.
 //   beta == 0: C is not read. bias: the tile's slice of the bias or nullptr.
-//   act: kernels.h's ActivationSpec, applied last: Relu and Identity in
-//   registers; any other kind by the ISA's vector activation
-//   (ops/activation_isa.h) on each tile row right after it is stored (hot in
-//   L1), the same code as activation_forward on that path (the k loop never
-//   depends on it).
+//   act: Identity or Relu (kernels.h), applied last in registers. The driver
+//   (sgemm.cpp) passes Identity for every other ActivationSpec and applies it
+//   right after the micro-kernel stored the tile (hot in L1) with the row's
+//   act_forward, the ISA's vector activation: the same code as
+//   activation_forward on that path. (The micro-kernels take only the enum,
+//   not the ActivationSpec, and do not call out: either made every call of
+//   the ReLU path cost more instructions.)
 using UkernelFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_a,
                            const float* b, index_t rs_b, float* c, index_t ldc, int m, int n,
-                           float alpha, float beta, const float* bias, ActivationSpec act);
+                           float alpha, float beta, const float* bias, Activation act);
 
 #define FASTMLP_UKERNEL_ARGS                                                              \
   index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, \
-      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, ActivationSpec act
+      float* c, index_t ldc, int m, int n, float alpha, float beta, const float* bias, Activation act
 
 void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);
@@ -64,12 +67,14 @@ struct GemmKernelTable {
   int pack_b_align;
   index_t pack_b_max;
   index_t pack_b_min_panels;
+  // y = act(x) over a row with this ISA's vector activations (ops/activation_isa.h).
+  void (*act_forward)(const ActivationSpec& act, const float* x, float* y, index_t n);
 };
 
-//                                          name           MR  NR    MC   KC   NC  micro-kernel               transposed-B packing          pack_a  pack_b_align, _max, _min_panels
-constexpr GemmKernelTable kGemmGeneric = {"generic_4x16",  4, 16,  512, 256, 512, sgemm_ukernel_generic_4x16, nullptr,                      true,   0,  0,               0};
-constexpr GemmKernelTable kGemmAvx2    = {"avx2_6x16",     6, 16,  768, 256, 512, sgemm_ukernel_avx2_6x16,    sgemm_pack_b_trans_avx2_16,   true,  32, index_t(1) << 15, 8};
-constexpr GemmKernelTable kGemmAvx512  = {"avx512_8x32",   8, 32, 1024, 512, 256, sgemm_ukernel_avx512_8x32,  sgemm_pack_b_trans_avx512_32, false,  0,  0,               0};
+//                                          name           MR  NR    MC   KC   NC  micro-kernel               transposed-B packing          pack_a  pack_b_align, _max, _min_panels  act_forward
+constexpr GemmKernelTable kGemmGeneric = {"generic_4x16",  4, 16,  512, 256, 512, sgemm_ukernel_generic_4x16, nullptr,                      true,   0,  0,               0,            activation_forward_generic};
+constexpr GemmKernelTable kGemmAvx2    = {"avx2_6x16",     6, 16,  768, 256, 512, sgemm_ukernel_avx2_6x16,    sgemm_pack_b_trans_avx2_16,   true,  32, index_t(1) << 15, 8,            activation_forward_avx2};
+constexpr GemmKernelTable kGemmAvx512  = {"avx512_8x32",   8, 32, 1024, 512, 256, sgemm_ukernel_avx512_8x32,  sgemm_pack_b_trans_avx512_32, false,  0,  0,               0,            activation_forward_avx512};
 
 // The row for an ISA (the generic one on non-x86 builds). Defined in sgemm.cpp.
 const GemmKernelTable& gemm_kernel_table(Isa isa);

@@ -113,6 +113,15 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
 
+// The activations the micro-kernels leave to the driver (kernel_table.h):
+// applied to the m x n tile at c right after the last K block stored it.
+// vec: act is neither Identity nor Relu (decided once per sgemm call).
+inline void tile_activation(const GemmKernelTable& k, const ActivationSpec& act, bool vec, float* c,
+                            index_t ldc, int m, int n) {
+  if (!vec) return;
+  for (int i = 0; i < m; ++i) k.act_forward(act, c + i * ldc, c + i * ldc, n);
+}
+
 // C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
 void scale_c(index_t M, index_t N, float beta, float* C, index_t ldc, const float* bias, ActivationSpec act) {
   const bool relu = act.kind == Activation::Relu, vec = !relu && act.kind != Activation::Identity;
@@ -179,6 +188,9 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     return;
   }
   const GemmKernelTable& kern = gemm_kernel_table(active_isa());
+  const bool vec_act = act.kind != Activation::Identity && act.kind != Activation::Relu;
+  // What the micro-kernels apply: Relu in registers, everything else after them.
+  const Activation ukernel_act = vec_act ? Activation::Identity : act.kind;
   const int MR = kern.MR, NR = kern.NR;
   const index_t KC = kern.KC, MC = kern.MC, NC = kern.NC;
   const double flops = double(M) * double(N) * double(K);
@@ -239,7 +251,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
             kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
                          C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                         last && bias ? bias + j : nullptr, last ? act : ActivationSpec{});
+                         last && bias ? bias + j : nullptr, last ? ukernel_act : Activation::Identity);
+            tile_activation(kern, act, last && vec_act, C + i * ldc + j, ldc, m, n);
           };
           // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
@@ -295,7 +308,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, Bp + (j - j_lo) * kc, NR,
                              C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                             last && bias ? bias + j : nullptr, last ? act : ActivationSpec{});
+                             last && bias ? bias + j : nullptr, last ? ukernel_act : Activation::Identity);
+                tile_activation(kern, act, last && vec_act, C + i * ldc + j, ldc, m, n);
               }
             }
           }
@@ -360,7 +374,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                 const int n = int(std::min<index_t>(NR, j_hi - j));
                 float* c = C + (ic + i) * ldc + jc + j;
                 kern.ukernel(kc, ap, ap_rs, ap_cs, Bp + (j / NR) * NR * kc, NR, c, ldc, m, n, alpha,
-                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? act : ActivationSpec{});
+                             beta_eff, last && bias ? bias + jc + j : nullptr, last ? ukernel_act : Activation::Identity);
+                tile_activation(kern, act, last && vec_act, c, ldc, m, n);
               }
             }
           }

@@ -4,7 +4,6 @@
 // loads; an edge tile (n < 16) uses vmaskmovps so B is never read past n.
 #include <immintrin.h>
 #include "gemm/kernel_table.h"
-#include "ops/activation_isa.h"
 
 namespace fastmlp {
 
@@ -89,7 +88,6 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     bias0 = load0(bias);
     if (has1) bias1 = load1(bias + 8);
   }
-  const bool vec_act = act.kind != Activation::Relu && act.kind != Activation::Identity;
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
@@ -97,24 +95,20 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     __m256 v0 = _mm256_mul_ps(va, c0[i]);
     if (beta != 0.0f) v0 = _mm256_fmadd_ps(vb, load0(ci), v0);
     if (bias) v0 = _mm256_add_ps(v0, bias0);
-    if (act.kind == Activation::Relu) v0 = _mm256_max_ps(zero, v0);
+    if (act == Activation::Relu) v0 = _mm256_max_ps(zero, v0);
     if (full0)
       _mm256_storeu_ps(ci, v0);
     else
       _mm256_maskstore_ps(ci, k0, v0);
-    if (!has1) {
-      if (vec_act) activation_forward_avx2(act, ci, ci, n);
-      continue;
-    }
+    if (!has1) continue;
     __m256 v1 = _mm256_mul_ps(va, c1[i]);
     if (beta != 0.0f) v1 = _mm256_fmadd_ps(vb, load1(ci + 8), v1);
     if (bias) v1 = _mm256_add_ps(v1, bias1);
-    if (act.kind == Activation::Relu) v1 = _mm256_max_ps(zero, v1);
+    if (act == Activation::Relu) v1 = _mm256_max_ps(zero, v1);
     if (full1)
       _mm256_storeu_ps(ci + 8, v1);
     else
       _mm256_maskstore_ps(ci + 8, k1, v1);
-    if (vec_act) activation_forward_avx2(act, ci, ci, n);
   }
 }
 

@@ -10,7 +10,6 @@
 // a plain one here), so an unpacked B edge panel is never read past its end.
 #include <immintrin.h>
 #include "gemm/kernel_table.h"
-#include "ops/activation_isa.h"
 
 namespace fastmlp {
 
@@ -68,7 +67,6 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
     bias0 = _mm512_maskz_loadu_ps(k0, bias);
     bias1 = _mm512_maskz_loadu_ps(k1, bias + 16);
   }
-  const bool vec_act = act.kind != Activation::Relu && act.kind != Activation::Identity;
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
@@ -83,13 +81,12 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
       v0 = _mm512_add_ps(v0, bias0);
       v1 = _mm512_add_ps(v1, bias1);
     }
-    if (act.kind == Activation::Relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
+    if (act == Activation::Relu) {  // max(0, v): MAXPS returns its second operand when either is NaN
       v0 = _mm512_max_ps(zero, v0);
       v1 = _mm512_max_ps(zero, v1);
     }
     _mm512_mask_storeu_ps(ci, k0, v0);
     _mm512_mask_storeu_ps(ci + 16, k1, v1);
-    if (vec_act) activation_forward_avx512(act, ci, ci, n);
   }
 }
 

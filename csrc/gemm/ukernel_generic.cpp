@@ -3,7 +3,6 @@
 // fixed-width j loop of full tiles for whatever baseline it targets.
 #include "common.h"
 #include "gemm/kernel_table.h"
-#include "ops/activation_isa.h"
 
 namespace fastmlp {
 
@@ -34,16 +33,14 @@ void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS) {
     accumulate<true>(kc, ar, cs_a, b, rs_b, n, acc);
   else
     accumulate<false>(kc, ar, cs_a, b, rs_b, n, acc);
-  const bool relu = act.kind == Activation::Relu, vec_act = !relu && act.kind != Activation::Identity;
   for (int i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     for (int j = 0; j < n; ++j) {
       float v = alpha * acc[i][j];
       if (beta != 0.0f) v += beta * ci[j];
       if (bias) v += bias[j];
-      ci[j] = relu ? activate(act, v) : v;
+      ci[j] = activate(ActivationSpec{act}, v);  // Identity or Relu: inline
     }
-    if (vec_act) activation_forward_generic(act, ci, ci, n);
   }
 }
 
