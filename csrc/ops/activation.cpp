@@ -10,37 +10,44 @@ namespace {
 constexpr index_t kParallelMin = index_t(1) << 15;
 }  // namespace
 
-void activation_forward(const ActivationSpec& act, const float* x, float* y, index_t n) {
-  switch (active_isa()) {
+namespace {
+// One ISA's entry points (ops/activation_isa.h).
+struct IsaActivation {
+  void (*forward)(const ActivationSpec&, const float*, float*, index_t);
+  void (*backward)(const ActivationSpec&, const float*, const float*, float*, index_t);
+  void (*vecmath)(int, const float*, float*, index_t);
+};
+
+const IsaActivation& isa_activation() {
+  static constexpr IsaActivation kGeneric{activation_forward_generic, activation_backward_generic,
+                                          activation_vecmath_generic};
 #ifdef FASTMLP_X86
-    case Isa::Avx512: activation_forward_avx512(act, x, y, n); return;
-    case Isa::Avx2: activation_forward_avx2(act, x, y, n); return;
-#endif
-    default: activation_forward_generic(act, x, y, n); return;
+  static constexpr IsaActivation kAvx2{activation_forward_avx2, activation_backward_avx2,
+                                       activation_vecmath_avx2};
+  static constexpr IsaActivation kAvx512{activation_forward_avx512, activation_backward_avx512,
+                                         activation_vecmath_avx512};
+  switch (active_isa()) {
+    case Isa::Avx512: return kAvx512;
+    case Isa::Avx2: return kAvx2;
+    default: break;
   }
+#endif
+  return kGeneric;
+}
+}  // namespace
+
+void activation_forward(const ActivationSpec& act, const float* x, float* y, index_t n) {
+  isa_activation().forward(act, x, y, n);
 }
 
 void activation_backward(const ActivationSpec& act, const float* dout, const float* saved, float* dx,
                          index_t n) {
-  switch (active_isa()) {
-#ifdef FASTMLP_X86
-    case Isa::Avx512: activation_backward_avx512(act, dout, saved, dx, n); return;
-    case Isa::Avx2: activation_backward_avx2(act, dout, saved, dx, n); return;
-#endif
-    default: activation_backward_generic(act, dout, saved, dx, n); return;
-  }
+  isa_activation().backward(act, dout, saved, dx, n);
 }
 
 void activation_vecmath(int fn, const float* x, float* y, index_t n) {
-  parallel_or_inline(1, [&](int, int) {  // under a DenormalGuard, as every kernel
-    switch (active_isa()) {
-#ifdef FASTMLP_X86
-      case Isa::Avx512: activation_vecmath_avx512(fn, x, y, n); return;
-      case Isa::Avx2: activation_vecmath_avx2(fn, x, y, n); return;
-#endif
-      default: activation_vecmath_generic(fn, x, y, n); return;
-    }
-  });
+  // Under a DenormalGuard, as every kernel.
+  parallel_or_inline(1, [&](int, int) { isa_activation().vecmath(fn, x, y, n); });
 }
 
 // Chunk edges on multiples of 16 floats (a 64-byte line).
