@@ -157,6 +157,14 @@ EXAMPLES = {
     "Softmax": lambda: nn.Softmax(dim=0),
     "LogSoftmax": lambda: nn.LogSoftmax(dim=-1),
     "NLLLoss": lambda: nn.NLLLoss(weight=np.array([1.0, 2.0, 0.5]), ignore_index=1, reduction="sum"),
+    # activations (issue 10)
+    "LeakyReLU": lambda: nn.LeakyReLU(0.2, inplace=True),
+    "Tanh": lambda: nn.Tanh(),
+    "Sigmoid": lambda: nn.Sigmoid(),
+    "GELU": lambda: nn.GELU(approximate="tanh"),
+    "SiLU": lambda: nn.SiLU(inplace=True),
+    "ELU": lambda: nn.ELU(alpha=0.5, inplace=True),
+    "Softplus": lambda: nn.Softplus(beta=2.0, threshold=10.0),
 }
 
 

@@ -15,6 +15,8 @@ core imports no op.
 from ..autograd.tensor import Tensor
 from .activation import ACTIVATIONS, Activation, get_activation, relu
 from .dropout import dropout
+# activations (issue 10)
+from .activation import BoundActivation, elu, gelu, leaky_relu, sigmoid, silu, softplus, tanh
 from .linear import linear
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss,
                    smooth_l1_loss)
@@ -27,6 +29,8 @@ __all__ = ["linear", "relu", "flatten", "cross_entropy", "mse_loss", "l1_loss", 
            "smooth_l1_loss", "binary_cross_entropy_with_logits", "ACTIVATIONS", "Activation", "get_activation"]
 __all__ += ["dropout"]  # functional/dropout.py
 __all__ += ["softmax", "log_softmax", "nll_loss"]  # functional/softmax.py, loss.py
+# activations (issue 10)
+__all__ += ["leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu", "softplus", "BoundActivation"]
 
 
 def _tensor_relu(self):
@@ -55,3 +59,18 @@ def _tensor_log_softmax(self, dim=None, dtype=None):
 
 Tensor.softmax = _tensor_softmax
 Tensor.log_softmax = _tensor_log_softmax
+
+
+# activations (issue 10)
+def _tensor_tanh(self):
+    """``tanh(self)`` (out of place), as ``torch.Tensor.tanh``."""
+    return tanh(self)
+
+
+def _tensor_sigmoid(self):
+    """``sigmoid(self)`` (out of place), as ``torch.Tensor.sigmoid``."""
+    return sigmoid(self)
+
+
+Tensor.tanh = _tensor_tanh
+Tensor.sigmoid = _tensor_sigmoid

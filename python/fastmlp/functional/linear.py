@@ -1,11 +1,16 @@
 """``linear``: ``act(input @ weight.T + bias)`` as one GEMM, and its backward step.
 
-``linear(x, W, b, activation="relu")`` runs the activation in the GEMM's
-epilogue when the activation's registry entry has one (see
-:mod:`.activation`); ``nn.Sequential`` and the fused epoch use it for a
-``Linear`` followed by an activation. ``relu(linear(x, W, b), inplace=True)``
-reaches the same fused step after the fact: the activation asks the Linear's
-step to take it (``fuse_activation``).
+``linear(x, W, b, activation="relu")`` is one step: the activation runs in the
+GEMM's epilogue when its registry entry has one and its backward reads the
+output (or no backward is recorded); when its backward reads the input
+(``saves == "input"``: gelu, silu...) the GEMM computes the pre-activation z,
+kept for the backward, and the activation's kernel makes the output from it
+(out of place). Either way the
+bits are those of ``Linear`` then the activation (the kernels' contract: the
+epilogue and ``<name>_forward`` compute every element alike). ``nn.Sequential``
+and the fused epoch use it for a ``Linear`` followed by an activation.
+``relu(linear(x, W, b), inplace=True)`` reaches the same fused step after the
+fact: the activation asks the Linear's step to take it (``fuse_activation``).
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from .. import kernels
 from .._arrays import F32 as _F32, is_f32_array, is_f32_buffer
 from ..autograd.grad_mode import _grad_mode
 from ..autograd.tensor import Tensor, as_array
-from .activation import apply_activation, get_activation
+from .activation import get_activation
 
 __all__ = ["linear"]
 
@@ -26,7 +31,8 @@ class _LinearBackward:
     """Backward of ``y = act(x W^T + b)`` for x (M, K), W (N, K), b (N,).
 
     ``dY`` is first multiplied by the activation's derivative (its backward
-    kernel, in place: the engine hands each step a gradient it owns), then
+    kernel, in place: the engine hands each step a gradient it owns) from
+    ``act_saved``, the output or the pre-activation as ``act.saves`` says, then
     ``dW += dY^T X`` (``sgemm(dy, x, trans_a=True)``, accumulated with beta=1
     into an existing ``.grad``), ``db += colsum(dY)`` and, only when x needs
     it, ``dX = dY W``. Leaf parameters are accumulated here directly; non-leaf
@@ -38,12 +44,13 @@ class _LinearBackward:
 
     # w_mode / b_mode: 0 no gradient, 1 accumulate into the leaf's .grad, 2 return to the engine
 
-    def fuse_activation(self, act, y) -> bool:
-        """Take ``act`` (applied in place to this step's output ``y``) into this step."""
-        if self.act is not None or act.saves != "output":
+    def fuse_activation(self, act, saved) -> bool:
+        """Take ``act`` (applied in place to this step's output) into this step;
+        ``saved`` is what its backward reads (the output, or a copy of the pre-activation)."""
+        if self.act is not None:
             return False
         self.act = act
-        self.act_saved = y
+        self.act_saved = saved
         return True
 
     def __call__(self, g, keep):
@@ -53,7 +60,7 @@ class _LinearBackward:
         act = self.act
         if act is not None:
             y = self.act_saved
-            act.backward(g2, y if y.ndim == 2 else y.reshape(-1, n_out), g2)
+            act.backward(g2, y if y.ndim == 2 else y.reshape(-1, n_out), dx=g2)
         x = self.x
         res = []
         if self.need_dx:
@@ -87,8 +94,8 @@ class _LinearBackward:
 
 
 def _linear(input, weight, bias, act, layer):
-    """``act(input @ weight.T + bias)`` as one GEMM; ``act`` is an :class:`Activation` with an
-    epilogue, or None; ``layer`` names the caller in errors."""
+    """``act(input @ weight.T + bias)`` as one step; ``act`` is a
+    :class:`~.activation.BoundActivation` or None; ``layer`` names the caller in errors."""
     if isinstance(input, Tensor):
         xt, x = input, input.data
     else:
@@ -116,7 +123,20 @@ def _linear(input, weight, bias, act, layer):
     if b is not None and b.shape != (n_out,):
         raise ValueError(f"{layer}: bias must have shape ({n_out},), got {b.shape}")
     x2 = x if x.ndim == 2 else x.reshape(-1, n_in)
-    y = _sgemm(x2, W, trans_b=True, bias=b, activation=None if act is None else act.epilogue)
+    if act is None:
+        y = saved = _sgemm(x2, W, trans_b=True, bias=b)
+    elif act.epilogue is not None and (act.saves == "output" or not (_grad_mode.enabled and (
+            (xt is not None and xt.requires_grad) or (wt is not None and wt.requires_grad)
+            or (bt is not None and bt.requires_grad)))):
+        # in the epilogue: its backward reads the output, or no backward is recorded
+        y = saved = _sgemm(x2, W, trans_b=True, bias=b, activation=act.epilogue)
+    elif act.saves == "output":  # no epilogue: the kernel in place (the same bits)
+        y = saved = _sgemm(x2, W, trans_b=True, bias=b)
+        act.forward(y, out=y)
+    else:
+        # the backward reads the pre-activation: keep z, the output is a new array
+        saved = _sgemm(x2, W, trans_b=True, bias=b)
+        y = act.forward(saved)
     if x.ndim != 2:
         y = y.reshape(x_shape[:-1] + (n_out,))
 
@@ -124,7 +144,7 @@ def _linear(input, weight, bias, act, layer):
     out.data = y
     out.grad = None
     out._version = 0
-    out._op = "Linear" if act is None else "Linear" + act.name.capitalize()
+    out._op = "Linear" if act is None else "Linear" + act.op
     if _grad_mode.enabled:
         need_dx = xt is not None and xt.requires_grad
         w_mode = 0 if wt is None or not wt.requires_grad else (1 if wt._backward is None else 2)
@@ -140,7 +160,7 @@ def _linear(input, weight, bias, act, layer):
             bw.w_mode = w_mode
             bw.b_mode = b_mode
             bw.act = act
-            bw.act_saved = y if act is not None else None
+            bw.act_saved = saved if act is not None else None
             parents = []
             if need_dx:
                 parents.append(xt)
@@ -148,13 +168,13 @@ def _linear(input, weight, bias, act, layer):
                 parents.append(wt)
             if b_mode == 2:
                 parents.append(bt)
-            saved = [(t, t._version) for t in (xt, wt, bt) if t is not None]
-            if act is not None:
-                saved.append((out, 0))
+            checked = [(t, t._version) for t in (xt, wt, bt) if t is not None]
+            if act is not None and act.saves == "output":
+                checked.append((out, 0))
             out.requires_grad = True
             out._backward = bw
             out._parents = tuple(parents)
-            out._saved = tuple(saved)
+            out._saved = tuple(checked)
             return out
     out.requires_grad = False
     out._backward = None
@@ -169,13 +189,11 @@ def linear(input, weight, bias=None, activation=None):
 
     input (*, in_features), weight (out_features, in_features), bias
     (out_features,) or None. ``activation``: None (PyTorch's ``F.linear``) or
-    a name from :data:`fastmlp.functional.ACTIVATIONS` (``"relu"``): applied
-    in the GEMM's epilogue when it has one, else as a second pass. One
-    ``sgemm`` call; the backward computes the input's gradient only when the
+    a name from :data:`fastmlp.functional.ACTIVATIONS` (``"relu"``, default
+    parameters) or a dict ``{"name": "leaky_relu", "negative_slope": 0.2}``
+    (the format of ``kernels.sgemm``'s ``activation``); ValueError naming
+    ``activation`` otherwise. One ``sgemm`` call and one backward step (see the
+    module docstring); the backward computes the input's gradient only when the
     input requires one.
     """
-    act = get_activation(activation, "linear: activation")
-    if act is not None and act.epilogue is None:
-        return apply_activation(act, _linear(input, weight, bias, None, "linear"), True,
-                                act.name.capitalize())
-    return _linear(input, weight, bias, act, "linear")
+    return _linear(input, weight, bias, get_activation(activation, "linear: activation"), "linear")

@@ -10,6 +10,7 @@ One module per family, as ``torch/nn/modules/``: :mod:`.module` (``Module``,
 """
 from . import init, utils
 from .activation import ReLU
+from .activation import ELU, GELU, LeakyReLU, SiLU, Sigmoid, Softplus, Tanh  # activations (issue 10)
 from .container import ModuleList, Sequential
 from .dropout import Dropout
 from .flatten import Flatten, Identity
@@ -44,3 +45,5 @@ __all__ = [
     "LogSoftmax",
     "NLLLoss",
 ]
+# activations (issue 10)
+__all__ += ["LeakyReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "Softplus"]

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..functional.activation import get_activation
+from ..functional.activation import activation_of_role
 from .module import FusedRole, Module
 
 __all__ = ["Sequential", "ModuleList"]
 
 
 def _epilogue_after(m, nxt):
-    """The Activation to fuse into ``m``'s GEMM when ``m`` is a linear layer and ``nxt``
-    an activation the GEMM epilogue applies; else None (both run on their own)."""
+    """The bound activation to fuse into ``m``'s step when ``m`` is a linear layer and
+    ``nxt`` an activation the GEMM epilogue applies; else None (both run on their own)."""
     if m.fused_role().kind != "linear":
         return None
     role = nxt.fused_role()
     if role.kind != "activation":
         return None
-    act = get_activation(role.activation)
+    act = activation_of_role(role)
     return act if act is not None and act.epilogue is not None else None
 
 
@@ -46,8 +46,9 @@ class Sequential(_ModuleSequence):
     Children are named ``"0"``, ``"1"``, ... (or by an OrderedDict's keys).
     Supports ``len``, iteration, indexing (a slice gives a Sequential),
     item assignment/deletion, ``append``, ``insert`` and ``extend``. A
-    ``Linear`` directly followed by a ``ReLU`` runs as one GEMM with a fused
-    bias+ReLU epilogue.
+    ``Linear`` directly followed by an activation with a GEMM epilogue (ReLU,
+    GELU, Tanh...: its fused role) runs as one fused step (see
+    :mod:`fastmlp.functional.linear`).
     """
 
     def __init__(self, *args):

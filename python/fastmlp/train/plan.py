@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .._arrays import is_f32_buffer
-from ..functional.activation import get_activation
+from ..functional.activation import activation_of_role
 from ..nn.module import Module
 
 __all__ = ["Fallback", "Plan", "make_plan"]
@@ -32,7 +32,7 @@ class Fallback(Exception):
 class Plan:
     weights: list          # (out_l, in_l) float32 arrays, updated in place
     biases: list           # (out_l,) arrays or None
-    activations: list      # per layer: the epilogue name ("relu") or None
+    activations: list      # per layer: None | name | {"name": ..., **params} (the epilogue's spec)
     params: list           # Parameter objects in the core's order W0, b0, W1, ...
     loss: dict             # the criterion's declared spec (see nn.loss), with
                            # log_softmax=True when the model ends with LogSoftmax
@@ -42,8 +42,8 @@ class Plan:
 
 
 def _layers(model):
-    """[(linear module, activation name or None)], whether a flatten comes first and whether
-    a LogSoftmax over the outputs comes last."""
+    """[(linear module, its activation's epilogue spec or None)], whether a flatten comes
+    first and whether a LogSoftmax over the outputs comes last."""
     if not isinstance(model, Module) or model.fused_role().kind != "sequence":
         raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
     layers = []
@@ -63,7 +63,7 @@ def _layers(model):
         elif r.kind == "linear":
             layers.append([m, None])
         elif r.kind == "activation":
-            act = get_activation(r.activation)
+            act = activation_of_role(r)
             if prev != "linear" or act is None or act.epilogue is None:
                 raise Fallback(f"a {type(m).__name__} that does not directly follow a Linear")
             layers[-1][1] = act.epilogue
