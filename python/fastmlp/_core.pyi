@@ -137,6 +137,20 @@ def adamw_update(param: np.ndarray, grad: _Array, exp_avg: np.ndarray, exp_avg_s
                  step: float) -> None:
     """One torch.optim.AdamW step for one parameter, in place (step: this update's number)."""
 
+def rmsprop_update(param: np.ndarray, grad: _Array, square_avg: np.ndarray,
+                   momentum_buffer: Optional[np.ndarray], grad_avg: Optional[np.ndarray],
+                   lr: float, alpha: float, eps: float, weight_decay: float, momentum: float,
+                   centered: bool, maximize: bool) -> None:
+    """One torch.optim.RMSprop step for one parameter, in place."""
+
+def adagrad_update(param: np.ndarray, grad: _Array, state_sum: np.ndarray, lr: float,
+                   lr_decay: float, weight_decay: float, eps: float, maximize: bool,
+                   step: float) -> None:
+    """One torch.optim.Adagrad step for one parameter, in place (step: this update's number)."""
+
+def total_norm(arrays: Sequence[_Array]) -> float:
+    """The 2-norm of the arrays' 2-norms, in double (clip_grad_norm_'s total for norm_type 2)."""
+
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
                 batch_size: int, drop_last: bool, optimizer: _Optimizer, *,
