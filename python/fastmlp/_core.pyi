@@ -38,9 +38,33 @@ class _AdamParam(TypedDict, total=False):
     max_exp_avg_sq: Optional[np.ndarray]
     update: bool
 
+class _RmspropParam(TypedDict, total=False):
+    lr: float  # required
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
+    maximize: bool
+    step: float  # updates so far, a whole number
+    square_avg: np.ndarray
+    momentum_buffer: Optional[np.ndarray]
+    grad_avg: Optional[np.ndarray]
+    update: bool
+
+class _AdagradParam(TypedDict, total=False):
+    lr: float  # required
+    lr_decay: float
+    weight_decay: float
+    eps: float
+    maximize: bool
+    step: float  # updates so far, a whole number
+    sum: np.ndarray
+    update: bool
+
 class _Optimizer(TypedDict):
-    kind: Literal["sgd", "adam", "adamw"]
-    params: Union[list[_SgdParam], list[_AdamParam]]
+    kind: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+    params: Union[list[_SgdParam], list[_AdamParam], list[_RmspropParam], list[_AdagradParam]]
 
 build_info: dict[str, Any]
 """Build facts: version, compiler, cxx_flags, build_type, sanitized, openmp."""
@@ -157,6 +181,6 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 loss: Literal["cross_entropy", "mse"], reduction: Literal["mean", "sum"] = "mean",
                 class_weight: Optional[_Array] = None, ignore_index: int = -100,
                 label_smoothing: float = 0.0,
-                normalize: Optional[tuple[Optional[float], Optional[float]]] = None
-                ) -> tuple[float, int]:
+                normalize: Optional[tuple[Optional[float], Optional[float]]] = None,
+                clip_grad_norm: Optional[float] = None) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""
