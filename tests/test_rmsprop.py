@@ -10,14 +10,12 @@ it.
 import copy
 import inspect
 import itertools
-import logging
 
 import numpy as np
 import pytest
 
 from fastmlp import _core, kernels, nn, optim, reference
-from fastmlp.train import python_epoch, train_epoch
-from helpers import U, run_steps, seed_net
+from helpers import U, check_fused_equals_loop, run_steps
 
 SHAPES = [(0,), (1,), (7, 13), (3, 5, 2), (257,), (31, 33)]
 LARGE = (70001,)  # above the parallel threshold, not a multiple of 16
@@ -426,53 +424,16 @@ def test_train_epoch_bitwise_equals_python_loop(rng, isa, threads, case, caplog)
     """The fused epoch calls the same kernel on the same inputs: the same bits and the same
     state as optim.RMSprop's Python loop; a Python step after a fused epoch continues
     identically."""
-    kw = FUSED_CASES[case]
-    X = rng.standard_normal((150, 12)).astype(np.float32)
-    y = rng.integers(0, 4, 150)
-    m1 = seed_net(sizes=(12, 10, 4), flatten=False, init=(rng, 0.4))
-    m2 = copy.deepcopy(m1)
-    o1, o2 = optim.RMSprop(m1.parameters(), **kw), optim.RMSprop(m2.parameters(), **kw)
-    crit = nn.CrossEntropyLoss()
-    with caplog.at_level(logging.DEBUG, logger="fastmlp"):
-        for e in range(2):
-            l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=e)
-            l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(e).permutation(150), 16)
-            assert l1 == l2
-    assert "Python loop" not in caplog.text
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data)
-        s1, s2 = o1.state[p1], o2.state[p2]
-        assert list(s1) == list(s2) and s1["step"] == s2["step"] == 20.0
-        for k in s1:
-            assert np.array_equal(s1[k], s2[k]), k
-    for o, m in ((o1, m1), (o2, m2)):
-        o.zero_grad()
-        crit(m(X[:16]), y[:16]).backward()
-        o.step()
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data) and o1.state[p1]["step"] == 21.0
+    check_fused_equals_loop(rng, lambda ps: optim.RMSprop(ps, **FUSED_CASES[case]), caplog)
 
 
-def test_train_epoch_two_param_groups_bitwise(rng, threads):
-    X = rng.standard_normal((100, 12)).astype(np.float32)
-    y = rng.integers(0, 4, 100)
-    m1 = seed_net(sizes=(12, 10, 4), flatten=False, init=(rng, 0.4))
-    m2 = copy.deepcopy(m1)
-
-    def make(m):
-        ps = list(m.parameters())
+def test_train_epoch_two_param_groups_bitwise(rng, threads, caplog):
+    def make(params):
+        ps = list(params)
         return optim.RMSprop([dict(params=ps[:2], lr=5e-4, momentum=0.8, centered=True),
-                              dict(params=ps[2:], weight_decay=0.01)], lr=1e-3)
+                             dict(params=ps[2:], weight_decay=0.01)], lr=1e-3)
 
-    o1, o2 = make(m1), make(m2)
-    crit = nn.CrossEntropyLoss()
-    assert train_epoch(m1, X, y, crit, o1, batch_size=8, seed=3) == \
-        python_epoch(m2, X, y, crit, o2, np.random.default_rng(3).permutation(100), 8)
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data)
-        assert list(o1.state[p1]) == list(o2.state[p2])
-        for k, a in o1.state[p1].items():
-            assert np.array_equal(a, o2.state[p2][k])
+    check_fused_equals_loop(rng, make, caplog)
 
 
 def _core_args(rng):

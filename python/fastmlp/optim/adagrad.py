@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, grad_array
+from .optimizer import Optimizer, check_nonnegative, grad_array
 from .rmsprop import _check_state, _param_data
 
 __all__ = ["Adagrad"]
@@ -61,17 +61,11 @@ class Adagrad(Optimizer):
     step_state = "step"
 
     def check_group(self, group):
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["lr_decay"]:
-            raise ValueError(f"Invalid lr_decay value: {group['lr_decay']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["initial_accumulator_value"]:
-            raise ValueError("Invalid initial_accumulator_value value: "
-                             f"{group['initial_accumulator_value']}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        check_nonnegative(group, (("lr", "learning rate"), ("lr_decay", "lr_decay value"),
+                                  ("weight_decay", "weight_decay value"),
+                                  ("initial_accumulator_value",
+                                   "initial_accumulator_value value"),
+                                  ("eps", "epsilon value")))
 
     def _init_state(self, p, group):
         st = self.state[p]

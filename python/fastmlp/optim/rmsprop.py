@@ -6,7 +6,7 @@ import numpy as np
 from .. import kernels
 from .._arrays import is_f32_buffer
 from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, grad_array
+from .optimizer import Optimizer, check_nonnegative, grad_array
 
 __all__ = ["RMSprop"]
 
@@ -84,16 +84,10 @@ class RMSprop(Optimizer):
     step_state = "step"
 
     def check_group(self, group):
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        if not 0.0 <= group["momentum"]:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["alpha"]:
-            raise ValueError(f"Invalid alpha value: {group['alpha']}")
+        check_nonnegative(group, (("lr", "learning rate"), ("eps", "epsilon value"),
+                                  ("momentum", "momentum value"),
+                                  ("weight_decay", "weight_decay value"),
+                                  ("alpha", "alpha value")))
 
     def _used(self, group):
         """The state names ``group``'s options use, in ``state_names`` order."""
