@@ -480,12 +480,17 @@ OPTIMS = {
     "adam_maximize": dict(optimizer="Adam", lr=0.002, maximize=True, betas=(0.3, 0.9)),
     "adamw": dict(optimizer="AdamW", lr=0.01),
     "adamw_amsgrad": dict(optimizer="AdamW", lr=0.01, weight_decay=0.1, amsgrad=True, eps=1e-3),
+    "rmsprop": dict(optimizer="RMSprop", lr=1e-3, momentum=0.5, centered=True,
+                    weight_decay=1e-3),
+    "adagrad": dict(optimizer="Adagrad", lr=0.02, lr_decay=0.01, initial_accumulator_value=0.1),
 }
 #: the first parameter group's own options in make_opt(groups=True), per optimizer
 GROUP_OPTIONS = {
     "SGD": dict(momentum=0.6, weight_decay=1e-2),
     "Adam": dict(amsgrad=True, weight_decay=1e-2, betas=(0.8, 0.99)),
     "AdamW": dict(amsgrad=True, weight_decay=0.3, eps=1e-6),
+    "RMSprop": dict(momentum=0.6, weight_decay=1e-2, centered=False),
+    "Adagrad": dict(lr_decay=0.1, initial_accumulator_value=0.2),
 }
 
 
@@ -581,7 +586,7 @@ def test_fused_bitwise_variants(rng, variant):
 
 
 @pytest.mark.parametrize("opt_name", ["plain", "momentum", "nesterov_wd", "adam_wd_amsgrad",
-                                      "adamw"])
+                                      "adamw", "rmsprop", "adagrad"])
 @pytest.mark.parametrize("crit_name", ["ce_weight_all", "mse_sum"])
 def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name):
     """A first layer much wider than the rest (as 784-128-10): at 2 threads the
@@ -1065,10 +1070,6 @@ def run_clip(rng, opts, clip, crit_name="ce", groups=False, epochs=2, n=203, bat
         assert l1 == l2 and math.isfinite(l1)
     assert_same(m1, o1, m2, o2)
     return m1, o1, X, y, crit
-
-
-GROUP_OPTIONS.setdefault("RMSprop", dict(momentum=0.6, weight_decay=1e-2, centered=True))
-GROUP_OPTIONS.setdefault("Adagrad", dict(lr_decay=0.1, initial_accumulator_value=0.2))
 
 
 @pytest.mark.parametrize("norm", list(CLIP_NORMS))
