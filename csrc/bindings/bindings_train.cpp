@@ -380,10 +380,13 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   // clip_grad_norm: None, or max_norm >= 0 (clip_grad_norm_ of every parameter, each updated)
   double clip = -1.0;
   if (!clip_obj.is_none()) {
-    if (py::isinstance<py::bool_>(clip_obj) ||
-        !(py::isinstance<py::float_>(clip_obj) || py::isinstance<py::int_>(clip_obj)))
+    if (py::isinstance<py::bool_>(clip_obj) || py::isinstance<py::str>(clip_obj))
       type_error("clip_grad_norm: expected None or a float max_norm, got " + type_name(clip_obj));
-    clip = clip_obj.cast<double>();
+    try {
+      clip = clip_obj.cast<double>();
+    } catch (const py::cast_error&) {
+      type_error("clip_grad_norm: expected None or a float max_norm, got " + type_name(clip_obj));
+    }
     if (!(clip >= 0.0)) value_error("clip_grad_norm: expected max_norm >= 0, got " + num_str(clip));
     for (size_t k = 0; k < order.size(); ++k)
       if (!order[k]->update)
