@@ -243,6 +243,49 @@ void dropout_backward(const float* dout, float* dx, index_t n, double p, std::ui
 // The Philox4x32-10 bijection itself (Random123's philox4x32_R(10, ctr, key)):
 // out (4,) from ctr (4,) and key (2,); for known-answer tests.
 void philox4x32_10(const std::uint32_t* ctr, const std::uint32_t* key, std::uint32_t* out);
+// ------------------------------------------------------ RMSprop, Adagrad ----
+// One fused pass, torch.optim.RMSprop's (_single_tensor_rmsprop) rule for one
+// parameter, in place. param, grad, square_avg (n,); momentum_buffer (n,) when
+// momentum > 0, grad_avg (n,) when centered, else nullptr (never read). The
+// scalars are cast from the double hyperparameters as PyTorch casts Python
+// floats (c = float(1 - alpha)); per element in float32, in PyTorch's order:
+//   g = maximize ? -grad : grad;  g = g + weight_decay * param   (weight_decay != 0)
+//   square_avg = square_avg * alpha + (c * g) * g                 (mul_, addcmul_)
+//   centered: grad_avg = lerp(grad_avg, g, c)                     (at::lerp's two branches)
+//             avg = sqrt(square_avg - grad_avg * grad_avg) + eps
+//   else:     avg = sqrt(square_avg) + eps
+//   momentum > 0: buf = buf * momentum + g / avg;  param = param + (-lr) * buf
+//   else:         param = param + ((-lr) * g) / avg
+// Elementwise: bitwise the same at any thread count.
+void rmsprop_update(float* param, const float* grad, float* square_avg, float* momentum_buffer,
+                    float* grad_avg, index_t n, double lr, double alpha, double eps,
+                    double weight_decay, double momentum, bool centered, bool maximize);
+// One fused pass, torch.optim.Adagrad's (_single_tensor_adagrad) rule for one
+// parameter, in place. param, grad, state_sum (n,). step: this update's number
+// (>= 1, PyTorch's state step after `step += 1`). clr = lr / (1 + (step - 1) *
+// lr_decay) in double; per element in float32, in PyTorch's order:
+//   g = maximize ? -grad : grad;  g = g + weight_decay * param   (weight_decay != 0)
+//   state_sum = state_sum + g * g
+//   param = param + ((-clr) * g) / (sqrt(state_sum) + eps)
+// Elementwise: bitwise the same at any thread count.
+void adagrad_update(float* param, const float* grad, float* state_sum, index_t n, double lr,
+                    double lr_decay, double weight_decay, double eps, bool maximize,
+                    double step);
+
+// ---------------------------------------------------- gradient 2-norms ----
+// x viewed as (rows, cols) row-major: sum over rows r in order of (sum over c
+// in order of double(x[r,c])^2), in double (each square exact). row_sums
+// (rows,) scratch. Bits independent of the thread count.
+double sum_squares(const float* x, index_t rows, index_t cols, double* row_sums);
+// The same value, bit for bit, for x stored transposed: xt (cols, rows) = x^T.
+double sum_squares_transposed(const float* xt, index_t rows, index_t cols, double* row_sums);
+// sqrt(sum over k in order of sqrt(sums[k])^2), in double: the 2-norm of the
+// per-array 2-norms (torch.nn.utils.clip_grad_norm_'s total for norm_type 2).
+double combine_norms(const double* sums, int count);
+// combine_norms of sum_squares of each of `count` arrays (arrays[k] viewed as
+// (rows[k], cols[k])); sums (count,) and row_sums (max rows,) scratch.
+double total_norm(const float* const* arrays, const index_t* rows, const index_t* cols, int count,
+                  double* sums, double* row_sums);
 
 // -------------------------------------------------------------- threads ----
 void set_num_threads(int n);  // n >= 1, checked by the caller

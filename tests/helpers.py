@@ -245,3 +245,44 @@ def check_adam_step(name, rng, shape, cfg, step):
                                f"err/tol {np.max(err / np.maximum(tol, 1e-300)):.3g}")
     if amsgrad:
         np.testing.assert_array_equal(mx, np.maximum(before[4], v))  # exact: a maximum
+
+
+# ------------------------------------------------- fused epoch vs the loop --
+
+
+def check_fused_equals_loop(rng, make_opt, caplog, steps_per_epoch=10):
+    """Two epochs of train_epoch (fused) and python_epoch on twin 12-10-4 models with
+    ``make_opt(params)`` optimizers: the same losses, weights and state (keys in order,
+    arrays bitwise, ``step`` counted), the fused path taken; then one more Python step on
+    each continues identically. The optimizer must count ``state[p]["step"]``."""
+    import copy
+    import logging
+
+    from fastmlp.train import python_epoch, train_epoch
+    n = 15 * steps_per_epoch
+    X = rng.standard_normal((n, 12)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    m1 = seed_net(sizes=(12, 10, 4), flatten=False, init=(rng, 0.4))
+    m2 = copy.deepcopy(m1)
+    o1, o2 = make_opt(m1.parameters()), make_opt(m2.parameters())
+    crit = nn.CrossEntropyLoss()
+    with caplog.at_level(logging.DEBUG, logger="fastmlp"):
+        for e in range(2):
+            l1 = train_epoch(m1, X, y, crit, o1, batch_size=15, seed=e)
+            l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(e).permutation(n), 15)
+            assert l1 == l2
+    assert "Python loop" not in caplog.text
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p1.data, p2.data)
+        s1, s2 = o1.state[p1], o2.state[p2]
+        assert list(s1) == list(s2) and s1["step"] == s2["step"] == 2.0 * steps_per_epoch
+        for k in s1:
+            assert np.array_equal(s1[k], s2[k]), k
+    for o, m in ((o1, m1), (o2, m2)):
+        o.zero_grad()
+        crit(m(X[:16]), y[:16]).backward()
+        o.step()
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p1.data, p2.data)
+        assert o1.state[p1]["step"] == 2.0 * steps_per_epoch + 1
+

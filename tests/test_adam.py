@@ -410,7 +410,7 @@ def test_state_dict_round_trip_continues_bitwise(rng, case):
 
 from fastmlp import _core  # noqa: E402
 from fastmlp.train import python_epoch, train_epoch  # noqa: E402
-from helpers import seed_net  # noqa: E402
+from helpers import check_fused_equals_loop, seed_net  # noqa: E402
 
 
 @pytest.mark.parametrize("case", list(OPT_CASES))
@@ -418,32 +418,8 @@ def test_train_epoch_bitwise_equals_python_loop(rng, threads, case, caplog):
     """The fused epoch calls the same kernel on the same inputs: the same bits, and the
     same state (step counts, moments) as optim.Adam's Python loop; a Python step after a
     fused epoch continues identically."""
-    import logging
     cls, kw = OPT_CASES[case]
-    X = rng.standard_normal((150, 12)).astype(np.float32)
-    y = rng.integers(0, 4, 150)
-    m1 = seed_net(sizes=(12, 10, 4), flatten=False, init=(rng, 0.4))
-    m2 = copy.deepcopy(m1)
-    o1, o2 = cls(m1.parameters(), **kw), cls(m2.parameters(), **kw)
-    crit = nn.CrossEntropyLoss()
-    with caplog.at_level(logging.DEBUG, logger="fastmlp"):
-        for e in range(2):
-            l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=e)
-            l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(e).permutation(150), 16)
-            assert l1 == l2
-    assert "Python loop" not in caplog.text
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data)
-        s1, s2 = o1.state[p1], o2.state[p2]
-        assert list(s1) == list(s2) and s1["step"] == s2["step"] == 20.0
-        for k in s1:
-            assert np.array_equal(s1[k], s2[k]), k
-    for o, m in ((o1, m1), (o2, m2)):  # one more Python step on each
-        o.zero_grad()
-        crit(m(X[:16]), y[:16]).backward()
-        o.step()
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data) and o1.state[p1]["step"] == 21.0
+    check_fused_equals_loop(rng, lambda ps: cls(ps, **kw), caplog)
 
 
 def test_adam_with_decoupled_weight_decay_runs_the_loop_and_says_why(rng, caplog):

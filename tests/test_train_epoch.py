@@ -480,12 +480,17 @@ OPTIMS = {
     "adam_maximize": dict(optimizer="Adam", lr=0.002, maximize=True, betas=(0.3, 0.9)),
     "adamw": dict(optimizer="AdamW", lr=0.01),
     "adamw_amsgrad": dict(optimizer="AdamW", lr=0.01, weight_decay=0.1, amsgrad=True, eps=1e-3),
+    "rmsprop": dict(optimizer="RMSprop", lr=1e-3, momentum=0.5, centered=True,
+                    weight_decay=1e-3),
+    "adagrad": dict(optimizer="Adagrad", lr=0.02, lr_decay=0.01, initial_accumulator_value=0.1),
 }
 #: the first parameter group's own options in make_opt(groups=True), per optimizer
 GROUP_OPTIONS = {
     "SGD": dict(momentum=0.6, weight_decay=1e-2),
     "Adam": dict(amsgrad=True, weight_decay=1e-2, betas=(0.8, 0.99)),
     "AdamW": dict(amsgrad=True, weight_decay=0.3, eps=1e-6),
+    "RMSprop": dict(momentum=0.6, weight_decay=1e-2, centered=False),
+    "Adagrad": dict(lr_decay=0.1, initial_accumulator_value=0.2),
 }
 
 
@@ -581,7 +586,7 @@ def test_fused_bitwise_variants(rng, variant):
 
 
 @pytest.mark.parametrize("opt_name", ["plain", "momentum", "nesterov_wd", "adam_wd_amsgrad",
-                                      "adamw"])
+                                      "adamw", "rmsprop", "adagrad"])
 @pytest.mark.parametrize("crit_name", ["ce_weight_all", "mse_sum"])
 def test_fused_head_overlap_bitwise(rng, isa, thread_count, crit_name, opt_name):
     """A first layer much wider than the rest (as 784-128-10): at 2 threads the
@@ -999,8 +1004,8 @@ def test_bad_perm_raises_before_any_change(rng, perm, exc, match):
 
 @pytest.mark.parametrize("optimizer,exc,match", [
     ("sgd", TypeError, r"optimizer: expected a dict"),
-    ({"kind": "rmsprop", "params": []}, ValueError,
-     r"optimizer\['kind'\]: expected one of 'sgd', 'adam', 'adamw', got 'rmsprop'"),
+    ({"kind": "lbfgs", "params": []}, ValueError,
+     r"optimizer\['kind'\]: expected one of 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', got 'lbfgs'"),
     ({"params": []}, TypeError, r"optimizer\['kind'\]"),
     ({"kind": "sgd"}, TypeError, r"optimizer\['params'\]: expected a list"),
     ({"kind": "sgd", "params": [dict(lr=0.1)] * 3 + [dict(lr="x")]}, TypeError,
@@ -1117,3 +1122,198 @@ def test_core_activation_spec_errors(rng):
             _core.train_epoch(W0, bs, [bad, None], X, y, np.arange(10), 4, False, sgd_optimizer(params),
                               loss="cross_entropy")
         assert all(np.array_equal(a, b) for a, b in zip(W0, Ws))
+# Gradient clipping: train_epoch(clip_grad_norm=max_norm) (helper "optim")
+# --------------------------------------------------------------------------
+# The Python loop runs nn.utils.clip_grad_norm_(model.parameters(), max_norm) between
+# backward and step; the fused epoch keeps one gradient buffer per parameter, takes the
+# norm with the same kernel (kernels.total_norm's order, on its transposed weights) and
+# updates after the backward pass: the same bits.
+
+CLIP_OPTIMS = {
+    "sgd": dict(lr=0.1),  # the plain update no longer folds into the dW GEMM
+    "sgd_momentum": dict(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": dict(optimizer="Adam", lr=0.01, amsgrad=True),
+    "adamw": dict(optimizer="AdamW", lr=0.01),
+    "rmsprop": dict(optimizer="RMSprop", lr=1e-3, momentum=0.5, centered=True),
+    "adagrad": dict(optimizer="Adagrad", lr=0.05, lr_decay=0.01),
+}
+#: max_norm: well below the typical gradient norm of these models (clips almost every
+#: step: checked in test_clip_small_max_norm_clips_most_steps), or far above it
+CLIP_NORMS = {"active": 0.05, "inactive": 1e6}
+
+
+def run_clip(rng, opts, clip, crit_name="ce", groups=False, epochs=2, n=203, batch_size=32,
+             **model_kw):
+    """Two epochs fused and in the Python loop with clipping; asserts the same losses,
+    weights and state, and returns (m1, o1, X, y, crit)."""
+    crit = CRITERIA[crit_name]()
+    X, y = make_xy(rng, n, "mse" if crit_name.startswith("mse") else "ce",
+                   wide=model_kw.get("wide", False))
+    m1 = seq_model(rng, **model_kw)
+    m2 = clone(m1)
+    o1, o2 = make_opt(m1, opts, groups), make_opt(m2, opts, groups)
+    for e in range(epochs):
+        l1 = train_epoch(m1, X, y, crit, o1, batch_size=batch_size, seed=e, clip_grad_norm=clip)
+        perm = np.random.default_rng(e).permutation(n)
+        l2 = python_epoch(m2, X, y, crit, o2, perm, batch_size, clip_grad_norm=clip)
+        assert l1 == l2 and math.isfinite(l1)
+    assert_same(m1, o1, m2, o2)
+    return m1, o1, X, y, crit
+
+
+@pytest.mark.parametrize("norm", list(CLIP_NORMS))
+@pytest.mark.parametrize("opt_name", list(CLIP_OPTIMS))
+def test_clip_fused_bitwise_equals_python_loop(rng, isa, threads, opt_name, norm, caplog):
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        run_clip(rng, CLIP_OPTIMS[opt_name], CLIP_NORMS[norm])
+    assert "Python loop" not in caplog.text
+
+
+@pytest.mark.parametrize("variant", ["groups", "mse_sum", "bias_relu_last", "batch_1",
+                                     "batch_big", "no_bias2"])
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_clip_fused_bitwise_variants(rng, opt_name, variant):
+    kw = dict(opts=CLIP_OPTIMS[opt_name], clip=CLIP_NORMS["active"])
+    if variant == "groups":
+        kw["groups"] = True
+    elif variant == "mse_sum":
+        kw.update(crit_name="mse_sum", clip=0.5)
+    elif variant == "bias_relu_last":
+        kw.update(bias2=True, relu_last=True)
+    elif variant == "batch_1":
+        kw.update(batch_size=1, n=40, epochs=1)
+    elif variant == "batch_big":  # batch > KC: even unclipped plain SGD would not fold
+        kw.update(batch_size=300, n=700, epochs=1)
+    run_clip(rng, **kw)
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam", "rmsprop"])
+def test_clip_head_overlap_bitwise(rng, isa, thread_count, opt_name):
+    """The wide first layer makes the 2-thread epoch run the head beside the next batch's
+    gather: with clipping the head only writes gradients, the updates follow backward(0).
+    The same bits as the Python loop and as the fused epoch at 1 thread."""
+    thread_count(2)
+    opts = CLIP_OPTIMS[opt_name]
+    *_, X, y, crit = run_clip(rng, opts, CLIP_NORMS["active"], wide=True, bias2=True)
+    res = []
+    for t in (1, 2):
+        thread_count(t)
+        m = seq_model(np.random.default_rng(0), wide=True, bias2=True)
+        o = make_opt(m, opts)
+        losses = [train_epoch(m, X, y, crit, o, batch_size=b, seed=e, clip_grad_norm=0.05)
+                  for e, b in enumerate((32, 7))]
+        res.append((losses, [p.data.copy() for p in m.parameters()]))
+    assert res[0][0] == res[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(res[0][1], res[1][1]))
+
+
+def test_clip_small_max_norm_clips_most_steps(rng):
+    """The 'active' max_norm is below the total gradient norm on nearly every step (so
+    the tests above compare clipped updates), and clipping changes the result."""
+    X, y = make_xy(rng, 203, "ce")
+    m = seq_model(rng)
+    m_ref = clone(m)
+    o = make_opt(m, CLIP_OPTIMS["sgd"])
+    crit = CRITERIA["ce"]()
+    clipped = steps = 0
+    perm = np.random.default_rng(0).permutation(203)
+    for s in range(0, 203, 32):
+        idx = perm[s:s + 32]
+        o.zero_grad()
+        crit(m(X[idx]), y[idx]).backward()
+        clipped += float(nn.utils.clip_grad_norm_(m.parameters(), CLIP_NORMS["active"])) > \
+            CLIP_NORMS["active"]
+        steps += 1
+        o.step()
+    assert clipped >= steps - 1
+    o_ref = make_opt(m_ref, CLIP_OPTIMS["sgd"])
+    train_epoch(m_ref, X, y, crit, o_ref, batch_size=32, seed=0)
+    assert not np.array_equal(m_ref[1].weight.data, m[1].weight.data)
+
+
+@pytest.mark.parametrize("opt_name", ["sgd_momentum", "adam", "adagrad"])
+def test_clip_inactive_equals_no_clipping(rng, opt_name):
+    """max_norm far above the norm: the coefficient is exactly 1, g * 1 == g, so the
+    clipping path (one buffer per gradient, updates after backward) gives the bits of the
+    unclipped fused epoch."""
+    X, y = make_xy(rng, 150, "ce")
+    m1 = seq_model(rng)
+    m2 = clone(m1)
+    o1, o2 = make_opt(m1, CLIP_OPTIMS[opt_name]), make_opt(m2, CLIP_OPTIMS[opt_name])
+    crit = CRITERIA["ce"]()
+    assert train_epoch(m1, X, y, crit, o1, batch_size=16, seed=1, clip_grad_norm=1e6) == \
+        train_epoch(m2, X, y, crit, o2, batch_size=16, seed=1)
+    assert_same(m1, o1, m2, o2)
+
+
+def test_clip_with_parameters_outside_the_optimizer_runs_the_loop(rng, caplog):
+    """A parameter outside the optimizer keeps accumulating its gradient over the loop's
+    steps (zero_grad does not reach it) and clip_grad_norm_ reads it: the loop runs."""
+    X, y = make_xy(rng, 100, "ce")
+    m1 = seq_model(rng)
+    m2 = clone(m1)
+    o1, o2 = make_opt(m1, CLIP_OPTIMS["adam"], "partial"), make_opt(m2, CLIP_OPTIMS["adam"],
+                                                                     "partial")
+    crit = CRITERIA["ce"]()
+    with caplog.at_level(logging.DEBUG, logger=LOG):
+        l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, seed=2, clip_grad_norm=0.05)
+    assert "outside the optimizer" in caplog.text
+    l2 = python_epoch(m2, X, y, crit, o2, np.random.default_rng(2).permutation(100), 16,
+                      clip_grad_norm=0.05)
+    assert l1 == l2
+    assert_same(m1, o1, m2, o2)
+
+
+def test_clip_nonfinite_norm_scales_like_the_loop(rng):
+    """error_if_nonfinite=False (PyTorch's default): a NaN input makes the norm NaN, the
+    coefficient NaN, and every parameter NaN after that step, on both paths alike."""
+    X, y = make_xy(rng, 64, "ce")
+    X[40, 0, 0] = np.nan
+    m1 = seq_model(rng)
+    m2 = clone(m1)
+    o1, o2 = make_opt(m1, CLIP_OPTIMS["sgd"]), make_opt(m2, CLIP_OPTIMS["sgd"])
+    crit = CRITERIA["ce"]()
+    l1 = train_epoch(m1, X, y, crit, o1, batch_size=16, shuffle=False, clip_grad_norm=1.0)
+    l2 = python_epoch(m2, X, y, crit, o2, np.arange(64), 16, clip_grad_norm=1.0)
+    assert math.isnan(l1) and math.isnan(l2)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert np.isnan(p1.data).all() and np.isnan(p2.data).all()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("value,exc,match", [
+    (-1.0, ValueError, "clip_grad_norm: expected max_norm >= 0"),
+    (float("nan"), ValueError, "clip_grad_norm: expected max_norm >= 0"),
+    ("1", TypeError, "clip_grad_norm"),
+    (True, TypeError, "clip_grad_norm"),
+])
+def test_clip_bad_value_raises_before_any_change(rng, fused, value, exc, match):
+    X, y = make_xy(rng, 40, "ce")
+    m = seq_model(rng)
+    if not fused:  # a ReLU not after a Linear: the Python loop
+        m = nn.Sequential(nn.ReLU(), *m)
+    o = make_opt(m, CLIP_OPTIMS["adam"])
+    before = [p.data.copy() for p in m.parameters()]
+    with pytest.raises(exc, match=match):
+        train_epoch(m, X, y, CRITERIA["ce"](), o, batch_size=8, clip_grad_norm=value)
+    assert all(np.array_equal(p.data, b) for p, b in zip(m.parameters(), before))
+    assert not o.state
+
+
+@pytest.mark.parametrize("value,exc,match", [
+    (-0.5, ValueError, r"clip_grad_norm: expected max_norm >= 0, got -0.5"),
+    ("x", TypeError, r"clip_grad_norm: expected None or a float"),
+    ("update_false", ValueError, r"optimizer\['params'\]\[1\] has update=False"),
+])
+def test_core_bad_clip_names_the_argument(rng, value, exc, match):
+    kw = _core_bad(rng)
+    params = kw.pop("params")
+    if value == "update_false":
+        params[1] = dict(lr=0.0, update=False)
+        value = 1.0
+    kw["optimizer"] = sgd_optimizer(params)
+    before = [p.copy() for p in flat_params(kw["weights"], kw["biases"])]
+    with pytest.raises(exc, match=match):
+        _core.train_epoch(**kw, clip_grad_norm=value)
+    for a, b in zip(flat_params(kw["weights"], kw["biases"]), before):
+        assert np.array_equal(a, b)

@@ -1,6 +1,7 @@
 // pybind11 bindings for the non-GEMM kernels (relu, bias_grad, cross_entropy,
 // nll_loss, the elementwise losses, softmax/log_softmax and their backward,
-// sgd_update, adam_update, adamw_update). Called from bindings.cpp's PYBIND11_MODULE.
+// sgd_update, adam_update, adamw_update, rmsprop_update, adagrad_update, total_norm).
+// Called from bindings.cpp's PYBIND11_MODULE.
 // Every argument is checked before any kernel touches memory (TypeError for a
 // wrong kind of object or dtype, ValueError for shape/layout/value, naming the
 // argument); kernels run with the GIL released.
@@ -357,6 +358,32 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, py::handle buf_obj
 
 // ------------------------------------------------------------ Adam, AdamW ----
 
+// An optimizer's state arrays (updated in place): each of param's shape,
+// sharing memory with neither param, grad nor the state arrays before it.
+struct StateArgs {
+  const py::array& param;
+  float* p;
+  const float* grad;
+  struct Named {
+    float* p;
+    const char* name;
+  };
+  std::vector<Named> seen = {};
+  float* arg(py::handle h, const char* name) {
+    const index_t n = param.size();
+    py::array a = inplace_f32(h, name, "(updated in place)");
+    if (shape_vec(a) != shape_vec(param))
+      value_error(std::string(name) + ": expected shape " + shape_str(param) + " (the shape of param), got " +
+                  shape_str(a));
+    float* q = static_cast<float*>(a.mutable_data());
+    check_alias(q, fbytes(n), name, p, fbytes(n), "param", false);
+    check_alias(q, fbytes(n), name, grad, fbytes(n), "grad", false);
+    for (const Named& o : seen) check_alias(q, fbytes(n), name, o.p, fbytes(n), o.name, false);
+    seen.push_back({q, name});
+    return q;
+  }
+};
+
 // adam_update / adamw_update (kernels.h): one binding, `decoupled` picks AdamW.
 template <bool Decoupled>
 void adam_update_py(py::handle param_obj, py::handle grad_obj, py::handle exp_avg_obj,
@@ -370,35 +397,91 @@ void adam_update_py(py::handle param_obj, py::handle grad_obj, py::handle exp_av
   const index_t n = param.size();
   float* p = static_cast<float*>(param.mutable_data());
   check_alias(p, fbytes(n), "param", grad.data(), fbytes(n), "grad", false);
-  struct Named {
-    float* p;
-    const char* name;
-  };
-  std::vector<Named> state;
-  auto state_arg = [&](py::handle h, const char* name) {
-    py::array a = inplace_f32(h, name, "(updated in place)");
-    if (shape_vec(a) != shape_vec(param))
-      value_error(std::string(name) + ": expected shape " + shape_str(param) + " (the shape of param), got " +
-                  shape_str(a));
-    float* q = static_cast<float*>(a.mutable_data());
-    check_alias(q, fbytes(n), name, p, fbytes(n), "param", false);
-    check_alias(q, fbytes(n), name, grad.data(), fbytes(n), "grad", false);
-    for (const Named& o : state) check_alias(q, fbytes(n), name, o.p, fbytes(n), o.name, false);
-    state.push_back({q, name});
-    return q;
-  };
-  float* m = state_arg(exp_avg_obj, "exp_avg");
-  float* v = state_arg(exp_avg_sq_obj, "exp_avg_sq");
+  StateArgs state{param, p, grad.data(), {}};
+  float* m = state.arg(exp_avg_obj, "exp_avg");
+  float* v = state.arg(exp_avg_sq_obj, "exp_avg_sq");
   float* mx = nullptr;
   if (amsgrad) {
     if (max_obj.is_none()) value_error("max_exp_avg_sq: required when amsgrad=True");
-    mx = state_arg(max_obj, "max_exp_avg_sq");
+    mx = state.arg(max_obj, "max_exp_avg_sq");
   }
   {
     py::gil_scoped_release nogil;
     (Decoupled ? adamw_update : adam_update)(p, grad.data(), m, v, mx, n, lr, beta1, beta2, eps, weight_decay,
                                              amsgrad, maximize, step);
   }
+}
+
+// ------------------------------------------------- RMSprop, Adagrad ----
+
+void rmsprop_update_py(py::handle param_obj, py::handle grad_obj, py::handle square_avg_obj,
+                       py::handle buf_obj, py::handle grad_avg_obj, double lr, double alpha, double eps,
+                       double weight_decay, double momentum, bool centered, bool maximize) {
+  py::array param = inplace_f32(param_obj, "param", "(updated in place)");
+  py::array_t<float> grad = input_like(grad_obj, "grad", param, "param");
+  check_rmsprop_hyper("", lr, alpha, eps, weight_decay, momentum);
+  const index_t n = param.size();
+  float* p = static_cast<float*>(param.mutable_data());
+  check_alias(p, fbytes(n), "param", grad.data(), fbytes(n), "grad", false);
+  StateArgs state{param, p, grad.data(), {}};
+  float* v = state.arg(square_avg_obj, "square_avg");
+  float* buf = nullptr;
+  if (momentum > 0.0) {
+    if (buf_obj.is_none()) value_error("momentum_buffer: required when momentum > 0");
+    buf = state.arg(buf_obj, "momentum_buffer");
+  }
+  float* ga = nullptr;
+  if (centered) {
+    if (grad_avg_obj.is_none()) value_error("grad_avg: required when centered=True");
+    ga = state.arg(grad_avg_obj, "grad_avg");
+  }
+  {
+    py::gil_scoped_release nogil;
+    rmsprop_update(p, grad.data(), v, buf, ga, n, lr, alpha, eps, weight_decay, momentum, centered, maximize);
+  }
+}
+
+void adagrad_update_py(py::handle param_obj, py::handle grad_obj, py::handle sum_obj, double lr,
+                       double lr_decay, double weight_decay, double eps, bool maximize, double step) {
+  py::array param = inplace_f32(param_obj, "param", "(updated in place)");
+  py::array_t<float> grad = input_like(grad_obj, "grad", param, "param");
+  check_adagrad_hyper("", lr, lr_decay, weight_decay, eps);
+  if (!(step >= 1.0)) value_error("step: expected this update's number, >= 1, got " + num_str(step));
+  const index_t n = param.size();
+  float* p = static_cast<float*>(param.mutable_data());
+  check_alias(p, fbytes(n), "param", grad.data(), fbytes(n), "grad", false);
+  StateArgs state{param, p, grad.data(), {}};
+  float* s = state.arg(sum_obj, "state_sum");
+  {
+    py::gil_scoped_release nogil;
+    adagrad_update(p, grad.data(), s, n, lr, lr_decay, weight_decay, eps, maximize, step);
+  }
+}
+
+// total_norm(arrays): each array viewed as (size / last dim, last dim); 0-d as (1, 1).
+double total_norm_py(py::handle arrays_obj) {
+  if (py::isinstance<py::array>(arrays_obj) || py::isinstance<py::str>(arrays_obj) ||
+      !py::hasattr(arrays_obj, "__iter__"))
+    type_error("arrays: expected a sequence of float32 arrays, got " + type_name(arrays_obj));
+  std::vector<py::array_t<float>> keep;
+  std::vector<const float*> ptrs;
+  std::vector<index_t> rows, cols;
+  index_t max_rows = 0;
+  for (py::handle h : arrays_obj) {
+    const std::string name = "arrays[" + std::to_string(keep.size()) + "]";
+    keep.push_back(input_f32(h, name.c_str(), -1));
+    const py::array_t<float>& a = keep.back();
+    const index_t c = a.ndim() ? index_t(a.shape(a.ndim() - 1)) : 1;
+    const index_t r = c ? index_t(a.size()) / c : 0;
+    ptrs.push_back(a.data());
+    rows.push_back(r);
+    cols.push_back(c);
+    max_rows = std::max(max_rows, r);
+  }
+  if (keep.size() > size_t(1) << 30) value_error("arrays: too many arrays");
+  std::vector<double> sums(keep.size()), row_sums(size_t(max_rows) + 1);
+  py::gil_scoped_release nogil;
+  return total_norm(ptrs.data(), rows.data(), cols.data(), int(keep.size()), sums.data(), row_sums.data());
 }
 
 }  // namespace
@@ -464,4 +547,18 @@ void bind_ops(py::module_& m) {
                     : "adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,"
                       " weight_decay, amsgrad, maximize, step): one torch.optim.Adam step in place.");
   }
+
+  m.def("rmsprop_update", &rmsprop_update_py, py::arg("param"), py::arg("grad"), py::arg("square_avg"),
+        py::arg("momentum_buffer"), py::arg("grad_avg"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"),
+        "rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, lr, alpha, eps, weight_decay,"
+        " momentum, centered, maximize): one torch.optim.RMSprop step in place.");
+  m.def("adagrad_update", &adagrad_update_py, py::arg("param"), py::arg("grad"), py::arg("state_sum"),
+        py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
+        py::arg("step"),
+        "adagrad_update(param, grad, state_sum, lr, lr_decay, weight_decay, eps, maximize, step):"
+        " one torch.optim.Adagrad step in place (step: this update's number).");
+  m.def("total_norm", &total_norm_py, py::arg("arrays"),
+        "total_norm(arrays) -> float: the 2-norm of the arrays' 2-norms, in double"
+        " (clip_grad_norm_'s total for norm_type 2).");
 }

@@ -18,7 +18,7 @@ const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Line
 train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
             loss, reduction="mean", class_weight=None, ignore_index=-100,
             label_smoothing=0.0, normalize=None, dropouts=None, delta=1.0, beta=1.0, pos_weight=None,
-            log_softmax=False) -> (loss_sum, steps)
+            log_softmax=False, clip_grad_norm=None) -> (loss_sum, steps)
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
@@ -40,6 +40,18 @@ optimizer: {"kind": "sgd" | "adam" | "adamw", "params": [...]}, params one dict 
   a whole number), exp_avg, exp_avg_sq and, with amsgrad, max_exp_avg_sq
   (float32 arrays of the parameter's shape, zeros before the first update,
   updated in place), and update.
+  For kind "rmsprop" (torch.optim.RMSprop's): lr (required), alpha, eps,
+  weight_decay, momentum, centered, maximize, step, square_avg and, with
+  momentum > 0, momentum_buffer and, with centered, grad_avg (zeros before the
+  first update), and update. For kind "adagrad" (torch.optim.Adagrad's): lr
+  (required), lr_decay, weight_decay, eps, maximize, step, sum (the
+  initial_accumulator_value before the first update), and update.
+clip_grad_norm: None, or max_norm >= 0: every step runs
+  torch.nn.utils.clip_grad_norm_(all parameters, max_norm) (norm_type 2,
+  error_if_nonfinite=False: a non-finite norm scales by its NaN or 0
+  coefficient) between the backward pass and the updates, exactly
+  fastmlp.nn.utils.clip_grad_norm_'s arithmetic (kernels.total_norm); every
+  parameter must then be updated.
 dropouts: None, or one entry per layer: None or {"p": float in [0, 1), "seeds": uint64
   array (steps,)}: dropout (fastmlp.kernels.dropout_forward) after layer l's activation,
   step s with seeds[s]; steps is ceil(len(perm) / batch_size) (floor with drop_last).
@@ -82,7 +94,8 @@ struct OptimizerName {
   OptimizerKind kind;
 };
 constexpr OptimizerName kOptimizerNames[] = {
-    {"sgd", OptimizerKind::Sgd}, {"adam", OptimizerKind::Adam}, {"adamw", OptimizerKind::AdamW}};
+    {"sgd", OptimizerKind::Sgd}, {"adam", OptimizerKind::Adam}, {"adamw", OptimizerKind::AdamW},
+    {"rmsprop", OptimizerKind::Rmsprop}, {"adagrad", OptimizerKind::Adagrad}};
 
 OptimizerKind parse_optimizer_kind(const py::dict& opt) {
   std::string accepted;
@@ -117,6 +130,15 @@ void parse_sgd(const py::dict& d, const std::string& name, ParamSlot* p, StateAr
   if (p->update && o.momentum != 0.0f) state_array(d, "momentum_buffer", 0, "momentum != 0");
 }
 
+// d['step']: the updates so far (PyTorch's state["step"]), a whole number >= 0.
+std::int64_t parse_update_count(const py::dict& d, const std::string& name) {
+  const double step = get_opt<double>(d, "step", 0.0, name);
+  if (!(step >= 0.0 && step < 9007199254740992.0 && step == std::floor(step)))
+    value_error(name + "['step']: expected the number of updates so far, a whole number >= 0, got " +
+                std::string(py::str(py::float_(step))));
+  return std::int64_t(step);
+}
+
 // One parameter's torch.optim.Adam / AdamW options (keys as adam_update's
 // arguments; weight_decay defaults to the kind's default), its update count
 // `step` (a whole number >= 0, PyTorch's state["step"]) and its state arrays.
@@ -133,11 +155,7 @@ void parse_adam(const py::dict& d, const std::string& name, ParamSlot* p, StateA
   o.maximize = get_opt<bool>(d, "maximize", false, name);
   p->update = get_opt<bool>(d, "update", true, name);
   check_adam_hyper(name, o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
-  const double step = get_opt<double>(d, "step", 0.0, name);
-  if (!(step >= 0.0 && step < 9007199254740992.0 && step == std::floor(step)))
-    value_error(name + "['step']: expected the number of updates so far, a whole number >= 0, got " +
-                std::string(py::str(py::float_(step))));
-  p->step = std::int64_t(step);
+  p->step = parse_update_count(d, name);
   if (!p->update) return;
   state_array(d, "exp_avg", 0, "updating");
   state_array(d, "exp_avg_sq", 1, "updating");
@@ -220,6 +238,46 @@ TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::
   return loss;
 }
 
+// One parameter's torch.optim.RMSprop options (keys as rmsprop_update's
+// arguments), its update count `step` and its state arrays.
+template <typename StateArray>
+void parse_rmsprop(const py::dict& d, const std::string& name, ParamSlot* p, StateArray&& state_array) {
+  if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+  OptimizerSpec& o = p->opt;
+  o.lr = get_opt<double>(d, "lr", 0.0, name);
+  o.alpha = get_opt<double>(d, "alpha", 0.99, name);
+  o.eps = get_opt<double>(d, "eps", 1e-8, name);
+  o.weight_decay = get_opt<double>(d, "weight_decay", 0.0, name);
+  o.rms_momentum = get_opt<double>(d, "momentum", 0.0, name);
+  o.centered = get_opt<bool>(d, "centered", false, name);
+  o.maximize = get_opt<bool>(d, "maximize", false, name);
+  p->update = get_opt<bool>(d, "update", true, name);
+  check_rmsprop_hyper(name, o.lr, o.alpha, o.eps, o.weight_decay, o.rms_momentum);
+  p->step = parse_update_count(d, name);
+  if (!p->update) return;
+  state_array(d, "square_avg", 0, "updating");
+  if (o.rms_momentum > 0.0) state_array(d, "momentum_buffer", 1, "momentum > 0");
+  if (o.centered) state_array(d, "grad_avg", 2, "centered");
+}
+
+// One parameter's torch.optim.Adagrad options (keys as adagrad_update's
+// arguments), its update count `step` and its state array `sum`.
+template <typename StateArray>
+void parse_adagrad(const py::dict& d, const std::string& name, ParamSlot* p, StateArray&& state_array) {
+  if (!d.contains("lr")) value_error(name + ": 'lr' is required");
+  OptimizerSpec& o = p->opt;
+  o.lr = get_opt<double>(d, "lr", 0.0, name);
+  o.lr_decay = get_opt<double>(d, "lr_decay", 0.0, name);
+  o.weight_decay = get_opt<double>(d, "weight_decay", 0.0, name);
+  o.eps = get_opt<double>(d, "eps", 1e-10, name);
+  o.maximize = get_opt<bool>(d, "maximize", false, name);
+  p->update = get_opt<bool>(d, "update", true, name);
+  check_adagrad_hyper(name, o.lr, o.lr_decay, o.weight_decay, o.eps);
+  p->step = parse_update_count(d, name);
+  if (!p->update) return;
+  state_array(d, "sum", 0, "updating");
+}
+
 struct Region {
   const void* p;
   size_t bytes;
@@ -232,7 +290,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
-                              bool log_softmax) {
+                              bool log_softmax, py::handle clip_obj) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -413,7 +471,27 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       case OptimizerKind::Sgd: parse_sgd(params[k].cast<py::dict>(), name, &p, state_array); break;
       case OptimizerKind::Adam:
       case OptimizerKind::AdamW: parse_adam(params[k].cast<py::dict>(), name, &p, state_array); break;
+      case OptimizerKind::Rmsprop: parse_rmsprop(params[k].cast<py::dict>(), name, &p, state_array); break;
+      case OptimizerKind::Adagrad: parse_adagrad(params[k].cast<py::dict>(), name, &p, state_array); break;
     }
+  }
+
+  // clip_grad_norm: None, or max_norm >= 0 (clip_grad_norm_ of every parameter, each updated)
+  double clip = -1.0;
+  if (!clip_obj.is_none()) {
+    if (py::isinstance<py::bool_>(clip_obj) || py::isinstance<py::str>(clip_obj))
+      type_error("clip_grad_norm: expected None or a float max_norm, got " + type_name(clip_obj));
+    try {
+      clip = clip_obj.cast<double>();
+    } catch (const py::cast_error&) {
+      type_error("clip_grad_norm: expected None or a float max_norm, got " + type_name(clip_obj));
+    }
+    if (!(clip >= 0.0)) value_error("clip_grad_norm: expected max_norm >= 0, got " + num_str(clip));
+    for (size_t k = 0; k < order.size(); ++k)
+      if (!order[k]->update)
+        value_error("clip_grad_norm: every parameter must be updated, but optimizer['params'][" +
+                    std::to_string(k) + "] has update=False (the Python loop's gradients of "
+                    "parameters outside the optimizer accumulate across steps)");
   }
 
   // Nothing we write may share memory with anything else we read or write.
@@ -436,7 +514,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   {
     py::gil_scoped_release nogil;
     loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm,
-                           index_t(batch_size), drop_last, loss, &steps);
+                           index_t(batch_size), drop_last, loss, &steps, clip);
   }
   return py::make_tuple(loss_sum, steps);
 }
@@ -452,5 +530,5 @@ void bind_train(py::module_& m) {
         py::arg("dropouts") = py::none(),
         // losses (issue 10)
         py::arg("delta") = 1.0, py::arg("beta") = 1.0, py::arg("pos_weight") = py::none(),
-        py::arg("log_softmax") = false, kTrainDoc);
+        py::arg("log_softmax") = false, py::arg("clip_grad_norm") = py::none(), kTrainDoc);
 }

@@ -414,5 +414,39 @@ inline void check_adam_hyper(const std::string& prefix, double lr, double beta1,
     value_error(arg("weight_decay") + ": invalid weight_decay value " + num_str(weight_decay) + " (expected >= 0)");
 }
 
+// ---- RMSprop, Adagrad (kernels rmsprop_update / adagrad_update and the fused epoch) ----
+
+// `prefix` + key as check_adam_hyper names it.
+inline std::string option_name(const std::string& prefix, const char* key) {
+  return prefix.empty() ? std::string(key) : prefix + "['" + key + "']";
+}
+
+// `what` (named `key`) must be >= 0; NaN is rejected. torch's wording ("invalid
+// <what> value").
+inline void check_nonnegative(const std::string& prefix, const char* key, const char* what, double v) {
+  if (!(v >= 0.0))
+    value_error(option_name(prefix, key) + ": invalid " + what + " " + num_str(v) + " (expected " + key + " >= 0)");
+}
+
+// torch.optim.RMSprop's hyperparameter checks (and NaN).
+inline void check_rmsprop_hyper(const std::string& prefix, double lr, double alpha, double eps,
+                                double weight_decay, double momentum) {
+  check_nonnegative(prefix, "lr", "learning rate", lr);
+  check_nonnegative(prefix, "eps", "epsilon value", eps);
+  check_nonnegative(prefix, "momentum", "momentum value", momentum);
+  check_nonnegative(prefix, "weight_decay", "weight_decay value", weight_decay);
+  check_nonnegative(prefix, "alpha", "alpha value", alpha);
+}
+
+// torch.optim.Adagrad's hyperparameter checks (and NaN); initial_accumulator_value
+// only sets the state's start and is checked by the Python layer.
+inline void check_adagrad_hyper(const std::string& prefix, double lr, double lr_decay, double weight_decay,
+                                double eps) {
+  check_nonnegative(prefix, "lr", "learning rate", lr);
+  check_nonnegative(prefix, "lr_decay", "lr_decay value", lr_decay);
+  check_nonnegative(prefix, "weight_decay", "weight_decay value", weight_decay);
+  check_nonnegative(prefix, "eps", "epsilon value", eps);
+}
+
 }  // namespace fastmlp
 #pragma GCC visibility pop

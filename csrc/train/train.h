@@ -11,7 +11,7 @@ namespace fastmlp {
 // hyperparameters in OptimizerSpec, its update kernel in kernels.h, its case
 // in apply_update (train_step.cpp) and its name and keys in
 // bindings/bindings_train.cpp.
-enum class OptimizerKind : int { Sgd = 0, Adam = 1, AdamW = 2 };
+enum class OptimizerKind : int { Sgd = 0, Adam = 1, AdamW = 2, Rmsprop = 3, Adagrad = 4 };
 
 // One parameter's optimizer: the kind and its hyperparameters. lr and
 // weight_decay are kept in double: Adam forms its step's scalars from them in
@@ -26,6 +26,12 @@ struct OptimizerSpec {
   // Adam, AdamW: torch.optim.Adam's options (see adam_update).
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   bool amsgrad = false;
+  // Rmsprop: torch.optim.RMSprop's options (see rmsprop_update; eps above,
+  // momentum in double: torch branches on momentum > 0 as a Python float).
+  double alpha = 0.99, rms_momentum = 0;
+  bool centered = false;
+  // Adagrad: torch.optim.Adagrad's lr_decay (see adagrad_update; eps above).
+  double lr_decay = 0;
 };
 
 // Per-parameter optimizer state buffers (n,) a kind may use.
@@ -41,11 +47,14 @@ struct ParamSlot {
   //   Sgd: state[0] = momentum buffer, set only when momentum != 0.
   //   Adam, AdamW: state[0] = exp_avg, state[1] = exp_avg_sq, state[2] =
   //   max_exp_avg_sq (only when amsgrad); zeros before the first update.
+  //   Rmsprop: state[0] = square_avg, state[1] = momentum_buffer (only when
+  //   momentum > 0), state[2] = grad_avg (only when centered).
+  //   Adagrad: state[0] = sum (initial_accumulator_value before the first update).
   float* state[kMaxState] = {};
   // Updates applied so far. Sgd's state holds nothing while it is 0 and its
   // first update does not read it (the buffer is set to g); Sgd only tells 0
   // (first_step) from > 0. Adam's update number step + 1 enters its bias
-  // corrections.
+  // corrections, Adagrad's its lr decay; Rmsprop only counts.
   std::int64_t step = 0;
 };
 
@@ -118,9 +127,17 @@ struct TrainLoss {
 // All workspace is allocated once before the first step; the per-step work is
 // the kernels of kernels.h and nothing else. Returns the sum over steps of
 // the (float32) step losses, accumulated in double; *steps gets the count.
+//
+// clip_grad_norm >= 0: every step clips as torch.nn.utils.clip_grad_norm_(
+// all parameters, clip_grad_norm) (norm_type 2, error_if_nonfinite False)
+// between the backward pass and the updates: total = float(combine_norms of
+// each gradient's sum_squares, in the order W0, b0, W1, ...), coef =
+// min(float(max_norm) / (total + float(1e-6)), 1) in float32 (NaN stays NaN),
+// every gradient *= coef. Every parameter must be updated (ParamSlot::update).
+// Negative: no clipping.
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps);
+                   index_t* steps, double clip_grad_norm = -1.0);
 
 }  // namespace fastmlp

@@ -14,13 +14,15 @@
 //     db (out,)     = column sums of d                    bias_grad
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
 //     W_l, b_l      = apply_update(...)                      its update
-//                     (sgd_update, adam_update, adamw_update, or
-//                     folded into the dW GEMM)
+//                     (sgd_update, adam_update, adamw_update, rmsprop_update,
+//                     adagrad_update, or folded into the dW GEMM)
 //
 // Updating layer l right after its gradients (instead of after the whole
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
 // changes, and the updates of different parameters are independent. It keeps
 // one dW buffer for all layers, hot in cache when the update reads it.
+// Gradient clipping (GradClip) needs every gradient first: it keeps one
+// buffer per parameter and runs the updates after the backward pass.
 //
 // Inside the epoch each weight (and its optimizer state) is kept transposed,
 // WT (in,out), and transposed back at the end. The forward GEMM then reads
@@ -72,6 +74,66 @@ void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_s
   normalize_row_body(src, F, has_mean, has_std, mean, sd, dst);
 }
 
+// ------------------------------------------------------ gradient clipping ----
+// train_epoch(clip_grad_norm >= 0): clip_grad_norm_ needs every gradient of the
+// step before any update, so each parameter's gradient gets its own buffer
+// and the updates run after the whole backward pass (the same arithmetic as
+// updating each layer right after its gradients: see the top of the file).
+struct GradClip {
+  double max_norm = -1.0;         // < 0: no clipping
+  AlignedBuffer<float> grads;     // every layer's dW^T (in,out), then db (out,), back to back
+  index_t total = 0;              // floats in grads
+  std::vector<float*> dw, db;     // layer l's (db[l] == nullptr: no bias)
+  AlignedBuffer<double> sums, row_sums;
+
+  void init(const TrainLayer* layers, int n_layers, double max_norm_) {
+    max_norm = max_norm_;
+    if (max_norm < 0.0) return;
+    index_t max_out = 1;
+    for (int l = 0; l < n_layers; ++l) {
+      total += layers[l].out * layers[l].in + (layers[l].bias.param ? layers[l].out : 0);
+      max_out = std::max(max_out, layers[l].out);
+    }
+    float* g = grads.reserve(size_t(total));
+    for (int l = 0; l < n_layers; ++l) {
+      dw.push_back(g);
+      g += layers[l].out * layers[l].in;
+      db.push_back(layers[l].bias.param ? g : nullptr);
+      if (layers[l].bias.param) g += layers[l].out;
+    }
+    sums.reserve(size_t(2 * n_layers));
+    row_sums.reserve(size_t(max_out));
+  }
+
+  // clip_grad_norm_(W0, b0, W1, ..., max_norm), then every update. The norm
+  // of W_l's gradient is taken over its (out,in) layout (sum_squares_transposed
+  // of dW^T), so it is bitwise fastmlp.nn.utils.clip_grad_norm_'s.
+  void clip_and_update(TrainLayer* layers, std::vector<ParamSlot>& wt, int n_layers) {
+    int k = 0;
+    for (int l = 0; l < n_layers; ++l) {
+      const TrainLayer& L = layers[l];
+      sums.data()[k++] = sum_squares_transposed(dw[l], L.out, L.in, row_sums.data());
+      if (db[l]) sums.data()[k++] = sum_squares(db[l], 1, L.out, row_sums.data());
+    }
+    // nn.utils.clip_grad_norm_'s float32 steps: np.float32(total),
+    // np.float32(max_norm) / (total + np.float32(1e-6)), np.minimum(coef, 1).
+    const float norm = float(combine_norms(sums.data(), k));
+    float coef = float(max_norm) / (norm + float(1e-6));
+    coef = std::min(coef, 1.0f);  // (1 < NaN) is false: NaN stays NaN, as np.minimum
+    float* g = grads.data();
+    const index_t n = total;
+    parallel_or_inline(threads_if(n >= (index_t(1) << 15)), [&](int t, int nt) {
+      index_t b, e;
+      split_range(n, t, nt, 16, &b, &e);
+      for (index_t i = b; i < e; ++i) g[i] = g[i] * coef;
+    });
+    for (int l = 0; l < n_layers; ++l) {
+      apply_update(wt[l], dw[l]);
+      if (db[l]) apply_update(layers[l].bias, db[l]);
+    }
+  }
+};
+
 }  // namespace
 
 // ------------------------------------------------- optimizer dispatch ----
@@ -91,6 +153,15 @@ void apply_update(ParamSlot& p, const float* grad) {
           p.param, grad, p.state[0], p.state[1], o.amsgrad ? p.state[2] : nullptr, p.n, o.lr,
           o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1));
       break;
+    case OptimizerKind::Rmsprop:
+      rmsprop_update(p.param, grad, p.state[0], o.rms_momentum > 0.0 ? p.state[1] : nullptr,
+                     o.centered ? p.state[2] : nullptr, p.n, o.lr, o.alpha, o.eps, o.weight_decay,
+                     o.rms_momentum, o.centered, o.maximize);
+      break;
+    case OptimizerKind::Adagrad:
+      adagrad_update(p.param, grad, p.state[0], p.n, o.lr, o.lr_decay, o.weight_decay, o.eps,
+                     o.maximize, double(p.step + 1));
+      break;
   }
   ++p.step;
 }
@@ -106,6 +177,9 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
     case OptimizerKind::Adam:
     case OptimizerKind::AdamW:
       return false;  // param moves by exp_avg / denom, not by a multiple of grad
+    case OptimizerKind::Rmsprop:
+    case OptimizerKind::Adagrad:
+      return false;  // param moves by grad / a running root mean square
   }
   return false;
 }
@@ -113,7 +187,7 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps) {
+                   index_t* steps, double clip_grad_norm) {
   const index_t B = batch_size;
   const index_t n_steps = drop_last ? n_perm / B : (n_perm + B - 1) / B;
   *steps = n_steps;
@@ -179,6 +253,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     wt_total += size_t(layers[l].out * layers[l].in) * arrays;
   }
   AlignedBuffer<float> wts{wt_total};
+  GradClip clip;
+  clip.init(layers, n_layers, clip_grad_norm);
+  const bool clipping = clip_grad_norm >= 0.0;
   std::vector<ParamSlot> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
   float* wp = wts.data();
   for (int l = 0; l < n_layers; ++l) {
@@ -327,12 +404,16 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
       // through memory.
       float fold_alpha = 0.0f;
-      const bool fold_w = need_w && bs <= kMinGemmKC && update_folds_into_gemm(wt[l], &fold_alpha);
+      const bool fold_w = need_w && !clipping && bs <= kMinGemmKC &&
+                          update_folds_into_gemm(wt[l], &fold_alpha);
+      // Clipping: the gradients go to their own buffers, updated after the backward pass.
+      float* const dw_l = clipping ? clip.dw[l] : dw.data();
+      float* const db_l = clipping ? clip.db[l] : db.data();
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
-        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw.data(), L.out,
+        sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw_l, L.out,
               nullptr, ActivationSpec{});
-      if (need_b) bias_grad(d, bs, L.out, L.out, db.data());
+      if (need_b) bias_grad(d, bs, L.out, L.out, db_l);
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
               L.in, nullptr, ActivationSpec{});
@@ -341,10 +422,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
               L.out, nullptr, ActivationSpec{});
         ++wt[l].step;
-      } else if (need_w) {
+      } else if (need_w && !clipping) {
         apply_update(wt[l], dw.data());
       }
-      if (need_b) apply_update(L.bias, db.data());
+      if (need_b && !clipping) apply_update(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
@@ -409,6 +490,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       head();
     }
     backward(0);
+    if (clipping) clip.clip_and_update(layers, wt, n_layers);
 
     // ---- the next step's rows (already in nxb when gathered beside the head) ----
     if (nidx) x = overlap ? nxb : place_rows(nidx, nbs, next_gather, nxb);

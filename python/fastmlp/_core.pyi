@@ -39,9 +39,33 @@ class _AdamParam(TypedDict, total=False):
     max_exp_avg_sq: Optional[np.ndarray]
     update: bool
 
+class _RmspropParam(TypedDict, total=False):
+    lr: float  # required
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
+    maximize: bool
+    step: float  # updates so far, a whole number
+    square_avg: np.ndarray
+    momentum_buffer: Optional[np.ndarray]
+    grad_avg: Optional[np.ndarray]
+    update: bool
+
+class _AdagradParam(TypedDict, total=False):
+    lr: float  # required
+    lr_decay: float
+    weight_decay: float
+    eps: float
+    maximize: bool
+    step: float  # updates so far, a whole number
+    sum: np.ndarray
+    update: bool
+
 class _Optimizer(TypedDict):
-    kind: Literal["sgd", "adam", "adamw"]
-    params: Union[list[_SgdParam], list[_AdamParam]]
+    kind: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+    params: Union[list[_SgdParam], list[_AdamParam], list[_RmspropParam], list[_AdagradParam]]
 
 build_info: dict[str, Any]
 """Build facts: version, compiler, cxx_flags, build_type, sanitized, openmp."""
@@ -219,6 +243,19 @@ def _philox4x32_10(ctr: Sequence[int], key: Sequence[int]) -> tuple[int, int, in
 class _Dropout(TypedDict):
     p: float              # in [0, 1)
     seeds: np.ndarray     # uint64 (steps,): step s drops with seeds[s]
+def rmsprop_update(param: np.ndarray, grad: _Array, square_avg: np.ndarray,
+                   momentum_buffer: Optional[np.ndarray], grad_avg: Optional[np.ndarray],
+                   lr: float, alpha: float, eps: float, weight_decay: float, momentum: float,
+                   centered: bool, maximize: bool) -> None:
+    """One torch.optim.RMSprop step for one parameter, in place."""
+
+def adagrad_update(param: np.ndarray, grad: _Array, state_sum: np.ndarray, lr: float,
+                   lr_decay: float, weight_decay: float, eps: float, maximize: bool,
+                   step: float) -> None:
+    """One torch.optim.Adagrad step for one parameter, in place (step: this update's number)."""
+
+def total_norm(arrays: Sequence[_Array]) -> float:
+    """The 2-norm of the arrays' 2-norms, in double (clip_grad_norm_'s total for norm_type 2)."""
 
 def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                 activations: Sequence[_Activation], X: _Array, y: _Array, perm: _Array,
@@ -231,6 +268,6 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 normalize: Optional[tuple[Optional[float], Optional[float]]] = None,
                 dropouts: Optional[Sequence[Optional[_Dropout]]] = None,
                 delta: float = 1.0, beta: float = 1.0, pos_weight: Optional[_Array] = None,
-                log_softmax: bool = False
-                ) -> tuple[float, int]:
+                log_softmax: bool = False,
+                clip_grad_norm: Optional[float] = None) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""

@@ -55,6 +55,9 @@ __all__ = [
     "log_softmax_backward",
     "softmax_backward",
     "nll_loss",
+    "rmsprop_update",
+    "adagrad_update",
+    "total_norm",
 ]
 
 
@@ -484,3 +487,82 @@ def dropout_backward(dout, p, seed, dx=None) -> np.ndarray:
     """``dx = dout * m``: :func:`dropout_forward`'s mask for the same ``(p, seed)``,
     regenerated (the forward's output is not needed). ``dx`` may be ``dout`` itself."""
     return _core.dropout_backward(dout, p, seed, dx)
+# ----------------------------------------------------- RMSprop, Adagrad --
+
+
+def rmsprop_update(param, grad, square_avg, momentum_buffer=None, grad_avg=None, *, lr=1e-2,
+                   alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                   maximize=False) -> None:
+    """One ``torch.optim.RMSprop`` step for one parameter, in place, float32.
+
+    The scalars are cast to float32 from the Python floats as PyTorch casts them
+    (``c = float32(1 - alpha)``); per element, in PyTorch's order
+    (``_single_tensor_rmsprop``)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param                       (if weight_decay != 0)
+        square_avg = square_avg * alpha + (c * g) * g
+        if centered:
+            grad_avg = grad_avg.lerp(g, c)                 # at::lerp's two branches
+            avg = sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            avg = sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buffer = momentum_buffer * momentum + g / avg
+            param = param + (-lr) * momentum_buffer
+        else:
+            param = param + ((-lr) * g) / avg
+
+    ``param``, ``square_avg``, ``momentum_buffer`` (required when momentum > 0, ignored
+    otherwise) and ``grad_avg`` (required when centered, ignored otherwise) must be
+    writeable C-contiguous float32 ndarrays of one shape, sharing no memory (never
+    converted; TypeError/ValueError otherwise); ``grad`` has param's shape. Like PyTorch:
+    ``lr``, ``alpha``, ``eps``, ``weight_decay`` and ``momentum`` must be >= 0 (ValueError
+    naming the argument, before anything is written; NaN too). PyTorch starts the three
+    state arrays at zeros.
+    """
+    _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, float(lr),
+                         float(alpha), float(eps), float(weight_decay), float(momentum),
+                         bool(centered), bool(maximize))
+
+
+def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                   eps=1e-10, maximize=False) -> None:
+    """One ``torch.optim.Adagrad`` step for one parameter, in place, float32.
+
+    ``step``: this update's number (>= 1; PyTorch's ``state["step"]`` after its
+    ``+= 1``). ``clr = lr / (1 + (step - 1) * lr_decay)`` in double, as PyTorch computes
+    it from Python floats; then per element, in PyTorch's order
+    (``_single_tensor_adagrad``)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param                       (if weight_decay != 0)
+        state_sum = state_sum + g * g
+        param = param + ((-clr) * g) / (sqrt(state_sum) + eps)
+
+    ``param`` and ``state_sum`` must be writeable C-contiguous float32 ndarrays of one
+    shape, sharing no memory (never converted); ``grad`` has param's shape. Like PyTorch:
+    ``lr``, ``lr_decay``, ``weight_decay`` and ``eps`` >= 0 (ValueError naming the
+    argument, before anything is written). PyTorch starts ``state_sum`` at
+    ``initial_accumulator_value``.
+    """
+    _core.adagrad_update(param, grad, state_sum, float(lr), float(lr_decay),
+                         float(weight_decay), float(eps), bool(maximize), float(step))
+
+
+# ----------------------------------------------------- gradient norms --
+
+
+def total_norm(arrays) -> float:
+    """The 2-norm of the arrays' 2-norms, in float64 (a Python float): PyTorch's total
+    norm of ``clip_grad_norm_(..., norm_type=2)``.
+
+    Each array (float32, converted if not; any shape) is viewed as (rows, last dim) (a
+    0-d array as (1, 1)): its sum of squares adds each row's squares left to right and
+    then the row sums in row order, in float64 (every square of a float32 is exact);
+    the total is ``sqrt(sum_k sqrt(ss_k) ** 2)``, k in order. The fused epoch's gradient
+    clipping computes exactly these sums (so both paths give the same bits), and so
+    does any thread count.
+    """
+    return _core.total_norm(arrays)
+

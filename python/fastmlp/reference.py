@@ -60,6 +60,9 @@ __all__ = [
     "log_softmax_backward",
     "softmax_backward",
     "nll_loss",
+    "rmsprop_update",
+    "adagrad_update",
+    "total_norm",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -893,3 +896,118 @@ def dropout_backward(dout, p, seed) -> np.ndarray:
     """``dx = dout * mask / (1 - p)``: the gradient of :func:`dropout_forward` for the same
     ``(p, seed)`` (the same mask)."""
     return dropout_forward(dout, p, seed)
+# ----------------------------------------------------- RMSprop, Adagrad --
+
+
+def _state_like(name, param, **arrays):
+    """Check that each given state array is an ndarray of param's shape (it is updated in place)."""
+    for k, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{name}: {k} must be a NumPy array (it is updated in place)")
+        if a.shape != param.shape:
+            raise ValueError(f"{name}: {k} must have the shape of param {param.shape}, got {a.shape}")
+
+
+def _grad_f64(name, param, grad, maximize, weight_decay):
+    """``-grad if maximize else grad``, plus ``weight_decay * param``, in float64."""
+    g = np.array(grad, dtype=np.float64)
+    if g.shape != param.shape:
+        raise ValueError(f"{name}: grad must have the shape of param {param.shape}, got {g.shape}")
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * _f64(param)
+    return g
+
+
+def _nonnegative(name, **values):
+    for k, v in values.items():
+        if not v >= 0:
+            raise ValueError(f"{name}: {k} must be >= 0, got {v}")
+
+
+def rmsprop_update(param, grad, square_avg, momentum_buffer=None, grad_avg=None, *, lr=1e-2,
+                   alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                   maximize=False) -> None:
+    """One ``torch.optim.RMSprop`` step for one parameter, in place, in float64.
+
+    ``param``, ``square_avg``, ``momentum_buffer`` (when momentum > 0) and ``grad_avg``
+    (when centered) are ndarrays of one shape, updated in place (stored back in their
+    own dtypes)::
+
+        g = -grad if maximize else grad
+        if weight_decay != 0: g = g + weight_decay * param
+        square_avg = alpha * square_avg + (1 - alpha) * g * g
+        if centered:
+            grad_avg = grad_avg + (1 - alpha) * (g - grad_avg)
+            avg = sqrt(square_avg - grad_avg**2) + eps
+        else:
+            avg = sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buffer = momentum * momentum_buffer + g / avg
+            param -= lr * momentum_buffer
+        else:
+            param -= lr * g / avg
+
+    Raises ValueError on shapes and on PyTorch's hyperparameter ranges.
+    """
+    name = "rmsprop_update"
+    arrays = {"square_avg": square_avg}
+    if momentum > 0:
+        arrays["momentum_buffer"] = momentum_buffer
+    if centered:
+        arrays["grad_avg"] = grad_avg
+    _state_like(name, param, **arrays)
+    _nonnegative(name, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+    g = _grad_f64(name, param, grad, maximize, weight_decay)
+    v = alpha * _f64(square_avg) + (1 - alpha) * g * g
+    square_avg[...] = v
+    if centered:
+        ga = _f64(grad_avg) + (1 - alpha) * (g - _f64(grad_avg))
+        grad_avg[...] = ga
+        avg = np.sqrt(v - ga * ga) + eps
+    else:
+        avg = np.sqrt(v) + eps
+    if momentum > 0:
+        buf = momentum * _f64(momentum_buffer) + g / avg
+        momentum_buffer[...] = buf
+        param[...] = _f64(param) - lr * buf
+    else:
+        param[...] = _f64(param) - lr * g / avg
+
+
+def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                   eps=1e-10, maximize=False) -> None:
+    """One ``torch.optim.Adagrad`` step for one parameter, in place, in float64.
+
+    ``param`` and ``state_sum`` are ndarrays of one shape, updated in place; ``step`` is
+    this update's number (>= 1)::
+
+        g = -grad if maximize else grad
+        if weight_decay != 0: g = g + weight_decay * param
+        clr = lr / (1 + (step - 1) * lr_decay)
+        state_sum = state_sum + g * g
+        param -= clr * g / (sqrt(state_sum) + eps)
+
+    Raises ValueError on shapes and on PyTorch's hyperparameter ranges.
+    """
+    name = "adagrad_update"
+    _state_like(name, param, state_sum=state_sum)
+    _nonnegative(name, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+    if not step >= 1:
+        raise ValueError(f"{name}: step must be >= 1, got {step}")
+    g = _grad_f64(name, param, grad, maximize, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    s = _f64(state_sum) + g * g
+    state_sum[...] = s
+    param[...] = _f64(param) - clr * g / (np.sqrt(s) + eps)
+
+
+def total_norm(arrays) -> float:
+    """The 2-norm of the arrays' 2-norms (``torch.nn.utils.clip_grad_norm_``'s total
+    norm for ``norm_type=2``), in float64: ``sqrt(sum_k ||a_k||_2 ** 2)``."""
+    if isinstance(arrays, (np.ndarray, str)):
+        raise TypeError("total_norm: arrays must be a sequence of arrays")
+    norms = [math.sqrt(math.fsum(float(v) ** 2 for v in _f64(a).ravel())) for a in arrays]
+    return math.sqrt(math.fsum(n * n for n in norms))
+

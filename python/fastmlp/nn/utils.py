@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from .. import kernels
 from .._arrays import F32 as _F32
 from ..autograd.tensor import Tensor
 
@@ -69,7 +70,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
     norms (``norm_type`` may be ``inf``/``'inf'``); ``clip_coef = max_norm / (total +
     1e-6)``, clamped to 1.0, multiplies every gradient in place (also when it is 1).
     Parameters without a gradient are skipped. The norms are accumulated in float64
-    (torch: in the gradients' float32), the total rounded to float32, and the
+    (torch: in the gradients' float32; for norm_type 2 and float32 gradients by
+    :func:`fastmlp.kernels.total_norm`, which ``train_epoch(clip_grad_norm=...)``'s
+    fused path shares), the total rounded to float32, and the
     coefficient computed and applied in float32 as torch does. Returns the total norm
     as a 0-d float32 Tensor (``float(result)`` gives the number). ``foreach`` is
     accepted for PyTorch compatibility (one implementation here).
@@ -90,8 +93,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
     grads = [np.asarray(p.grad) for p in params if p.grad is not None]
     if not grads:
         return Tensor(np.zeros((), dtype=_F32))
-    norms = np.array([_vector_norm(g.astype(np.float64).ravel(), norm_type) for g in grads])
-    total = np.float32(_vector_norm(norms, norm_type))
+    if norm_type == 2.0 and all(g.dtype == _F32 for g in grads):
+        # The one implementation the fused epoch's clipping shares (bitwise).
+        total = np.float32(kernels.total_norm(grads))
+    else:
+        norms = np.array([_vector_norm(g.astype(np.float64).ravel(), norm_type)
+                          for g in grads])
+        total = np.float32(_vector_norm(norms, norm_type))
     if error_if_nonfinite and not np.isfinite(total):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is "

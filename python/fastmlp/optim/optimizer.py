@@ -26,7 +26,7 @@ from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.tensor import Tensor
 from ..nn.module import _to_numpy
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "check_nonnegative"]
 
 
 class _Required:
@@ -46,6 +46,15 @@ def grad_array(p, g):
     if a.shape != p.data.shape:
         raise ValueError(f"gradient of a parameter of shape {p.data.shape} has shape {a.shape}")
     return np.asarray(a, dtype=_F32, order="C")
+
+
+def check_nonnegative(group, checks) -> None:
+    """torch.optim's range checks: ``checks`` is ``((key, wording), ...)``; the first
+    ``group[key]`` that is not ``>= 0`` (NaN included) raises ValueError(f"Invalid
+    {wording}: {value}"), PyTorch's message."""
+    for key, wording in checks:
+        if not 0.0 <= group[key]:
+            raise ValueError(f"Invalid {wording}: {group[key]}")
 
 
 class Optimizer:

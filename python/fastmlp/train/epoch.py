@@ -27,6 +27,7 @@ from ..functional.dropout import draw_seeds, seed_generator
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn.loss import _Loss
+from ..nn.utils import clip_grad_norm_
 from .plan import Fallback, make_plan, optimizer_spec
 
 __all__ = ["train_epoch", "python_epoch"]
@@ -99,7 +100,7 @@ def _normalize_spec(normalize):
 # ------------------------------------------------------------- running --
 
 
-def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
+def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None):
     X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
     if X2.shape[1] != plan.in_features:
         raise ValueError(
@@ -112,7 +113,8 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None):
     try:
         loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
                                             perm, batch_size, drop_last, opt, loss=loss,
-                                            normalize=norm, dropouts=dropouts, **kw)
+                                            normalize=norm, dropouts=dropouts,
+                                            clip_grad_norm=clip, **kw)
     except BaseException:
         undraw()
         raise
@@ -149,14 +151,16 @@ def _dropout_seeds(ps, n, batch_size, drop_last):
 
 
 def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False, *,
-                 transform=None) -> float:
+                 transform=None, clip_grad_norm=None) -> float:
     """The Python training loop over ``perm`` in batches (the reference for the fused path).
 
     Exactly ``fastmlp.data.DataLoader``'s batches and the PyTorch loop::
 
         for inputs, labels in batches:      # inputs = transform(X[idx]) when given
             optimizer.zero_grad(); loss = criterion(model(inputs), labels)
-            loss.backward(); optimizer.step(); running_loss += loss.item()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)  # when given
+            optimizer.step(); running_loss += loss.item()
 
     Returns ``running_loss / n_steps`` (nan when there is no step).
     """
@@ -172,6 +176,8 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
         outputs = model(inputs)
         loss = criterion(outputs, labels)
         loss.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
         running_loss += loss.item()
     return running_loss / n_steps if n_steps else math.nan
@@ -202,8 +208,30 @@ def _order(perm, shuffle, seed, n):
     return order
 
 
+def _check_clip(clip_grad_norm):
+    """train_epoch's ``clip_grad_norm`` -> None or a float max_norm >= 0."""
+    if clip_grad_norm is None:
+        return None
+    if isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, numbers.Real):
+        raise TypeError(f"clip_grad_norm: expected None or a real max_norm, got "
+                        f"{clip_grad_norm!r}")
+    v = float(clip_grad_norm)
+    if not v >= 0:
+        raise ValueError(f"clip_grad_norm: expected max_norm >= 0, got {v}")
+    return v
+
+
+def _check_clip_fusable(plan, optimizer):
+    """Fallback unless every parameter is the optimizer's: a parameter outside it keeps
+    accumulating its gradient across the loop's steps, and clip_grad_norm_ reads it."""
+    mine = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    if any(id(p) not in mine for p in plan.params):
+        raise Fallback("clip_grad_norm with model parameters outside the optimizer (their "
+                       "gradients accumulate across steps)")
+
+
 def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=True, seed=None,
-                drop_last=False, perm=None, normalize=None) -> float:
+                drop_last=False, perm=None, normalize=None, clip_grad_norm=None) -> float:
     """Train ``model`` for one epoch over ``(X, y)``; returns the mean of the step losses.
 
     Same result as the loop (given the same permutation)::
@@ -219,13 +247,15 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     permutation passed as ``perm`` train exactly like one call over it.
 
     The loop above is what runs unless the model is an ``nn.Sequential`` of
-    ``Flatten`` / ``Linear`` / ``ReLU`` (ReLU right after a Linear), optionally
-    ending with ``LogSoftmax(dim=1 or -1)``, the criterion ``CrossEntropyLoss``,
-    ``NLLLoss``, ``MSELoss``, ``L1Loss``, ``HuberLoss``, ``SmoothL1Loss`` or
-    ``BCEWithLogitsLoss`` (weight and pos_weight of shape () or (C,)) and the optimizer
-    ``optim.SGD``, ``optim.Adam`` or ``optim.AdamW`` (any options and param
-    groups; an ``Adam`` group with ``decoupled_weight_decay=True`` runs the
-    loop): then the whole epoch runs
+    ``Flatten`` / ``Linear`` / any activation of ``fastmlp.functional.ACTIVATIONS``
+    (right after a Linear) / ``Dropout`` (right after a Linear or its activation),
+    optionally ending with ``LogSoftmax(dim=1 or -1)``, the criterion
+    ``CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``, ``L1Loss``, ``HuberLoss``,
+    ``SmoothL1Loss`` or ``BCEWithLogitsLoss`` (weight and pos_weight of shape () or
+    (C,)) and the optimizer ``optim.SGD``, ``optim.Adam``, ``optim.AdamW``,
+    ``optim.RMSprop`` or ``optim.Adagrad`` (any options and param groups; an ``Adam``
+    group with ``decoupled_weight_decay=True`` runs the loop), with or without
+    ``clip_grad_norm``: then the whole epoch runs
     in C++ with the GIL released, with bitwise the same weights and optimizer
     state. Why the Python loop was used is logged at DEBUG level on the
     ``"fastmlp"`` logger.
@@ -240,6 +270,14 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     optimizer state is the loop's (SGD's ``momentum_buffer``; Adam's ``step``,
     ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``), so a following Python
     ``optimizer.step()`` continues identically.
+
+    ``clip_grad_norm``: None, or a ``max_norm >= 0`` (ValueError otherwise): every
+    step runs ``nn.utils.clip_grad_norm_(model.parameters(), max_norm)`` (norm_type 2,
+    ``error_if_nonfinite=False``, PyTorch's default: a non-finite total norm is not an
+    error, the gradients are scaled by its NaN or 0 coefficient as PyTorch does)
+    between ``loss.backward()`` and ``optimizer.step()``. The fused path computes the
+    norm with the same kernel (:func:`fastmlp.kernels.total_norm`), so it stays bitwise
+    the loop; it runs the loop instead when a model parameter is not in the optimizer.
 
     ``normalize``: ``(mean, std)`` (each a number or None) or ``True`` (both
     None): ``X`` holds uint8 images (N, pixels...) and every batch is
@@ -258,19 +296,22 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     Dropout is an identity (no seed drawn), as in the loop.
     """
     batch_size = _check_batch_size(batch_size)
+    clip = _check_clip(clip_grad_norm)
     norm = _normalize_spec(normalize)
     X, y = _prepare(X, y, norm)
     drop_last = bool(drop_last)
     loss = criterion if isinstance(criterion, _Loss) else None
     try:
         plan = make_plan(model, criterion, optimizer, X, flattened=norm is not None)
+        if clip is not None:
+            _check_clip_fusable(plan, optimizer)
     except Fallback as why:
         reason = str(why)
         plan = None
     if plan is not None:
         y = loss.epoch_targets(y, plan.n_out)
         order = _order(perm, shuffle, seed, len(X))
-        return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm)
+        return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm, clip)
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
     transform = None
     if norm is not None:
@@ -280,4 +321,4 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
         y = loss.epoch_targets(y, _output_width(model, X, transform))
     order = _order(perm, shuffle, seed, len(X))
     return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last,
-                        transform=transform)
+                        transform=transform, clip_grad_norm=clip)
