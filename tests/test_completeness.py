@@ -222,7 +222,8 @@ NO_FUSED_KERNEL: dict = {}
 
 def optimizer_classes():
     return [n for n in optim.__all__ if isinstance(getattr(optim, n), type)
-            and issubclass(getattr(optim, n), optim.Optimizer) and n != "Optimizer"]
+            and issubclass(getattr(optim, n), optim.Optimizer)
+            and n not in ("Optimizer", "KernelOptimizer")]
 
 
 @pytest.mark.parametrize("name", optimizer_classes())
@@ -236,7 +237,12 @@ def test_every_optimizer_declares_its_fused_kernel(name):
         return
     assert f"{kind}_update" in kernels.__all__, (
         f"optim.{name}.fused_kernel = {kind!r} but fastmlp.kernels has no {kind}_update")
-    assert "fused_param" in cls.__dict__, f"optim.{name} declares no fused_param()"
+    # fused_param: its own, or KernelOptimizer's built from the kernel call it declares
+    kernel_recipe = issubclass(cls, optim.KernelOptimizer) and any(
+        "_update" in c.__dict__ and "_hyper" in c.__dict__ for c in cls.__mro__
+        if issubclass(c, optim.KernelOptimizer) and c is not optim.KernelOptimizer)
+    assert "fused_param" in cls.__dict__ or kernel_recipe, (
+        f"optim.{name} declares no fused_param() (nor, as a KernelOptimizer, _hyper and _update)")
     assert "check_group" in cls.__dict__, f"optim.{name} declares no check_group()"
     for state in cls.__dict__.get("state_names", ()):
         assert isinstance(state, str)

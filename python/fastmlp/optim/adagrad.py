@@ -4,14 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, check_nonnegative, grad_array
-from .rmsprop import _check_state, _param_data
+from .optimizer import KernelOptimizer, check_nonnegative
 
 __all__ = ["Adagrad"]
 
 
-class Adagrad(Optimizer):
+class Adagrad(KernelOptimizer):
     """Adagrad, exactly ``torch.optim.Adagrad`` (its single-tensor path, dense gradients,
     in float32).
 
@@ -67,11 +65,15 @@ class Adagrad(Optimizer):
                                    "initial_accumulator_value value"),
                                   ("eps", "epsilon value")))
 
+    def _new_state(self, p, group, name):
+        return np.full_like(p.data, float(group["initial_accumulator_value"]))
+
     def _init_state(self, p, group):
+        """State of ``p`` at construction, as torch.optim.Adagrad creates it."""
         st = self.state[p]
         st.setdefault("step", 0.0)
         if "sum" not in st:
-            st["sum"] = np.full_like(p.data, float(group["initial_accumulator_value"]))
+            st["sum"] = self._new_state(p, group, "sum")
 
     @staticmethod
     def _hyper(group):
@@ -79,39 +81,5 @@ class Adagrad(Optimizer):
                     weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
                     maximize=bool(group["maximize"]))
 
-    def step(self, closure=None):
-        """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        work = []
-        for group in self.param_groups:
-            self.check_group(group)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                _param_data(self, p)
-                g = grad_array(p, p.grad)
-                _check_state(self, p, self.state_names)
-                st = self.state.get(p) or {}
-                work.append((p, g, float(st.get("step", 0.0)) + 1.0, group))
-        for p, g, step, group in work:
-            self._init_state(p, group)
-            st = self.state[p]
-            kernels.adagrad_update(p.data, g, st["sum"], step=step, **self._hyper(group))
-            st["step"] = step
-            p._bump_version()
-        return loss
-
-    def fused_param(self, p, group):
-        """``adagrad_update``'s options for ``p``, its update count ``step`` and its
-        ``sum`` (a new one filled with initial_accumulator_value where ``state[p]`` has
-        none)."""
-        e = self._hyper(group)
-        st = self.state.get(p) or {}
-        e["step"] = float(st.get("step", 0.0))
-        (a,) = _check_state(self, p, self.state_names)
-        e["sum"] = np.full_like(p.data, float(group["initial_accumulator_value"])) \
-            if a is None else a
-        return e
+    def _update(self, p, grad, state, step, group):
+        kernels.adagrad_update(p.data, grad, state["sum"], step=step, **self._hyper(group))

@@ -2,17 +2,13 @@
 ``adam_update`` / ``adamw_update`` kernels."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import kernels
-from .._arrays import is_f32_buffer
-from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, grad_array
+from .optimizer import KernelOptimizer
 
 __all__ = ["Adam", "AdamW"]
 
 
-class Adam(Optimizer):
+class Adam(KernelOptimizer):
     """Adam, exactly ``torch.optim.Adam`` (its single-tensor path, in float32).
 
     Per parameter with a gradient (others are skipped): ``state[p]["step"] += 1``, then
@@ -83,19 +79,8 @@ class Adam(Optimizer):
         if not 0.0 <= wd:
             raise ValueError(f"Invalid weight_decay value: {wd}")
 
-    def _state_arrays(self, p, group):
-        """p's exp_avg, exp_avg_sq and max_exp_avg_sq (None unless amsgrad) from state[p],
-        each None when missing; ValueError when one is not a float32 buffer of p's shape."""
-        st = self.state.get(p) or {}
-        names = self.state_names if group["amsgrad"] else self.state_names[:2]
-        out = []
-        for name in names:
-            a = st.get(name)
-            if a is not None and not is_f32_buffer(a, p.data.shape):
-                raise ValueError(f"{type(self).__name__}: {name} in optimizer.state is not a "
-                                 f"writeable C-contiguous float32 array of shape {p.data.shape}")
-            out.append(a)
-        return out + [None] * (3 - len(out))
+    def _used(self, group):
+        return self.state_names if group["amsgrad"] else self.state_names[:2]
 
     def _hyper(self, group):
         """The kernels' hyperparameters of ``group`` (betas split as the kernels take them)."""
@@ -104,52 +89,10 @@ class Adam(Optimizer):
                     eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
                     amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
 
-    def step(self, closure=None):
-        """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        work = []
-        for group in self.param_groups:
-            self.check_group(group)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if not is_f32_buffer(p.data):
-                    raise ValueError(f"{type(self).__name__}: a parameter's .data is no longer "
-                                     "a writeable C-contiguous float32 array (it must be "
-                                     "updated in place)")
-                g = grad_array(p, p.grad)
-                st = self.state.get(p) or {}
-                step = float(st.get("step", 0.0)) + 1.0
-                work.append((p, g, self._state_arrays(p, group), step, group))
-        for p, g, arrays, step, group in work:
-            st = self.state[p]
-            if "step" not in st:
-                st["step"] = 0.0
-            for name, a in zip(self.state_names, arrays):
-                if a is None and (name != "max_exp_avg_sq" or group["amsgrad"]):
-                    st[name] = np.zeros_like(p.data)
-            update = kernels.adamw_update if group["decoupled_weight_decay"] else \
-                kernels.adam_update
-            update(p.data, g, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq"),
-                   step=step, **self._hyper(group))
-            st["step"] = step
-            p._bump_version()
-        return loss
-
-    def fused_param(self, p, group):
-        """``adam_update``'s options for ``p``, its update count ``step`` and its state
-        arrays (new zero ones where ``state[p]`` has none)."""
-        e = self._hyper(group)
-        st = self.state.get(p) or {}
-        e["step"] = float(st.get("step", 0.0))
-        for name, a in zip(self.state_names, self._state_arrays(p, group)):
-            if name == "max_exp_avg_sq" and not group["amsgrad"]:
-                continue
-            e[name] = np.zeros_like(p.data) if a is None else a
-        return e
+    def _update(self, p, grad, state, step, group):
+        update = kernels.adamw_update if group["decoupled_weight_decay"] else kernels.adam_update
+        update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+               step=step, **self._hyper(group))
 
     def fused_unavailable(self):
         why = super().fused_unavailable()

@@ -23,10 +23,11 @@ from itertools import chain
 import numpy as np
 
 from .._arrays import F32 as _F32, is_f32_buffer
+from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
 from ..nn.module import _to_numpy
 
-__all__ = ["Optimizer", "required", "check_nonnegative"]
+__all__ = ["Optimizer", "KernelOptimizer", "required", "check_nonnegative"]
 
 
 class _Required:
@@ -237,3 +238,90 @@ class Optimizer:
         raise NotImplementedError
 
 
+
+
+class KernelOptimizer(Optimizer):
+    """An optimizer whose update is one fused kernel call per parameter, with named
+    float32 state arrays of the parameter's shape and a float ``step`` count in
+    ``state[p]`` (Adam, AdamW, RMSprop, Adagrad: PyTorch's layout).
+
+    :meth:`step` and :meth:`fused_param` are written once here; a subclass declares
+    ``state_names``, which of them a group's options use (:meth:`_used`), how a
+    missing one starts (:meth:`_new_state`: zeros), the kernel's keyword
+    hyperparameters (:meth:`_hyper`) and the kernel call (:meth:`_update`).
+    """
+
+    step_state = "step"
+
+    def _used(self, group):
+        """The state names ``group``'s options use, in ``state_names`` order."""
+        return self.state_names
+
+    def _new_state(self, p, group, name):
+        """State array ``name`` of ``p`` before its first update (PyTorch: zeros)."""
+        return np.zeros_like(p.data)
+
+    def _hyper(self, group) -> dict:
+        """The update kernel's keyword hyperparameters for ``group``, as Python scalars."""
+        raise NotImplementedError
+
+    def _update(self, p, grad, state, step, group) -> None:
+        """Run the kernel on ``p.data`` with ``grad``, the arrays of ``state`` (all of
+        ``_used(group)`` present) and this update's number ``step``."""
+        raise NotImplementedError
+
+    def _state_arrays(self, p, names):
+        """``state[p]``'s arrays ``names`` (None where missing); ValueError when one is not
+        a writeable C-contiguous float32 array of p's shape."""
+        st = self.state.get(p) or {}
+        out = []
+        for name in names:
+            a = st.get(name)
+            if a is not None and not is_f32_buffer(a, p.data.shape):
+                raise ValueError(f"{type(self).__name__}: {name} in optimizer.state is not a "
+                                 f"writeable C-contiguous float32 array of shape {p.data.shape}")
+            out.append(a)
+        return out
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns ``closure()``'s loss if given.
+        Every check (groups, parameters, gradients, state arrays) runs before any update."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        work = []
+        for group in self.param_groups:
+            self.check_group(group)
+            names = self._used(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if not is_f32_buffer(p.data):
+                    raise ValueError(f"{type(self).__name__}: a parameter's .data is no longer "
+                                     "a writeable C-contiguous float32 array (it must be "
+                                     "updated in place)")
+                g = grad_array(p, p.grad)
+                arrays = self._state_arrays(p, names)
+                step = float((self.state.get(p) or {}).get("step", 0.0)) + 1.0
+                work.append((p, g, names, arrays, step, group))
+        for p, g, names, arrays, step, group in work:
+            st = self.state[p]
+            st.setdefault("step", 0.0)
+            for name, a in zip(names, arrays):
+                if a is None:
+                    st[name] = self._new_state(p, group, name)
+            self._update(p, g, st, step, group)
+            st["step"] = step
+            p._bump_version()
+        return loss
+
+    def fused_param(self, p, group):
+        """The kernel's options for ``p``, its update count ``step`` and the state arrays
+        its options use (new ones, :meth:`_new_state`, where ``state[p]`` has none)."""
+        e = self._hyper(group)
+        e["step"] = float((self.state.get(p) or {}).get("step", 0.0))
+        names = self._used(group)
+        for name, a in zip(names, self._state_arrays(p, names)):
+            e[name] = self._new_state(p, group, name) if a is None else a
+        return e

@@ -1,37 +1,13 @@
 """``RMSprop``: ``torch.optim.RMSprop`` over fastmlp's fused ``rmsprop_update`` kernel."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import kernels
-from .._arrays import is_f32_buffer
-from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, check_nonnegative, grad_array
+from .optimizer import KernelOptimizer, check_nonnegative
 
 __all__ = ["RMSprop"]
 
 
-def _check_state(opt, p, names):
-    """``state[p]``'s arrays ``names`` (None where missing); ValueError when one is not a
-    writeable C-contiguous float32 array of p's shape. Shared by RMSprop and Adagrad."""
-    st = opt.state.get(p) or {}
-    out = []
-    for name in names:
-        a = st.get(name)
-        if a is not None and not is_f32_buffer(a, p.data.shape):
-            raise ValueError(f"{type(opt).__name__}: {name} in optimizer.state is not a "
-                             f"writeable C-contiguous float32 array of shape {p.data.shape}")
-        out.append(a)
-    return out
-
-
-def _param_data(opt, p):
-    if not is_f32_buffer(p.data):
-        raise ValueError(f"{type(opt).__name__}: a parameter's .data is no longer a writeable "
-                         "C-contiguous float32 array (it must be updated in place)")
-
-
-class RMSprop(Optimizer):
+class RMSprop(KernelOptimizer):
     """RMSprop, exactly ``torch.optim.RMSprop`` (its single-tensor path, in float32).
 
     Per parameter with a gradient (others are skipped): ``state[p]["step"] += 1``, then
@@ -100,44 +76,6 @@ class RMSprop(Optimizer):
                     weight_decay=float(group["weight_decay"]), momentum=float(group["momentum"]),
                     centered=bool(group["centered"]), maximize=bool(group["maximize"]))
 
-    def step(self, closure=None):
-        """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        work = []
-        for group in self.param_groups:
-            self.check_group(group)
-            names = self._used(group)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                _param_data(self, p)
-                g = grad_array(p, p.grad)
-                st = self.state.get(p) or {}
-                step = float(st.get("step", 0.0)) + 1.0
-                work.append((p, g, names, _check_state(self, p, names), step, group))
-        for p, g, names, arrays, step, group in work:
-            st = self.state[p]
-            if "step" not in st:
-                st["step"] = 0.0
-            for name, a in zip(names, arrays):
-                if a is None:
-                    st[name] = np.zeros_like(p.data)
-            kernels.rmsprop_update(p.data, g, st["square_avg"], st.get("momentum_buffer"),
-                                   st.get("grad_avg"), **self._hyper(group))
-            st["step"] = step
-            p._bump_version()
-        return loss
-
-    def fused_param(self, p, group):
-        """``rmsprop_update``'s options for ``p``, its update count ``step`` and the state
-        arrays its options use (new zero ones where ``state[p]`` has none)."""
-        e = self._hyper(group)
-        st = self.state.get(p) or {}
-        e["step"] = float(st.get("step", 0.0))
-        names = self._used(group)
-        for name, a in zip(names, _check_state(self, p, names)):
-            e[name] = np.zeros_like(p.data) if a is None else a
-        return e
+    def _update(self, p, grad, state, step, group):
+        kernels.rmsprop_update(p.data, grad, state["square_avg"], state.get("momentum_buffer"),
+                               state.get("grad_avg"), **self._hyper(group))
