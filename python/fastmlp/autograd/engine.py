@@ -11,10 +11,12 @@ owns (it may overwrite it), and returns one gradient per parent (or
 when the graph is retained for another backward, so saved buffers must not
 be handed out or overwritten.
 
-A step may also offer ``fuse_activation(act, y) -> bool``: asked by an
-in-place activation on the step's output ``y`` to take the activation into
-itself (the Linear step does, so ``relu(fc(x), inplace=True)`` is one fused
-step); False leaves the step as it is.
+A step may also offer ``fuse_activation(act, saved) -> bool``: asked by an
+in-place activation on the step's output to take the activation into itself
+(the Linear step does, so ``relu(fc(x), inplace=True)`` is one fused step);
+``saved`` is what the activation's backward reads (the activated output, or a
+copy of the pre-activation for the activations whose backward reads their
+input). False leaves the step as it is.
 
 Before a step runs, every saved Tensor's version must still be the recorded
 one: an in-place write in between (``relu(h, inplace=True)``, an optimizer

@@ -31,7 +31,8 @@ class FusedRole:
 
     ``kind``: ``"linear"`` (has ``weight``, ``bias`` and ``forward_fused(x, act)``),
     ``"activation"`` (``activation`` names its :data:`fastmlp.functional.ACTIVATIONS`
-    entry), ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
+    entry, ``spec`` holds its parameters, e.g. ``{"negative_slope": 0.01}``),
+    ``"flatten"`` (flattens all but the batch dimension), ``"identity"``,
     ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
     fused kernel needs), ``"dropout"`` (``p``: its probability; active only while the
     module is training), ``"log_softmax"`` (``spec["dim"]``; the fused epoch takes it as the
