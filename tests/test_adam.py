@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fastmlp import kernels, reference
-from helpers import U, adam_random_state, check_adam_step
+from helpers import U, adam_random_state, assert_isa_paths_bitwise_equal, check_adam_step, with_specials
 
 SHAPES = [(1,), (7, 13), (0,), (3, 5, 2), (97,)]
 LARGE = (1000003,)  # above the parallel threshold, a prime
@@ -484,33 +484,7 @@ def test_core_bad_adam_options_name_the_argument(rng, kind, key, value, exc, mat
 
 # ---- adamvec: the ISA paths against the generic path, bit for bit ----------------------
 
-import fastmlp  # noqa: E402
-
-ISAS_HERE = fastmlp.available_cpu_capabilities()  # the generic path first
 ISA_SIZES = [1, 7, 15, 16, 17, 31, 33, 257, 70001]  # tails of every length mod 8 and 16, parallel
-SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -3e-39, 1e-45, 3e38, -3e38,
-                     1e-20, 1e20], np.float32)
-
-
-def _special_state(rng, n):
-    """adam_random_state's mid-run state with ~1/4 of every array's entries replaced by
-    NaN, +-inf, +-0, denormals and near-overflow values (exp_avg_sq too: sqrt of a
-    negative, inf/inf and 0/0 all occur)."""
-    state = list(adam_random_state(rng, (n,), True))
-    for a in state:
-        hit = rng.random(n) < 0.25
-        a[hit] = rng.choice(SPECIALS, int(hit.sum()))
-    return state
-
-
-def _same_bits(a, b):
-    """Bitwise equality except NaN payloads and signs (which of two NaN operands an x86
-    instruction returns depends on operand order the compiler may commute): NaN where
-    the other is NaN, identical bits elsewhere."""
-    na, nb = np.isnan(a), np.isnan(b)
-    return np.array_equal(na, nb) and np.array_equal(a.view(np.uint32)[~na], b.view(np.uint32)[~nb])
-
-
 ISA_CONFIGS = [dict(c, name=name) for name in ("adam_update", "adamw_update") for c in CONFIGS]
 
 
@@ -520,25 +494,21 @@ ISA_CONFIGS = [dict(c, name=name) for name in ("adam_update", "adamw_update") fo
 def test_isa_paths_bitwise_equal_generic(rng, threads, n, cfg):
     """Every ISA path this CPU runs gives the generic path's bits on all four outputs
     (elementwise IEEE operations in one order, no contraction), over three steps from a
-    state full of special values, with each variant (amsgrad, maximize, weight decay,
-    Adam/AdamW, both lerp branches), at tails of every length; exact, no tolerance."""
+    state with ~1/4 special values (NaN, +-inf, +-0, denormals, near-overflow; exp_avg_sq
+    too, so sqrt of a negative, inf/inf and 0/0 occur), with each variant (amsgrad,
+    maximize, weight decay, Adam/AdamW, both lerp branches), at tails of every length;
+    exact, no tolerance."""
     cfg = dict(cfg)
     fn = getattr(kernels, cfg.pop("name"))
-    state0 = _special_state(rng, n)
-    grads = [state0[1]] + [_special_state(rng, n)[1] for _ in range(2)]
-    previous = fastmlp.cpu_capability()
-    res = {}
-    try:
-        for isa in ISAS_HERE:
-            fastmlp._set_cpu_capability(isa)
-            p, _, m, v, mx = (a.copy() for a in state0)
-            mx = mx if cfg["amsgrad"] else None
-            for k, g in enumerate(grads):
-                fn(p, g, m, v, mx, step=[1, 7, 1000][k], lr=0.01, **cfg)
-            res[isa] = [a for a in (p, m, v, mx) if a is not None]
-    finally:
-        fastmlp._set_cpu_capability(previous)
-    base = res[ISAS_HERE[0]]
-    for isa in ISAS_HERE[1:]:
-        assert all(_same_bits(a, b) for a, b in zip(base, res[isa])), isa
+    state0 = with_specials(rng, adam_random_state(rng, (n,), True))
+    grads = [state0[1]] + [with_specials(rng, [rng.standard_normal(n).astype(np.float32)])[0]
+                           for _ in range(2)]
 
+    def run():
+        p, _, m, v, mx = (a.copy() for a in state0)
+        mx = mx if cfg["amsgrad"] else None
+        for k, g in enumerate(grads):
+            fn(p, g, m, v, mx, step=[1, 7, 1000][k], lr=0.01, **cfg)
+        return [a for a in (p, m, v, mx) if a is not None]
+
+    assert_isa_paths_bitwise_equal(run)

@@ -6,6 +6,7 @@
 #include <cmath>
 #include "common.h"
 #include "ops/adam_vec.h"
+#include "ops/optim_scalar.h"
 
 namespace fastmlp {
 namespace {
@@ -13,25 +14,6 @@ namespace {
 // Five float streams in, four out: below this a parallel region does not pay.
 constexpr index_t kParallelMin = index_t(1) << 15;
 
-// One float as adam_vec.h's vector type: the generic path and every tail.
-struct Scalar1 {
-  using f = float;
-  static constexpr int W = 1;
-  static constexpr bool kMasked = false;
-  static f set1(float x) { return x; }
-  static f load(const float* a) { return *a; }
-  static void store(float* a, f x) { *a = x; }
-  static f load_n(const float* a, int) { return *a; }  // unused: not kMasked
-  static void store_n(float* a, f x, int) { *a = x; }
-  static f add(f a, f b) { return a + b; }
-  static f sub(f a, f b) { return a - b; }
-  static f mul(f a, f b) { return a * b; }
-  static f div(f a, f b) { return a / b; }
-  static f sqrt(f a) { return std::sqrt(a); }
-  static f torch_max(f old, f v) {  // torch.maximum: NaN propagates
-    return (old != old || v != v) ? old + v : (v > old ? v : old);
-  }
-};
 constexpr auto kScalarTable = adam_detail::table<Scalar1>();
 
 // Elements [b, e) on the ISA path: the vector entry point, then the scalar rest.

@@ -1,16 +1,9 @@
-// Adam's per-element algorithm, templated on a vector type V (one float per
-// lane; V = a scalar wrapper in adam.cpp, __m256 / __m512 in adam_avx2.cpp /
-// adam_avx512.cpp). Only IEEE add/sub/mul/div/sqrt and compares/selects, in the
-// same order on every V, so all paths give the same bits when compiled without
-// FP contraction (the ISA files use -ffp-contract=off; the baseline has no FMA).
-// No inline code of the baseline: safe to include from ISA-specific files.
-//
-// V provides: type f, W (lanes), set1, load, store, add, sub, mul, div, sqrt,
-// and torch_max(old, v) = (old or v NaN) ? old + v : (v > old ? v : old).
+// Adam's per-element algorithm on optim_vec.h's vector type V (see there for
+// the bitwise contract). Safe to include from ISA-specific files.
 #pragma once
 #include <array>
 #include <utility>
-#include "ops/adam_isa.h"
+#include "ops/optim_vec.h"
 
 namespace fastmlp {
 namespace adam_detail {
@@ -24,15 +17,16 @@ namespace adam_detail {
 //   p  = p + (neg_step_size * m) / denom                           (addcdiv_)
 template <class V, bool WD, bool Decoupled, bool Ams, bool SmallW>
 struct Block {
+  float* p; const float* gr; float* m; float* v; float* mx;
   typename V::f sign, wd, decay, w1, w1c, beta2, c2, bc2, eps, nss;
-  explicit Block(const AdamScalars& k)
-      : sign(V::set1(k.sign)), wd(V::set1(k.wd)), decay(V::set1(k.decay)), w1(V::set1(k.w1)),
-        w1c(V::set1(k.w1c)), beta2(V::set1(k.beta2)), c2(V::set1(k.c2)), bc2(V::set1(k.bc2_sqrt)),
-        eps(V::set1(k.eps)), nss(V::set1(k.neg_step_size)) {}
+  Block(float* p_, const float* gr_, float* m_, float* v_, float* mx_, const AdamScalars& k)
+      : p(p_), gr(gr_), m(m_), v(v_), mx(mx_), sign(V::set1(k.sign)), wd(V::set1(k.wd)),
+        decay(V::set1(k.decay)), w1(V::set1(k.w1)), w1c(V::set1(k.w1c)), beta2(V::set1(k.beta2)),
+        c2(V::set1(k.c2)), bc2(V::set1(k.bc2_sqrt)), eps(V::set1(k.eps)),
+        nss(V::set1(k.neg_step_size)) {}
 
-  // Elements [i, i + W) when Ld/St are the full-vector load/store, or a masked part.
   template <class Ld, class St>
-  void run(float* p, const float* gr, float* m, float* v, float* mx, index_t i, Ld ld, St st) const {
+  void run(index_t i, Ld ld, St st) const {
     using f = typename V::f;
     f g = V::mul(sign, ld(gr + i));  // exact negation or identity
     f pi = ld(p + i);
@@ -56,25 +50,10 @@ struct Block {
   }
 };
 
-// Full vectors of [b, e); with V::kMasked the tail as one masked vector too.
-// Returns where it stopped.
 template <class V, bool WD, bool Decoupled, bool Ams, bool SmallW>
 index_t range(float* p, const float* gr, float* m, float* v, float* mx, index_t b, index_t e,
               const AdamScalars& k) {
-  const Block<V, WD, Decoupled, Ams, SmallW> blk(k);
-  auto ld = [](const float* a) { return V::load(a); };
-  auto st = [](float* a, typename V::f x) { V::store(a, x); };
-  index_t i = b;
-  for (; i + V::W <= e; i += V::W) blk.run(p, gr, m, v, mx, i, ld, st);
-  if constexpr (V::kMasked) {
-    if (i < e) {
-      const int n = int(e - i);
-      blk.run(p, gr, m, v, mx, i, [n](const float* a) { return V::load_n(a, n); },
-              [n](float* a, typename V::f x) { V::store_n(a, x, n); });
-      i = e;
-    }
-  }
-  return i;
+  return optim_detail::vec_range<V>(Block<V, WD, Decoupled, Ams, SmallW>(p, gr, m, v, mx, k), b, e);
 }
 
 using RangeFn = index_t (*)(float*, const float*, float*, float*, float*, index_t, index_t,
@@ -85,7 +64,7 @@ constexpr std::array<RangeFn, sizeof...(K)> make_table(std::integer_sequence<int
   return {{&range<V, (K & 8) != 0, (K & 4) != 0, (K & 2) != 0, (K & 1) != 0>...}};
 }
 
-// The kAdamVariants instantiations for V, indexed as adam_isa.h says.
+// Indexed weight decay * 8 + decoupled * 4 + amsgrad * 2 + (|w1| < 0.5).
 template <class V>
 constexpr auto table() {
   return make_table<V>(std::make_integer_sequence<int, kAdamVariants>{});
