@@ -286,3 +286,43 @@ def check_fused_equals_loop(rng, make_opt, caplog, steps_per_epoch=10):
         assert np.array_equal(p1.data, p2.data)
         assert o1.state[p1]["step"] == 2.0 * steps_per_epoch + 1
 
+
+
+# ---- adamvec: the optimizers' ISA paths against the generic path, bit for bit -----------
+
+SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -3e-39, 1e-45, 3e38, -3e38,
+                     1e-20, 1e20], np.float32)
+
+
+def with_specials(rng, arrays, frac=0.25):
+    """Replace ~frac of each float32 array's entries, in place, by NaN, +-inf, +-0,
+    denormals and near-overflow values; returns the arrays."""
+    for a in arrays:
+        hit = rng.random(a.shape) < frac
+        a[hit] = rng.choice(SPECIALS, int(hit.sum()))
+    return arrays
+
+
+def same_bits(a, b):
+    """Bitwise equality except NaN payloads and signs (which of two NaN operands an x86
+    instruction returns depends on operand order the compiler may commute): NaN where
+    the other is NaN, identical bits elsewhere."""
+    na, nb = np.isnan(a), np.isnan(b)
+    return np.array_equal(na, nb) and np.array_equal(a.view(np.uint32)[~na], b.view(np.uint32)[~nb])
+
+
+def assert_isa_paths_bitwise_equal(run):
+    """run() -> list of float32 arrays, on every ISA path this CPU runs; each path's
+    arrays must be the generic path's (same_bits)."""
+    import fastmlp
+    isas = fastmlp.available_cpu_capabilities()  # the generic path first
+    previous = fastmlp.cpu_capability()
+    res = {}
+    try:
+        for isa in isas:
+            fastmlp._set_cpu_capability(isa)
+            res[isa] = run()
+    finally:
+        fastmlp._set_cpu_capability(previous)
+    for isa in isas[1:]:
+        assert all(same_bits(a, b) for a, b in zip(res[isas[0]], res[isa])), isa

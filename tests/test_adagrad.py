@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fastmlp import _core, kernels, nn, optim, reference
-from helpers import U, check_fused_equals_loop, run_steps
+from helpers import U, assert_isa_paths_bitwise_equal, check_fused_equals_loop, run_steps, with_specials
 
 SHAPES = [(0,), (1,), (7, 13), (3, 5, 2), (257,), (31, 33)]
 LARGE = (70001,)
@@ -376,3 +376,27 @@ def test_core_bad_adagrad_options_name_the_argument(rng, key, value, exc, match)
         assert np.array_equal(a, b)
     loss, steps = _core.train_epoch(**_core_args(rng))
     assert steps == 3 and np.isfinite(loss)
+
+
+# ---- adamvec: the ISA paths against the generic path, bit for bit ----------------------
+
+@pytest.mark.parametrize("n", [1, 7, 15, 16, 17, 31, 33, 257, 70001])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=cfg_id)
+def test_isa_paths_bitwise_equal_generic(rng, threads, n, cfg):
+    """Every ISA path this CPU runs gives the generic path's bits on param and state_sum
+    (elementwise IEEE operations in one order, no contraction), over three steps from a
+    state with ~1/4 special values (NaN, +-inf, +-0, denormals, near-overflow; state_sum
+    too, so sqrt of a negative occurs), with and without weight decay, maximize, lr_decay,
+    at tails of every length; exact, no tolerance."""
+    f = np.float32
+    state0 = with_specials(rng, [rng.standard_normal(n).astype(f),
+                                 (rng.standard_normal(n) ** 2).astype(f)])
+    grads = [with_specials(rng, [rng.standard_normal(n).astype(f)])[0] for _ in range(3)]
+
+    def run():
+        p, s = (a.copy() for a in state0)
+        for k, g in enumerate(grads):
+            kernels.adagrad_update(p, g, s, step=[1, 7, 1000][k], lr=0.01, **cfg)
+        return [p, s]
+
+    assert_isa_paths_bitwise_equal(run)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fastmlp import kernels, reference
-from helpers import U, adam_random_state, check_adam_step
+from helpers import U, adam_random_state, assert_isa_paths_bitwise_equal, check_adam_step, with_specials
 
 SHAPES = [(1,), (7, 13), (0,), (3, 5, 2), (97,)]
 LARGE = (1000003,)  # above the parallel threshold, a prime
@@ -480,3 +480,35 @@ def test_core_bad_adam_options_name_the_argument(rng, kind, key, value, exc, mat
     kw = _core_adam_args(rng, kind)  # and the good arguments run
     loss, steps = _core.train_epoch(**kw)
     assert steps == 3 and np.isfinite(loss)
+
+
+# ---- adamvec: the ISA paths against the generic path, bit for bit ----------------------
+
+ISA_SIZES = [1, 7, 15, 16, 17, 31, 33, 257, 70001]  # tails of every length mod 8 and 16, parallel
+ISA_CONFIGS = [dict(c, name=name) for name in ("adam_update", "adamw_update") for c in CONFIGS]
+
+
+@pytest.mark.parametrize("n", ISA_SIZES)
+@pytest.mark.parametrize("cfg", ISA_CONFIGS, ids=lambda c: c["name"] + "-" + cfg_id(
+    {k: v for k, v in c.items() if k != "name"}))
+def test_isa_paths_bitwise_equal_generic(rng, threads, n, cfg):
+    """Every ISA path this CPU runs gives the generic path's bits on all four outputs
+    (elementwise IEEE operations in one order, no contraction), over three steps from a
+    state with ~1/4 special values (NaN, +-inf, +-0, denormals, near-overflow; exp_avg_sq
+    too, so sqrt of a negative, inf/inf and 0/0 occur), with each variant (amsgrad,
+    maximize, weight decay, Adam/AdamW, both lerp branches), at tails of every length;
+    exact, no tolerance."""
+    cfg = dict(cfg)
+    fn = getattr(kernels, cfg.pop("name"))
+    state0 = with_specials(rng, adam_random_state(rng, (n,), True))
+    grads = [state0[1]] + [with_specials(rng, [rng.standard_normal(n).astype(np.float32)])[0]
+                           for _ in range(2)]
+
+    def run():
+        p, _, m, v, mx = (a.copy() for a in state0)
+        mx = mx if cfg["amsgrad"] else None
+        for k, g in enumerate(grads):
+            fn(p, g, m, v, mx, step=[1, 7, 1000][k], lr=0.01, **cfg)
+        return [a for a in (p, m, v, mx) if a is not None]
+
+    assert_isa_paths_bitwise_equal(run)

@@ -3,6 +3,8 @@
 // Elementwise on contiguous thread ranges: bitwise the same at any thread count.
 #include <cmath>
 #include "common.h"
+#include "ops/adagrad_vec.h"
+#include "ops/optim_scalar.h"
 
 namespace fastmlp {
 namespace {
@@ -10,20 +12,18 @@ namespace {
 // Three float streams in, two out: below this a parallel region does not pay.
 constexpr index_t kParallelMin = index_t(1) << 15;
 
-// Per element, in this order (torch's _single_tensor_adagrad on float32 tensors):
-//   g   = sign * grad;  g = g + wd * p                  (weight_decay != 0)
-//   s   = s + g * g                                     (addcmul_(grad, grad, value=1))
-//   p   = p + (neg_clr * g) / (sqrt(s) + eps)           (sqrt().add_(eps), addcdiv_)
-template <bool WD>
-void adagrad_range(float* __restrict p, const float* __restrict gr, float* __restrict s,
-                   index_t b, index_t e, float wd, float eps, float neg_clr, float sign) {
-  for (index_t i = b; i < e; ++i) {
-    float g = sign * gr[i];  // exact negation or identity
-    if constexpr (WD) g = g + wd * p[i];
-    const float si = s[i] + g * g;
-    s[i] = si;
-    p[i] = p[i] + (neg_clr * g) / (std::sqrt(si) + eps);
-  }
+constexpr auto kScalarTable = adagrad_detail::table<Scalar1>();
+
+// Elements [b, e) on the ISA path: the vector entry point, then the scalar rest.
+void adagrad_range(int variant, Isa isa, float* p, const float* g, float* s, index_t b, index_t e,
+                   const AdagradScalars& k) {
+#ifdef FASTMLP_X86
+  if (isa == Isa::Avx512) b = adagrad_range_avx512(variant, p, g, s, b, e, k);
+  else if (isa == Isa::Avx2) b = adagrad_range_avx2(variant, p, g, s, b, e, k);
+#else
+  (void)isa;
+#endif
+  if (b < e) kScalarTable[variant](p, g, s, b, e, k);
 }
 
 }  // namespace
@@ -33,14 +33,17 @@ void adagrad_update(float* param, const float* grad, float* state_sum, index_t n
                     double step) {
   // clr in double, as torch computes it from Python floats; addcdiv_ takes value=-clr.
   const double clr = lr / (1.0 + (step - 1.0) * lr_decay);
-  const float wd = float(weight_decay), fe = float(eps), neg_clr = float(-clr);
-  const float sign = maximize ? -1.0f : 1.0f;
-  const bool with_wd = weight_decay != 0.0;
+  AdagradScalars k;
+  k.wd = float(weight_decay);
+  k.eps = float(eps);
+  k.neg_clr = float(-clr);
+  k.sign = maximize ? -1.0f : 1.0f;
+  const int variant = weight_decay != 0.0;
+  const Isa isa = active_isa();
   parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
-    (with_wd ? adagrad_range<true> : adagrad_range<false>)(param, grad, state_sum, b, e, wd, fe,
-                                                           neg_clr, sign);
+    adagrad_range(variant, isa, param, grad, state_sum, b, e, k);
   });
 }
 
