@@ -37,6 +37,55 @@
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
 
+// Two vectors of V as one of 2W lanes: every operation applied to both halves
+// in turn, so the algorithms below, instantiated on Pair<V>, carry two
+// independent dependency chains interleaved instruction by instruction (the
+// polynomials are latency-bound). Lanewise, so its results are bitwise those
+// of V. Only the full-width loads and stores: the range loops finish the last
+// n % 2W elements on V.
+template <class V>
+struct Pair {
+  struct f { typename V::f a, b; };
+  struct i { typename V::i a, b; };
+  struct m { typename V::m a, b; };
+  static constexpr int W = 2 * V::W;
+#define FASTMLP_PAIR1(name, R, A) \
+  static R name(A x) { return {V::name(x.a), V::name(x.b)}; }
+#define FASTMLP_PAIR2(name, R, A, B) \
+  static R name(A x, B y) { return {V::name(x.a, y.a), V::name(x.b, y.b)}; }
+  static f set1(float v) { const auto s = V::set1(v); return {s, s}; }
+  static i seti(int v) { const auto s = V::seti(v); return {s, s}; }
+  static f load(const float* p) { return {V::load(p), V::load(p + V::W)}; }
+  static void store(float* p, f v) { V::store(p, v.a); V::store(p + V::W, v.b); }
+  FASTMLP_PAIR2(add, f, f, f)
+  FASTMLP_PAIR2(sub, f, f, f)
+  FASTMLP_PAIR2(mul, f, f, f)
+  FASTMLP_PAIR2(div, f, f, f)
+  static f fma(f x, f y, f z) { return {V::fma(x.a, y.a, z.a), V::fma(x.b, y.b, z.b)}; }
+  FASTMLP_PAIR2(min, f, f, f)
+  FASTMLP_PAIR2(max, f, f, f)
+  FASTMLP_PAIR1(abs, f, f)
+  FASTMLP_PAIR1(round, f, f)
+  FASTMLP_PAIR2(lt, m, f, f)
+  FASTMLP_PAIR2(le, m, f, f)
+  FASTMLP_PAIR2(gt, m, f, f)
+  FASTMLP_PAIR2(eq, m, f, f)
+  FASTMLP_PAIR1(isnan, m, f)
+  static f select(m k, f x, f y) { return {V::select(k.a, x.a, y.a), V::select(k.b, x.b, y.b)}; }
+  FASTMLP_PAIR1(to_int, i, f)
+  FASTMLP_PAIR1(to_float, f, i)
+  FASTMLP_PAIR1(bits, i, f)
+  FASTMLP_PAIR1(from_bits, f, i)
+  FASTMLP_PAIR2(iadd, i, i, i)
+  FASTMLP_PAIR2(isub, i, i, i)
+  FASTMLP_PAIR2(iand, i, i, i)
+  FASTMLP_PAIR2(ior, i, i, i)
+  FASTMLP_PAIR1(shl23, i, i)
+  FASTMLP_PAIR1(sra23, i, i)
+#undef FASTMLP_PAIR1
+#undef FASTMLP_PAIR2
+};
+
 template <class V>
 struct VecMath {
   using f = typename V::f;
@@ -276,6 +325,11 @@ struct Act {
   template <Fn K>
   static void forward_range(const float* x, float* y, index_t n, float p0, float p1) {
     index_t i = 0;
+    if constexpr (V::W > 1) {  // the body on two vectors at a time (Pair), bitwise the same
+      using P = Pair<V>;
+      for (; i + P::W <= n; i += P::W)
+        P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+    }
     for (; i + V::W <= n; i += V::W) V::store(y + i, forward<K>(V::load(x + i), p0, p1));
     if (i < n) V::store_n(y + i, forward<K>(V::load_n(x + i, int(n - i)), p0, p1), int(n - i));
   }
@@ -283,6 +337,11 @@ struct Act {
   template <Fn K>
   static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
     index_t i = 0;
+    if constexpr (V::W > 1) {
+      using P = Pair<V>;
+      for (; i + P::W <= n; i += P::W)
+        P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+    }
     for (; i + V::W <= n; i += V::W)
       V::store(dx + i, backward<K>(V::load(d + i), V::load(s + i), p0, p1));
     if (i < n) {
