@@ -238,7 +238,9 @@ struct VecMath {
 // p0, p1: ActivationSpec's parameters. The same code serves <stem>_forward,
 // the GEMM epilogue and the fused epoch, so they agree bitwise on a path.
 
-enum class Fn : int { Identity, Relu, LeakyRelu, Tanh, Sigmoid, Gelu, GeluTanh, Silu, Elu, Softplus };
+// SoftplusUnit: Softplus with beta == 1 (x * 1 and y / 1 are exact: the
+// same bits without the multiply and the divide); forward_dispatch picks it.
+enum class Fn : int { Identity, Relu, LeakyRelu, Tanh, Sigmoid, Gelu, GeluTanh, Silu, Elu, Softplus, SoftplusUnit };
 
 template <class V>
 struct Act {
@@ -275,6 +277,8 @@ struct Act {
       return V::div(x, V::add(one, M::exp(V::mul(x, V::set1(-1.0f)))));
     } else if constexpr (K == Fn::Elu) {  // x > 0 ? x : alpha * expm1(x)
       return V::select(V::gt(x, zero), x, V::mul(V::set1(p0), M::expm1(x)));
+    } else if constexpr (K == Fn::SoftplusUnit) {
+      return V::select(V::gt(x, V::set1(p1)), x, M::log1p(M::exp(x)));
     } else {  // Softplus: beta x > threshold ? x : log1p(exp(beta x)) / beta
       const f bx = V::mul(x, V::set1(p0));
       const f y = V::div(M::log1p(M::exp(bx)), V::set1(p0));
@@ -313,10 +317,12 @@ struct Act {
       return V::mul(V::mul(d, sig), V::add(one, V::mul(s, V::sub(one, sig))));
     } else if constexpr (K == Fn::Elu) {  // from the output: y <= 0 ? dout * (y + alpha) : dout
       return V::select(V::le(s, zero), V::mul(d, V::add(s, V::set1(p0))), d);
-    } else {  // Softplus, from the input: beta x > threshold ? dout : dout * z / (z + 1), z = exp(beta x)
+    } else {  // Softplus, from the input: beta x > threshold ? dout : dout / (1 + exp(-beta x))
+      // (= dout z / (z + 1), z = exp(beta x), without the intermediate z and
+      // dout z that FTZ flushes to 0 when they, not the result, are subnormal).
       const f bx = V::mul(s, V::set1(p0));
-      const f z = M::exp(bx);
-      return V::select(V::gt(bx, V::set1(p1)), d, V::div(V::mul(d, z), V::add(z, one)));
+      const f e = M::exp(V::mul(bx, V::set1(-1.0f)));
+      return V::select(V::gt(bx, V::set1(p1)), d, V::div(d, V::add(one, e)));
     }
   }
 
@@ -366,7 +372,12 @@ void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t
     case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1); break;
     case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1); break;
     case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1); break;
-    case Activation::Softplus: A::template forward_range<Fn::Softplus>(x, y, n, p0, p1); break;
+    case Activation::Softplus:
+      if (p0 == 1.0f)
+        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1);
+      else
+        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1);
+      break;
   }
 }
 
