@@ -37,12 +37,12 @@
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
 
-// Two vectors of V as one of 2W lanes: every operation applied to both halves
+// Two vectors of V as one of 2W lanes (the range loops use Pair<Pair<V>>: four): every operation applied to both halves
 // in turn, so the algorithms below, instantiated on Pair<V>, carry two
 // independent dependency chains interleaved instruction by instruction (the
 // polynomials are latency-bound). Lanewise, so its results are bitwise those
 // of V. Only the full-width loads and stores: the range loops finish the last
-// n % 2W elements on V.
+// n % (4W) elements on V.
 template <class V>
 struct Pair {
   struct f { typename V::f a, b; };
@@ -332,7 +332,7 @@ struct Act {
   static void forward_range(const float* x, float* y, index_t n, float p0, float p1) {
     index_t i = 0;
     if constexpr (V::W > 1) {  // the body on two vectors at a time (Pair), bitwise the same
-      using P = Pair<V>;
+      using P = Pair<Pair<V>>;
       for (; i + P::W <= n; i += P::W)
         P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
     }
@@ -344,7 +344,7 @@ struct Act {
   static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
     index_t i = 0;
     if constexpr (V::W > 1) {
-      using P = Pair<V>;
+      using P = Pair<Pair<V>>;
       for (; i + P::W <= n; i += P::W)
         P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
     }
