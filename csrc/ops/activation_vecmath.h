@@ -190,6 +190,14 @@ struct VecMath {
   }
 
   static f erf(f x) {
+    f g;
+    return erf_gauss(x, &g);
+  }
+
+  // erf(x), and *g = exp(-x^2) (gelu's backward needs both). Beyond |x| = 4
+  // (where erf rounds to 1) R is evaluated at 4 but multiplied by the smaller
+  // exp(-x^2): 1 - e*R still rounds to 1, the same bits as with exp(-16).
+  static f erf_gauss(f x, f* g) {
     const f a = V::abs(x);
     // |x| < 0.875: x P(x^2), P's constant term as a float pair (hi + lo)
     // so that its rounding does not bias the result: x*hi + x*(lo + z Q(z)).
@@ -213,7 +221,8 @@ struct VecMath {
     q = V::fma(q, t, V::set1(0.5238101482391357f));
     q = V::fma(q, t, V::set1(0.5683932900428772f));
     q = V::fma(q, t, V::set1(-0.00018128218653146178f));
-    const f e = exp(V::mul(V::mul(ac, ac), V::set1(-1.0f)));
+    const f e = exp(V::mul(V::mul(a, a), V::set1(-1.0f)));
+    *g = e;
     f big = V::sub(V::set1(1.0f), V::mul(e, q));
     big = V::from_bits(V::ior(V::bits(big), V::iand(V::bits(x), V::seti(int(0x80000000u)))));
     const f y = V::select(V::lt(a, V::set1(0.875f)), small, big);
@@ -300,9 +309,10 @@ struct Act {
       return V::mul(d, V::sub(one, V::mul(s, s)));
     } else if constexpr (K == Fn::Sigmoid) {  // dout * (1 - y) * y
       return V::mul(V::mul(d, V::sub(one, s)), s);
-    } else if constexpr (K == Fn::Gelu) {  // dout * (cdf + x pdf)
-      const f cdf = V::mul(half, V::add(one, M::erf(V::mul(s, V::set1(kSqrt1_2)))));
-      const f pdf = V::mul(M::exp(V::mul(V::mul(s, s), V::set1(-0.5f))), V::set1(kInvSqrt2Pi));
+    } else if constexpr (K == Fn::Gelu) {  // dout * (cdf + x pdf), pdf from erf's exp(-(x/sqrt 2)^2)
+      f g;
+      const f cdf = V::mul(half, V::add(one, M::erf_gauss(V::mul(s, V::set1(kSqrt1_2)), &g)));
+      const f pdf = V::mul(g, V::set1(kInvSqrt2Pi));
       return V::mul(d, V::add(cdf, V::mul(s, pdf)));
     } else if constexpr (K == Fn::GeluTanh) {
       const f x2 = V::mul(s, s);
