@@ -37,12 +37,12 @@
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
 
-// Two vectors of V as one of 2W lanes (the range loops use Pair<Pair<V>>: four): every operation applied to both halves
-// in turn, so the algorithms below, instantiated on Pair<V>, carry two
+// Two vectors of V as one of 2W lanes: every operation applied to both
+// halves in turn, so the algorithms below, instantiated on Pair<V>, carry two
 // independent dependency chains interleaved instruction by instruction (the
 // polynomials are latency-bound). Lanewise, so its results are bitwise those
-// of V. Only the full-width loads and stores: the range loops finish the last
-// n % (4W) elements on V.
+// of V. Only the full-width loads and stores: the range loops run their body
+// on Pair<Pair<V>> (four vectors) and the last n % 4W elements on V.
 template <class V>
 struct Pair {
   struct f { typename V::f a, b; };
