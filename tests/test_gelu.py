@@ -6,8 +6,11 @@ bracket 1 + erf (or 1 + tanh) has an absolute error of at most ~3U (erf/tanh wit
 ulp <= 1.5U of a value <= 1, the rounding of the argument moving it by <= U, the add U),
 multiplied by 0.5|x| (exact), then the final rounding: 2U|x| + 2 ulp(r). PyTorch's
 formula cancels in 1 + erf for x < -3, which is why the bound is absolute in x.
-Backward, erf form: cdf (abs <= 1.5U + U), x*pdf (relative 3U + U*x^2/2, |x^3 pdf| <= 0.55),
-the add and the multiply: 6U(|dout| + |r|). Tanh form: 1 - t^2 has an absolute error
+Backward, erf form: cdf (abs <= 1.5U + U), x*pdf with pdf = exp(-t^2)/sqrt(2 pi) from erf's
+own exp, t = fl(x/sqrt 2): t^2 is within 3U relative of x^2/2 (t's rounding twice, the
+square), so x*pdf is within 3U + 3U*x^2/2 relative (the 3U: exp, the two multiplies), i.e.
+<= 3U*0.242 + 1.5U*0.55 absolute (|x pdf| <= 0.242, |x^3 pdf| <= 0.55); the add (U of a
+sum <= 1.13) and the multiply (U|r|): 5.3U|dout| + U|r| <= 6U(|dout| + |r|). Tanh form: 1 - t^2 has an absolute error
 <= 4U and is multiplied by 0.5|x| * sqrt(2/pi)(1 + 0.134 x^2) <= |x|(1 + 0.134 x^2);
 the other terms as above: 8U|dout|(1 + |x|(1 + 0.134 x^2)) + U|r|.
 """

@@ -37,6 +37,55 @@
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
 
+// Two vectors of V as one of 2W lanes: every operation applied to both
+// halves in turn, so the algorithms below, instantiated on Pair<V>, carry two
+// independent dependency chains interleaved instruction by instruction (the
+// polynomials are latency-bound). Lanewise, so its results are bitwise those
+// of V. Only the full-width loads and stores: the range loops run their body
+// on Pair<Pair<V>> (four vectors) and the last n % 4W elements on V.
+template <class V>
+struct Pair {
+  struct f { typename V::f a, b; };
+  struct i { typename V::i a, b; };
+  struct m { typename V::m a, b; };
+  static constexpr int W = 2 * V::W;
+#define FASTMLP_PAIR1(name, R, A) \
+  static R name(A x) { return {V::name(x.a), V::name(x.b)}; }
+#define FASTMLP_PAIR2(name, R, A, B) \
+  static R name(A x, B y) { return {V::name(x.a, y.a), V::name(x.b, y.b)}; }
+  static f set1(float v) { const auto s = V::set1(v); return {s, s}; }
+  static i seti(int v) { const auto s = V::seti(v); return {s, s}; }
+  static f load(const float* p) { return {V::load(p), V::load(p + V::W)}; }
+  static void store(float* p, f v) { V::store(p, v.a); V::store(p + V::W, v.b); }
+  FASTMLP_PAIR2(add, f, f, f)
+  FASTMLP_PAIR2(sub, f, f, f)
+  FASTMLP_PAIR2(mul, f, f, f)
+  FASTMLP_PAIR2(div, f, f, f)
+  static f fma(f x, f y, f z) { return {V::fma(x.a, y.a, z.a), V::fma(x.b, y.b, z.b)}; }
+  FASTMLP_PAIR2(min, f, f, f)
+  FASTMLP_PAIR2(max, f, f, f)
+  FASTMLP_PAIR1(abs, f, f)
+  FASTMLP_PAIR1(round, f, f)
+  FASTMLP_PAIR2(lt, m, f, f)
+  FASTMLP_PAIR2(le, m, f, f)
+  FASTMLP_PAIR2(gt, m, f, f)
+  FASTMLP_PAIR2(eq, m, f, f)
+  FASTMLP_PAIR1(isnan, m, f)
+  static f select(m k, f x, f y) { return {V::select(k.a, x.a, y.a), V::select(k.b, x.b, y.b)}; }
+  FASTMLP_PAIR1(to_int, i, f)
+  FASTMLP_PAIR1(to_float, f, i)
+  FASTMLP_PAIR1(bits, i, f)
+  FASTMLP_PAIR1(from_bits, f, i)
+  FASTMLP_PAIR2(iadd, i, i, i)
+  FASTMLP_PAIR2(isub, i, i, i)
+  FASTMLP_PAIR2(iand, i, i, i)
+  FASTMLP_PAIR2(ior, i, i, i)
+  FASTMLP_PAIR1(shl23, i, i)
+  FASTMLP_PAIR1(sra23, i, i)
+#undef FASTMLP_PAIR1
+#undef FASTMLP_PAIR2
+};
+
 template <class V>
 struct VecMath {
   using f = typename V::f;
@@ -141,6 +190,14 @@ struct VecMath {
   }
 
   static f erf(f x) {
+    f g;
+    return erf_gauss(x, &g);
+  }
+
+  // erf(x), and *g = exp(-x^2) (gelu's backward needs both). Beyond |x| = 4
+  // (where erf rounds to 1) R is evaluated at 4 but multiplied by the smaller
+  // exp(-x^2): 1 - e*R still rounds to 1, the same bits as with exp(-16).
+  static f erf_gauss(f x, f* g) {
     const f a = V::abs(x);
     // |x| < 0.875: x P(x^2), P's constant term as a float pair (hi + lo)
     // so that its rounding does not bias the result: x*hi + x*(lo + z Q(z)).
@@ -164,7 +221,8 @@ struct VecMath {
     q = V::fma(q, t, V::set1(0.5238101482391357f));
     q = V::fma(q, t, V::set1(0.5683932900428772f));
     q = V::fma(q, t, V::set1(-0.00018128218653146178f));
-    const f e = exp(V::mul(V::mul(ac, ac), V::set1(-1.0f)));
+    const f e = exp(V::mul(V::mul(a, a), V::set1(-1.0f)));
+    *g = e;
     f big = V::sub(V::set1(1.0f), V::mul(e, q));
     big = V::from_bits(V::ior(V::bits(big), V::iand(V::bits(x), V::seti(int(0x80000000u)))));
     const f y = V::select(V::lt(a, V::set1(0.875f)), small, big);
@@ -189,7 +247,9 @@ struct VecMath {
 // p0, p1: ActivationSpec's parameters. The same code serves <stem>_forward,
 // the GEMM epilogue and the fused epoch, so they agree bitwise on a path.
 
-enum class Fn : int { Identity, Relu, LeakyRelu, Tanh, Sigmoid, Gelu, GeluTanh, Silu, Elu, Softplus };
+// SoftplusUnit: Softplus with beta == 1 (x * 1 and y / 1 are exact: the
+// same bits without the multiply and the divide); forward_dispatch picks it.
+enum class Fn : int { Identity, Relu, LeakyRelu, Tanh, Sigmoid, Gelu, GeluTanh, Silu, Elu, Softplus, SoftplusUnit };
 
 template <class V>
 struct Act {
@@ -226,6 +286,8 @@ struct Act {
       return V::div(x, V::add(one, M::exp(V::mul(x, V::set1(-1.0f)))));
     } else if constexpr (K == Fn::Elu) {  // x > 0 ? x : alpha * expm1(x)
       return V::select(V::gt(x, zero), x, V::mul(V::set1(p0), M::expm1(x)));
+    } else if constexpr (K == Fn::SoftplusUnit) {
+      return V::select(V::gt(x, V::set1(p1)), x, M::log1p(M::exp(x)));
     } else {  // Softplus: beta x > threshold ? x : log1p(exp(beta x)) / beta
       const f bx = V::mul(x, V::set1(p0));
       const f y = V::div(M::log1p(M::exp(bx)), V::set1(p0));
@@ -247,9 +309,10 @@ struct Act {
       return V::mul(d, V::sub(one, V::mul(s, s)));
     } else if constexpr (K == Fn::Sigmoid) {  // dout * (1 - y) * y
       return V::mul(V::mul(d, V::sub(one, s)), s);
-    } else if constexpr (K == Fn::Gelu) {  // dout * (cdf + x pdf)
-      const f cdf = V::mul(half, V::add(one, M::erf(V::mul(s, V::set1(kSqrt1_2)))));
-      const f pdf = V::mul(M::exp(V::mul(V::mul(s, s), V::set1(-0.5f))), V::set1(kInvSqrt2Pi));
+    } else if constexpr (K == Fn::Gelu) {  // dout * (cdf + x pdf), pdf from erf's exp(-(x/sqrt 2)^2)
+      f g;
+      const f cdf = V::mul(half, V::add(one, M::erf_gauss(V::mul(s, V::set1(kSqrt1_2)), &g)));
+      const f pdf = V::mul(g, V::set1(kInvSqrt2Pi));
       return V::mul(d, V::add(cdf, V::mul(s, pdf)));
     } else if constexpr (K == Fn::GeluTanh) {
       const f x2 = V::mul(s, s);
@@ -264,10 +327,12 @@ struct Act {
       return V::mul(V::mul(d, sig), V::add(one, V::mul(s, V::sub(one, sig))));
     } else if constexpr (K == Fn::Elu) {  // from the output: y <= 0 ? dout * (y + alpha) : dout
       return V::select(V::le(s, zero), V::mul(d, V::add(s, V::set1(p0))), d);
-    } else {  // Softplus, from the input: beta x > threshold ? dout : dout * z / (z + 1), z = exp(beta x)
+    } else {  // Softplus, from the input: beta x > threshold ? dout : dout / (1 + exp(-beta x))
+      // (= dout z / (z + 1), z = exp(beta x), without the intermediate z and
+      // dout z that FTZ flushes to 0 when they, not the result, are subnormal).
       const f bx = V::mul(s, V::set1(p0));
-      const f z = M::exp(bx);
-      return V::select(V::gt(bx, V::set1(p1)), d, V::div(V::mul(d, z), V::add(z, one)));
+      const f e = M::exp(V::mul(bx, V::set1(-1.0f)));
+      return V::select(V::gt(bx, V::set1(p1)), d, V::div(d, V::add(one, e)));
     }
   }
 
@@ -276,6 +341,11 @@ struct Act {
   template <Fn K>
   static void forward_range(const float* x, float* y, index_t n, float p0, float p1) {
     index_t i = 0;
+    if constexpr (V::W > 1) {  // the body on two vectors at a time (Pair), bitwise the same
+      using P = Pair<Pair<V>>;
+      for (; i + P::W <= n; i += P::W)
+        P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+    }
     for (; i + V::W <= n; i += V::W) V::store(y + i, forward<K>(V::load(x + i), p0, p1));
     if (i < n) V::store_n(y + i, forward<K>(V::load_n(x + i, int(n - i)), p0, p1), int(n - i));
   }
@@ -283,6 +353,11 @@ struct Act {
   template <Fn K>
   static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
     index_t i = 0;
+    if constexpr (V::W > 1) {
+      using P = Pair<Pair<V>>;
+      for (; i + P::W <= n; i += P::W)
+        P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+    }
     for (; i + V::W <= n; i += V::W)
       V::store(dx + i, backward<K>(V::load(d + i), V::load(s + i), p0, p1));
     if (i < n) {
@@ -307,7 +382,12 @@ void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t
     case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1); break;
     case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1); break;
     case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1); break;
-    case Activation::Softplus: A::template forward_range<Fn::Softplus>(x, y, n, p0, p1); break;
+    case Activation::Softplus:
+      if (p0 == 1.0f)
+        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1);
+      else
+        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1);
+      break;
   }
 }
 
