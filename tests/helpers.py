@@ -167,10 +167,13 @@ def adam_step_bounds(p, g, m, v, mx, out_ref, *, step, lr, beta1, beta2, eps, we
     results ``out_ref = (p, m, v)`` on the same inputs. The derivation (u = U; each
     float32 operation and each cast of a double scalar rounds once, by <= u relative):
 
-    - g' = sign*g (+ wd*p for Adam): exact without wd, else two roundings of terms
-      bounded by S_g = |g| + wd|p|: dg <= 2u S_g (absolute: g' may cancel).
-    - m = m + w(g' - m) (or g' - (g' - m)(1 - w)): three roundings and w's cast, of
-      terms bounded by S = |m| + S_g, plus w*dg: dm <= 6u S.
+    - g' = sign*g (+ wd*p for Adam), sign = -1 with maximize: exact without wd (a
+      negation), else wd's cast and the product (u wd|p| each) and the sum (u |g'|):
+      dg <= u (|g'| + 2 wd|p|) (absolute: g' may cancel). |g'| is |sign*g + wd*p|:
+      with maximize the decay term adds to -g, not to g.
+    - m = m + w(g' - m) (w < 1/2) or g' - (g' - m)(1 - w) (1 - w exact then, Sterbenz):
+      w's cast and three roundings of terms bounded by S = |m| + S_g, S_g = |g| + wd|p|,
+      plus w*dg: dm <= 3u S + w dg <= 6u S (dg <= 3u S_g, w <= 1).
     - v = v*b2 + (c2*g')*g': every term >= 0, so four roundings and two casts are 6u
       relative, plus g''s error: dv <= 6u v_ref + 2 c2 |g'| dg.
     - s = v or max(mx, v) (exact): ds <= dv. sqrt(s): u sqrt(s) + ds / (2 sqrt(s)).
@@ -187,8 +190,8 @@ def adam_step_bounds(p, g, m, v, mx, out_ref, *, step, lr, beta1, beta2, eps, we
     p, g, m, v = (np.asarray(a, np.float64) for a in (p, g, m, v))
     wd = 0.0 if decoupled else weight_decay
     S_g = np.abs(g) + wd * np.abs(p)
-    dg = 2 * u * S_g if wd else np.zeros_like(S_g)
-    gp = np.abs(g + wd * p)
+    gp = np.abs((-g if maximize else g) + wd * p)
+    dg = u * (gp + 2 * wd * np.abs(p)) if wd else np.zeros_like(S_g)
     S = np.abs(m) + S_g
     p_ref, m_ref, v_ref = out_ref
     dm = 6 * u * S

@@ -656,26 +656,63 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count, opt):
 
 
 def test_fused_vs_float64_reference_few_hundred_steps(rng):
-    """train_epoch for 3 epochs (300 steps) vs the float64 reference loop (tolerance as above)."""
+    """train_epoch for 3 epochs (300 steps) vs the float64 reference loop, compared after
+    every step.
+
+    Tolerance: 4 * t * K * u * scale after t steps, K = max(B, widths) + 16 and scale the
+    largest |weight| of the float64 run or the init amplitude 0.2, as derived in
+    test_core_matches_float64_reference_step_by_step. Measured over seeds 1..100: the
+    worst error is 0.4% of that bound.
+
+    Why after every step and not only at the end: a ReLU whose pre-activation lies within
+    the rounding envelope of 0 may take the other branch in float32 (see helpers.py's
+    relu_sign_ambiguous). That is a discrete difference, not a rounding error, and the runs
+    then follow different but equally right paths. Comparing only the end state (as this
+    test once did) failed for FASTMLP_TEST_SEED=48: up to step 114 the error was ~1e-7
+    (0.1% of the bound); step 115 flipped a ReLU and the error jumped to 7e-4 (2x the bound)
+    and grew to 9e-3 (7x) by step 300. So, as in test_core_few_hundred_steps_vs_float64, a
+    twin model trained one batch per call (train_epoch(perm=slice): bitwise the same as one
+    call per epoch, checked after every epoch) is followed by the float64 loop; a step
+    flagged ambiguous before it is taken is not compared and the float64 state (weights
+    and momentum buffers) is re-synchronised to the float32 one. At most 10 of the 300
+    steps may be skipped so (measured over seeds 1..100: at most 3)."""
     m = seed_net(sizes=(20, 32, 10), flatten=False, init=(rng, 0.2))
+    m1 = clone(m)
     X, y = make_data(rng, 1000, [20, 32, 10], "cross_entropy")
     sgd = dict(lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-3)
-    o = optim.SGD(m.parameters(), **sgd)
+    o, o1 = optim.SGD(m.parameters(), **sgd), optim.SGD(m1.parameters(), **sgd)
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
     W64 = [m[0].weight.data.astype(np.float64), m[2].weight.data.astype(np.float64)]
     b64 = [m[0].bias.data.astype(np.float64), m[2].bias.data.astype(np.float64)]
+    P0 = [q.copy() for q in flat_params(W64, b64)]
     bufs = [np.zeros(p.data.shape) for p in m.parameters()]
-    first, B = True, 10
+    first, B, steps, skipped = True, 10, 0, 0
+    K = 32 + 16
     for e in range(3):
         train_epoch(m, X, y, crit, o, batch_size=B, seed=e)
         perm = np.random.default_rng(e).permutation(len(X))
         for s in range(0, len(X), B):
-            ref_step(W64, b64, [True, False], X[perm[s:s + B]], y[perm[s:s + B]], sgd, bufs,
+            idx = perm[s:s + B]
+            ambiguous = relu_sign_ambiguous(W64, b64, [m1[0].weight.data, m1[2].weight.data],
+                                            [m1[0].bias.data, m1[2].bias.data], [True, False],
+                                            X[idx], K)
+            train_epoch(m1, X, y, crit, o1, batch_size=B, perm=idx)
+            ref_step(W64, b64, [True, False], X[idx], y[idx], sgd, bufs,
                      [first] * 4, label_smoothing=0.1)
             first = False
-    K = 32 + 16
-    for p, q in zip(m.parameters(), flat_params(W64, b64)):
-        assert np.abs(p.data - q).max() <= 4 * 300 * K * U * max(np.abs(q).max(), 0.2)
+            steps += 1
+            if ambiguous:
+                skipped += 1
+                for p, q, buf in zip(m1.parameters(), flat_params(W64, b64), bufs):
+                    q[...] = p.data
+                    buf[...] = o1.state[p]["momentum_buffer"]
+                continue
+            for p, q in zip(m1.parameters(), flat_params(W64, b64)):
+                bound = 4 * steps * K * U * max(np.abs(q).max(), 0.2)
+                assert np.abs(p.data - q).max() <= bound, (steps, np.abs(p.data - q).max(), bound)
+        assert_same(m, o, m1, o1)
+    assert steps == 300 and skipped <= 10, (steps, skipped)
+    assert max(np.abs(p.data - p0).max() for p, p0 in zip(m.parameters(), P0)) > 1e-2  # trained
 
 
 def test_optimizer_state_continues_in_python(rng):
