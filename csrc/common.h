@@ -58,9 +58,10 @@ inline void split_range(index_t n, int t, int nt, index_t align, index_t* begin,
 // Either way the body runs under a DenormalGuard. Bodies must not contain
 // orphaned worksharing (`omp for`): run inline inside another parallel
 // region, it would bind to that region.
+// In a fork() child it always runs inline: the parent's OpenMP pool is gone.
 template <typename Body>
 inline void parallel_or_inline(int nthreads, Body&& body) {
-  if (nthreads <= 1) {
+  if (nthreads <= 1 || forked_child()) {
     DenormalGuard ftz;
     body(0, 1);
     return;
@@ -72,8 +73,12 @@ inline void parallel_or_inline(int nthreads, Body&& body) {
   }
 }
 
-// The thread count for parallel_or_inline: all of them when `parallel`, else 1.
-inline int threads_if(bool parallel) { return parallel ? omp_get_max_threads() : 1; }
+// The thread count for parallel_or_inline: fastmlp's count for the calling
+// thread (kernels.h get_num_threads: process-wide, bounded, capped by a
+// threadpoolctl limit, 1 in a forked child or inside a parallel region) when
+// `parallel`, else 1. Every parallel region takes its count from here or from
+// get_num_threads(), never from OpenMP's own per-thread setting.
+inline int threads_if(bool parallel) { return parallel ? get_num_threads() : 1; }
 
 // `bytes` rounded up to whole 64-byte lines (at least one) of uninitialised
 // memory starting on a 64-byte line; free with std::free. Throws bad_alloc.

@@ -288,8 +288,19 @@ double total_norm(const float* const* arrays, const index_t* rows, const index_t
                   double* sums, double* row_sums);
 
 // -------------------------------------------------------------- threads ----
-void set_num_threads(int n);  // n >= 1, checked by the caller
+// One process-wide count (cpu/threads.cpp), not OpenMP's per-thread setting.
+// The largest count accepted: max(256, the CPUs configured on this machine).
+int max_threads();
+void set_num_threads(int n);  // 1 <= n <= max_threads(), checked by the caller
+// The count a parallel region started now in the calling thread uses: the
+// process-wide count, capped by the calling thread's OpenMP limit when that is
+// below the runtime's default (threadpoolctl's threadpool_limits and
+// omp_set_num_threads in this thread lower it); 1 inside an active OpenMP
+// parallel region (no nesting) and in a fork() child (the parent's OpenMP
+// pool does not survive fork).
 int get_num_threads();
+bool forked_child();  // this process is a fork() child (get_num_threads() == 1)
+// The default count, cgroup and affinity parsing: cpu/threads.h.
 
 // ------------------------------------------------------- CPU dispatch -----
 enum class Isa : int { Generic = 0, Avx2 = 1, Avx512 = 2 };

@@ -14,6 +14,7 @@ void bind_ops(py::module_& m);
 void bind_train(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_activation(py::module_& m);  // bindings_activation.cpp
+void bind_threads(py::module_& m);     // bindings_threads.cpp
 
 namespace {
 
@@ -97,15 +98,6 @@ PYBIND11_MODULE(_core, m) {
         py::arg("bias") = py::none(), py::arg("activation") = py::none(),
         "The triple-loop reference with sgemm's contract (slow; for tests).");
 
-  m.def("set_num_threads", [](py::handle n) {
-    if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n))
-      type_error("num_threads: expected an int, got " + std::string(py::str(py::type::of(n).attr("__name__"))));
-    long long v = n.cast<long long>();
-    if (v < 1 || v > 4096) value_error("num_threads: expected an int >= 1, got " + std::to_string(v));
-    set_num_threads(int(v));
-  }, py::arg("num_threads"));
-  m.def("get_num_threads", &get_num_threads);
-
   m.def("cpu_capability", [] { return std::string(isa_name(active_isa())); });
   m.def("best_cpu_capability", [] { return std::string(isa_name(best_isa())); });
   m.def("set_cpu_capability", [](const std::string& name) {
@@ -116,8 +108,8 @@ PYBIND11_MODULE(_core, m) {
     set_active_isa(want);
   }, py::arg("name"));
 
-  m.def("peak_gflops", [](int threads, double seconds) {
-    if (threads < 1) value_error("threads: expected an int >= 1, got " + std::to_string(threads));
+  m.def("peak_gflops", [](py::handle threads_obj, double seconds) {
+    const int threads = thread_count_arg(threads_obj, "threads");
     if (!(seconds > 0 && seconds <= 60)) value_error("seconds: expected 0 < seconds <= 60");
     py::gil_scoped_release nogil;
     return peak_gflops(threads, seconds);
@@ -138,4 +130,5 @@ PYBIND11_MODULE(_core, m) {
   bind_train(m);
   bind_dropout(m);
   bind_activation(m);
+  bind_threads(m);
 }

@@ -2,6 +2,9 @@
 // arrays: fastmlp.train builds these from a model, a loss and an optimizer.
 // Every argument is checked (and labels range-checked) before any weight is
 // written; the epoch runs with the GIL released.
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -62,7 +65,12 @@ loss: "cross_entropy" | "nll" (y class indices; class_weight (C,), ignore_index;
   layer's output, or on its log_softmax when log_softmax=True (the model ends
   with LogSoftmax over the outputs).
 Returns the sum of the step losses (float64 of float32 values) and the
-number of steps.)doc";
+number of steps.
+Signals: called from the main thread, the epoch runs Python's signal handlers
+between steps (about every 50 ms); an exception one raises (KeyboardInterrupt on
+Ctrl-C) ends the epoch after the step just completed, with the weights and
+optimizer state of the completed steps, and is raised with attributes
+fastmlp_steps (steps completed) and fastmlp_loss_sum.)doc";
 
 std::string at(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
 
@@ -511,10 +519,37 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
 
   index_t steps = 0;
   double loss_sum;
+  // Ctrl-C (issue 15): between steps, at most every kSignalCheck of wall
+  // time, the main thread takes the GIL back briefly and runs Python's signal
+  // handlers; an exception from one (KeyboardInterrupt) ends the epoch after
+  // the step that just finished and is raised with the completed steps in
+  // `fastmlp_steps` and their loss sum in `fastmlp_loss_sum`.
+  std::unique_ptr<py::error_already_set> pending;
+  std::function<bool()> stop;
+  const bool main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>() ==
+                           PyThread_get_thread_ident();
+  constexpr auto kSignalCheck = std::chrono::milliseconds(50);
+  auto last_check = std::chrono::steady_clock::now();
+  if (main_thread)
+    stop = [&] {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_check < kSignalCheck) return false;
+      last_check = now;
+      py::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() == 0) return false;
+      pending.reset(new py::error_already_set());
+      return true;
+    };
   {
     py::gil_scoped_release nogil;
     loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm,
-                           index_t(batch_size), drop_last, loss, &steps, clip);
+                           index_t(batch_size), drop_last, loss, &steps, clip, stop);
+  }
+  if (pending) {
+    if (PyObject_SetAttrString(pending->value().ptr(), "fastmlp_steps", py::int_(steps).ptr()) != 0 ||
+        PyObject_SetAttrString(pending->value().ptr(), "fastmlp_loss_sum", py::float_(loss_sum).ptr()) != 0)
+      PyErr_Clear();  // an exception type without a __dict__: raised as it is
+    throw *pending;
   }
   return py::make_tuple(loss_sum, steps);
 }

@@ -448,5 +448,27 @@ inline void check_adagrad_hyper(const std::string& prefix, double lr, double lr_
   check_nonnegative(prefix, "eps", "epsilon value", eps);
 }
 
+// ------------------------------------------------------- thread counts ----
+// An integer argument (a Python or NumPy integer, not a bool) in [lo, hi]:
+// TypeError / ValueError naming `name` and the range otherwise.
+inline long long int_in_range(py::handle h, const std::string& name, long long lo, long long hi) {
+  const std::string range = "an int in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  if (py::isinstance<py::bool_>(h)) type_error(name + ": expected " + range + ", got bool");
+  PyObject* idx = PyNumber_Index(h.ptr());
+  if (!idx) {
+    PyErr_Clear();
+    type_error(name + ": expected " + range + ", got " + type_name(h));
+  }
+  py::int_ v = py::reinterpret_steal<py::int_>(idx);
+  if (v < py::int_(lo) || v > py::int_(hi))
+    value_error(name + ": expected " + range + ", got " + std::string(py::str(v)));
+  return v.cast<long long>();
+}
+
+// A thread count: an int in [1, max_threads()] (kernels.h), checked as int_in_range.
+inline int thread_count_arg(py::handle h, const std::string& name) {
+  return int(int_in_range(h, name, 1, max_threads()));
+}
+
 }  // namespace fastmlp
 #pragma GCC visibility pop

@@ -1,8 +1,7 @@
-// CPU detection and the active ISA path; the OpenMP thread count.
+// CPU detection and the active ISA path (the thread count: threads.cpp).
 // Detection runs once (first call); the active path can be lowered at runtime
 // (FASTMLP_CPU_CAPABILITY, or fastmlp._set_cpu_capability in tests).
 #include <atomic>
-#include <omp.h>
 #include "kernels.h"
 
 namespace fastmlp {
@@ -45,10 +44,5 @@ const char* isa_name(Isa isa) {
     default: return "generic";
   }
 }
-
-// Threads: we use the OpenMP runtime's own setting so that OMP_NUM_THREADS
-// and threadpoolctl (which calls omp_set_num_threads) control us too.
-void set_num_threads(int n) { omp_set_num_threads(n); }
-int get_num_threads() { return omp_get_max_threads(); }
 
 }  // namespace fastmlp

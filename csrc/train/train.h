@@ -3,6 +3,7 @@
 // here; train_epoch trusts its inputs.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include "kernels.h"
 
 namespace fastmlp {
@@ -135,9 +136,16 @@ struct TrainLoss {
 // min(float(max_norm) / (total + float(1e-6)), 1) in float32 (NaN stays NaN),
 // every gradient *= coef. Every parameter must be updated (ParamSlot::update).
 // Negative: no clipping.
+//
+// stop (issue 15, Ctrl-C): when set, called after every step but the last
+// (between steps, outside any parallel region); returning true ends the
+// epoch there: the weights (back in the caller's layout), the optimizer
+// state and *steps are those of the steps completed, as if the epoch had been
+// given only their rows.
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps, double clip_grad_norm = -1.0);
+                   index_t* steps, double clip_grad_norm = -1.0,
+                   const std::function<bool()>& stop = {});
 
 }  // namespace fastmlp

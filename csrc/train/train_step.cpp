@@ -187,7 +187,7 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps, double clip_grad_norm) {
+                   index_t* steps, double clip_grad_norm, const std::function<bool()>& stop) {
   const index_t B = batch_size;
   const index_t n_steps = drop_last ? n_perm / B : (n_perm + B - 1) / B;
   *steps = n_steps;
@@ -313,7 +313,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     // Not parallel_or_inline: this conversion has always run without a
     // DenormalGuard (FTZ/DAZ could flush a denormal mean or quotient, which
     // fastmlp.data.normalize keeps); the overlapped gather below runs under one.
-#pragma omp parallel for schedule(static) if (bs * F > 32768)
+#pragma omp parallel for schedule(static) if (bs * F > 32768) num_threads(get_num_threads())
     for (index_t i = 0; i < bs; ++i) gather_row(idx, i, buf);
     return static_cast<const float*>(buf);
   };
@@ -494,6 +494,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
     // ---- the next step's rows (already in nxb when gathered beside the head) ----
     if (nidx) x = overlap ? nxb : place_rows(nidx, nbs, next_gather, nxb);
+    if (stop && s + 1 < n_steps && stop()) {  // a pending signal: end after this step
+      *steps = s + 1;
+      break;
+    }
   }
   for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
     TrainLayer& L = layers[l];

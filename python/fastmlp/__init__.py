@@ -19,6 +19,11 @@ if _forced:
     except ValueError as e:  # make the cause obvious at import time
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
 
+_thread_warning = _core._thread_default()["warning"]
+if _thread_warning:  # OMP_NUM_THREADS out of range or not a number: say what is used instead
+    import warnings as _warnings
+    _warnings.warn(_thread_warning, RuntimeWarning, stacklevel=1)
+
 from . import kernels, reference  # noqa: E402
 from .autograd import (Tensor, tensor, from_numpy, no_grad, enable_grad,  # noqa: E402
                        set_grad_enabled, is_grad_enabled, inference_mode)
@@ -34,15 +39,41 @@ _ISA_ORDER = ("generic", "avx2", "avx512")
 
 
 def set_num_threads(num_threads: int) -> None:
-    """Set the number of OpenMP threads fastmlp's kernels use (``>= 1``).
+    """Set the number of threads fastmlp's kernels use, for every thread of the process.
 
-    Same runtime setting as ``OMP_NUM_THREADS`` and threadpoolctl's limit.
+    ``num_threads``: an int in ``[1, fastmlp._core.max_threads()]`` (that is
+    ``max(256, CPUs configured)``); anything else raises TypeError/ValueError naming
+    ``num_threads`` and the range. Like ``torch.set_num_threads`` the setting is
+    process-wide: a Python thread started later uses it too. It is fastmlp's own
+    count: it does not change OpenMP's setting (``omp_set_num_threads``), so other
+    OpenMP libraries in the process (scikit-learn, an OpenMP BLAS) are unaffected.
+
+    The default, chosen at import: ``OMP_NUM_THREADS`` when it is an integer in that
+    range (otherwise a RuntimeWarning at import says why it was not used), else the
+    CPUs in the process's affinity mask (``os.sched_getaffinity``), lowered to
+    ``floor`` of the cgroup CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), at
+    least 1. See README "Threads".
     """
     _core.set_num_threads(num_threads)
 
 
 def get_num_threads() -> int:
-    """Number of OpenMP threads the kernels will use."""
+    """The number of threads a kernel called now from this thread uses.
+
+    The rule: the process-wide count (:func:`set_num_threads`), except that
+
+    * an OpenMP limit set in the calling thread below the OpenMP runtime's default
+      caps it: ``threadpoolctl.threadpool_limits(n)`` (with or without
+      ``user_api="openmp"``) and ``omp_set_num_threads(n)`` give
+      ``min(count, n)`` in that thread while they hold (PyTorch instead lets its own
+      setting win; we follow threadpoolctl, which promises the limit). When
+      ``OMP_NUM_THREADS`` already is ``n`` or less the limit changes nothing
+      OpenMP can see, so the count stands;
+    * it is 1 in a child created by ``fork()`` (e.g. ``multiprocessing``'s default
+      start method on Linux before Python 3.14): libgomp's thread pool does not
+      survive fork, so the child runs every kernel on its own thread, always;
+    * it is 1 inside an active OpenMP parallel region (no nested parallelism).
+    """
     return _core.get_num_threads()
 
 

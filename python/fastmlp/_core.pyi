@@ -81,10 +81,13 @@ def sgemm_naive(a: _Array, b: _Array, c: Optional[np.ndarray] = None, alpha: flo
     """The triple-loop reference with sgemm's contract (slow; for tests)."""
 
 def set_num_threads(num_threads: int) -> None:
-    """Set the OpenMP thread count the kernels use (an int >= 1)."""
+    """Set fastmlp's thread count for every thread of the process (an int in [1, max_threads()])."""
 
 def get_num_threads() -> int:
-    """The OpenMP thread count the kernels use."""
+    """The thread count a kernel called now from this thread uses (see fastmlp.get_num_threads)."""
+
+def max_threads() -> int:
+    """The largest thread count accepted: max(256, CPUs configured)."""
 
 def cpu_capability() -> str:
     """The active ISA path: 'avx512', 'avx2' or 'generic'."""

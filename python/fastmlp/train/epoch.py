@@ -115,15 +115,31 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
                                             perm, batch_size, drop_last, opt, loss=loss,
                                             normalize=norm, dropouts=dropouts,
                                             clip_grad_norm=clip, **kw)
-    except BaseException:
+    except BaseException as e:
         undraw()
+        done = getattr(e, "fastmlp_steps", None)  # interrupted between steps (Ctrl-C)
+        if done:
+            if dropouts is not None:  # the generator as after the completed steps' draws
+                draw_seeds(done * sum(d is not None for d in dropouts))
+            _finish_steps(plan, optimizer, commit, done)
         raise
+    _finish_steps(plan, optimizer, commit, steps)
+    return loss_sum / steps if steps else math.nan
+
+
+def _finish_steps(plan, optimizer, commit, steps):
+    """After ``steps`` fused steps ran: the parameters' versions, the optimizer's counters
+    and state as the loop's.
+
+    An epoch a signal handler's exception (KeyboardInterrupt) stopped between steps thus
+    leaves the model, the optimizer and the dropout generator exactly as a loop over the
+    completed steps' batches would have (that loop interrupted between two steps)."""
     for p in plan.params:
         p._bump_version()
-    if steps:
-        commit(steps)
-        optimizer.zero_grad()
-    return loss_sum / steps if steps else math.nan
+    if not steps:
+        return
+    commit(steps)
+    optimizer.zero_grad()
 
 
 def _dropout_seeds(ps, n, batch_size, drop_last):
