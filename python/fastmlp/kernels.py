@@ -101,7 +101,7 @@ def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:
     Runs an FMA-only register loop for about ``seconds``; benchmarks report
     GEMM throughput as a fraction of it.
     """
-    return _core.peak_gflops(int(threads), float(seconds))
+    return _core.peak_gflops(threads, float(seconds))  # threads: checked by the binding
 
 
 # ----------------------------------------------------------------- ReLU --
