@@ -331,6 +331,27 @@ def test_container_limited_to_one_cpu_defaults_to_one_thread(tmp_path):
     assert d["count"] == 1 and "quota" in d["source"]
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_import_in_a_one_cpu_container_starts_no_worker(tmp_path, version):
+    """The real import on a fake cgroup tree (FASTMLP_TEST_FS_ROOT stands for "/" when
+    the cgroup files are read) limited to 1 CPU: the default is 1 thread and a
+    parallel-sized GEMM starts no OpenMP worker."""
+    fs = tmp_path / "fs"
+    if version == "v2":
+        write(str(fs / "sys/fs/cgroup/ctr/cpu.max"), "100000 100000\n")
+        write(str(fs / "proc/self/cgroup"), "0::/ctr\n")
+    else:
+        write(str(fs / "sys/fs/cgroup/cpu,cpuacct/ctr/cpu.cfs_quota_us"), "100000\n")
+        write(str(fs / "sys/fs/cgroup/cpu,cpuacct/ctr/cpu.cfs_period_us"), "100000\n")
+        write(str(fs / "proc/self/cgroup"), "2:cpu,cpuacct:/ctr\n1:memory:/ctr\n0::/\n")
+    r = run_py(THREAD_COUNTER + """
+    kernels.sgemm(a, a.T)
+    print(fastmlp.get_num_threads(), tasks() - base, fastmlp._core._thread_default()["quota"])
+    """, timeout=60, FASTMLP_TEST_FS_ROOT=str(fs))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "0", "1.0"]
+
+
 def read_real_quota():
     """The quota of this process's own cgroup directory, read independently (root-level
     and own-path files only; None: unlimited or unreadable)."""
@@ -419,15 +440,22 @@ def test_forked_child_runs_kernels_after_parallel_parent():
         a = rng.standard_normal((300, 400)).astype(np.float32)
         b = rng.standard_normal((400, 500)).astype(np.float32)
         x = rng.standard_normal(200001).astype(np.float32)
-        X = rng.standard_normal((512, 64)).astype(np.float32); y = rng.integers(0, 10, 512)
-        def fit():
+        big = rng.standard_normal((768, 768)).astype(np.float32)  # the packed GEMM path
+        X = rng.standard_normal((1024, 200)).astype(np.float32); y = rng.integers(0, 10, 1024)
+        def fit():  # shuffled batches of 256 x 200: the parallel row gather too
             fastmlp.manual_seed(3)
-            m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+            m = nn.Sequential(nn.Linear(200, 256), nn.ReLU(), nn.Linear(256, 10))
             fastmlp.train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1),
-                                batch_size=128, shuffle=False)
+                                batch_size=256, seed=5)
             return m[0].weight.data.tobytes()
+        def packed():  # every ISA path's large GEMM (avx2 and generic: the omp-for packed path)
+            out = []
+            for isa in fastmlp.available_cpu_capabilities():
+                fastmlp._set_cpu_capability(isa)
+                out.append(kernels.sgemm(big, big).tobytes())
+            return out
         def work():
-            return (kernels.sgemm(a, b).tobytes(), kernels.relu_forward(x).tobytes(), fit())
+            return (kernels.sgemm(a, b).tobytes(), packed(), kernels.relu_forward(x).tobytes(), fit())
         parent = work()
         def child(q):
             q.put((fastmlp.get_num_threads(), fastmlp._core._forked_child(), work() == parent))

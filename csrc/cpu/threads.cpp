@@ -176,7 +176,12 @@ ThreadDefault init_threads() {
   int runtime_default = 1;
   std::thread([&] { runtime_default = omp_get_max_threads(); }).join();
   g_runtime_default.store(std::max(runtime_default, 1), std::memory_order_relaxed);
-  ThreadDefault d = default_num_threads(std::getenv("OMP_NUM_THREADS"), "/sys/fs/cgroup", "/proc/self/cgroup");
+  // FASTMLP_TEST_FS_ROOT (tests only): a directory standing for "/" when the
+  // cgroup files are read, so a test can run the real import on a fake tree.
+  const char* fs = std::getenv("FASTMLP_TEST_FS_ROOT");
+  const std::string prefix = fs ? fs : "";
+  ThreadDefault d = default_num_threads(std::getenv("OMP_NUM_THREADS"), prefix + "/sys/fs/cgroup",
+                                        prefix + "/proc/self/cgroup");
   g_count.store(d.count, std::memory_order_relaxed);
   static const int atfork = pthread_atfork(nullptr, nullptr, on_fork_child);
   (void)atfork;

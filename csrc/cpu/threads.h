@@ -25,7 +25,8 @@ double cgroup_cpu_limit(const std::string& root, const std::string& proc_self_cg
 int affinity_cpus();  // CPUs in this process's sched_getaffinity mask (at least 1)
 // Once, at import: reads the runtime's default, sets the default count
 // (default_num_threads from the real environment, /sys/fs/cgroup and
-// /proc/self/cgroup) and installs the fork handler.
+// /proc/self/cgroup, both under $FASTMLP_TEST_FS_ROOT when that is set: a
+// hook for tests only) and installs the fork handler.
 ThreadDefault init_threads();
 
 }  // namespace fastmlp
