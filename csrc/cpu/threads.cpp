@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
+#include <system_error>
 #include <thread>
 #include <vector>
 #include "cpu/threads.h"
@@ -174,7 +175,11 @@ ThreadDefault init_threads() {
   // What the runtime gives a thread that never changed its own setting: read
   // in a fresh thread, since the importing one may be inside a limit.
   int runtime_default = 1;
-  std::thread([&] { runtime_default = omp_get_max_threads(); }).join();
+  try {
+    std::thread([&] { runtime_default = omp_get_max_threads(); }).join();
+  } catch (const std::system_error&) {  // no thread to spare: the caller's own setting
+    runtime_default = omp_get_max_threads();
+  }
   g_runtime_default.store(std::max(runtime_default, 1), std::memory_order_relaxed);
   // FASTMLP_TEST_FS_ROOT (tests only): a directory standing for "/" when the
   // cgroup files are read, so a test can run the real import on a fake tree.
