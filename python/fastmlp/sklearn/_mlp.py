@@ -526,3 +526,21 @@ class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun)
         self.n_threads = n_threads
+
+
+# scikit-learn's estimator checks that cannot hold for these estimators, with why
+# (scikit-learn >= 1.6 has no xfail tag: tests pass this to parametrize_with_checks's
+# ``expected_failed_checks``, see :func:`expected_failed_checks`).
+_FLOAT32_SW = ("float32 arithmetic: the check demands the weighted fit equal the fit on "
+               "repeated rows to rtol=1e-7, but the two sum in different orders and float32 "
+               "rounding (2**-24 relative per operation, compounded over the iterations) "
+               "moves the probabilities by about 2e-7; scikit-learn meets it only in float64")
+_EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": _FLOAT32_SW,
+    "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_SW,
+}
+
+
+def expected_failed_checks(estimator):
+    """The estimator checks expected to fail for ``estimator`` -> {check name: reason}."""
+    return dict(_EXPECTED_FAILED_CHECKS) if isinstance(estimator, _FastMLPMixin) else {}
