@@ -267,15 +267,26 @@ class _FastMLPMixin:
         return (sample_weight is None and not sp.issparse(X)
                 and getattr(self, "loss", "squared_error") != "poisson")
 
+    def _sklearn_float32(self, X, activations):
+        """X and the weights in float32 for scikit-learn's own code (the unfused path)."""
+        X = X.astype(_F32) if X.dtype != _F32 else X
+        activations[0] = X
+        self.coefs_ = [np.asarray(c, dtype=_F32) for c in self.coefs_]
+        self.intercepts_ = [np.asarray(b, dtype=_F32) for b in self.intercepts_]
+        return X
+
+    def _set_params_from_init(self, params):
+        """__init__'s body: every argument stored as scikit-learn's __init__ stores them."""
+        params = {k: v for k, v in params.items() if k != "self"}
+        self.n_threads = params.pop("n_threads")
+        super(_FastMLPMixin, self).__init__(**params)
+
     def _fit_stochastic(self, X, y, sample_weight, activations, deltas, coef_grads,
                         intercept_grads, layer_units, incremental):
         if not self._fusable(X, sample_weight):
             if isinstance(getattr(self, "_optimizer", None), _Fused):
                 del self._optimizer
-            X = X.astype(_F32) if X.dtype != _F32 else X
-            self.coefs_ = [np.asarray(c, dtype=_F32) for c in self.coefs_]
-            self.intercepts_ = [np.asarray(b, dtype=_F32) for b in self.intercepts_]
-            activations[0] = X
+            X = self._sklearn_float32(X, activations)
             with _num_threads(self.n_threads):
                 return super()._fit_stochastic(X, y, sample_weight, activations, deltas,
                                                coef_grads, intercept_grads, layer_units,
@@ -368,10 +379,7 @@ class _FastMLPMixin:
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
                    intercept_grads, layer_units):
         if not self._fusable(X, sample_weight):
-            X = X.astype(_F32) if X.dtype != _F32 else X
-            activations[0] = X
-            self.coefs_ = [np.asarray(c, dtype=_F32) for c in self.coefs_]
-            self.intercepts_ = [np.asarray(b, dtype=_F32) for b in self.intercepts_]
+            X = self._sklearn_float32(X, activations)
             with _num_threads(self.n_threads):
                 return super()._fit_lbfgs(X, y, sample_weight, activations, deltas,
                                           coef_grads, intercept_grads, layer_units)
@@ -486,16 +494,7 @@ class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  n_threads=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.n_threads = n_threads
+        self._set_params_from_init(locals())
 
 
 class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
@@ -516,16 +515,7 @@ class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  n_threads=None):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.n_threads = n_threads
+        self._set_params_from_init(locals())
 
 
 # scikit-learn's estimator checks that cannot hold for these estimators, with why
