@@ -90,8 +90,9 @@ def test_pickle_clone_round_trip(solver):
     assert c.get_params() == est.get_params() and not hasattr(c, "coefs_")
 
 
-def test_float32_input_not_copied_and_dtypes():
-    """float32 X trains without a float64 copy; coefs_ and outputs are float32."""
+def test_float32_and_float64_inputs():
+    """coefs_ and outputs are float32 for float32 X; float64 X gives the model of its
+    float32 conversion (converted once, then the same fused path)."""
     X, y = _data()
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X32, y)
