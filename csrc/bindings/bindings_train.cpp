@@ -21,7 +21,8 @@ const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Line
 train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
             loss, reduction="mean", class_weight=None, ignore_index=-100,
             label_smoothing=0.0, normalize=None, dropouts=None, delta=1.0, beta=1.0, pos_weight=None,
-            log_softmax=False, clip_grad_norm=None) -> (loss_sum, steps)
+            log_softmax=False, clip_grad_norm=None, weight_sq_sums=False)
+  -> (loss_sum, steps), or (loss_sum, steps, sq) with weight_sq_sums=True
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
   in_l == out_{l-1}. biases[l]: (out_l,) like weights, or None.
@@ -70,7 +71,12 @@ Signals: called from the main thread, the epoch runs Python's signal handlers
 between steps (about every 50 ms); an exception one raises (KeyboardInterrupt on
 Ctrl-C) ends the epoch after the step just completed, with the weights and
 optimizer state of the completed steps, and is raised with attributes
-fastmlp_steps (steps completed) and fastmlp_loss_sum.)doc";
+fastmlp_steps (steps completed) and fastmlp_loss_sum.
+weight_sq_sums=True (scikit-learn's L2 loss term, issue 11): also returns sq, float64
+  (steps,): sq[s] = the sum over layers of sum(W_l**2) (kernels.sum_squares of each
+  weight, added in layer order) with the weights step s's forward pass reads.
+Adam and AdamW params may also have eps_bias_corrected (default False): True
+  makes step t's eps eps / (1 - beta2**t) ** 0.5, scikit-learn's Adam.)doc";
 
 std::string at(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
 
@@ -161,6 +167,7 @@ void parse_adam(const py::dict& d, const std::string& name, ParamSlot* p, StateA
   o.weight_decay = get_opt<double>(d, "weight_decay", o.kind == OptimizerKind::AdamW ? 1e-2 : 0.0, name);
   o.amsgrad = get_opt<bool>(d, "amsgrad", false, name);
   o.maximize = get_opt<bool>(d, "maximize", false, name);
+  o.eps_bias_corrected = get_opt<bool>(d, "eps_bias_corrected", false, name);  // issue 11
   p->update = get_opt<bool>(d, "update", true, name);
   check_adam_hyper(name, o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
   p->step = parse_update_count(d, name);
@@ -298,7 +305,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
-                              bool log_softmax, py::handle clip_obj) {
+                              bool log_softmax, py::handle clip_obj, bool want_sq) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -540,10 +547,14 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       pending.reset(new py::error_already_set());
       return true;
     };
+  // weight_sq_sums (issue 11): one entry per step, allocated here.
+  const index_t n_sq = !want_sq ? 0 : drop_last ? n_perm / batch_size : (n_perm + batch_size - 1) / batch_size;
+  py::array_t<double> sq(want_sq ? n_sq : 0);
   {
     py::gil_scoped_release nogil;
     loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm,
-                           index_t(batch_size), drop_last, loss, &steps, clip, stop);
+                           index_t(batch_size), drop_last, loss, &steps, clip,
+                           want_sq ? sq.mutable_data() : nullptr, stop);
   }
   if (pending) {
     if (PyObject_SetAttrString(pending->value().ptr(), "fastmlp_steps", py::int_(steps).ptr()) != 0 ||
@@ -551,6 +562,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       PyErr_Clear();  // an exception type without a __dict__: raised as it is
     throw *pending;
   }
+  if (want_sq) return py::make_tuple(loss_sum, steps, sq);
   return py::make_tuple(loss_sum, steps);
 }
 
@@ -565,5 +577,6 @@ void bind_train(py::module_& m) {
         py::arg("dropouts") = py::none(),
         // losses (issue 10)
         py::arg("delta") = 1.0, py::arg("beta") = 1.0, py::arg("pos_weight") = py::none(),
-        py::arg("log_softmax") = false, py::arg("clip_grad_norm") = py::none(), kTrainDoc);
+        py::arg("log_softmax") = false, py::arg("clip_grad_norm") = py::none(),
+        py::arg("weight_sq_sums") = false, kTrainDoc);
 }

@@ -62,7 +62,7 @@ inline py::array to_f32(py::handle h, const char* name) {
   if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
     type_error(std::string(name) + ": expected a real numeric array, got dtype " +
                std::string(py::str(arr.dtype())));
-  if (!arr.dtype().is(py::dtype::of<float>()))
+  if (!arr.dtype().equal(py::dtype::of<float>()))  // equal, not is: an unpickled array has its own float32 descr object
     arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
   return arr;
 }
@@ -114,7 +114,7 @@ inline py::array inplace_f32(py::handle h, const std::string& name, const char* 
   if (!py::isinstance<py::array>(h))
     type_error(name + ": expected a numpy.ndarray of float32 " + what + ", got " + type_name(h));
   py::array arr = py::reinterpret_borrow<py::array>(h);
-  if (!arr.dtype().is(py::dtype::of<float>()))
+  if (!arr.dtype().equal(py::dtype::of<float>()))  // equal, not is: an unpickled array has its own float32 descr object
     type_error(name + ": expected dtype float32, got " + std::string(py::str(arr.dtype())));
   if (!(arr.flags() & py::array::c_style))
     value_error(name + ": expected a C-contiguous array (np.ascontiguousarray)");

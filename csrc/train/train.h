@@ -27,6 +27,11 @@ struct OptimizerSpec {
   // Adam, AdamW: torch.optim.Adam's options (see adam_update).
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   bool amsgrad = false;
+  // Adam only (scikit-learn's MLP Adam, issue 11): the step's eps is
+  // eps / (1 - beta2^step)^0.5 (in double), which turns torch's
+  // p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) into scikit-learn's
+  // p -= lr*sqrt(bc2)/bc1 * m / (sqrt(v) + eps). The kernel is adam_update as is.
+  bool eps_bias_corrected = false;
   // Rmsprop: torch.optim.RMSprop's options (see rmsprop_update; eps above,
   // momentum in double: torch branches on momentum > 0 as a Python float).
   double alpha = 0.99, rms_momentum = 0;
@@ -137,6 +142,9 @@ struct TrainLoss {
 // every gradient *= coef. Every parameter must be updated (ParamSlot::update).
 // Negative: no clipping.
 //
+// weight_sq_sums (n_steps,) or nullptr (issue 11, scikit-learn's L2 loss term):
+// entry s = sum over layers l in order of sum_squares(W_l) (kernels.h, over its
+// (out,in) layout) with the weights step s's forward pass reads (before its update).
 // stop (issue 15, Ctrl-C): when set, called after every step but the last
 // (between steps, outside any parallel region); returning true ends the
 // epoch there: the weights (back in the caller's layout), the optimizer
@@ -146,6 +154,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
                    index_t* steps, double clip_grad_norm = -1.0,
+                   double* weight_sq_sums = nullptr,
                    const std::function<bool()>& stop = {});
 
 }  // namespace fastmlp

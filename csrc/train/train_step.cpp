@@ -38,6 +38,7 @@
 // backward, which reads the output kept from before the dropout: the Python
 // loop's nn.Dropout calls, the same kernel on the same (B, out) array.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -151,7 +152,10 @@ void apply_update(ParamSlot& p, const float* grad) {
     case OptimizerKind::AdamW:
       (o.kind == OptimizerKind::AdamW ? adamw_update : adam_update)(
           p.param, grad, p.state[0], p.state[1], o.amsgrad ? p.state[2] : nullptr, p.n, o.lr,
-          o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1));
+          o.beta1, o.beta2,
+          o.eps_bias_corrected ? o.eps / std::pow(1.0 - std::pow(o.beta2, double(p.step + 1)), 0.5)
+                               : o.eps,
+          o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1));
       break;
     case OptimizerKind::Rmsprop:
       rmsprop_update(p.param, grad, p.state[0], o.rms_momentum > 0.0 ? p.state[1] : nullptr,
@@ -187,7 +191,8 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps, double clip_grad_norm, const std::function<bool()>& stop) {
+                   index_t* steps, double clip_grad_norm, double* weight_sq_sums,
+                   const std::function<bool()>& stop) {
   const index_t B = batch_size;
   const index_t n_steps = drop_last ? n_perm / B : (n_perm + B - 1) / B;
   *steps = n_steps;
@@ -340,7 +345,19 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     batch_rows(0, &idx, &bs);
     x = place_rows(idx, bs, !consecutive(idx, bs), xbuf[0]);
   }
+  AlignedBuffer<double> sq_rows;  // weight_sq_sums' row sums scratch
+  if (weight_sq_sums) {
+    index_t max_rows = 1;
+    for (int l = 0; l < n_layers; ++l) max_rows = std::max(max_rows, layers[l].out);
+    sq_rows.reserve(size_t(max_rows));
+  }
   for (index_t s = 0; s < n_steps; ++s) {
+    if (weight_sq_sums) {  // the weights this step's forward pass reads (WT holds W^T)
+      double t = 0.0;
+      for (int l = 0; l < n_layers; ++l)
+        t += sum_squares_transposed(wt[l].param, layers[l].out, layers[l].in, sq_rows.data());
+      weight_sq_sums[s] = t;
+    }
     const std::int64_t* idx;
     index_t bs;
     batch_rows(s, &idx, &bs);

@@ -100,7 +100,10 @@ def _normalize_spec(normalize):
 # ------------------------------------------------------------- running --
 
 
-def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None):
+def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None,
+           weight_sq=False):
+    """Run the plan's fused epoch; returns the mean step loss, and with ``weight_sq``
+    (issue 11) also the per-step sums of the weights' squares (see _core.train_epoch)."""
     X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
     if X2.shape[1] != plan.in_features:
         raise ValueError(
@@ -111,10 +114,11 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
     loss = kw.pop("loss")
     dropouts, undraw = _dropout_seeds(plan.dropouts, len(perm), batch_size, drop_last)
     try:
-        loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
-                                            perm, batch_size, drop_last, opt, loss=loss,
-                                            normalize=norm, dropouts=dropouts,
-                                            clip_grad_norm=clip, **kw)
+        loss_sum, steps, *sq = _core.train_epoch(plan.weights, plan.biases, plan.activations,
+                                                 X2, y, perm, batch_size, drop_last, opt,
+                                                 loss=loss, normalize=norm, dropouts=dropouts,
+                                                 clip_grad_norm=clip, weight_sq_sums=weight_sq,
+                                                 **kw)
     except BaseException as e:
         undraw()
         done = getattr(e, "fastmlp_steps", None)  # interrupted between steps (Ctrl-C)
@@ -124,7 +128,8 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
             _finish_steps(plan, optimizer, commit, done)
         raise
     _finish_steps(plan, optimizer, commit, steps)
-    return loss_sum / steps if steps else math.nan
+    mean = loss_sum / steps if steps else math.nan
+    return (mean, sq[0]) if weight_sq else mean
 
 
 def _finish_steps(plan, optimizer, commit, steps):
