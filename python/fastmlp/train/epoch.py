@@ -110,6 +110,9 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
     kw = dict(plan.loss)
     loss = kw.pop("loss")
     dropouts, undraw = _dropout_seeds(plan.dropouts, len(perm), batch_size, drop_last)
+    # a batch_size beyond the epoch's rows is one batch (none with drop_last): min keeps the
+    # step count and every batch, and the core's int64 (its workspaces are sized by it)
+    batch_size = min(batch_size, len(perm) + 1)
     try:
         loss_sum, steps = _core.train_epoch(plan.weights, plan.biases, plan.activations, X2, y,
                                             perm, batch_size, drop_last, opt, loss=loss,
