@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core
 from .reference import _resolve_activation
+from ._args import integer as _int, real as _real
 
 __all__ = [
     "sgemm",
@@ -91,8 +92,8 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     """
     if relu is not None:  # the deprecated alias (checked only when given: a hot path)
         activation = _resolve_activation(activation, relu)
-    return _core.sgemm(a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b),
-                       bias, activation)
+    return _core.sgemm(a, b, c, _real(alpha, "alpha"), _real(beta, "beta"), bool(trans_a),
+                       bool(trans_b), bias, activation)
 
 
 def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:
@@ -270,7 +271,8 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     The reduction is summed in double in a fixed order: bitwise the same at
     any thread count.
     """
-    return _core.cross_entropy(logits, target, weight, ignore_index, float(label_smoothing),
+    return _core.cross_entropy(logits, target, weight, _int(ignore_index, "ignore_index"),
+                               _real(label_smoothing, "label_smoothing"),
                                reduction, dlogits)
 
 
@@ -308,7 +310,7 @@ def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
     ``delta`` > 0 (ValueError otherwise, as PyTorch), used in double. Other arguments and
     returns as :func:`mse_loss`.
     """
-    return _core.huber_loss(pred, target, float(delta), reduction, dpred)
+    return _core.huber_loss(pred, target, _real(delta, "delta"), reduction, dpred)
 
 
 def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
@@ -319,7 +321,7 @@ def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
     ``beta`` >= 0 (ValueError otherwise, as PyTorch), used in double; ``beta == 0`` is
     :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
     """
-    return _core.smooth_l1_loss(pred, target, float(beta), reduction, dpred)
+    return _core.smooth_l1_loss(pred, target, _real(beta, "beta"), reduction, dpred)
 
 
 def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
@@ -385,7 +387,8 @@ def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     dinput)``: a Python float for "mean"/"sum" (nan for "mean" when no weight is kept), a
     float32 (N,) array for "none". Sums in double in row order: any thread count, same bits.
     """
-    return _core.nll_loss(input, target, weight, ignore_index, reduction, dinput)
+    return _core.nll_loss(input, target, weight, _int(ignore_index, "ignore_index"), reduction,
+                          dinput)
 
 
 # ------------------------------------------------------------------ SGD --
@@ -408,7 +411,8 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     ignored otherwise. Like PyTorch, lr, momentum and weight_decay must be
     >= 0 and nesterov needs momentum > 0 and dampening == 0 (ValueError).
     """
-    _core.sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
+    _core.sgd_update(param, grad, momentum_buffer, _real(lr, "lr"), _real(momentum, "momentum"),
+                     _real(dampening, "dampening"), _real(weight_decay, "weight_decay"),
                      bool(nesterov), bool(maximize), bool(first_step))
 
 
@@ -442,17 +446,19 @@ _ADAM_DOC = """One ``torch.optim.{cls}`` step for one parameter, in place, float
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
                 beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
                 maximize=False) -> None:
-    _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
-                      float(beta2), float(eps), float(weight_decay), bool(amsgrad),
-                      bool(maximize), float(step))
+    _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
+                      _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
+                      _real(weight_decay, "weight_decay"), bool(amsgrad), bool(maximize),
+                      _real(step, "step"))
 
 
 def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
                  beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
                  maximize=False) -> None:
-    _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
-                       float(beta2), float(eps), float(weight_decay), bool(amsgrad),
-                       bool(maximize), float(step))
+    _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
+                       _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
+                       _real(weight_decay, "weight_decay"), bool(amsgrad), bool(maximize),
+                       _real(step, "step"))
 
 
 adam_update.__doc__ = _ADAM_DOC.format(
@@ -521,8 +527,9 @@ def rmsprop_update(param, grad, square_avg, momentum_buffer=None, grad_avg=None,
     naming the argument, before anything is written; NaN too). PyTorch starts the three
     state arrays at zeros.
     """
-    _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, float(lr),
-                         float(alpha), float(eps), float(weight_decay), float(momentum),
+    _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, _real(lr, "lr"),
+                         _real(alpha, "alpha"), _real(eps, "eps"),
+                         _real(weight_decay, "weight_decay"), _real(momentum, "momentum"),
                          bool(centered), bool(maximize))
 
 
@@ -546,8 +553,9 @@ def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weigh
     argument, before anything is written). PyTorch starts ``state_sum`` at
     ``initial_accumulator_value``.
     """
-    _core.adagrad_update(param, grad, state_sum, float(lr), float(lr_decay),
-                         float(weight_decay), float(eps), bool(maximize), float(step))
+    _core.adagrad_update(param, grad, state_sum, _real(lr, "lr"), _real(lr_decay, "lr_decay"),
+                         _real(weight_decay, "weight_decay"), _real(eps, "eps"), bool(maximize),
+                         _real(step, "step"))
 
 
 # ----------------------------------------------------- gradient norms --
