@@ -349,11 +349,17 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     if (!ms[0].is_none()) {
       input.has_mean = true;
       input.mean = float(number(ms[0], "mean"));
+      if (!std::isfinite(input.mean))
+        value_error("normalize: mean must be finite in float32, got " + num_str(number(ms[0], "mean")));
     }
     if (!ms[1].is_none()) {
       input.has_std = true;
       const double sd = number(ms[1], "std");
-      if (!(sd > 0.0)) value_error("normalize: std must be > 0, got " + std::to_string(sd));
+      // the batches are divided by float(std): 0, subnormal (flushed to zero) or inf in
+      // float32 would make them inf or 0
+      if (!(float(sd) >= std::numeric_limits<float>::min() && float(sd) <= std::numeric_limits<float>::max()))
+        value_error("normalize: std must be > 0, got " + num_str(sd) +
+                    (sd > 0 ? " (0, subnormal or inf in float32: it must be a normal float32)" : ""));
       input.std = float(sd);
     }
     py::array a = py::array::ensure(X_obj);

@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ..data import normalize as _normalize
+from ..data import _normalization, normalize as _normalize
 from ..functional.dropout import draw_seeds, seed_generator
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
@@ -83,18 +83,7 @@ def _normalize_spec(normalize):
         return (None, None)
     if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
         raise TypeError(f"normalize: expected None, True or a (mean, std) pair, got {normalize!r}")
-    spec = []
-    for name, v in zip(("mean", "std"), normalize):
-        if v is not None:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise TypeError(f"normalize: {name} must be a real number or None, got {v!r}")
-            v = float(v)
-            if not math.isfinite(v):
-                raise ValueError(f"normalize: {name} must be finite, got {v}")
-        spec.append(v)
-    if spec[1] is not None and not spec[1] > 0:
-        raise ValueError(f"normalize: std must be > 0, got {spec[1]}")
-    return tuple(spec)
+    return _normalization(*normalize)
 
 
 # ------------------------------------------------------------- running --
