@@ -28,6 +28,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn.loss import _Loss
 from ..nn.utils import clip_grad_norm_
+from ..optim.optimizer import Optimizer
 from .plan import Fallback, make_plan, optimizer_spec
 
 __all__ = ["train_epoch", "python_epoch"]
@@ -167,6 +168,8 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
         optimizer.zero_grad()
         outputs = model(inputs)
         loss = criterion(outputs, labels)
+        if type(loss) is not Tensor or loss.data.size != 1:
+            loss = _scalar_loss(loss, criterion)
         loss.backward()
         if clip_grad_norm is not None:
             clip_grad_norm_(model.parameters(), clip_grad_norm)
@@ -198,6 +201,27 @@ def _order(perm, shuffle, seed, n):
         bad = int(order[(order < 0) | (order >= n)][0])
         raise ValueError(f"perm: index {bad} out of range for {n} samples")
     return order
+
+
+def _check_roles(criterion, optimizer):
+    """TypeError naming ``criterion`` / ``optimizer`` when they cannot be what the loop
+    calls (``criterion(outputs, labels)``, ``optimizer.zero_grad()`` / ``.step()``)."""
+    if not callable(criterion):
+        raise TypeError(f"criterion: expected a loss module or a callable (outputs, labels) -> "
+                        f"scalar Tensor, got {type(criterion).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer: expected a fastmlp.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+
+
+def _scalar_loss(loss, criterion):
+    """The loop's ``loss`` checked to be a scalar Tensor (what ``backward()`` needs)."""
+    if not isinstance(loss, Tensor) or loss.data.size != 1:
+        what = (f"a Tensor of shape {loss.data.shape}" if isinstance(loss, Tensor)
+                else type(loss).__name__)
+        raise TypeError(f"criterion: {getattr(criterion, '__name__', type(criterion).__name__)}"
+                        f" returned {what}, expected a scalar (1-element) Tensor")
+    return loss
 
 
 def _check_clip(clip_grad_norm):
@@ -288,6 +312,7 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     Dropout is an identity (no seed drawn), as in the loop.
     """
     batch_size = _check_batch_size(batch_size)
+    _check_roles(criterion, optimizer)
     clip = _check_clip(clip_grad_norm)
     norm = _normalize_spec(normalize)
     X, y = _prepare(X, y, norm)
