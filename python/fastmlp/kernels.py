@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from .reference import _resolve_activation
-from ._args import integer as _int, real as _real
+from ._args import integer as _int, real as _real, text as _text
 
 __all__ = [
     "sgemm",
@@ -273,7 +273,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     """
     return _core.cross_entropy(logits, target, weight, _int(ignore_index, "ignore_index"),
                                _real(label_smoothing, "label_smoothing"),
-                               reduction, dlogits)
+                               _text(reduction, "reduction"), dlogits)
 
 
 # ------------------------------------------------------------------ MSE --
@@ -291,7 +291,7 @@ def mse_loss(pred, target, *, reduction="mean", dpred=None):
     the mean of nothing), an array of pred's shape for "none"; dpred is
     ``2 * (pred - target)`` (over ``pred.size`` for "mean").
     """
-    return _core.mse_loss(pred, target, reduction, dpred)
+    return _core.mse_loss(pred, target, _text(reduction, "reduction"), dpred)
 
 
 def l1_loss(pred, target, *, reduction="mean", dpred=None):
@@ -300,7 +300,7 @@ def l1_loss(pred, target, *, reduction="mean", dpred=None):
     Arguments and returns as :func:`mse_loss`; dpred is ``sign(pred - target)``
     (0 where they are equal, as PyTorch), over ``pred.size`` for "mean".
     """
-    return _core.l1_loss(pred, target, reduction, dpred)
+    return _core.l1_loss(pred, target, _text(reduction, "reduction"), dpred)
 
 
 def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
@@ -310,7 +310,8 @@ def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
     ``delta`` > 0 (ValueError otherwise, as PyTorch), used in double. Other arguments and
     returns as :func:`mse_loss`.
     """
-    return _core.huber_loss(pred, target, _real(delta, "delta"), reduction, dpred)
+    return _core.huber_loss(pred, target, _real(delta, "delta"), _text(reduction, "reduction"),
+                            dpred)
 
 
 def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
@@ -321,7 +322,8 @@ def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
     ``beta`` >= 0 (ValueError otherwise, as PyTorch), used in double; ``beta == 0`` is
     :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
     """
-    return _core.smooth_l1_loss(pred, target, _real(beta, "beta"), reduction, dpred)
+    return _core.smooth_l1_loss(pred, target, _real(beta, "beta"), _text(reduction, "reduction"),
+                                dpred)
 
 
 def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
@@ -337,7 +339,8 @@ def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="
     pos_weight. The transcendentals are scalar ``std::exp``/``std::log1p`` in
     double (no vector math yet: a loss pass is small next to the GEMMs).
     """
-    return _core.bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits)
+    return _core.bce_with_logits(logits, target, weight, pos_weight, _text(reduction, "reduction"),
+                                 dlogits)
 
 
 # -------------------------------------------------------------- softmax --
