@@ -542,7 +542,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     }
   }
   if (no_memory)
-    memory_error("batch_size: cannot allocate the workspaces of a batch of " + std::to_string(B) + " rows (" +
+    memory_error("batch_size: cannot allocate the workspaces of a batch of " +
+                 std::to_string(std::min<index_t>(B, std::max<index_t>(n_perm, 1))) + " rows (" +
                  std::to_string(size_t(B) * size_t(row_floats) * sizeof(float)) + " bytes or so)");
   return py::make_tuple(loss_sum, steps);
 }
