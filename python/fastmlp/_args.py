@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["real", "integer", "flag", "text", "INT64_MIN", "INT64_MAX", "UINT64_MAX"]
 
 INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
@@ -66,9 +68,7 @@ def flag(v, name: str) -> bool:
     str such as ``"False"`` is truthy, so it is refused rather than guessed)."""
     if v is True or v is False:
         return v
-    if isinstance(v, numbers.Integral) and int(v) in (0, 1):
-        return bool(v)
-    if type(v).__name__ == "bool_":  # numpy.bool_
+    if isinstance(v, np.bool_) or (isinstance(v, numbers.Integral) and int(v) in (0, 1)):
         return bool(v)
     raise TypeError(f"{name}: expected a bool, got {_got(v)}")
 

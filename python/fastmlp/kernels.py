@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from .reference import _resolve_activation
-from ._args import integer as _int, real as _real, text as _text
+from ._args import flag as _flag, integer as _int, real as _real, text as _text
 
 __all__ = [
     "sgemm",
@@ -92,8 +92,8 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     """
     if relu is not None:  # the deprecated alias (checked only when given: a hot path)
         activation = _resolve_activation(activation, relu)
-    return _core.sgemm(a, b, c, _real(alpha, "alpha"), _real(beta, "beta"), bool(trans_a),
-                       bool(trans_b), bias, activation)
+    return _core.sgemm(a, b, c, _real(alpha, "alpha"), _real(beta, "beta"),
+                       _flag(trans_a, "trans_a"), _flag(trans_b, "trans_b"), bias, activation)
 
 
 def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:
@@ -416,7 +416,8 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     """
     _core.sgd_update(param, grad, momentum_buffer, _real(lr, "lr"), _real(momentum, "momentum"),
                      _real(dampening, "dampening"), _real(weight_decay, "weight_decay"),
-                     bool(nesterov), bool(maximize), bool(first_step))
+                     _flag(nesterov, "nesterov"), _flag(maximize, "maximize"),
+                     _flag(first_step, "first_step"))
 
 
 _ADAM_DOC = """One ``torch.optim.{cls}`` step for one parameter, in place, float32.
@@ -451,8 +452,8 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, 
                 maximize=False) -> None:
     _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
                       _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
-                      _real(weight_decay, "weight_decay"), bool(amsgrad), bool(maximize),
-                      _real(step, "step"))
+                      _real(weight_decay, "weight_decay"), _flag(amsgrad, "amsgrad"),
+                      _flag(maximize, "maximize"), _real(step, "step"))
 
 
 def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
@@ -460,8 +461,8 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step,
                  maximize=False) -> None:
     _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
                        _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
-                       _real(weight_decay, "weight_decay"), bool(amsgrad), bool(maximize),
-                       _real(step, "step"))
+                       _real(weight_decay, "weight_decay"), _flag(amsgrad, "amsgrad"),
+                       _flag(maximize, "maximize"), _real(step, "step"))
 
 
 adam_update.__doc__ = _ADAM_DOC.format(
@@ -533,7 +534,7 @@ def rmsprop_update(param, grad, square_avg, momentum_buffer=None, grad_avg=None,
     _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, _real(lr, "lr"),
                          _real(alpha, "alpha"), _real(eps, "eps"),
                          _real(weight_decay, "weight_decay"), _real(momentum, "momentum"),
-                         bool(centered), bool(maximize))
+                         _flag(centered, "centered"), _flag(maximize, "maximize"))
 
 
 def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
@@ -557,8 +558,8 @@ def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weigh
     ``initial_accumulator_value``.
     """
     _core.adagrad_update(param, grad, state_sum, _real(lr, "lr"), _real(lr_decay, "lr_decay"),
-                         _real(weight_decay, "weight_decay"), _real(eps, "eps"), bool(maximize),
-                         _real(step, "step"))
+                         _real(weight_decay, "weight_decay"), _real(eps, "eps"),
+                         _flag(maximize, "maximize"), _real(step, "step"))
 
 
 # ----------------------------------------------------- gradient norms --
