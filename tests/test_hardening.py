@@ -63,10 +63,18 @@ def _net():
 
 def _train(**kw):
     m = _net()
-    args = dict(criterion=nn.CrossEntropyLoss(), optimizer=optim.SGD(m.parameters(), lr=0.1))
+    args = dict(criterion=nn.CrossEntropyLoss(), optimizer=optim.SGD(m.parameters(), lr=0.1),
+                y=T64 % 2)
     args.update(kw)
-    return fastmlp.train_epoch(m, X32, T64 % 2, args.pop("criterion"), args.pop("optimizer"),
-                               **args)
+    return fastmlp.train_epoch(m, X32, args.pop("y"), args.pop("criterion"),
+                               args.pop("optimizer"), **args)
+
+
+def _set(obj, **attrs):
+    """``obj`` with attributes changed after construction (as a user may)."""
+    for k, v in attrs.items():
+        setattr(obj, k, v)
+    return obj
 
 
 def _edited(make, key, value):
@@ -122,6 +130,15 @@ BAD_INPUTS = [
     ("train_epoch-criterion-int", lambda: _train(criterion=3), TypeError, "criterion: expected"),
     ("train_epoch-optimizer-None", lambda: _train(optimizer=None), TypeError,
      "optimizer: expected a fastmlp.optim.Optimizer, got NoneType"),
+    ("train_epoch-edited-ignore_index", lambda: _train(criterion=_set(
+        nn.CrossEntropyLoss(), ignore_index=2**63)), ValueError, "ignore_index: expected"),
+    ("train_epoch-edited-label_smoothing", lambda: _train(criterion=_set(
+        nn.CrossEntropyLoss(), label_smoothing="a")), TypeError, "label_smoothing"),
+    ("train_epoch-edited-huber-delta", lambda: _train(criterion=_set(nn.HuberLoss(), delta="a"),
+                                                      y=np.zeros((4, 2), np.float32)),
+     TypeError, "delta"),
+    ("train_epoch-perm-uint64-max", lambda: _train(perm=np.array([2**64 - 1], np.uint64)),
+     ValueError, "perm: index 18446744073709551615 out of range"),
     ("train_epoch-seed-str", lambda: _train(seed="a"), TypeError, "seed: expected"),
     ("train_epoch-seed-negative", lambda: _train(seed=-1), ValueError, "seed: expected"),
     # 4: optimizer hyperparameters, wherever a group is used

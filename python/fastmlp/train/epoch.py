@@ -99,6 +99,13 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
     opt, commit = optimizer_spec(optimizer, plan.params)
     kw = dict(plan.loss)
     loss = kw.pop("loss")
+    for key in ("label_smoothing", "delta", "beta"):  # as the loop's kernels convert them
+        if key in kw:
+            kw[key] = _args.real(kw[key], key)
+    if "ignore_index" in kw:
+        kw["ignore_index"] = _args.integer(kw["ignore_index"], "ignore_index")
+    if "reduction" in kw:
+        kw["reduction"] = _args.text(kw["reduction"], "reduction")
     dropouts, undraw = _dropout_seeds(plan.dropouts, len(perm), batch_size, drop_last)
     # a batch_size beyond the epoch's rows is one batch (none with drop_last): min keeps the
     # step count and every batch, and the core's int64 (its workspaces are sized by it)
@@ -198,6 +205,8 @@ def _order(perm, shuffle, seed, n):
     if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
         raise TypeError(f"perm: expected a 1-D array of sample indices, got "
                         f"{order.ndim}-D {order.dtype}")
+    if order.size and order.dtype.kind == "u" and order.max() >= n:  # before int64 wraps it
+        raise ValueError(f"perm: index {int(order.max())} out of range for {n} samples")
     order = order.astype(np.int64, copy=False)
     if order.size and (order.min() < 0 or order.max() >= n):
         bad = int(order[(order < 0) | (order >= n)][0])
