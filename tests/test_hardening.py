@@ -592,6 +592,7 @@ def test_cli_huge_batch_size_trains(small_data):
 @pytest.mark.parametrize("args,code,needle", [
     (["train", "--threads", "100000"], 2, "--threads"),
     (["train", "--batch-size", "9223372036854775808"], 2, "--batch-size"),
+    (["bench", "--threads", "100000"], 2, "--threads"),
     (["bench", "--reps", "0"], 2, "--reps"),
     (["bench", "--reps", "-3"], 2, "--reps"),
     (["bench", "--threshold", "nan"], 2, "--threshold"),
