@@ -156,6 +156,11 @@ BAD_INPUTS = [
      "Invalid epsilon value: nan"),
     ("Adam-edited-betas", lambda: _edited(lambda: optim.Adam(_params()), "betas",
                                           (0.9, 1.0)).step(), ValueError, "index 1"),
+    ("SGD-edited-maximize-str", lambda: _train(optimizer=_edited(lambda: optim.SGD(
+        _net().parameters(), lr=0.1), "maximize", "no")), TypeError, "maximize: expected a bool"),
+    ("Adam-amsgrad-str", lambda: optim.Adam(_params(), amsgrad="no"), TypeError, "amsgrad"),
+    ("RMSprop-centered-str", lambda: optim.RMSprop(_params(), centered="yes"), TypeError,
+     "centered"),
     ("RMSprop-alpha-str", lambda: optim.RMSprop(_params(), alpha="a"), TypeError, "alpha"),
     ("Adagrad-lr_decay-str", lambda: optim.Adagrad(_params(), lr_decay="a"), TypeError,
      "lr_decay"),

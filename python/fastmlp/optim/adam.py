@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import kernels
 from .._args import real
-from .optimizer import KernelOptimizer, check_nonnegative
+from .optimizer import KernelOptimizer, check_flags, check_nonnegative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -75,6 +75,7 @@ class Adam(KernelOptimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]} "
                                  f"(expected 0 <= betas[{i}] < 1)")
         check_nonnegative(group, (("weight_decay", "weight_decay value"),))
+        check_flags(group, ("amsgrad", "maximize", "decoupled_weight_decay"))
 
     def _used(self, group):
         return self.state_names if group["amsgrad"] else self.state_names[:2]

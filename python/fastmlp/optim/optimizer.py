@@ -22,13 +22,14 @@ from itertools import chain
 
 import numpy as np
 
-from .._args import real
+from .._args import flag, real
 from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
 from ..nn.module import _to_numpy
 
-__all__ = ["Optimizer", "KernelOptimizer", "required", "check_nonnegative", "check_real"]
+__all__ = ["Optimizer", "KernelOptimizer", "required", "check_nonnegative", "check_real",
+           "check_flags"]
 
 
 class _Required:
@@ -62,6 +63,14 @@ def check_nonnegative(group, checks) -> None:
         v = group[key]
         if not 0.0 <= real(v, key, what=f"a real number >= 0 ({wording})"):
             raise ValueError(f"Invalid {wording}: {v} (expected {key} >= 0)")
+
+
+def check_flags(group, keys) -> None:
+    """Each ``group[key]`` is a bool (or NumPy bool, 0, 1): TypeError naming ``key``
+    otherwise. The loop's kernels and the fused epoch then read the same value (a str
+    such as ``"False"`` would be True to one and an error to the other)."""
+    for key in keys:
+        flag(group[key], key)
 
 
 def check_real(group, key) -> float:

@@ -6,7 +6,8 @@ import numpy as np
 from .. import kernels
 from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, check_nonnegative, check_real, grad_array, required
+from .optimizer import (Optimizer, check_flags, check_nonnegative, check_real, grad_array,
+                        required)
 
 __all__ = ["SGD"]
 
@@ -56,6 +57,7 @@ class SGD(Optimizer):
         check_nonnegative(group, (("momentum", "momentum value"),
                                   ("weight_decay", "weight_decay value")))
         check_real(group, "dampening")
+        check_flags(group, ("nesterov", "maximize"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
