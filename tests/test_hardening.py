@@ -302,6 +302,10 @@ _BIG32 = "np.broadcast_to(np.float32(1), (1 << 20, 1 << 20))"
 CONVERSIONS = [
     ("sgemm", f"kernels.sgemm({_BIG32}, np.ones((1 << 20, 1), np.float32))", "a:"),
     ("sgemm-b", f"kernels.sgemm(np.ones((1, 1 << 20), np.float32), {_BIG32}.T)", "b:"),
+    ("sgemm-result", "kernels.sgemm(np.ones((1 << 20, 1), np.float32), "
+                     "np.ones((1, 1 << 20), np.float32))", "cannot allocate a float32 result"),
+    ("relu-result", "kernels.relu_forward(np.broadcast_to(np.float32(1), (1 << 20, 1 << 20)))",
+     "x:"),
     ("bias_grad", f"kernels.bias_grad({_BIG})", "dout:"),
     ("cross_entropy", f"kernels.cross_entropy({_BIG}, np.zeros(1 << 20, np.int64))", "logits:"),
     ("relu_forward", f"kernels.relu_forward({_BIG})", "x:"),
