@@ -30,19 +30,30 @@ def _got(v) -> str:
     return f"{type(v).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
 
 
+def _int_to_float(v: int, name: str) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{name}: {_got(v)} is too large for a float") from None
+
+
 def real(v, name: str, *, finite: bool = False, lo: float | None = None,
          what: str = "a real number") -> float:
     """``v`` as a Python float; TypeError naming ``name`` for a non-number (str, bool,
     None, ...). ``finite``: ValueError for inf/NaN; ``lo``: ValueError unless ``v >= lo``
     (NaN fails)."""
-    if type(v) is float and not finite and lo is None:  # the hot path (optimizer steps)
-        return v
+    t = type(v)
+    if (t is float or t is int) and not finite and lo is None:  # the hot path (steps)
+        return v if t is float else _int_to_float(v, name)
     if v is None or isinstance(v, (str, bytes, bool)):
         raise TypeError(f"{name}: expected {what}, got {_got(v)}")
-    try:
-        f = float(v)
-    except (TypeError, ValueError, OverflowError):
-        raise TypeError(f"{name}: expected {what}, got {_got(v)}") from None
+    if t is int:
+        f = _int_to_float(v, name)
+    else:
+        try:
+            f = float(v)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(f"{name}: expected {what}, got {_got(v)}") from None
     if finite and not math.isfinite(f):
         raise ValueError(f"{name}: expected a finite number, got {f}")
     if lo is not None and not f >= lo:

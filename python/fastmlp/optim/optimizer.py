@@ -61,7 +61,8 @@ def check_nonnegative(group, checks) -> None:
     construction."""
     for key, wording in checks:
         v = group[key]
-        if not 0.0 <= real(v, key, what=f"a real number >= 0 ({wording})"):
+        f = v if type(v) is float else real(v, key, what=f"a real number >= 0 ({wording})")
+        if not 0.0 <= f:
             raise ValueError(f"Invalid {wording}: {v} (expected {key} >= 0)")
 
 
