@@ -70,7 +70,9 @@ def integer(v, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX,
             raise TypeError(f"{name}: expected {what}, got {_got(v)}")
         v = int(v)
     if not lo <= v <= hi:
-        raise ValueError(f"{name}: expected {what} in [{lo}, {hi}], got {v}")
+        rng = (f">= {lo}" if hi == math.inf else f"<= {hi}" if lo == -math.inf
+               else f"in [{lo}, {hi}]")
+        raise ValueError(f"{name}: expected {what} {rng}, got {v}")
     return v
 
 

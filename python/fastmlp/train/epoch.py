@@ -198,8 +198,8 @@ def _output_width(model, X, transform=None):
 def _order(perm, shuffle, seed, n):
     """The sample order of an epoch: ``perm`` as given (checked), else drawn from ``seed``."""
     if perm is None:
-        if seed is not None and not isinstance(seed, np.random.SeedSequence):
-            _args.integer(seed, "seed", 0, math.inf, what="None or an integer >= 0")
+        if isinstance(seed, (str, bytes, bool, float, numbers.Integral)):  # else numpy's own
+            _args.integer(seed, "seed", 0, math.inf, what="None or an integer")
         return np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     order = np.asarray(perm)
     if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
