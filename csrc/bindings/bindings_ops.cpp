@@ -16,7 +16,6 @@ using namespace fastmlp;
 
 namespace {
 
-using f32_c = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 std::string num_str(double v) { return std::string(py::str(py::float_(v))); }  // as Python prints it
 
@@ -56,7 +55,7 @@ py::array relu_backward_py(py::handle dout_obj, py::handle y_obj, py::handle dx_
 py::array bias_grad_py(py::handle dout_obj, py::handle db_obj) {
   MatView v = matrix_view(dout_obj, "dout");
   if (v.trans) {  // the kernel reads rows: make one C-ordered copy
-    py::array c = f32_c::ensure(v.keep);
+    py::array c = c_array<float>(v.keep, "dout");
     v = MatView{static_cast<const float*>(c.data()), v.rows, v.cols, std::max<index_t>(v.cols, 1), false, c};
   }
   const index_t M = v.rows, N = v.cols;

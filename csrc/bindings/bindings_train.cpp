@@ -364,11 +364,17 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     if (!ms[0].is_none()) {
       input.has_mean = true;
       input.mean = float(number(ms[0], "mean"));
+      if (!std::isfinite(input.mean))
+        value_error("normalize: mean must be finite in float32, got " + num_str(number(ms[0], "mean")));
     }
     if (!ms[1].is_none()) {
       input.has_std = true;
       const double sd = number(ms[1], "std");
-      if (!(sd > 0.0)) value_error("normalize: std must be > 0, got " + std::to_string(sd));
+      // the batches are divided by float(std): 0, subnormal (flushed to zero) or inf in
+      // float32 would make them inf or 0
+      if (!(float(sd) >= std::numeric_limits<float>::min() && float(sd) <= std::numeric_limits<float>::max()))
+        value_error("normalize: std must be > 0, got " + num_str(sd) +
+                    (sd > 0 ? " (0, subnormal or inf in float32: it must be a normal float32)" : ""));
       input.std = float(sd);
     }
     py::array a = py::array::ensure(X_obj);
@@ -376,7 +382,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       type_error("X: with normalize, expected uint8 images, got " +
                  (a ? "dtype " + std::string(py::str(a.dtype())) : std::string("a non-array")));
     if (a.ndim() != 2) value_error("X: expected a 2-D array, got shape " + shape_str(a));
-    auto Xu = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+    auto Xu = c_array<std::uint8_t>(a, "X");
     input.u8 = Xu.data();
     X = Xu;
   }
@@ -413,7 +419,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   if (!perm_any || (perm_any.dtype().kind() != 'i' && perm_any.dtype().kind() != 'u'))
     type_error("perm: expected an integer index array");
   if (perm_any.ndim() != 1) value_error("perm: expected a 1-D index array, got shape " + shape_str(perm_any));
-  auto perm = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(perm_any);
+  auto perm = c_array<std::int64_t>(perm_any, "perm");
   const index_t n_perm = perm.shape(0);
   for (index_t i = 0; i < n_perm; ++i)
     if (perm.data()[i] < 0 || perm.data()[i] >= N)
@@ -440,7 +446,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       if (sa.ndim() != 1 || sa.shape(0) != n_steps)
         value_error(name + "['seeds']: expected shape (" + std::to_string(n_steps) + ",) (one per step), got " +
                     shape_str(sa));
-      seed_keep.push_back(py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(sa));
+      seed_keep.push_back(c_array<std::uint64_t>(sa, name + "['seeds']"));
       layers[l].dropout_seeds = seed_keep.back().data();
     }
   }
@@ -524,8 +530,23 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       value_error(writable[i].name + ": shares memory with pos_weight");
   }
 
+  // Workspaces are (B, width) rows: B = min(batch_size, n_perm + 1) keeps the
+  // step count (ceil or floor of n_perm / batch_size) and every batch, and no
+  // workspace is larger than the epoch's rows. Their total size is checked for
+  // overflow here; one that cannot be allocated is a MemoryError naming
+  // batch_size, raised before any weight changes (they are allocated first).
+  const index_t B = index_t(std::min<long long>(batch_size, (long long)n_perm + 1));
+  index_t row_floats = 2 * F + 2;  // two gather buffers, labels
+  for (const TrainLayer& T : layers) row_floats += 6 * T.out;  // outputs, saved inputs, d and d'
+
+  row_floats += 2 * C;  // y values, log_softmax
+  if (B > (index_t(1) << 60) / row_floats / index_t(sizeof(float)))
+    memory_error("batch_size: a batch of " + std::to_string(B) + " rows of " + std::to_string(F) +
+                 " features needs workspaces beyond any memory (" + std::to_string(row_floats) +
+                 " floats a row)");
   index_t steps = 0;
-  double loss_sum;
+  double loss_sum = 0.0;
+  bool no_memory = false;
   // Ctrl-C (issue 15): between steps, at most every kSignalCheck of wall
   // time, the main thread takes the GIL back briefly and runs Python's signal
   // handlers; an exception from one (KeyboardInterrupt) ends the epoch after
@@ -548,14 +569,21 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
       return true;
     };
   // weight_sq_sums (issue 11): one entry per step, allocated here.
-  const index_t n_sq = !want_sq ? 0 : drop_last ? n_perm / batch_size : (n_perm + batch_size - 1) / batch_size;
+  const index_t n_sq = !want_sq ? 0 : drop_last ? n_perm / B : (n_perm + B - 1) / B;
   py::array_t<double> sq(want_sq ? n_sq : 0);
   {
     py::gil_scoped_release nogil;
-    loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm,
-                           index_t(batch_size), drop_last, loss, &steps, clip,
-                           want_sq ? sq.mutable_data() : nullptr, stop);
+    try {
+      loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm, B,
+                             drop_last, loss, &steps, clip, want_sq ? sq.mutable_data() : nullptr, stop);
+    } catch (const std::bad_alloc&) {
+      no_memory = true;
+    }
   }
+  if (no_memory)
+    memory_error("batch_size: cannot allocate the workspaces of a batch of " +
+                 std::to_string(std::min<index_t>(B, std::max<index_t>(n_perm, 1))) + " rows (" +
+                 std::to_string(size_t(B) * size_t(row_floats) * sizeof(float)) + " bytes or so)");
   if (pending) {
     if (PyObject_SetAttrString(pending->value().ptr(), "fastmlp_steps", py::int_(steps).ptr()) != 0 ||
         PyObject_SetAttrString(pending->value().ptr(), "fastmlp_loss_sum", py::float_(loss_sum).ptr()) != 0)

@@ -35,10 +35,30 @@ inline std::string shape_str(const py::array& a) {
 // write the same line at every row boundary, and vectors straddle lines
 // (bench/results/README.md#aligned-outputs). The memory is owned by a
 // capsule, the array's base.
+[[noreturn]] inline void memory_error(const std::string& msg) {
+  PyErr_SetString(PyExc_MemoryError, msg.c_str());
+  throw py::error_already_set();
+}
+
+inline std::string shape_str(const std::vector<py::ssize_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  if (shape.size() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
 inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= size_t(d);
-  void* p = aligned_alloc64(n * sizeof(float));
+  void* p;
+  try {
+    p = aligned_alloc64(n * sizeof(float));
+  } catch (const std::bad_alloc&) {
+    memory_error("cannot allocate a float32 result of shape " + shape_str(shape) + " (" +
+                 std::to_string(n * sizeof(float)) + " bytes)");
+  }
   py::capsule owner(p, [](void* q) { std::free(q); });
   return py::array_t<float>(shape, static_cast<float*>(p), owner);
 }
@@ -52,6 +72,21 @@ inline std::string type_name(py::handle h) { return std::string(py::str(py::type
 // A number as Python prints it (0.1, nan), for messages.
 inline std::string num_str(double v) { return std::string(py::str(py::float_(v))); }
 
+// `arr` (argument `name`) as a C-contiguous array of T, converted (forcecast)
+// and copied only when it is not one. Every binding's conversion goes through
+// here: pybind11's ensure() returns a null handle when the copy cannot be
+// allocated (and clears NumPy's MemoryError), which is a MemoryError naming
+// the argument and the size here, never a null array.
+template <typename T>
+py::array_t<T, py::array::c_style | py::array::forcecast> c_array(const py::array& arr, const std::string& name) {
+  auto r = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(arr);
+  if (!r)
+    memory_error(name + ": cannot allocate a C-contiguous " + std::string(py::str(py::dtype::of<T>())) +
+                 " copy of shape " + shape_str(arr) + " (" + std::to_string(size_t(arr.size()) * sizeof(T)) +
+                 " bytes)");
+  return r;
+}
+
 // Any array-like of real numbers -> float32 ndarray (no copy when it already is one).
 inline py::array to_f32(py::handle h, const char* name) {
   if (h.is_none()) type_error(std::string(name) + ": expected an array of float32, got None");
@@ -63,7 +98,7 @@ inline py::array to_f32(py::handle h, const char* name) {
     type_error(std::string(name) + ": expected a real numeric array, got dtype " +
                std::string(py::str(arr.dtype())));
   if (!arr.dtype().equal(py::dtype::of<float>()))  // equal, not is: an unpickled array has its own float32 descr object
-    arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+    arr = c_array<float>(arr, name);
   return arr;
 }
 
@@ -73,7 +108,7 @@ inline py::array_t<float> input_f32(py::handle h, const char* name, int ndim) {
   if (ndim >= 0 && arr.ndim() != ndim)
     value_error(std::string(name) + ": expected a " + std::to_string(ndim) + "-D array, got shape " +
                 shape_str(arr));
-  return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+  return c_array<float>(arr, name);
 }
 
 // A 2-D float32 operand as (pointer, leading dimension, transposed?) over
@@ -104,7 +139,7 @@ inline MatView matrix_view(py::handle h, const char* name) {
   if (cols <= 1) f1 = std::max<index_t>(rows, 1) * es;
   if (f0 == es && f1 > 0 && f1 % es == 0 && f1 / es >= rows)
     return {static_cast<const float*>(arr.data()), rows, cols, f1 / es, true, arr};
-  py::array c = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+  py::array c = c_array<float>(arr, name);
   return {static_cast<const float*>(c.data()), rows, cols, std::max<index_t>(cols, 1), false, c};
 }
 
@@ -369,13 +404,13 @@ inline py::array_t<std::int64_t> class_labels_i64(py::handle h, index_t N, index
   if (arr.ndim() != 1 || arr.shape(0) != N)
     value_error(name + ": expected shape (" + std::to_string(N) + ",) (" + rows + "), got " + shape_str(arr));
   if (kind == 'u' && arr.itemsize() == 8) {  // uint64 above INT64_MAX would wrap to negatives
-    auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+    auto u = c_array<std::uint64_t>(arr, name);
     const std::uint64_t* p = u.data();
     for (index_t i = 0; i < N; ++i)
       if (p[i] > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
         class_label_error(name, item, std::to_string(p[i]), i, C, ignore_index);
   }
-  auto t = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+  auto t = c_array<std::int64_t>(arr, name);
   check_class_labels(t.data(), N, C, ignore_index, name, item);
   return t;
 }

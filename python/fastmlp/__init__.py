@@ -17,6 +17,15 @@ if _forced:
     try:
         _core.set_cpu_capability(_forced)
     except ValueError as e:  # make the cause obvious at import time
+        import sys as _sys
+
+        _argv = getattr(_sys, "orig_argv", [])
+        if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "fastmlp" or (
+                "-m" in _argv and _argv[_argv.index("-m") + 1:][:1] == ["fastmlp"]):
+            # the command line, which imports this package first: a user mistake is one
+            # line and exit 2 there (fastmlp.tools.cli), not a traceback
+            _sys.stderr.write(f"fastmlp: error: FASTMLP_CPU_CAPABILITY={_forced!r}: {e}\n")
+            raise SystemExit(2) from None
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
 
 _thread_warning = _core._thread_default()["warning"]

@@ -23,16 +23,18 @@ def is_f32_array(a) -> bool:
     return type(a) is np.ndarray and a.dtype == F32 and a.flags.c_contiguous
 
 
-def f32_from(a) -> np.ndarray:
+def f32_from(a, name=None) -> np.ndarray:
     """A real-valued array-like (not a Tensor) -> C-contiguous float32 ndarray, copying only
-    when it is not one already. TypeError for non-numeric dtypes."""
+    when it is not one already. TypeError for non-numeric dtypes (naming ``name`` when
+    given)."""
     if is_f32_array(a):
         return a
     if not isinstance(a, np.ndarray) and hasattr(a, "detach") and hasattr(a, "cpu"):
         a = a.detach().cpu().numpy()  # a torch.Tensor (torch is never imported here)
     a = np.asarray(a)
     if a.dtype.kind not in "fiub":
-        raise TypeError(f"expected real numbers (array-like of float or int), got dtype {a.dtype}")
+        raise TypeError(f"{name + ': ' if name else ''}expected real numbers (array-like of float "
+                        f"or int), got dtype {a.dtype}")
     return np.asarray(a, dtype=F32, order="C")
 
 

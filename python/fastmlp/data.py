@@ -44,6 +44,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _args
 from ._fileio import atomic_write
 
 __all__ = [
@@ -530,6 +531,32 @@ def load_mnist(root=None, *, kind: str = "mnist", train: bool = True, download: 
 # --------------------------------------------------------------------------
 
 
+def _normalization(mean, std):
+    """``(mean, std)`` of :func:`normalize` (and ``train_epoch(normalize=...)``) checked, each
+    None or a float: real numbers (TypeError naming them otherwise) whose float32 values,
+    which the batches are computed with, are finite, and for ``std`` > 0 and normal (a
+    float64 std such as 1e-50 is 0 in float32, and a subnormal one is flushed to zero by the
+    kernels: the inputs would become inf); ValueError otherwise."""
+    out = []
+    for name, v in (("mean", mean), ("std", std)):
+        if v is not None:
+            try:
+                v = _args.real(v, name)
+            except TypeError:
+                raise TypeError(f"normalize: {name} must be a real number or None, got "
+                                f"{v!r}") from None
+            with np.errstate(over="ignore"):
+                v32 = abs(np.float32(v))
+            if not np.isfinite(v32):
+                raise ValueError(f"normalize: {name} must be finite in float32, got {v}")
+        out.append(v)
+    if std is not None and not (out[1] > 0 and v32 >= np.finfo(np.float32).tiny):
+        raise ValueError(f"normalize: std must be > 0, got {std}" + (
+            "" if not out[1] > 0 else " (0 or subnormal in float32: it must be a normal "
+            "float32, >= 1.1754944e-38)"))
+    return tuple(out)
+
+
 def normalize(images, mean: Optional[float] = None, std: Optional[float] = None) -> np.ndarray:
     """uint8 images (N, ...) -> float32 (N, prod(...)) in [0, 1] (x / 255, as
     torchvision's ToTensor), then ``(x - mean) / std`` if given (scalars; a
@@ -540,8 +567,7 @@ def normalize(images, mean: Optional[float] = None, std: Optional[float] = None)
         raise TypeError(f"normalize: images must be uint8, got {x.dtype}")
     if x.ndim < 1:
         raise ValueError("normalize: images must have a leading batch dimension")
-    if std is not None and not float(std) > 0:
-        raise ValueError(f"normalize: std must be > 0, got {std}")
+    mean, std = _normalization(mean, std)
     n = x.shape[0]
     d = int(np.prod(x.shape[1:], dtype=np.int64))
     out = x.reshape(n, d).astype(np.float32)

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core
 from .reference import _resolve_activation
+from ._args import flag as _flag, integer as _int, real as _real, text as _text
 
 __all__ = [
     "sgemm",
@@ -91,8 +92,8 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     """
     if relu is not None:  # the deprecated alias (checked only when given: a hot path)
         activation = _resolve_activation(activation, relu)
-    return _core.sgemm(a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b),
-                       bias, activation)
+    return _core.sgemm(a, b, c, _real(alpha, "alpha"), _real(beta, "beta"),
+                       _flag(trans_a, "trans_a"), _flag(trans_b, "trans_b"), bias, activation)
 
 
 def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:
@@ -270,8 +271,9 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     The reduction is summed in double in a fixed order: bitwise the same at
     any thread count.
     """
-    return _core.cross_entropy(logits, target, weight, ignore_index, float(label_smoothing),
-                               reduction, dlogits)
+    return _core.cross_entropy(logits, target, weight, _int(ignore_index, "ignore_index"),
+                               _real(label_smoothing, "label_smoothing"),
+                               _text(reduction, "reduction"), dlogits)
 
 
 # ------------------------------------------------------------------ MSE --
@@ -289,7 +291,7 @@ def mse_loss(pred, target, *, reduction="mean", dpred=None):
     the mean of nothing), an array of pred's shape for "none"; dpred is
     ``2 * (pred - target)`` (over ``pred.size`` for "mean").
     """
-    return _core.mse_loss(pred, target, reduction, dpred)
+    return _core.mse_loss(pred, target, _text(reduction, "reduction"), dpred)
 
 
 def l1_loss(pred, target, *, reduction="mean", dpred=None):
@@ -298,7 +300,7 @@ def l1_loss(pred, target, *, reduction="mean", dpred=None):
     Arguments and returns as :func:`mse_loss`; dpred is ``sign(pred - target)``
     (0 where they are equal, as PyTorch), over ``pred.size`` for "mean".
     """
-    return _core.l1_loss(pred, target, reduction, dpred)
+    return _core.l1_loss(pred, target, _text(reduction, "reduction"), dpred)
 
 
 def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
@@ -308,7 +310,8 @@ def huber_loss(pred, target, *, delta=1.0, reduction="mean", dpred=None):
     ``delta`` > 0 (ValueError otherwise, as PyTorch), used in double. Other arguments and
     returns as :func:`mse_loss`.
     """
-    return _core.huber_loss(pred, target, float(delta), reduction, dpred)
+    return _core.huber_loss(pred, target, _real(delta, "delta"), _text(reduction, "reduction"),
+                            dpred)
 
 
 def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
@@ -319,7 +322,8 @@ def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", dpred=None):
     ``beta`` >= 0 (ValueError otherwise, as PyTorch), used in double; ``beta == 0`` is
     :func:`l1_loss` exactly (no 0/0). Other arguments and returns as :func:`mse_loss`.
     """
-    return _core.smooth_l1_loss(pred, target, float(beta), reduction, dpred)
+    return _core.smooth_l1_loss(pred, target, _real(beta, "beta"), _text(reduction, "reduction"),
+                                dpred)
 
 
 def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
@@ -335,7 +339,8 @@ def bce_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="
     pos_weight. The transcendentals are scalar ``std::exp``/``std::log1p`` in
     double (no vector math yet: a loss pass is small next to the GEMMs).
     """
-    return _core.bce_with_logits(logits, target, weight, pos_weight, reduction, dlogits)
+    return _core.bce_with_logits(logits, target, weight, pos_weight, _text(reduction, "reduction"),
+                                 dlogits)
 
 
 # -------------------------------------------------------------- softmax --
@@ -385,7 +390,8 @@ def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     dinput)``: a Python float for "mean"/"sum" (nan for "mean" when no weight is kept), a
     float32 (N,) array for "none". Sums in double in row order: any thread count, same bits.
     """
-    return _core.nll_loss(input, target, weight, ignore_index, reduction, dinput)
+    return _core.nll_loss(input, target, weight, _int(ignore_index, "ignore_index"), reduction,
+                          dinput)
 
 
 # ------------------------------------------------------------------ SGD --
@@ -408,8 +414,10 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     ignored otherwise. Like PyTorch, lr, momentum and weight_decay must be
     >= 0 and nesterov needs momentum > 0 and dampening == 0 (ValueError).
     """
-    _core.sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
-                     bool(nesterov), bool(maximize), bool(first_step))
+    _core.sgd_update(param, grad, momentum_buffer, _real(lr, "lr"), _real(momentum, "momentum"),
+                     _real(dampening, "dampening"), _real(weight_decay, "weight_decay"),
+                     _flag(nesterov, "nesterov"), _flag(maximize, "maximize"),
+                     _flag(first_step, "first_step"))
 
 
 _ADAM_DOC = """One ``torch.optim.{cls}`` step for one parameter, in place, float32.
@@ -442,17 +450,19 @@ _ADAM_DOC = """One ``torch.optim.{cls}`` step for one parameter, in place, float
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
                 beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
                 maximize=False) -> None:
-    _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
-                      float(beta2), float(eps), float(weight_decay), bool(amsgrad),
-                      bool(maximize), float(step))
+    _core.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
+                      _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
+                      _real(weight_decay, "weight_decay"), _flag(amsgrad, "amsgrad"),
+                      _flag(maximize, "maximize"), _real(step, "step"))
 
 
 def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
                  beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
                  maximize=False) -> None:
-    _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, float(lr), float(beta1),
-                       float(beta2), float(eps), float(weight_decay), bool(amsgrad),
-                       bool(maximize), float(step))
+    _core.adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, _real(lr, "lr"),
+                       _real(beta1, "beta1"), _real(beta2, "beta2"), _real(eps, "eps"),
+                       _real(weight_decay, "weight_decay"), _flag(amsgrad, "amsgrad"),
+                       _flag(maximize, "maximize"), _real(step, "step"))
 
 
 adam_update.__doc__ = _ADAM_DOC.format(
@@ -521,9 +531,10 @@ def rmsprop_update(param, grad, square_avg, momentum_buffer=None, grad_avg=None,
     naming the argument, before anything is written; NaN too). PyTorch starts the three
     state arrays at zeros.
     """
-    _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, float(lr),
-                         float(alpha), float(eps), float(weight_decay), float(momentum),
-                         bool(centered), bool(maximize))
+    _core.rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, _real(lr, "lr"),
+                         _real(alpha, "alpha"), _real(eps, "eps"),
+                         _real(weight_decay, "weight_decay"), _real(momentum, "momentum"),
+                         _flag(centered, "centered"), _flag(maximize, "maximize"))
 
 
 def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
@@ -546,8 +557,9 @@ def adagrad_update(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weigh
     argument, before anything is written). PyTorch starts ``state_sum`` at
     ``initial_accumulator_value``.
     """
-    _core.adagrad_update(param, grad, state_sum, float(lr), float(lr_decay),
-                         float(weight_decay), float(eps), bool(maximize), float(step))
+    _core.adagrad_update(param, grad, state_sum, _real(lr, "lr"), _real(lr_decay, "lr_decay"),
+                         _real(weight_decay, "weight_decay"), _real(eps, "eps"),
+                         _flag(maximize, "maximize"), _real(step, "step"))
 
 
 # ----------------------------------------------------- gradient norms --

@@ -174,7 +174,9 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
             f"{op_b.shape}; b must have shape {(N, K) if trans_b else (K, N)}"
         )
 
-    result = alpha * (op_a @ op_b)  # (M, N); K == 0 gives zeros
+    # alpha == 0: BLAS's and the kernel's alpha * op(A) @ op(B) is 0 without reading A and B
+    # (inf or NaN in them do not leak), as beta == 0 for C below
+    result = alpha * (op_a @ op_b) if alpha != 0 else np.zeros((M, N))  # K == 0 gives zeros
 
     if c is not None:
         c = _f64(c)
@@ -478,8 +480,10 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100,
     w_t = w[t]  # (N,)
 
     nll = -logp[rows, t]  # (N,)
-    smooth = -(logp * w).sum(axis=1)  # (N,)
-    losses = np.where(kept, (1 - eps) * w_t * nll + (eps / C) * smooth, 0.0)
+    losses = (1 - eps) * w_t * nll
+    if eps != 0:  # as PyTorch and the kernel: no smoothing term (0 * inf with a -inf logit)
+        losses = losses + (eps / C) * -(logp * w).sum(axis=1)
+    losses = np.where(kept, losses, 0.0)
 
     onehot = np.zeros((N, C))
     onehot[rows, t] = 1.0

@@ -30,6 +30,7 @@ __all__ = ["save", "load", "FORMAT_VERSION"]
 FORMAT_VERSION = 1
 _META = "__fastmlp__"
 _SAVEZ_RESERVED = ("file", "allow_pickle")  # np.savez's own parameter names
+_NUMERIC_KINDS = "biufc"  # the only array dtypes save writes and load accepts
 
 
 def _describe(m):
@@ -73,6 +74,35 @@ def _build(desc):
     return m
 
 
+def _check_shapes(desc, sd, prefix=""):
+    """ValueError unless every parameter and buffer the description declares
+    (``Module._saved_shapes`` of each layer's config) is in ``sd`` with that shape: run
+    before :func:`_build`, so a file whose architecture claims more than its arrays hold
+    fails at once, having allocated nothing. A type that declares no shapes (None) is
+    checked after it is built, by ``load_state_dict``."""
+    if not isinstance(desc, Mapping):
+        raise ValueError(f"bad layer description {desc!r}")
+    desc = dict(desc)
+    cls = saveable_types().get(desc.pop("type", None))
+    if cls is None:
+        return  # _build names the unknown type
+    layers = desc.pop("layers", [])
+    if not isinstance(layers, list):
+        raise ValueError(f"bad layer list {layers!r}")
+    shapes = cls._saved_shapes(desc)
+    for name, shape in (shapes or {}).items():
+        key = prefix + name
+        if key not in sd:
+            raise ValueError(f"{key} (shape {tuple(shape)}) is not in the file")
+        if tuple(sd[key].shape) != tuple(shape):
+            raise ValueError(f"{key}: the architecture needs shape {tuple(shape)}, the file "
+                             f"holds {tuple(sd[key].shape)}")
+    for d in layers:
+        if not isinstance(d, Mapping):
+            raise ValueError(f"bad layer description {d!r}")
+        _check_shapes(d, sd, f"{prefix}{d.get('name')}.")
+
+
 def _state_of(obj):
     if isinstance(obj, Module):
         top = _describe(obj)
@@ -99,8 +129,10 @@ def save(obj, path) -> None:
     for k in keys:
         if k.startswith(_META):
             raise ValueError(f"save: the key {k!r} is reserved")
-        if sd[k].dtype == object:
-            raise TypeError(f"save: the value of {k!r} is not a numeric array")
+        if sd[k].dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"save: the value of {k!r} is not a numeric array (dtype "
+                            f"{sd[k].dtype}; a model file holds only bool, integer, float "
+                            f"or complex arrays)")
     if any(k in _SAVEZ_RESERVED for k in keys):
         members = [f"arr_{i}" for i in range(len(keys))]
     else:
@@ -136,6 +168,9 @@ def _read(path):
             if len(keys) != len(members):
                 raise _NotOurs("inconsistent __fastmlp__ record")
             sd = OrderedDict((k, z[m]) for k, m in zip(keys, members))
+            for k, v in sd.items():
+                if v.dtype.kind not in _NUMERIC_KINDS:
+                    raise _NotOurs(f"{k!r} is not a numeric array (dtype {v.dtype})")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except _NotOurs as e:
@@ -170,6 +205,7 @@ def load(path, model=None, strict: bool = True):
     if arch is not None:
         label = path if isinstance(path, (str, bytes, os.PathLike)) else getattr(path, "name", "")
         try:
+            _check_shapes(arch, sd)  # before building: a tampered size allocates nothing
             m = _build(arch)
             m.load_state_dict(sd, strict=True)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -47,7 +47,7 @@ __all__ = [
 # ------------------------------------------------------------- helpers --
 
 
-def as_array(x) -> np.ndarray:
+def as_array(x, name=None) -> np.ndarray:
     """x -> C-contiguous float32 ndarray, without a copy when it already is one.
 
     The one conversion every op, layer and optimizer uses: a Tensor gives its
@@ -56,7 +56,7 @@ def as_array(x) -> np.ndarray:
     """
     if isinstance(x, Tensor):
         return x.data
-    return f32_from(x)
+    return f32_from(x, name)
 
 
 class GradFn:

@@ -1,6 +1,7 @@
 """Shape modules: ``Flatten`` and ``Identity``."""
 from __future__ import annotations
 
+from .. import _args
 from ..functional.shape import flatten
 from .module import FusedRole, Module
 
@@ -12,8 +13,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim = int(start_dim)
-        self.end_dim = int(end_dim)
+        self.start_dim = _args.integer(start_dim, "start_dim")
+        self.end_dim = _args.integer(end_dim, "end_dim")
 
     def forward(self, input):
         return flatten(input, self.start_dim, self.end_dim)

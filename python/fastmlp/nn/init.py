@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from .. import _args
 from ..autograd.tensor import Tensor
 
 __all__ = ["manual_seed", "generator", "calculate_gain", "uniform_", "normal_", "constant_",
@@ -34,7 +35,7 @@ def manual_seed(seed) -> np.random.Generator:
     Any integer (negative ones are taken modulo 2**64). Returns the generator.
     """
     global generator
-    generator = np.random.default_rng(int(seed) % 2**64)
+    generator = np.random.default_rng(_args.integer(seed, "seed", -math.inf, math.inf) % 2**64)
     return generator
 
 

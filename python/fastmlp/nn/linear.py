@@ -66,6 +66,19 @@ class Linear(Module):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias is not None}
 
+    @classmethod
+    def _saved_shapes(cls, config):
+        sizes = []
+        for name in ("in_features", "out_features"):
+            v = config.get(name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative integer, got {v!r}")
+            sizes.append(v)
+        shapes = {"weight": (sizes[1], sizes[0])}
+        if config.get("bias", True):
+            shapes["bias"] = (sizes[1],)
+        return shapes
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")

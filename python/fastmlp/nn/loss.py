@@ -11,6 +11,7 @@ import inspect
 
 import numpy as np
 
+from .. import _args
 from .._arrays import F32 as _F32
 from ..autograd.tensor import as_array
 from ..functional.loss import (_legacy_reduction, binary_cross_entropy_with_logits, cross_entropy,
@@ -56,11 +57,11 @@ class _ClassLoss(_Loss):
         self.reduction = _reduction_arg(size_average, reduce, reduction)
         w = None
         if weight is not None:
-            w = np.array(as_array(_to_numpy(weight)), dtype=_F32, copy=True)
+            w = np.array(as_array(_to_numpy(weight), "weight"), dtype=_F32, copy=True)
             if w.ndim != 1:
                 raise ValueError(f"weight must be 1-D (one weight per class), got shape {w.shape}")
         self.register_buffer("weight", w)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _args.integer(ignore_index, "ignore_index")
 
     def _class_spec(self, loss) -> dict:
         """The fused epoch's spec of this loss (kernel name ``loss``)."""
@@ -113,7 +114,7 @@ class CrossEntropyLoss(_ClassLoss):
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
-        ls = float(label_smoothing)
+        ls = _args.real(label_smoothing, "label_smoothing")
         if not 0.0 <= ls <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         self.label_smoothing = ls
@@ -273,7 +274,7 @@ class HuberLoss(_ElementwiseLoss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction=reduction)
-        self.delta = float(delta)
+        self.delta = _args.real(delta, "delta")
         if not self.delta > 0:
             raise ValueError(f"delta must be > 0, got {delta}")
 
@@ -294,7 +295,7 @@ class SmoothL1Loss(_ElementwiseLoss):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
-        self.beta = float(beta)
+        self.beta = _args.real(beta, "beta")
         if not self.beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
 
@@ -307,9 +308,10 @@ class SmoothL1Loss(_ElementwiseLoss):
         return self._elementwise_role(SmoothL1Loss, "smooth_l1")
 
 
-def _f32_copy(a):
-    """None, or a float32 copy of the array-like (or Tensor) ``a``: a loss's buffer."""
-    return None if a is None else np.array(as_array(_to_numpy(a)), dtype=_F32, copy=True)
+def _f32_copy(a, name=None):
+    """None, or a float32 copy of the array-like (or Tensor) ``a`` (argument ``name``): a
+    loss's buffer."""
+    return None if a is None else np.array(as_array(_to_numpy(a), name), dtype=_F32, copy=True)
 
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
@@ -323,8 +325,8 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
                  pos_weight=None):
         super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", _f32_copy(weight))
-        self.register_buffer("pos_weight", _f32_copy(pos_weight))
+        self.register_buffer("weight", _f32_copy(weight, "weight"))
+        self.register_buffer("pos_weight", _f32_copy(pos_weight, "pos_weight"))
 
     def _options(self):
         return {"weight": self.weight, "pos_weight": self.pos_weight}

@@ -469,6 +469,16 @@ class Module:
         are saved and re-added by name, parameters and buffers go in the state dict."""
         return None
 
+    @classmethod
+    def _saved_shapes(cls, config):
+        """``{name: shape}`` of the parameters and buffers this class, built from
+        ``config`` (``_save_config``'s dict, read from a file), holds, computed without
+        building it (ValueError for a config that does not describe one): ``fastmlp.load``
+        compares them with the file's arrays first, so a tampered size allocates nothing.
+        None: unknown (the module is built, then checked); a class with parameters
+        declares it."""
+        return None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "_save_config" in cls.__dict__:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from .optimizer import KernelOptimizer, check_nonnegative
+from .optimizer import KernelOptimizer, check_flags, check_nonnegative
 
 __all__ = ["Adagrad"]
 
@@ -64,6 +64,7 @@ class Adagrad(KernelOptimizer):
                                   ("initial_accumulator_value",
                                    "initial_accumulator_value value"),
                                   ("eps", "epsilon value")))
+        check_flags(group, ("maximize",))
 
     def _new_state(self, p, group, name):
         return np.full_like(p.data, float(group["initial_accumulator_value"]))

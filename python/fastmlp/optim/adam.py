@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import kernels
-from .optimizer import KernelOptimizer
+from .._args import real
+from .optimizer import KernelOptimizer, check_flags, check_nonnegative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -64,20 +65,17 @@ class Adam(KernelOptimizer):
     step_state = "step"
 
     def check_group(self, group):
-        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        """PyTorch's checks, and NaN and non-numbers rejected (check_nonnegative)."""
+        check_nonnegative(group, (("lr", "learning rate"), ("eps", "epsilon value")))
         betas = group["betas"]
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= wd:
-            raise ValueError(f"Invalid weight_decay value: {wd}")
+        for i in (0, 1):
+            if not 0.0 <= real(betas[i], f"betas[{i}]") < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]} "
+                                 f"(expected 0 <= betas[{i}] < 1)")
+        check_nonnegative(group, (("weight_decay", "weight_decay value"),))
+        check_flags(group, ("amsgrad", "maximize", "decoupled_weight_decay"))
 
     def _used(self, group):
         return self.state_names if group["amsgrad"] else self.state_names[:2]

@@ -33,6 +33,15 @@ def _real(name, value):
     return float(value)
 
 
+def _finite(name, value):
+    """``_real(name, value)``, and ValueError naming ``name`` for inf or NaN (a NaN gamma or
+    eta_min would make every later learning rate NaN)."""
+    v = _real(name, value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, but got {v}")
+    return v
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"Expected positive integer {name}, but got {value!r}")
@@ -136,8 +145,8 @@ class StepLR(LRScheduler):
     """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _positive_int("step_size", step_size)
+        self.gamma = _finite("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -153,8 +162,14 @@ class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each epoch in ``milestones``."""
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        self.milestones = Counter(milestones)
-        self.gamma = gamma
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"milestones must be a list of integers, but got "
+                            f"{type(milestones).__name__}")
+        milestones = list(milestones)
+        for m in milestones:
+            _non_negative_int("milestones", m)
+        self.milestones = Counter(int(m) for m in milestones)
+        self.gamma = _finite("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -173,7 +188,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""
 
     def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
-        self.gamma = gamma
+        self.gamma = _finite("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -238,7 +253,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(self, optimizer, T_max, eta_min: float = 0.0, last_epoch: int = -1):
         if isinstance(T_max, bool) or not isinstance(T_max, numbers.Real) or not T_max > 0:
             raise ValueError(f"Expected positive T_max, but got {T_max!r}")
-        _real("eta_min", eta_min)
+        _finite("eta_min", eta_min)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

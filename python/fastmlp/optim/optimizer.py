@@ -22,12 +22,14 @@ from itertools import chain
 
 import numpy as np
 
+from .._args import flag, real
 from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
 from ..nn.module import _to_numpy
 
-__all__ = ["Optimizer", "KernelOptimizer", "required", "check_nonnegative"]
+__all__ = ["Optimizer", "KernelOptimizer", "required", "check_nonnegative", "check_real",
+           "check_flags"]
 
 
 class _Required:
@@ -52,10 +54,33 @@ def grad_array(p, g):
 def check_nonnegative(group, checks) -> None:
     """torch.optim's range checks: ``checks`` is ``((key, wording), ...)``; the first
     ``group[key]`` that is not ``>= 0`` (NaN included) raises ValueError(f"Invalid
-    {wording}: {value}"), PyTorch's message."""
+    {wording}: {value} ..."), PyTorch's message, and one that is not a real number
+    (a str, None, a bool) TypeError naming ``key``. Every optimizer's
+    :meth:`Optimizer.check_group` is made of these, so the same checks run wherever a
+    group is used: ``step()`` and the fused epoch, including groups edited after
+    construction."""
     for key, wording in checks:
-        if not 0.0 <= group[key]:
-            raise ValueError(f"Invalid {wording}: {group[key]}")
+        v = group[key]
+        f = v if type(v) is float else real(v, key, what=f"a real number >= 0 ({wording})")
+        if not 0.0 <= f:
+            raise ValueError(f"Invalid {wording}: {v} (expected {key} >= 0)")
+
+
+def check_flags(group, keys) -> None:
+    """Each ``group[key]`` is a bool (or NumPy bool, 0, 1): TypeError naming ``key``
+    otherwise. The loop's kernels and the fused epoch then read the same value (a str
+    such as ``"False"`` would be True to one and an error to the other)."""
+    for key in keys:
+        flag(group[key], key)
+
+
+def check_real(group, key) -> float:
+    """``group[key]`` as a float: a real number that is not NaN (TypeError / ValueError
+    naming ``key``), for options with no range of their own (SGD's dampening)."""
+    v = real(group[key], key)
+    if v != v:
+        raise ValueError(f"Invalid {key} value: nan (expected a number)")
+    return v
 
 
 class Optimizer:

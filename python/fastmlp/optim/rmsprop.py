@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import kernels
-from .optimizer import KernelOptimizer, check_nonnegative
+from .optimizer import KernelOptimizer, check_flags, check_nonnegative
 
 __all__ = ["RMSprop"]
 
@@ -64,6 +64,7 @@ class RMSprop(KernelOptimizer):
                                   ("momentum", "momentum value"),
                                   ("weight_decay", "weight_decay value"),
                                   ("alpha", "alpha value")))
+        check_flags(group, ("centered", "maximize"))
 
     def _used(self, group):
         """The state names ``group``'s options use, in ``state_names`` order."""

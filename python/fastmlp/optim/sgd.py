@@ -6,7 +6,8 @@ import numpy as np
 from .. import kernels
 from .._arrays import F32 as _F32, is_f32_buffer
 from ..autograd.grad_mode import enable_grad
-from .optimizer import Optimizer, grad_array, required
+from .optimizer import (Optimizer, check_flags, check_nonnegative, check_real, grad_array,
+                        required)
 
 __all__ = ["SGD"]
 
@@ -50,12 +51,13 @@ class SGD(Optimizer):
     state_names = ("momentum_buffer",)
 
     def check_group(self, group):
-        if group["lr"] is not required and group["lr"] < 0.0:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if group["momentum"] < 0.0:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if group["weight_decay"] < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        """PyTorch's checks, and NaN and non-numbers rejected (check_nonnegative)."""
+        if group["lr"] is not required:
+            check_nonnegative(group, (("lr", "learning rate"),))
+        check_nonnegative(group, (("momentum", "momentum value"),
+                                  ("weight_decay", "weight_decay value")))
+        check_real(group, "dampening")
+        check_flags(group, ("nesterov", "maximize"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 

@@ -44,6 +44,9 @@ _CHUNK_SECONDS = 0.1
 _FIRST_CHUNK_FRACTION = 1 / 20
 
 _EXIT_INTERRUPTED = 130
+# --threads' parser bound (a typo such as 100000 is an error, not an attempt); the core's
+# set_num_threads has its own, checked again when it is applied
+_MAX_THREADS = 1024
 
 
 class UserError(Exception):
@@ -158,7 +161,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                         "128); default: one layer of 128")
     p.add_argument("--epochs", type=_int_type(1), default=10, metavar="N",
                    help="epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=_int_type(1), default=64, metavar="N",
+    p.add_argument("--batch-size", type=_int_type(1, 2**63 - 1), default=64, metavar="N",
                    help="mini-batch size (default: %(default)s)")
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
                    help="the optimizer, torch.optim's class with its PyTorch defaults for every "
@@ -198,7 +201,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    metavar="MAX",
                    help="clip the gradients' total 2-norm to MAX before every step "
                         "(nn.utils.clip_grad_norm_; default: no clipping)")
-    p.add_argument("--threads", type=_int_type(1), metavar="N",
+    p.add_argument("--threads", type=_int_type(1, _MAX_THREADS), metavar="N",
                    help="OpenMP threads (default: fastmlp's default, i.e. OMP_NUM_THREADS or "
                         "all cores)")
     p.add_argument("--normalize", choices=("standard", "unit"), default="standard",
@@ -522,7 +525,10 @@ def cmd_train(args) -> int:
     hidden = args.hidden or [128]
     save_path = _check_save_path(args.save) if args.save else None
     if args.threads is not None:
-        fastmlp.set_num_threads(args.threads)
+        try:
+            fastmlp.set_num_threads(args.threads)
+        except (ValueError, OverflowError) as e:
+            raise UsageError(f"--threads {args.threads}: {e}") from None
     progress = False if args.no_progress else None  # None: tqdm shows it only on a terminal
 
     # The training images stay uint8: train_epoch converts each gathered batch exactly as
@@ -811,6 +817,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\nfastmlp: interrupted", file=sys.stderr, flush=True)
         return _EXIT_INTERRUPTED
+    except MemoryError as e:  # an impossible size (--hidden, --batch-size): not a bug
+        print(f"fastmlp: error: out of memory{': ' + str(e) if str(e) else ''} (try smaller "
+              f"sizes: --hidden, --batch-size)", file=sys.stderr, flush=True)
+        return 1
     except BrokenPipeError:  # e.g. `fastmlp train --json | head -1`
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

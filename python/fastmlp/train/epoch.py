@@ -21,13 +21,14 @@ import numbers
 
 import numpy as np
 
-from .. import _core
-from ..data import normalize as _normalize
+from .. import _args, _core
+from ..data import _normalization, normalize as _normalize
 from ..functional.dropout import draw_seeds, seed_generator
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn.loss import _Loss
 from ..nn.utils import clip_grad_norm_
+from ..optim.optimizer import Optimizer
 from .plan import Fallback, make_plan, optimizer_spec
 
 __all__ = ["train_epoch", "python_epoch"]
@@ -83,18 +84,7 @@ def _normalize_spec(normalize):
         return (None, None)
     if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
         raise TypeError(f"normalize: expected None, True or a (mean, std) pair, got {normalize!r}")
-    spec = []
-    for name, v in zip(("mean", "std"), normalize):
-        if v is not None:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise TypeError(f"normalize: {name} must be a real number or None, got {v!r}")
-            v = float(v)
-            if not math.isfinite(v):
-                raise ValueError(f"normalize: {name} must be finite, got {v}")
-        spec.append(v)
-    if spec[1] is not None and not spec[1] > 0:
-        raise ValueError(f"normalize: std must be > 0, got {spec[1]}")
-    return tuple(spec)
+    return _normalization(*normalize)
 
 
 # ------------------------------------------------------------- running --
@@ -112,7 +102,17 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
     opt, commit = optimizer_spec(optimizer, plan.params)
     kw = dict(plan.loss)
     loss = kw.pop("loss")
+    for key in ("label_smoothing", "delta", "beta"):  # as the loop's kernels convert them
+        if key in kw:
+            kw[key] = _args.real(kw[key], key)
+    if "ignore_index" in kw:
+        kw["ignore_index"] = _args.integer(kw["ignore_index"], "ignore_index")
+    if "reduction" in kw:
+        kw["reduction"] = _args.text(kw["reduction"], "reduction")
     dropouts, undraw = _dropout_seeds(plan.dropouts, len(perm), batch_size, drop_last)
+    # a batch_size beyond the epoch's rows is one batch (none with drop_last): min keeps the
+    # step count and every batch, and the core's int64 (its workspaces are sized by it)
+    batch_size = min(batch_size, len(perm) + 1)
     try:
         loss_sum, steps, *sq = _core.train_epoch(plan.weights, plan.biases, plan.activations,
                                                  X2, y, perm, batch_size, drop_last, opt,
@@ -196,6 +196,8 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
         optimizer.zero_grad()
         outputs = model(inputs)
         loss = criterion(outputs, labels)
+        if type(loss) is not Tensor or loss.data.size != 1:
+            loss = _scalar_loss(loss, criterion)
         loss.backward()
         if clip_grad_norm is not None:
             clip_grad_norm_(model.parameters(), clip_grad_norm)
@@ -217,16 +219,41 @@ def _output_width(model, X, transform=None):
 def _order(perm, shuffle, seed, n):
     """The sample order of an epoch: ``perm`` as given (checked), else drawn from ``seed``."""
     if perm is None:
+        if isinstance(seed, (str, bytes, bool, float, numbers.Integral)):  # else numpy's own
+            _args.integer(seed, "seed", 0, math.inf, what="None or an integer")
         return np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     order = np.asarray(perm)
     if order.ndim != 1 or (order.size and order.dtype.kind not in "iu"):
         raise TypeError(f"perm: expected a 1-D array of sample indices, got "
                         f"{order.ndim}-D {order.dtype}")
+    if order.size and order.dtype.kind == "u" and order.max() >= n:  # before int64 wraps it
+        raise ValueError(f"perm: index {int(order.max())} out of range for {n} samples")
     order = order.astype(np.int64, copy=False)
     if order.size and (order.min() < 0 or order.max() >= n):
         bad = int(order[(order < 0) | (order >= n)][0])
         raise ValueError(f"perm: index {bad} out of range for {n} samples")
     return order
+
+
+def _check_roles(criterion, optimizer):
+    """TypeError naming ``criterion`` / ``optimizer`` when they cannot be what the loop
+    calls (``criterion(outputs, labels)``, ``optimizer.zero_grad()`` / ``.step()``)."""
+    if not callable(criterion):
+        raise TypeError(f"criterion: expected a loss module or a callable (outputs, labels) -> "
+                        f"scalar Tensor, got {type(criterion).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer: expected a fastmlp.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+
+
+def _scalar_loss(loss, criterion):
+    """The loop's ``loss`` checked to be a scalar Tensor (what ``backward()`` needs)."""
+    if not isinstance(loss, Tensor) or loss.data.size != 1:
+        what = (f"a Tensor of shape {loss.data.shape}" if isinstance(loss, Tensor)
+                else type(loss).__name__)
+        raise TypeError(f"criterion: {getattr(criterion, '__name__', type(criterion).__name__)}"
+                        f" returned {what}, expected a scalar (1-element) Tensor")
+    return loss
 
 
 def _check_clip(clip_grad_norm):
@@ -317,6 +344,7 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     Dropout is an identity (no seed drawn), as in the loop.
     """
     batch_size = _check_batch_size(batch_size)
+    _check_roles(criterion, optimizer)
     clip = _check_clip(clip_grad_norm)
     norm = _normalize_spec(normalize)
     X, y = _prepare(X, y, norm)

@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 
+from ..cli import _MAX_THREADS, _float_type, _int_type
 from .harness import PEERS, SUITES, _all_cores
 from .report import compare, format_report, plot
 from .suites import run_benchmarks
@@ -32,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced set (4 GEMM shapes, batch 64 layers, a 2048-sample epoch),"
                              " fewer runs: under a minute")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=_int_type(1, _MAX_THREADS), default=None, metavar="N",
                         help=f"threads for every side (default: all cores, {_all_cores()} here)")
-    parser.add_argument("--reps", type=int, default=None, metavar="N",
+    parser.add_argument("--reps", type=_int_type(1, 10**6), default=None, metavar="N",
                         help="timed runs per figure (default: 11, train 5; --quick 5, train 3)")
     parser.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                         help="comma-separated peers among numpy,torch,sklearn (numpy always runs)")
@@ -52,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="plot GFLOP/s vs GEMM size with the peak (needs matplotlib)")
     parser.add_argument("--compare", default=None, metavar="OLD.json",
                         help="print the change vs an earlier --json run; exit 1 on a regression")
-    parser.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+    parser.add_argument("--threshold", type=_float_type(0.0, strict=False), default=10.0,
+                        metavar="PCT",
                         help="--compare: regression threshold in percent (default: 10)")
     return parser
 

@@ -266,7 +266,9 @@ def _skipped(peers, names):
 
 def _defaults(suite, quick, reps, target):
     r, t, w = _DEFAULTS[bool(quick)][suite]
-    return (reps or r), (t if target is None else target), w
+    if reps is not None and (isinstance(reps, bool) or not isinstance(reps, int) or reps < 1):
+        raise ValueError(f"reps: expected None or an integer >= 1, got {reps!r}")
+    return (r if reps is None else reps), (t if target is None else target), w
 
 # ------------------------------------------------------------ machine info --
 
