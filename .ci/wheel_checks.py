@@ -1,12 +1,13 @@
 """Checks of a built fastmlp wheel (issue 14), called by .ci/wheel.sh and cibuildwheel.
 
     python .ci/wheel_checks.py isa FILE.so|FILE.whl   no AVX outside the per-ISA code
-    python .ci/wheel_checks.py wheel FILE.whl         bundled OpenMP runtime, typing files,
+    python .ci/wheel_checks.py wheel FILE.whl|DIR     bundled OpenMP runtime, typing files,
                                                       version, tags, then `isa`
     python .ci/wheel_checks.py openmp                 (in the venv with the wheel installed)
                                                       OpenMP runtimes after importing
                                                       fastmlp, NumPy and scikit-learn
     python .ci/wheel_checks.py isa --installed        `isa` on the installed fastmlp._core
+    python .ci/wheel_checks.py version                pyproject.toml's [project] version
 
 Each prints what it found and exits 1 naming what is wrong. Uses only the standard
 library plus binutils (objdump, readelf); `openmp` needs threadpoolctl and scikit-learn.
@@ -143,6 +144,11 @@ def pyproject_version() -> str:
 
 
 def check_wheel(whl: Path) -> None:
+    if whl.is_dir():  # cibuildwheel's {dest_dir}: the one repaired wheel in it
+        found = sorted(whl.glob("fastmlp-*.whl"))
+        if len(found) != 1:
+            fail(f"{whl}: expected one fastmlp wheel, found {[f.name for f in found]}")
+        whl = found[0]
     name = whl.name
     m = re.fullmatch(r"fastmlp-([^-]+)-([^-]+)-([^-]+)-([^-]+)\.whl", name)
     if not m:
@@ -260,6 +266,8 @@ def main(argv: list[str]) -> int:
             check_wheel(Path(argv[1]))
         elif argv == ["openmp"]:
             check_openmp()
+        elif argv == ["version"]:
+            print(pyproject_version())
         else:
             print(__doc__.split("\n\n")[1], file=sys.stderr)
             return 2
