@@ -189,6 +189,36 @@ def check_wheel(whl: Path) -> None:
     print("wheel: ok")
 
 
+def check_binding(fastmlp, ours: str, other: str) -> None:
+    """fastmlp's kernels read their OpenMP runtime's thread limit from its own copy only.
+
+    fastmlp.get_num_threads() is capped by omp_get_max_threads() of the copy its code is
+    bound to (a threadpoolctl limit). Lower that ICV in the calling thread on each copy in
+    turn, through the copy's own handle (dlopen of a loaded path returns that object):
+    only the bundled copy may move fastmlp's count.
+    """
+    import ctypes
+    import os
+
+    if (os.cpu_count() or 1) < 2:
+        print("openmp: one CPU: the runtimes' default is 1 thread, binding check skipped")
+        return
+    fastmlp.set_num_threads(2)
+    for path, moves in ((other, False), (ours, True)):
+        lib = ctypes.CDLL(path)
+        before = lib.omp_get_max_threads()
+        lib.omp_set_num_threads(1)
+        try:
+            got = fastmlp.get_num_threads()
+        finally:
+            lib.omp_set_num_threads(before)
+        if got != (1 if moves else 2):
+            fail(f"openmp: with {os.path.basename(path)} limited to 1 thread, fastmlp uses {got} "
+                 f"threads: fastmlp's code is {'not ' if moves else ''}bound to that copy")
+    print("openmp: fastmlp's code is bound to its bundled copy (its limit caps fastmlp's "
+          "threads, the other copy's does not)")
+
+
 def check_openmp() -> None:
     """After importing fastmlp, NumPy and scikit-learn: the OpenMP runtimes in the process.
 
@@ -196,8 +226,7 @@ def check_openmp() -> None:
     libgomp, as ours does (auditwheel renames each copy libgomp-<hash of the file>.so). Two
     copies of the same GNU runtime are safe here: each extension module is dlopen'ed with
     RTLD_LOCAL and names its own copy by a unique soname, so each binds to its own (checked
-    below: fastmlp's thread setting moves only its copy's count, as threadpoolctl reports
-    it); threadpoolctl sees and limits both; and no Intel or LLVM OpenMP is there to
+    below: check_binding); threadpoolctl sees and limits both; and no Intel or LLVM OpenMP is there to
     interpose GOMP_* symbols (the combination threadpoolctl warns about). Anything else
     fails: a system libgomp (an unrepaired wheel), a third runtime, a non-GNU one.
     """
@@ -228,19 +257,14 @@ def check_openmp() -> None:
     if not others:
         print("openmp: exactly one OpenMP runtime: " + ours[0]["filepath"])
     else:
-        # Each module binds to its own copy: fastmlp's setting moves only its copy.
-        before = {p["filepath"]: p["num_threads"] for p in omp}
-        fastmlp.set_num_threads(1)
-        after = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()
-                 if p.get("user_api") == "openmp"}
-        if after[ours[0]["filepath"]] != 1 or after[others[0]["filepath"]] != before[others[0]["filepath"]]:
-            fail(f"openmp: fastmlp.set_num_threads(1) did not move only fastmlp's copy: "
-                 f"{before} -> {after}")
+        check_binding(fastmlp, ours[0]["filepath"], others[0]["filepath"])
         # Both runtimes work in the same process, in turn, and threadpoolctl limits both.
         import numpy as np
         x = np.random.default_rng(0).standard_normal((200, 4))
         with threadpoolctl.threadpool_limits(1, user_api="openmp"):
             KMeans(n_clusters=3, n_init=1, random_state=0).fit(x)
+            if fastmlp.get_num_threads() != 1:
+                fail("openmp: threadpool_limits(1, user_api='openmp') does not limit fastmlp")
         fastmlp.set_num_threads(2)
         fastmlp.kernels.sgemm(x.astype(np.float32), x.T.astype(np.float32))
         KMeans(n_clusters=3, n_init=1, random_state=0).fit(x)
