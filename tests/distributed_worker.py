@@ -6,6 +6,7 @@ saves its final weights; rank 0 also trains one process on the same global batch
 (comm=None). Saved per rank: OUT.npz with suffix .rank<r>. ``raise``: rank 1 raises
 inside fastmlp.distributed.abort_on_error (the job must end non-zero, not hang).
 """
+import os
 import sys
 
 import numpy as np
@@ -23,13 +24,14 @@ LOSSES = {
     "ce_sum": lambda: nn.CrossEntropyLoss(reduction="sum"),
     "mse": lambda: nn.MSELoss(),
 }
+# name: (class, options); "lr" is scaled by 1/batch for a "sum" loss (the same steps).
 OPTIMIZERS = {
-    "sgd": lambda ps: optim.SGD(ps, lr=0.05),
-    "momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
-    "adam": lambda ps: optim.Adam(ps, lr=1e-3),
-    "adamw": lambda ps: optim.AdamW(ps, lr=1e-3),
-    "rmsprop": lambda ps: optim.RMSprop(ps, lr=1e-3),
-    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.01),
+    "sgd": (optim.SGD, dict(lr=0.05)),
+    "momentum": (optim.SGD, dict(lr=0.05, momentum=0.9)),
+    "adam": (optim.Adam, dict(lr=1e-3)),
+    "adamw": (optim.AdamW, dict(lr=1e-3)),
+    "rmsprop": (optim.RMSprop, dict(lr=1e-3)),
+    "adagrad": (optim.Adagrad, dict(lr=0.01)),
 }
 
 
@@ -43,13 +45,13 @@ def data(n, loss, seed=0):
     return X, y
 
 
-def train(case, comm):
+def train(case, comm, seed=0, sizes=SIZES):
     """case = loss-optimizer-path-n-batch[-clip], path: fused | loop (a Python criterion)."""
     loss, opt, path, n, batch, *rest = case.split("-")
     n, batch = int(n), int(batch)
-    X, y = data(n, loss)
-    fastmlp.manual_seed(1)
-    model = seed_net(sizes=SIZES, flatten=False)
+    X, y = data(n, loss, seed)
+    fastmlp.manual_seed(seed)
+    model = seed_net(sizes=sizes, flatten=False)
     crit = LOSSES[loss]()
     if path == "loop":  # a criterion the planner does not know: the Python loop runs
         inner = crit
@@ -59,13 +61,32 @@ def train(case, comm):
         crit.reduction = inner.reduction
         if hasattr(inner, "ignore_index"):
             crit.ignore_index, crit.weight = inner.ignore_index, inner.weight
-    o = OPTIMIZERS[opt](model.parameters())
+    cls, kw = OPTIMIZERS[opt]
+    if LOSSES[loss]().reduction == "sum":
+        kw = dict(kw, lr=kw["lr"] / batch)
+    o = cls(model.parameters(), **kw)
     if comm is not None:
         distributed.broadcast_parameters(model, comm=comm)
-    perm = np.random.default_rng(7).permutation(n)
-    fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch, perm=perm, comm=comm,
-                        clip_grad_norm=float(rest[0]) if rest else None)
-    return {f"{case}/{k}": v.copy() for k, v in model.state_dict().items()}
+        distributed.broadcast_optimizer_state(o, comm=comm)
+    perm = np.random.default_rng(seed + 7).permutation(n)
+    clip = float(rest[0]) if rest else None
+    res = {}
+    if comm is not None:
+        fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch, perm=perm, comm=comm,
+                            clip_grad_norm=clip)
+    else:  # one step per call (the same weights as one call) to record the largest step
+        steps = -(-n // batch)
+        U = 0.0
+        for s in range(steps):
+            before = [p.data.copy() for p in model.parameters()]
+            fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch,
+                                perm=perm[s * batch:(s + 1) * batch], clip_grad_norm=clip)
+            U = max(U, max(float(np.abs(p.data - b).max())
+                           for p, b in zip(model.parameters(), before)))
+        res[f"{case}/U"] = np.float64(U)
+        res[f"{case}/steps"] = np.int64(steps)
+    res.update({f"{case}/{k}": v.copy() for k, v in model.state_dict().items()})
+    return res
 
 
 def main():
@@ -80,11 +101,19 @@ def main():
                 raise RuntimeError("raised on purpose on rank 1")
             comm.Barrier()  # rank 0 would wait here forever without the abort
             return
+        if cases == ["mismatch"]:  # rank 1's hidden layer is wider
+            sizes = SIZES if comm.Get_rank() == 0 else (SIZES[0], SIZES[1] + 1, SIZES[2])
+            train("ce-sgd-fused-64-8", comm, sizes=sizes)
+            return
         res = {}
-        for case in cases:
-            res.update({"dist/" + k: v for k, v in train(case, comm).items()})
-            if comm.Get_rank() == 0:
-                res.update({"single/" + k: v for k, v in train(case, None).items()})
+        for seed in range(int(os.environ.get("FASTMLP_DIST_SEEDS", "1"))):
+            for case in cases:
+                key = f"{seed}:{case}"
+                res.update({f"dist/{key}/{k.split('/', 1)[1]}": v
+                            for k, v in train(case, comm, seed).items()})
+                if comm.Get_rank() == 0:
+                    res.update({f"single/{key}/{k.split('/', 1)[1]}": v
+                                for k, v in train(case, None, seed).items()})
         np.savez(f"{out}.rank{comm.Get_rank()}.npz", **res)
 
 

@@ -264,6 +264,11 @@ def broadcast_optimizer_state(optimizer, root: int = 0, comm=None) -> None:
     comm = _comm(comm)
     sd = comm.bcast(optimizer.state_dict() if comm.Get_rank() == root else None, root=root)
     if comm.Get_rank() != root:
+        # Own copies with numpy's canonical dtype objects: an unpickled array's dtype is
+        # an equal but distinct object, which the core's dtype check (an identity test
+        # against float32's) rejects; astype(type) copies into the canonical one.
+        sd["state"] = {i: {k: v.astype(v.dtype.type) if isinstance(v, np.ndarray) else v
+                           for k, v in st.items()} for i, st in sd["state"].items()}
         optimizer.load_state_dict(sd)
 
 
