@@ -249,3 +249,48 @@ def test_cli_distributed_matches_one_process(tmp_path):
             # 3 * 12 steps, A = 10 (Adam's beta1), U <= lr = 1e-3 per step; |w| < 2
             tol = 2 * 36 * 10 * (2.0 ** -23 * 2 + 4 * 17 * 2.0 ** -24 * 1e-3)
             assert np.abs(d[k].astype(np.float64) - o[k]).max() <= tol, k
+
+
+def _core_args(rng):
+    W = [rng.standard_normal((4, 3)).astype(np.float32)]
+    b = [np.zeros(4, np.float32)]
+    X = rng.standard_normal((10, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 10)
+    opt = {"kind": "sgd", "params": [{"lr": 0.1}, {"lr": 0.1}]}
+    return W, b, X, y, opt
+
+
+GOOD_COMM = dict(allreduce=1, int_handles=False, comm=0, float=0, sum=0, in_place=1, rank=0,
+                 world=1)
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    ("nope", TypeError, "comm: expected None or a dict"),
+    (dict(GOOD_COMM, allreduce=0), ValueError, r"comm\['allreduce'\]"),
+    ({k: v for k, v in GOOD_COMM.items() if k != "sum"}, ValueError, r"comm\['sum'\]: required"),
+    (dict(GOOD_COMM, int_handles=1), TypeError, r"comm\['int_handles'\]"),
+    (dict(GOOD_COMM, world=0), ValueError, r"comm\['world'\]"),
+    (dict(GOOD_COMM, rank=1), ValueError, r"comm\['rank'\]"),
+    (dict(GOOD_COMM, comm=1.5), TypeError, r"comm\['comm'\]"),
+    (dict(GOOD_COMM, int_handles=True, comm=2**40), ValueError, r"comm\['comm'\]"),
+])
+def test_core_train_epoch_checks_comm(rng, bad, exc, match):
+    W, b, X, y, opt = _core_args(rng)
+    W0 = W[0].copy()
+    with pytest.raises(exc, match=match):
+        fastmlp._core.train_epoch(W, b, [None], X, y, np.arange(10), 4, False, opt,
+                                  loss="cross_entropy", comm=bad)
+    assert np.array_equal(W[0], W0)  # nothing written
+
+
+def test_core_train_epoch_world_1_is_one_process(rng):
+    """A world of one rank never calls the allreduce (its address here is a dummy)."""
+    W, b, X, y, opt = _core_args(rng)
+    W2, b2 = [W[0].copy()], [b[0].copy()]
+    comm = dict(GOOD_COMM)
+    a = fastmlp._core.train_epoch(W, b, [None], X, y, np.arange(10), 4, False, opt,
+                                  loss="cross_entropy", comm=comm)
+    c = fastmlp._core.train_epoch(W2, b2, [None], X, y, np.arange(10), 4, False, opt,
+                                  loss="cross_entropy")
+    assert a == c and comm["seconds"] == 0.0
+    assert np.array_equal(W[0], W2[0]) and np.array_equal(b[0], b2[0])

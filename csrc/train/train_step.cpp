@@ -108,6 +108,7 @@ struct GradClip {
       max_out = std::max(max_out, layers[l].out);
     }
     float* g = grads.reserve(size_t(total) + 1);
+    std::fill(g, g + total + 1, 0.0f);  // a parameter left alone keeps a zero gradient slot
     for (int l = 0; l < n_layers; ++l) {
       dw.push_back(g);
       g += layers[l].out * layers[l].in;

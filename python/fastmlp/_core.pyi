@@ -269,5 +269,6 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 dropouts: Optional[Sequence[Optional[_Dropout]]] = None,
                 delta: float = 1.0, beta: float = 1.0, pos_weight: Optional[_Array] = None,
                 log_softmax: bool = False,
-                clip_grad_norm: Optional[float] = None) -> tuple[float, int]:
+                clip_grad_norm: Optional[float] = None,
+                comm: Optional[dict] = None) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""
