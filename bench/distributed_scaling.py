@@ -116,6 +116,42 @@ def worker_allreduce():
         print(json.dumps(out))
 
 
+# -------------------------------------------------------- the model --
+
+S_BYTES = 4 * 101770  # the seed network's gradients (float32)
+NETWORKS = {  # nominal bandwidth (B/s) and one-way MPI latency (s) of the wire
+    "10 Gbit/s Ethernet": (1.25e9, 25e-6),
+    "100 Gbit/s InfiniBand": (12.5e9, 1.5e-6),
+}
+
+
+def scaling_model(loop_lat, loop_bw, host_rows_per_sec):
+    """Ring allreduce T(N) = 2(N-1)/N * S / bw + 2(N-1) * lat for N hosts, with lat = the
+    wire's latency + the loopback latency measured here (MPI's own per-message cost)
+    and bw = min(the wire's, the loopback bandwidth measured here: a host cannot reduce
+    faster than its memory moves the buffer), against one host's compute per step of
+    B / N rows (c = 1 / the 1x2 throughput: one host = this 2-core machine); a step is
+    compute + T (the fused epoch does not overlap them). Communication stops dominating
+    at the global batch B* = N * T(N) / c."""
+    c = 1.0 / host_rows_per_sec
+    rows = []
+    print(f"scaling model, S = {S_BYTES:,} B, compute {c * 1e6:.2f} us per row per host "
+          f"(1x2, batch 64); latency + {loop_lat * 1e6:.2f} us measured software latency")
+    for net, (bw, lat) in NETWORKS.items():
+        bw_eff, lat_eff = min(bw, loop_bw), lat + loop_lat
+        for N in (8, 64):
+            T = 2 * (N - 1) / N * S_BYTES / bw_eff + 2 * (N - 1) * lat_eff
+            b_star = N * T / c
+            rows.append({"network": net, "hosts": N, "allreduce_s": T, "batch_star": b_star,
+                         "bandwidth_term_s": 2 * (N - 1) / N * S_BYTES / bw_eff,
+                         "latency_term_s": 2 * (N - 1) * lat_eff})
+            print(f"  {net:>22}, {N:>2} hosts: allreduce {T * 1e6:>7.0f} us (bandwidth "
+                  f"{rows[-1]['bandwidth_term_s'] * 1e6:.0f} + latency "
+                  f"{rows[-1]['latency_term_s'] * 1e6:.0f}); compute = communication at "
+                  f"global batch {b_star:,.0f} ({b_star / N:,.0f} per host)")
+    return rows
+
+
 # ------------------------------------------------------------- driver --
 
 
@@ -176,6 +212,7 @@ def main(argv=None):
           f"(407,080 B): {ar['407080'] * 1e6:.0f} us per allreduce")
     for k in sorted(ar, key=int):
         print(f"  {int(k):>10,} B  {ar[k] * 1e6:>10.2f} us")
+    out["model"] = scaling_model(lat, bw, out["throughput"][64]["1x2"]["samples_per_sec"])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -117,6 +117,17 @@ CASES = ([f"{l}-{o}-fused-6400-64" for l in LOSSES for o in OPTIMIZERS]
 N_SEEDS = int(os.environ.get("FASTMLP_DIST_SEEDS", "1"))
 
 
+# The closeness test's cases: not MSE with the adaptive optimizers. Adam, AdamW, RMSprop
+# and Adagrad divide each gradient by its running RMS, so a weight whose gradient sums
+# cancel to the rounding level (MSE towards random targets makes such sums) moves by up
+# to lr per step in a direction the rounding picks: no bound independent of the
+# summation order exists there (seen over 50 seeds: up to 66x the bound below, RMSprop).
+# Those runs are still checked bitwise across the ranks, and the adaptive optimizers'
+# closeness with cross-entropy.
+ADAPTIVE = ("adam", "adamw", "rmsprop", "adagrad")
+CLOSE_CASES = [c for c in CASES if not (c.startswith("mse-") and c.split("-")[1] in ADAPTIVE)]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     if not (HAVE_MPI4PY and MPIRUN):
@@ -145,7 +156,7 @@ def test_ranks_hold_bitwise_identical_weights(runs, case):
 
 
 @needs_mpi
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CLOSE_CASES)
 def test_two_ranks_match_one_process(runs, case):
     """2 ranks x global batch B hold the weights 1 process with batch B reaches, within
 
