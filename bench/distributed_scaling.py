@@ -14,8 +14,8 @@ machine hit every configuration alike): the seed network (784-128-10, ReLU, SGD 
 throughput (samples/s, the median over the rounds of the timed epochs) and scaling
 efficiency = throughput / (workers x 1x1's). Then the gradient allreduce on loopback
 (`mpirun -np 2`, in-place MPI_Allreduce of float32 buffers of 4 B ... 16 MiB): time
-per call, the latency (half the time of a 4-byte call: a 2-rank ring allreduce is
-S / bandwidth + 2 latency) and the bandwidth (S / (t - 2 latency) at the largest
+per call (median over calls), the latency (half the median time of the calls of at
+most 1 KiB: a 2-rank ring allreduce is S / bandwidth + 2 latency) and the bandwidth (S / (t - 2 latency) at the largest
 size), and the time of one allreduce of the seed network's gradients (407,080 B).
 Needs mpi4py and mpirun (see README "Distributed training").
 """
@@ -33,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 N_SAMPLES = 60000
+S_BYTES = 4 * 101770  # the seed network's gradients (float32)
 
 
 def _env(threads):
@@ -97,28 +98,32 @@ def worker_train(batch, epochs, distributed):
 
 
 def worker_allreduce():
+    """Per size: the median over calls of one in-place Allreduce (the slowest rank's time
+    of each call; the median, not the mean: a descheduled rank on a shared machine
+    stalls single calls)."""
     import numpy as np
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     out = {}
-    for nbytes in [4 * 4 ** k for k in range(12)] + [407080]:
+    for nbytes in [4 * 4 ** k for k in range(12)] + [S_BYTES]:
         buf = np.ones(nbytes // 4, np.float32)
-        reps = max(20, min(2000, int(2e8 // max(nbytes, 1) // 100)))
+        reps = max(10, min(200, int(2e8 // nbytes // 100)))
         for _ in range(5):
             comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        comm.Barrier()
-        t0 = time.perf_counter()
-        for _ in range(reps):
+        ts = np.empty(reps)
+        for i in range(reps):
+            comm.Barrier()
+            t0 = time.perf_counter()
             comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        t = comm.allreduce((time.perf_counter() - t0) / reps, op=MPI.MAX)
-        out[str(nbytes)] = t
+            ts[i] = time.perf_counter() - t0
+        ts = comm.allreduce(ts, op=MPI.MAX)
+        out[str(nbytes)] = float(np.median(ts))
     if comm.Get_rank() == 0:
         print(json.dumps(out))
 
 
 # -------------------------------------------------------- the model --
 
-S_BYTES = 4 * 101770  # the seed network's gradients (float32)
 NETWORKS = {  # nominal bandwidth (B/s) and one-way MPI latency (s) of the wire
     "10 Gbit/s Ethernet": (1.25e9, 25e-6),
     "100 Gbit/s InfiniBand": (12.5e9, 1.5e-6),
@@ -155,11 +160,13 @@ def scaling_model(loop_lat, loop_bw, host_rows_per_sec):
 # ------------------------------------------------------------- driver --
 
 
-def main(argv=None):
+def main(argv=None):  # noqa: C901 - one driver, read top to bottom
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1, help="timed epochs per run")
     ap.add_argument("--json", metavar="OUT", help="write the results here")
+    ap.add_argument("--allreduce-only", action="store_true",
+                    help="only the loopback allreduce measurement")
     ap.add_argument("--worker", choices=("train", "allreduce"), help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
     ap.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
@@ -173,7 +180,7 @@ def main(argv=None):
     configs = {"1x1": (1, []), "1x2": (2, []), "2x1": (1, _mpirun())}
     res = {b: {c: [] for c in configs} for b in (64, 256)}
     fracs = {b: [] for b in (64, 256)}
-    for _ in range(a.rounds):
+    for _ in range(0 if a.allreduce_only else a.rounds):
         for b in (64, 256):
             for name, (threads, launcher) in configs.items():
                 cmd = launcher + me + ["--worker", "train", "--batch", str(b),
@@ -190,7 +197,7 @@ def main(argv=None):
     print(f"seed network 784-128-10, SGD, {N_SAMPLES} samples/epoch; median of {a.rounds} "
           f"interleaved rounds")
     print(f"{'batch':>6} {'config':>7} {'samples/s':>11} {'efficiency':>11}")
-    for b in (64, 256):
+    for b in (() if a.allreduce_only else (64, 256)):
         base = statistics.median(res[b]["1x1"])
         out["throughput"][b] = {}
         for name in configs:
@@ -203,16 +210,17 @@ def main(argv=None):
         out["throughput"][b]["2x1"]["comm_fraction"] = statistics.median(fracs[b])
         print(f"{'':>6} 2x1: {100 * statistics.median(fracs[b]):.1f}% of the epoch inside "
               f"the allreduce (incl. waiting for the other rank)")
-    lat = ar["4"] / 2
+    lat = statistics.median(ar[k] for k in ar if int(k) <= 1024) / 2
     big = max(int(k) for k in ar)
     bw = big / (ar[str(big)] - 2 * lat)
     out["latency_s"], out["bandwidth_Bps"] = lat, bw
     print(f"loopback allreduce (2 ranks): latency {lat * 1e6:.2f} us, bandwidth "
           f"{bw / 1e9:.2f} GB/s (at {big / 2**20:.0f} MiB); seed network's gradients "
-          f"(407,080 B): {ar['407080'] * 1e6:.0f} us per allreduce")
+          f"({S_BYTES:,} B): {ar[str(S_BYTES)] * 1e6:.0f} us per allreduce")
     for k in sorted(ar, key=int):
         print(f"  {int(k):>10,} B  {ar[k] * 1e6:>10.2f} us")
-    out["model"] = scaling_model(lat, bw, out["throughput"][64]["1x2"]["samples_per_sec"])
+    if not a.allreduce_only:
+        out["model"] = scaling_model(lat, bw, out["throughput"][64]["1x2"]["samples_per_sec"])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
