@@ -72,8 +72,20 @@ def train(case, comm, seed=0, sizes=SIZES):
     clip = float(rest[0]) if rest else None
     res = {}
     if comm is not None:
-        fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch, perm=perm, comm=comm,
-                            clip_grad_norm=clip)
+        import logging
+        records = []
+        handler = logging.Handler(logging.DEBUG)
+        handler.emit = lambda rec: records.append(rec.getMessage())
+        log = logging.getLogger("fastmlp")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+        try:
+            fastmlp.train_epoch(model, X, y, crit, o, batch_size=batch, perm=perm, comm=comm,
+                                clip_grad_norm=clip)
+        finally:
+            log.removeHandler(handler)
+        # 1: the Python loop ran (logged by train_epoch), 0: the fused C++ epoch
+        res[f"{case}/loop"] = np.int64(any("Python loop" in m for m in records))
     else:  # one step per call (the same weights as one call) to record the largest step
         steps = -(-n // batch)
         U = 0.0

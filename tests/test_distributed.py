@@ -141,7 +141,16 @@ def runs(tmp_path_factory):
 
 def _weights(res, prefix, key):
     return {k: v for k, v in res.items() if k.startswith(f"{prefix}/{key}/") and
-            k.rsplit("/", 1)[1] not in ("U", "steps")}
+            k.rsplit("/", 1)[1] not in ("U", "steps", "loop")}
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", CASES)
+def test_fused_cases_ran_the_fused_epoch(runs, case):
+    """The "fused" cases ran the C++ epoch with comm (train_epoch logged no fallback),
+    the "loop" ones (a Python criterion) the Python loop."""
+    for r in runs:
+        assert int(r[f"dist/0:{case}/loop"]) == ("-loop-" in case), case
 
 
 @needs_mpi
