@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <limits>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -21,7 +22,7 @@ const char* kTrainDoc = R"doc(One epoch of minibatch training of a stack of Line
 train_epoch(weights, biases, activations, X, y, perm, batch_size, drop_last, optimizer, *,
             loss, reduction="mean", class_weight=None, ignore_index=-100,
             label_smoothing=0.0, normalize=None, dropouts=None, delta=1.0, beta=1.0, pos_weight=None,
-            log_softmax=False, clip_grad_norm=None, weight_sq_sums=False)
+            log_softmax=False, clip_grad_norm=None, weight_sq_sums=False, comm=None)
   -> (loss_sum, steps), or (loss_sum, steps, sq) with weight_sq_sums=True
 
 weights[l]: (out_l, in_l) float32 C-contiguous writeable, in_0 == X.shape[1],
@@ -65,6 +66,16 @@ loss: "cross_entropy" | "nll" (y class indices; class_weight (C,), ignore_index;
   pos_weight, each None or of shape () or (C,)) (y (N, C) floats), on the last
   layer's output, or on its log_softmax when log_softmax=True (the model ends
   with LogSoftmax over the outputs).
+comm: None, or distributed training (issue 13; built by
+  fastmlp.distributed.fused_comm): a dict {"allreduce": the address of the
+  MPI library's MPI_Allreduce, "int_handles": bool (MPICH family: int
+  handles; Open MPI: pointer handles), "comm", "float", "sum", "in_place": the
+  handles of the communicator, MPI_FLOAT, MPI_SUM and MPI_IN_PLACE as
+  integers, "rank", "world"}. perm and batch_size are then the global ones
+  (the same on every rank), each rank trains on its slice of every global
+  batch and the gradients are summed over the ranks with one in-place
+  allreduce per step; the loss sum is the global batches'. The dict's
+  "seconds" is set to the time spent in the allreduce.
 Returns the sum of the step losses (float64 of float32 values) and the
 number of steps.
 Signals: called from the main thread, the epoch runs Python's signal handlers
@@ -299,13 +310,58 @@ struct Region {
   std::string name;
 };
 
+// ------------------------------------------ distributed training (issue 13) ----
+// comm's integer entry `key` (a handle or an address), range-checked.
+long long comm_int(const py::dict& d, const char* key, long long lo, long long hi) {
+  const std::string name = std::string("comm['") + key + "']";
+  if (!d.contains(key)) value_error(name + ": required");
+  py::handle h = d[key];
+  if (py::isinstance<py::bool_>(h) || !py::isinstance<py::int_>(h))
+    type_error(name + ": expected an int, got " + type_name(h));
+  long long v;
+  try {
+    v = h.cast<long long>();
+  } catch (const py::cast_error&) {
+    value_error(name + ": out of range");
+  }
+  if (v < lo || v > hi) value_error(name + ": expected a value in [" + std::to_string(lo) + ", " +
+                                    std::to_string(hi) + "], got " + std::to_string(v));
+  return v;
+}
+
+void parse_comm(py::handle h, const std::vector<TrainLayer>& layers, GradAllreduce* out) {
+  if (!py::isinstance<py::dict>(h))
+    type_error("comm: expected None or a dict (fastmlp.distributed.fused_comm), got " + type_name(h));
+  const py::dict d = h.cast<py::dict>();
+  constexpr long long kMin = std::numeric_limits<long long>::min(), kMax = std::numeric_limits<long long>::max();
+  const long long fn = comm_int(d, "allreduce", kMin, kMax);
+  if (fn == 0) value_error("comm['allreduce']: expected the address of MPI_Allreduce, got 0");
+  if (!d.contains("int_handles") || !py::isinstance<py::bool_>(d["int_handles"]))
+    type_error("comm['int_handles']: expected a bool");
+  out->allreduce = reinterpret_cast<void*>(std::intptr_t(fn));
+  out->int_handles = d["int_handles"].cast<bool>();
+  const long long hlo = out->int_handles ? std::numeric_limits<int>::min() : kMin;
+  const long long hhi = out->int_handles ? std::numeric_limits<int>::max() : kMax;
+  out->comm = std::intptr_t(comm_int(d, "comm", hlo, hhi));
+  out->dtype_float = std::intptr_t(comm_int(d, "float", hlo, hhi));
+  out->op_sum = std::intptr_t(comm_int(d, "sum", hlo, hhi));
+  out->in_place = std::intptr_t(comm_int(d, "in_place", kMin, kMax));
+  out->world = int(comm_int(d, "world", 1, std::numeric_limits<int>::max()));
+  out->rank = int(comm_int(d, "rank", 0, out->world - 1));
+  // One allreduce of every gradient and the step's loss: an MPI int count.
+  long long count = 1;
+  for (const TrainLayer& T : layers) count += (long long)T.out * T.in + (T.bias.param ? T.out : 0);
+  if (count > std::numeric_limits<int>::max())
+    value_error("comm: " + std::to_string(count) + " gradient floats exceed one MPI_Allreduce's int count");
+}
+
 py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activations, py::handle X_obj,
                               py::handle y_obj, py::handle perm_obj, long long batch_size,
                               bool drop_last, py::handle optimizer, const std::string& loss_name,
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
-                              bool log_softmax, py::handle clip_obj, bool want_sq) {
+                              bool log_softmax, py::handle clip_obj, bool want_sq, py::handle comm_obj) {
   const size_t L = py::len(weights);
   if (L == 0) value_error("weights: expected at least one Linear layer");
   if (py::len(biases) != L)
@@ -544,6 +600,11 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     memory_error("batch_size: a batch of " + std::to_string(B) + " rows of " + std::to_string(F) +
                  " features needs workspaces beyond any memory (" + std::to_string(row_floats) +
                  " floats a row)");
+  // comm: None, or the distributed allreduce (see kTrainDoc)
+  GradAllreduce dist;
+  const bool distributed = !comm_obj.is_none();
+  if (distributed) parse_comm(comm_obj, layers, &dist);
+
   index_t steps = 0;
   double loss_sum = 0.0;
   bool no_memory = false;
@@ -558,7 +619,9 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                            PyThread_get_thread_ident();
   constexpr auto kSignalCheck = std::chrono::milliseconds(50);
   auto last_check = std::chrono::steady_clock::now();
-  if (main_thread)
+  // Not in distributed training: a rank that stopped alone would leave the
+  // others waiting in the step's allreduce; there signals act at the epoch's end.
+  if (main_thread && !distributed)
     stop = [&] {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_check < kSignalCheck) return false;
@@ -575,7 +638,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     py::gil_scoped_release nogil;
     try {
       loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm, B,
-                             drop_last, loss, &steps, clip, want_sq ? sq.mutable_data() : nullptr, stop);
+                             drop_last, loss, &steps, clip, distributed ? &dist : nullptr,
+                             want_sq ? sq.mutable_data() : nullptr, stop);
     } catch (const std::bad_alloc&) {
       no_memory = true;
     }
@@ -584,6 +648,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
     memory_error("batch_size: cannot allocate the workspaces of a batch of " +
                  std::to_string(std::min<index_t>(B, std::max<index_t>(n_perm, 1))) + " rows (" +
                  std::to_string(size_t(B) * size_t(row_floats) * sizeof(float)) + " bytes or so)");
+  if (distributed) comm_obj.cast<py::dict>()["seconds"] = dist.seconds;
   if (pending) {
     if (PyObject_SetAttrString(pending->value().ptr(), "fastmlp_steps", py::int_(steps).ptr()) != 0 ||
         PyObject_SetAttrString(pending->value().ptr(), "fastmlp_loss_sum", py::float_(loss_sum).ptr()) != 0)
@@ -606,5 +671,5 @@ void bind_train(py::module_& m) {
         // losses (issue 10)
         py::arg("delta") = 1.0, py::arg("beta") = 1.0, py::arg("pos_weight") = py::none(),
         py::arg("log_softmax") = false, py::arg("clip_grad_norm") = py::none(),
-        py::arg("weight_sq_sums") = false, kTrainDoc);
+        py::arg("weight_sq_sums") = false, py::arg("comm") = py::none(), kTrainDoc);
 }

@@ -142,6 +142,12 @@ struct TrainLoss {
 // every gradient *= coef. Every parameter must be updated (ParamSlot::update).
 // Negative: no clipping.
 //
+// dist (distributed training, issue 13; nullptr or world == 1: one process):
+// perm and batch_size are the GLOBAL order and batch, the same on every rank;
+// this rank trains on its slice of every global batch (rank_slice) and, after
+// its backward pass, reduces the step's gradients with dist's allreduce
+// (GradAllreduce); every rank then applies the same updates. The returned loss
+// sum is the global batches' losses.
 // weight_sq_sums (n_steps,) or nullptr (issue 11, scikit-learn's L2 loss term):
 // entry s = sum over layers l in order of sum_squares(W_l) (kernels.h, over its
 // (out,in) layout) with the weights step s's forward pass reads (before its update).
@@ -150,11 +156,47 @@ struct TrainLoss {
 // epoch there: the weights (back in the caller's layout), the optimizer
 // state and *steps are those of the steps completed, as if the epoch had been
 // given only their rows.
+struct GradAllreduce;
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
                    index_t* steps, double clip_grad_norm = -1.0,
+                   const GradAllreduce* dist = nullptr,
                    double* weight_sq_sums = nullptr,
                    const std::function<bool()>& stop = {});
+
+// ------------------------------------------ distributed training (issue 13) ----
+// MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, comm), called
+// through a function pointer and handles the caller resolved at run time from
+// the MPI library mpi4py loaded (fastmlp/distributed.py): the extension never
+// links libmpi and works without it. MPI's handle types differ by family:
+// Open MPI's MPI_Comm/MPI_Datatype/MPI_Op are pointers and MPI_IN_PLACE is
+// (void*)1; MPICH's (and its derivatives') are int and MPI_IN_PLACE is
+// (void*)-1. int_handles picks the signature the pointer is called with.
+struct GradAllreduce {
+  void* allreduce = nullptr;  // the library's MPI_Allreduce
+  bool int_handles = false;   // MPICH family: int handles; else pointer handles
+  std::intptr_t comm = 0, dtype_float = 0, op_sum = 0, in_place = 0;
+  int rank = 0, world = 1;
+  mutable double seconds = 0.0;  // wall time spent in allreduce, accumulated
+  // buf (count,) = the elementwise sum over the ranks of their buf, in place;
+  // returns MPI's error code (0: success).
+  int sum_in_place(float* buf, int count) const;
+};
+
+// This rank's part [*lo, *hi) of a global batch of n rows: ranks take
+// n / world rows each, the first n % world ranks one more, in rank order, so
+// the ranks' parts are disjoint and their union is [0, n).
+void rank_slice(index_t n, int rank, int world, index_t* lo, index_t* hi);
+
+// The normaliser of the loss over rows idx[lo..hi) (class targets
+// y_class[idx[i]], or C values per row): what the Mean reduction divides by
+// (CE/NLL: the sum, in double and in row order, of the kept targets' class
+// weights, or their count, as the kernels form it; the others: the element
+// count (rows * C)); 1 for Sum. A rank's gradient of its part's mean loss
+// times normaliser(part) / normaliser(global batch) is its share of the
+// global batch's gradient.
+double loss_normaliser(const TrainLoss& loss, const std::int64_t* y_class, const std::int64_t* idx,
+                       index_t lo, index_t hi, index_t C);
 
 }  // namespace fastmlp

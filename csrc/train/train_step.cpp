@@ -21,8 +21,16 @@
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
 // changes, and the updates of different parameters are independent. It keeps
 // one dW buffer for all layers, hot in cache when the update reads it.
-// Gradient clipping (GradClip) needs every gradient first: it keeps one
-// buffer per parameter and runs the updates after the backward pass.
+// Gradient clipping and distributed training (GradClip) need every gradient
+// first: they keep all gradients in one contiguous buffer, written by the
+// backward pass in place, and run the updates after the backward pass.
+//
+// Distributed (GradAllreduce, train.h): every rank computes the gradient of
+// its slice's mean loss into that buffer, scales it (and its step loss, kept
+// in the buffer's last float) by its share normaliser(slice) /
+// normaliser(global batch), sums the buffer over the ranks with one in-place
+// allreduce, and applies the updates: every rank applies the same updates to
+// the same summed gradients, so all ranks keep bitwise identical weights.
 //
 // Inside the epoch each weight (and its optimizer state) is kept transposed,
 // WT (in,out), and transposed back at the end. The forward GEMM then reads
@@ -42,7 +50,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 #include "common.h"
@@ -82,20 +92,24 @@ void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_s
 // updating each layer right after its gradients: see the top of the file).
 struct GradClip {
   double max_norm = -1.0;         // < 0: no clipping
-  AlignedBuffer<float> grads;     // every layer's dW^T (in,out), then db (out,), back to back
-  index_t total = 0;              // floats in grads
+  bool separate = false;          // gradients in `grads`, updates after the backward pass
+  AlignedBuffer<float> grads;     // every layer's dW^T (in,out), then db (out,), back to back,
+                                  // then one float: the step's loss (distributed)
+  index_t total = 0;              // gradient floats in grads
   std::vector<float*> dw, db;     // layer l's (db[l] == nullptr: no bias)
   AlignedBuffer<double> sums, row_sums;
 
-  void init(const TrainLayer* layers, int n_layers, double max_norm_) {
+  void init(const TrainLayer* layers, int n_layers, double max_norm_, bool distributed) {
     max_norm = max_norm_;
-    if (max_norm < 0.0) return;
+    separate = max_norm >= 0.0 || distributed;
+    if (!separate) return;
     index_t max_out = 1;
     for (int l = 0; l < n_layers; ++l) {
       total += layers[l].out * layers[l].in + (layers[l].bias.param ? layers[l].out : 0);
       max_out = std::max(max_out, layers[l].out);
     }
-    float* g = grads.reserve(size_t(total));
+    float* g = grads.reserve(size_t(total) + 1);
+    std::fill(g, g + total + 1, 0.0f);  // a parameter left alone keeps a zero gradient slot
     for (int l = 0; l < n_layers; ++l) {
       dw.push_back(g);
       g += layers[l].out * layers[l].in;
@@ -106,10 +120,50 @@ struct GradClip {
     row_sums.reserve(size_t(max_out));
   }
 
-  // clip_grad_norm_(W0, b0, W1, ..., max_norm), then every update. The norm
-  // of W_l's gradient is taken over its (out,in) layout (sum_squares_transposed
-  // of dW^T), so it is bitwise fastmlp.nn.utils.clip_grad_norm_'s.
+  // g[i] *= f for the n first floats of the buffer, in contiguous ranges.
+  void scale(index_t n, float f) {
+    float* g = grads.data();
+    parallel_or_inline(threads_if(n >= (index_t(1) << 15)), [&](int t, int nt) {
+      index_t b, e;
+      split_range(n, t, nt, 16, &b, &e);
+      for (index_t i = b; i < e; ++i) g[i] = g[i] * f;
+    });
+  }
+
+  // Distributed: this rank's gradients of its slice's mean loss and that
+  // loss (step_loss) become its share (times `share`) of the global batch's,
+  // summed over the ranks in place; returns the global batch's loss.
+  // empty: this rank has no rows of the batch (or none kept); its share is
+  // zeros, and the loss is NaN when the global normaliser is 0 too (the
+  // kernels' 0/0).
+  float reduce(const GradAllreduce& dist, bool empty, float step_loss, double share_num,
+               double share_den) {
+    float* g = grads.data();
+    if (empty) {
+      std::fill(g, g + total, 0.0f);
+      g[total] = share_den == 0.0 ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+    } else {
+      g[total] = step_loss;
+      if (share_num != share_den) scale(total + 1, float(share_num / share_den));
+    }
+    if (dist.sum_in_place(g, int(total + 1)) != 0)
+      throw std::runtime_error("train_epoch: MPI_Allreduce of the gradients failed");
+    return g[total];
+  }
+
+  // clip_grad_norm_(W0, b0, W1, ..., max_norm) when clipping, then every
+  // update. The norm of W_l's gradient is taken over its (out,in) layout
+  // (sum_squares_transposed of dW^T), so it is bitwise
+  // fastmlp.nn.utils.clip_grad_norm_'s.
   void clip_and_update(TrainLayer* layers, std::vector<ParamSlot>& wt, int n_layers) {
+    if (max_norm >= 0.0) clip(layers, n_layers);
+    for (int l = 0; l < n_layers; ++l) {
+      apply_update(wt[l], dw[l]);
+      if (db[l]) apply_update(layers[l].bias, db[l]);
+    }
+  }
+
+  void clip(const TrainLayer* layers, int n_layers) {
     int k = 0;
     for (int l = 0; l < n_layers; ++l) {
       const TrainLayer& L = layers[l];
@@ -121,17 +175,7 @@ struct GradClip {
     const float norm = float(combine_norms(sums.data(), k));
     float coef = float(max_norm) / (norm + float(1e-6));
     coef = std::min(coef, 1.0f);  // (1 < NaN) is false: NaN stays NaN, as np.minimum
-    float* g = grads.data();
-    const index_t n = total;
-    parallel_or_inline(threads_if(n >= (index_t(1) << 15)), [&](int t, int nt) {
-      index_t b, e;
-      split_range(n, t, nt, 16, &b, &e);
-      for (index_t i = b; i < e; ++i) g[i] = g[i] * coef;
-    });
-    for (int l = 0; l < n_layers; ++l) {
-      apply_update(wt[l], dw[l]);
-      if (db[l]) apply_update(layers[l].bias, db[l]);
-    }
+    scale(total, coef);
   }
 };
 
@@ -191,8 +235,8 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
-                   index_t* steps, double clip_grad_norm, double* weight_sq_sums,
-                   const std::function<bool()>& stop) {
+                   index_t* steps, double clip_grad_norm, const GradAllreduce* dist,
+                   double* weight_sq_sums, const std::function<bool()>& stop) {
   const index_t B = batch_size;
   const index_t n_steps = drop_last ? n_perm / B : (n_perm + B - 1) / B;
   *steps = n_steps;
@@ -258,9 +302,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     wt_total += size_t(layers[l].out * layers[l].in) * arrays;
   }
   AlignedBuffer<float> wts{wt_total};
+  const bool distributed = dist && dist->world > 1;
   GradClip clip;
-  clip.init(layers, n_layers, clip_grad_norm);
-  const bool clipping = clip_grad_norm >= 0.0;
+  clip.init(layers, n_layers, clip_grad_norm, distributed);
+  const bool separate = clip.separate;  // gradients in clip's buffer, updates after the backward
   std::vector<ParamSlot> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
   float* wp = wts.data();
   for (int l = 0; l < n_layers; ++l) {
@@ -278,10 +323,16 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     }
   }
 
-  // ---- batch rows: X[perm[s*B : s*B+bs]] ----
+  // ---- batch rows: X[perm[s*B : s*B+bs]] (distributed: this rank's slice of it) ----
   auto batch_rows = [&](index_t s, const std::int64_t** idx, index_t* bs) {
     *idx = perm + s * B;
     *bs = std::min(B, n_perm - s * B);
+    if (distributed) {
+      index_t lo, hi;
+      rank_slice(*bs, dist->rank, dist->world, &lo, &hi);
+      *idx += lo;
+      *bs = hi - lo;
+    }
   };
   auto consecutive = [&](const std::int64_t* idx, index_t bs) {
     if (!X.f32) return false;  // uint8 rows are always converted into a buffer
@@ -365,7 +416,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     index_t nbs = 0;
     if (s + 1 < n_steps) batch_rows(s + 1, &nidx, &nbs);
     const bool next_gather = nidx && !consecutive(nidx, nbs);
-    const bool overlap = overlap_ok && next_gather;
+    const bool overlap = overlap_ok && next_gather && bs > 0;
     float* const nxb = xbuf[(s + 1) % 2];
 
     if (class_targets(loss.kind)) {
@@ -400,6 +451,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
 
     float* d = g0.data();
     float* d_next = g1.data();
+    float dist_loss = 0.0f;  // distributed: this rank's step loss (its slice's), reduced after
     // Backward of layer l: the activation's, dW^T, db, d' (l > 0), updates.
     auto backward = [&](int l) {
       TrainLayer& L = layers[l];
@@ -421,11 +473,11 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
       // through memory.
       float fold_alpha = 0.0f;
-      const bool fold_w = need_w && !clipping && bs <= kMinGemmKC &&
+      const bool fold_w = need_w && !separate && bs <= kMinGemmKC &&
                           update_folds_into_gemm(wt[l], &fold_alpha);
       // Clipping: the gradients go to their own buffers, updated after the backward pass.
-      float* const dw_l = clipping ? clip.dw[l] : dw.data();
-      float* const db_l = clipping ? clip.db[l] : db.data();
+      float* const dw_l = separate ? clip.dw[l] : dw.data();
+      float* const db_l = separate ? clip.db[l] : db.data();
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw_l, L.out,
@@ -439,10 +491,10 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
               L.out, nullptr, ActivationSpec{});
         ++wt[l].step;
-      } else if (need_w && !clipping) {
+      } else if (need_w && !separate) {
         apply_update(wt[l], dw.data());
       }
-      if (need_b && !clipping) apply_update(L.bias, db.data());
+      if (need_b && !separate) apply_update(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
     };
     // The head: layers 2..L forward, the loss and dlogits, layers L..2 backward.
@@ -479,11 +531,27 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
           break;
       }
       if (loss.log_softmax) log_softmax_backward(d, lsm.data(), d, bs, C);
-      loss_sum += double(step_loss);
+      if (distributed)
+        dist_loss = step_loss;
+      else
+        loss_sum += double(step_loss);
       for (int l = n_layers - 1; l >= 1; --l) backward(l);
     };
 
-    if (overlap) {
+    // Distributed: this rank's share of the global batch (see the top of the file).
+    double share_num = 1.0, share_den = 1.0;
+    if (distributed) {
+      const std::int64_t* gidx = perm + s * B;
+      const index_t gbs = std::min(B, n_perm - s * B);
+      index_t lo, hi;
+      rank_slice(gbs, dist->rank, dist->world, &lo, &hi);
+      share_num = loss_normaliser(loss, y_class, gidx, lo, hi, C);
+      share_den = loss_normaliser(loss, y_class, gidx, 0, gbs, C);
+    }
+    const bool empty = bs == 0 || share_num == 0.0;
+    if (empty) {
+      // no rows (or none kept) here: nothing to compute, a zero share
+    } else if (overlap) {
       // Whoever gathers row i of batch s+1 also prefetches row i of batch s+2:
       // thread 1 starts first and takes the front rows every step, thread 0
       // the back ones, so the row is mostly in the right core's L2 a step
@@ -506,8 +574,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     } else {
       head();
     }
-    backward(0);
-    if (clipping) clip.clip_and_update(layers, wt, n_layers);
+    if (!empty) backward(0);
+    if (distributed) loss_sum += double(clip.reduce(*dist, empty, dist_loss, share_num, share_den));
+    if (separate) clip.clip_and_update(layers, wt, n_layers);
 
     // ---- the next step's rows (already in nxb when gathered beside the head) ----
     if (nidx) x = overlap ? nxb : place_rows(nidx, nbs, next_gather, nxb);

@@ -273,6 +273,7 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 delta: float = 1.0, beta: float = 1.0, pos_weight: Optional[_Array] = None,
                 log_softmax: bool = False,
                 clip_grad_norm: Optional[float] = None,
-                weight_sq_sums: bool = False) -> tuple:
+                weight_sq_sums: bool = False,
+                comm: Optional[dict] = None) -> tuple:
     """One fused training epoch in place -> (sum of step losses, steps), and with
     weight_sq_sums=True also each step's sum of the weights' squares (float64 (steps,))."""

@@ -218,6 +218,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    help="no progress bars (they are also off when stderr is not a terminal)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per epoch on stdout and nothing else there")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over MPI (needs mpi4py: pip install "
+                        "'fastmlp[mpi]'), run as 'mpirun -np N fastmlp train --distributed "
+                        "...': --batch-size is the global batch, split over the ranks; rank 0 "
+                        "alone prints, evaluates and saves; an error on any rank aborts the job")
     p.set_defaults(func=cmd_train)
     subs["train"] = p
 
@@ -512,6 +517,19 @@ def _optimizer_text(args, optimizer) -> str:
 
 
 def cmd_train(args) -> int:
+    if not args.distributed:
+        return _cmd_train(args)
+    try:
+        from fastmlp import distributed
+        distributed.init()
+    except ImportError as e:
+        raise UserError(f"--distributed: {e}") from None
+    with distributed.abort_on_error():
+        return _cmd_train(args, distributed.get_comm())
+
+
+def _cmd_train(args, comm=None) -> int:
+    """``fastmlp train``; ``comm``: --distributed's communicator (see cmd_train)."""
     import numpy as np
 
     import fastmlp
@@ -522,6 +540,11 @@ def cmd_train(args) -> int:
     _check_train_options(args)
     out = sys.stdout
     log = sys.stderr if args.json else sys.stdout  # human-readable lines
+    world, main_rank = 1, True
+    if comm is not None:  # rank 0 alone prints
+        world, main_rank = comm.Get_size(), comm.Get_rank() == 0
+        if not main_rank:
+            out = log = open(os.devnull, "w")
     hidden = args.hidden or [128]
     save_path = _check_save_path(args.save) if args.save else None
     if args.threads is not None:
@@ -543,11 +566,18 @@ def cmd_train(args) -> int:
     Xt = normalize(Xt, *norm)
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+    if comm is not None:  # every rank trains from rank 0's seed (initialisation, order)
+        seed = comm.bcast(seed, root=0)
     init_seed, shuffle_seed = (int(v) for v in np.random.SeedSequence(seed).generate_state(2, np.uint64))
     nn.manual_seed(init_seed)  # weights
     rng = np.random.default_rng(shuffle_seed)  # one shuffling seed per epoch
     model, optimizer, scheduler, train_kw = _build_training(args, X.shape[1], hidden)
     criterion = nn.CrossEntropyLoss()
+    if comm is not None:
+        from fastmlp import distributed
+        distributed.broadcast_parameters(model, comm=comm)  # fails clearly on a mismatch
+        distributed.broadcast_optimizer_state(optimizer, comm=comm)
+        train_kw["comm"] = comm
     why = fused_fallback_reason(model, criterion, optimizer, X, y, batch_size=args.batch_size,
                                 normalize=norm, **train_kw)
 
@@ -556,12 +586,15 @@ def cmd_train(args) -> int:
     print(f"{name}: {len(X)} training, {len(Xt)} test images; model {_architecture(model)} "
           f"{act} ({_n_params(model):,} parameters), {_optimizer_text(args, optimizer)}, "
           f"batch {args.batch_size}, {args.epochs} epochs; "
-          f"seed {seed}; {fastmlp.cpu_capability()}, {_plural(fastmlp.get_num_threads(), 'thread')}",
+          f"seed {seed}; {fastmlp.cpu_capability()}, {_plural(fastmlp.get_num_threads(), 'thread')}"
+          + (f" per rank, {world} MPI ranks" if comm is not None else ""),
           file=log, flush=True)
     if why is not None:
         print(f"note: not fused, running the Python loop: {why}", file=log, flush=True)
 
-    use_bar = not args.no_progress and sys.stderr.isatty()
+    # (Distributed: no bar. The bar cuts an epoch into timed calls, each a collective
+    # whose length would differ between the ranks.)
+    use_bar = not args.no_progress and sys.stderr.isatty() and comm is None
     total_train = 0.0
     done = 0
     try:
@@ -569,6 +602,9 @@ def cmd_train(args) -> int:
             epoch_seed = int(rng.integers(2**63))
             lr = optimizer.param_groups[0]["lr"]
             model.train()
+            if comm is not None:
+                from fastmlp import distributed
+                distributed.communication_time(reset=True)
             t0 = time.perf_counter()
             if use_bar:
                 from tqdm import tqdm
@@ -587,7 +623,9 @@ def cmd_train(args) -> int:
             if scheduler is not None:
                 scheduler.step()
             model.eval()
-            test_loss, test_acc, _ = _evaluate(model, Xt, yt)
+            # Distributed: rank 0 alone evaluates (the others go on to the next epoch).
+            test_loss, test_acc, _ = (_evaluate(model, Xt, yt) if main_rank
+                                      else (math.nan, math.nan, None))
             wall = time.perf_counter() - t0
             total_train += t_train
             done = epoch
@@ -595,13 +633,18 @@ def cmd_train(args) -> int:
                    "test_loss": test_loss, "test_accuracy": test_acc,
                    "samples_per_sec": len(X) / t_train, "train_time": t_train, "wall_time": wall,
                    "total_train_time": total_train, "lr": lr, "fused": why is None}
+            comm_text = ""
+            if comm is not None:
+                rec["world_size"] = world
+                rec["comm_time"] = distributed.communication_time()
+                comm_text = f"  {world} ranks, comm {_fmt_time(rec['comm_time'])}"
             if args.json:
                 print(_dumps(rec), file=out, flush=True)
             else:
                 w = len(str(args.epochs))
                 print(f"epoch {epoch:>{w}}/{args.epochs}  train loss {train_loss:.4f}  "
                       f"test loss {test_loss:.4f}  test acc {100 * test_acc:6.2f}%  "
-                      f"{len(X) / t_train:>9,.0f} samples/s  {_fmt_time(wall)}"
+                      f"{len(X) / t_train:>9,.0f} samples/s  {_fmt_time(wall)}" + comm_text
                       + (f"  lr {lr:.3g}" if scheduler is not None else ""), file=out,
                       flush=True)
             if not math.isfinite(train_loss):
@@ -615,7 +658,7 @@ def cmd_train(args) -> int:
     print(f"trained {args.epochs} epochs in {_fmt_time(total_train)} "
           f"({args.epochs * len(X) / total_train:,.0f} samples/s); test accuracy "
           f"{100 * test_acc:.2f}%", file=log, flush=True)
-    if save_path:
+    if save_path and main_rank:  # distributed: rank 0 alone saves (atomically, as always)
         from fastmlp import save
 
         try:

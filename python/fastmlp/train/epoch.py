@@ -91,7 +91,7 @@ def _normalize_spec(normalize):
 
 
 def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None,
-           weight_sq=False):
+           weight_sq=False, comm=None):
     """Run the plan's fused epoch; returns the mean step loss, and with ``weight_sq``
     (issue 11) also the per-step sums of the weights' squares (see _core.train_epoch)."""
     X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
@@ -118,6 +118,7 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
                                                  X2, y, perm, batch_size, drop_last, opt,
                                                  loss=loss, normalize=norm, dropouts=dropouts,
                                                  clip_grad_norm=clip, weight_sq_sums=weight_sq,
+                                                 comm=comm,
                                                  **kw)
     except BaseException as e:
         undraw()
@@ -127,6 +128,9 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
                 draw_seeds(done * sum(d is not None for d in dropouts))
             _finish_steps(plan, optimizer, commit, done)
         raise
+    if comm is not None:
+        from .. import distributed
+        distributed._add_comm_time(comm["seconds"])
     _finish_steps(plan, optimizer, commit, steps)
     mean = loss_sum / steps if steps else math.nan
     return (mean, sq[0]) if weight_sq else mean
@@ -172,7 +176,7 @@ def _dropout_seeds(ps, n, batch_size, drop_last):
 
 
 def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=False, *,
-                 transform=None, clip_grad_norm=None) -> float:
+                 transform=None, clip_grad_norm=None, comm=None) -> float:
     """The Python training loop over ``perm`` in batches (the reference for the fused path).
 
     Exactly ``fastmlp.data.DataLoader``'s batches and the PyTorch loop::
@@ -184,7 +188,13 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
             optimizer.step(); running_loss += loss.item()
 
     Returns ``running_loss / n_steps`` (nan when there is no step).
+
+    ``comm`` (an mpi4py communicator of more than one rank): data-parallel, see
+    :func:`_distributed_epoch`.
     """
+    if comm is not None and comm.Get_size() > 1:
+        return _distributed_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last,
+                                  transform, clip_grad_norm, comm)
     n = len(perm)
     n_steps = n // batch_size if drop_last else -(-n // batch_size)
     running_loss = 0.0
@@ -203,6 +213,50 @@ def python_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last=
             clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
         running_loss += loss.item()
+    return running_loss / n_steps if n_steps else math.nan
+
+
+def _distributed_epoch(model, X, y, criterion, optimizer, perm, batch_size, drop_last, transform,
+                       clip_grad_norm, comm) -> float:
+    """The Python loop, data-parallel (:mod:`fastmlp.distributed`): ``perm`` and
+    ``batch_size`` are global; per step this rank runs forward and backward on its slice
+    of the batch into one contiguous gradient buffer (the parameters' ``.grad`` are its
+    views), scales it and the slice's loss by its share of the global batch's normaliser,
+    sums the buffer over the ranks with one in-place Allreduce, then clips (when asked)
+    and steps: every rank applies the same update. Returns the mean of the global
+    batches' losses."""
+    from .. import distributed as dist
+    params = [p for p in model.parameters() if p.requires_grad]
+    buf = dist.GradBuffer(params)
+    rank, world = comm.Get_rank(), comm.Get_size()
+    n = len(perm)
+    n_steps = n // batch_size if drop_last else -(-n // batch_size)
+    running_loss, seconds = 0.0, 0.0
+    for s in range(0, n_steps * batch_size, batch_size):
+        gidx = perm[s:min(s + batch_size, n)]
+        lo, hi = dist.rank_slice(len(gidx), rank, world)
+        idx = gidx[lo:hi]
+        optimizer.zero_grad()
+        buf.attach()
+        share = dist.loss_normaliser(criterion, y[idx])
+        total = dist.loss_normaliser(criterion, y[gidx])
+        if len(idx) and share != 0:
+            inputs, labels = np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
+            if transform is not None:
+                inputs = transform(inputs)
+            loss = criterion(model(inputs), labels)
+            loss.backward()
+            buf.flat[-1] = loss.item()
+            if share != total:
+                buf.flat *= np.float32(share / total)
+        else:  # no rows (or none kept) here: a zero share; the kernels' 0/0 when none anywhere
+            buf.flat[-1] = math.nan if total == 0 else 0.0
+        seconds += buf.allreduce(comm)
+        if clip_grad_norm is not None:
+            clip_grad_norm_(params, clip_grad_norm)
+        optimizer.step()
+        running_loss += float(buf.flat[-1])
+    dist._add_comm_time(seconds)
     return running_loss / n_steps if n_steps else math.nan
 
 
@@ -279,7 +333,8 @@ def _check_clip_fusable(plan, optimizer):
 
 
 def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=True, seed=None,
-                drop_last=False, perm=None, normalize=None, clip_grad_norm=None) -> float:
+                drop_last=False, perm=None, normalize=None, clip_grad_norm=None,
+                comm=None) -> float:
     """Train ``model`` for one epoch over ``(X, y)``; returns the mean of the step losses.
 
     Same result as the loop (given the same permutation)::
@@ -342,9 +397,25 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     front and in the loop's order (step by step, layers in order), so the
     weights and the generator's state are bitwise the loop's. In eval mode a
     Dropout is an identity (no seed drawn), as in the loop.
+
+    ``comm``: an mpi4py communicator: data-parallel training (:mod:`fastmlp.distributed`).
+    Every rank calls this with the same model, data and arguments; ``batch_size`` and the
+    permutation are global (with ``shuffle`` and no ``seed``/``perm``, rank 0 draws the
+    seed and broadcasts it), each rank computes the gradient of its slice of every
+    batch, one in-place Allreduce per step of one contiguous buffer of every gradient
+    sums the ranks' shares, and every rank applies the same update: the weights are
+    bitwise identical on every rank, and those of one process training on the same
+    batches up to the float32 rounding of the batch sums' order. The fused path calls
+    the allreduce from its C++ loop (GIL released). Returns the mean of the global
+    batches' losses. Dropout masks are drawn per rank over its slice (the same seeds),
+    so with dropout the result is not one process's.
     """
     batch_size = _check_batch_size(batch_size)
     _check_roles(criterion, optimizer)
+    if comm is not None and comm.Get_size() == 1:
+        comm = None
+    if comm is not None and perm is None and shuffle and seed is None:
+        seed = comm.bcast(np.random.SeedSequence().entropy if comm.Get_rank() == 0 else None)
     clip = _check_clip(clip_grad_norm)
     norm = _normalize_spec(normalize)
     X, y = _prepare(X, y, norm)
@@ -360,7 +431,16 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
     if plan is not None:
         y = loss.epoch_targets(y, plan.n_out)
         order = _order(perm, shuffle, seed, len(X))
-        return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm, clip)
+        fused_comm = None
+        if comm is not None:
+            from .. import distributed
+            try:
+                fused_comm = distributed.fused_comm(comm)
+            except (NotImplementedError, OSError) as why:
+                plan, reason = None, f"distributed: {why}"
+        if plan is not None:
+            return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm, clip,
+                          fused_comm)
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
     transform = None
     if norm is not None:
@@ -370,4 +450,4 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
         y = loss.epoch_targets(y, _output_width(model, X, transform))
     order = _order(perm, shuffle, seed, len(X))
     return python_epoch(model, X, y, criterion, optimizer, order, batch_size, drop_last,
-                        transform=transform, clip_grad_norm=clip)
+                        transform=transform, clip_grad_norm=clip, comm=comm)
