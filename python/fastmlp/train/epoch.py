@@ -90,7 +90,7 @@ def _normalize_spec(normalize):
 # ------------------------------------------------------------- running --
 
 
-def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None,
+def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None, *,
            weight_sq=False, comm=None):
     """Run the plan's fused epoch; returns the mean step loss, and with ``weight_sq``
     (issue 11) also the per-step sums of the weights' squares (see _core.train_epoch)."""
@@ -440,7 +440,7 @@ def train_epoch(model, X, y, criterion, optimizer, *, batch_size=64, shuffle=Tru
                 plan, reason = None, f"distributed: {why}"
         if plan is not None:
             return _fused(plan, X, y, order, batch_size, drop_last, optimizer, norm, clip,
-                          fused_comm)
+                          comm=fused_comm)
     logger.debug("fastmlp.train_epoch: running the Python loop: %s", reason)
     transform = None
     if norm is not None:
