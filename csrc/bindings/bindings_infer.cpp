@@ -125,8 +125,9 @@ void bind_infer(py::module_& m) {
             value_error("weight: expected shape (out_features, " + std::to_string(K) + ") to match x " +
                         shape_str(x) + ", got " + shape_str(w));
           check_size(M, N, "out");
-          py::array_t<float> b;
-          if (!b_obj.is_none()) b = input_f32_len(b_obj, "bias", N, "weight's out_features");
+          const bool has_bias = !b_obj.is_none();
+          py::array_t<float> b;  // (a default array_t is an empty array, not a null handle)
+          if (has_bias) b = input_f32_len(b_obj, "bias", N, "weight's out_features");
           py::array out;
           float* y;
           if (out_obj.is_none()) {
@@ -137,10 +138,10 @@ void bind_infer(py::module_& m) {
             out = py::reinterpret_borrow<py::array>(out_obj);
             const size_t yb = fbytes(M * N);
             if (overlaps(y, yb, x.data(), fbytes(x.size())) || overlaps(y, yb, w.data(), fbytes(w.size())) ||
-                (b && overlaps(y, yb, b.data(), fbytes(N))))
+                (has_bias && overlaps(y, yb, b.data(), fbytes(N))))
               value_error("out: must not share memory with x, weight or bias");
           }
-          const float* bp = b ? b.data() : nullptr;
+          const float* bp = has_bias ? b.data() : nullptr;
           {
             py::gil_scoped_release nogil;
             gemv_forward(x.data(), M, K, w.data(), N, bp, y, act);
