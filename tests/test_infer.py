@@ -286,3 +286,22 @@ def test_infer_forward_bad_arguments_name_them(rng):
         kernels.infer_forward(x, [w1, w2], [None, None], [None, None], out=x.reshape(-1)[:10].reshape(5, 2))
     with pytest.raises(ValueError, match="head: expected"):
         reference.infer_forward(x, [w1, w2], [None, None], [None, None], head="max")
+
+
+def test_a_model_whose_layers_do_not_chain_raises_the_layer_error(rng):
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(5, 2)).eval()
+    with fastmlp.no_grad(), pytest.raises(ValueError, match="5 features"):
+        model(np.ones((3, 6), np.float32))
+    with pytest.raises(ValueError, match="no one-call forward"):
+        infer.predict(model, np.ones((3, 6), np.float32))
+
+
+def test_a_deep_copy_of_a_model_plans_for_itself(rng):
+    import copy
+    model = build("mnist-relu", rng)
+    x = rng.standard_normal((20, 784)).astype(np.float32)
+    y = run_model(model, x)  # caches a plan on the model
+    twin = copy.deepcopy(model)
+    twin[0].weight.data *= 2
+    assert same_bits(run_model(model, x), y)
+    assert same_bits(run_model(twin, x), python_forward(twin, x))

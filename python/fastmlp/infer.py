@@ -23,13 +23,11 @@ so its results may differ from the layer-by-layer forward (and from the same row
 a larger batch) in the last bits. Within either regime a row's result does not depend
 on the other rows, and never on the thread count.
 
-A plan is cached per model (weakly) and rebuilt when any module attribute changes
+A plan is cached on the model and rebuilt when any module attribute changes
 (children, options, ``training``: ``nn.module._MUTATIONS``) or a parameter or its
 array is replaced; in-place updates of the weights are seen as they are.
 """
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 
@@ -48,7 +46,7 @@ class _Plan:
     """A model's one-call forward, or ``why`` it has none."""
 
     __slots__ = ("why", "mutations", "linears", "params", "arrays", "core", "flatten_first",
-                 "head_dim", "dropout_active", "n_in", "n_out", "__weakref__")
+                 "head_dim", "dropout_active", "n_in", "n_out")
 
     def __init__(self, model):
         self.mutations = _module._MUTATIONS[0]
@@ -68,9 +66,13 @@ class _Plan:
                     self.why = "a parameter is not a C-contiguous float32 array"
                     return
         self.head_dim = None if head is None else head[1]
-        self.core = _core.infer_plan([w for w, _ in self.arrays], [b for _, b in self.arrays],
-                                     [act for _, act in layers],
-                                     None if head is None else _HEADS[head[0]])
+        try:
+            self.core = _core.infer_plan([w for w, _ in self.arrays], [b for _, b in self.arrays],
+                                         [act for _, act in layers],
+                                         None if head is None else _HEADS[head[0]])
+        except (TypeError, ValueError) as e:  # e.g. consecutive layers' sizes disagree
+            self.why = str(e)
+            return
         if head is not None and self.head_dim is None:
             self.why = "the Softmax/LogSoftmax has dim=None (PyTorch's implicit dim, with its warning)"
         self.n_in = self.core.in_features
@@ -109,14 +111,26 @@ class _Plan:
         return None
 
 
-_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    def __reduce__(self):  # copy.deepcopy / pickle of a model: the copy plans afresh
+        return (_stale_plan, ())
+
+
+def _stale_plan():
+    p = _Plan.__new__(_Plan)
+    p.mutations = -1
+    return p
+
+
+_KEY = "_infer_plan"
 
 
 def _plan(model) -> _Plan:
-    p = _PLANS.get(model)
+    """The model's cached plan (in its ``__dict__`` under ``_KEY``, written past
+    ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
+    d = model.__dict__
+    p = d.get(_KEY)
     if p is None or not p.current():
-        p = _Plan(model)
-        _PLANS[model] = p
+        p = d[_KEY] = _Plan(model)
     return p
 
 
