@@ -20,7 +20,7 @@ from helpers import U, same_bits
 
 # (M, K, N): no rows, one element, K below one 16-lane chunk, not a multiple of 16,
 # primes, every row-tile remainder (M = 1..5, 7, 12, 13), N not a multiple of any output
-# tile (1, 3, 7, 9), K = 0 (bias only), and sizes over the parallel threshold (256K
+# tile (1, 3, 7, 9), K = 0 (bias only), and sizes over the parallel threshold (64K
 # multiply-adds: 1x784x1024, 5x1000x333) for 1 vs 2 threads.
 SHAPES = [(0, 5, 3), (3, 5, 0), (1, 1, 1), (1, 15, 7), (2, 16, 9), (3, 17, 1), (4, 31, 3),
           (5, 257, 33), (7, 100, 10), (12, 64, 13), (13, 45, 8), (4, 0, 5), (1, 784, 128),
@@ -78,7 +78,8 @@ def test_gemv_activation_is_gemv_then_the_activation_kernel(rng, isa, threads, a
     assert np.all(np.abs(got - ref) <= tol)
 
 
-@pytest.mark.parametrize("shape", [(1, 784, 1024), (5, 1000, 333), (12, 300, 700), (3, 70001, 8)],
+@pytest.mark.parametrize("shape", [(1, 784, 128), (1, 784, 1024), (5, 1000, 333), (12, 300, 700),
+                                   (3, 70001, 8)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_gemv_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, shape):
     x, w, b = data(rng, *shape)

@@ -46,10 +46,13 @@ const IsaGemv& isa_gemv() {
 
 // Outputs per thread chunk: a multiple of every path's output tile.
 constexpr index_t kOutputAlign = 8;
-// Below this many multiply-adds one thread does it all: a parallel region's
-// fork and join cost about as much as that many FMAs
-// (bench/results/README.md#threading-overhead).
-constexpr double kParallelMinMacs = 256.0 * 1024;
+// Below this many multiply-adds one thread does it all. A quarter of the
+// GEMM's threshold (a parallel region's fork and join cost about as much as
+// that GEMM work; bench/results/README.md#threading-overhead): at a row or
+// two each multiply-add here reads 4 new bytes of W, so gemv runs at the
+// cache's bandwidth, a fraction of the FMA rate the GEMM's threshold assumes,
+// and split over outputs each core then streams only its share of W.
+constexpr double kParallelMinMacs = 64.0 * 1024;
 
 // Passes over W's size that the packed GEMM makes for op(B) = W^T (W stored
 // (N, K), trans_b): it reads W, writes its packed copy, and reads that copy.
