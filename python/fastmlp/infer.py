@@ -20,8 +20,9 @@ Results: a batch of more than ``_core.gemv_max_rows()`` rows gives the bits of t
 layer-by-layer forward (the same sgemm, epilogue and softmax kernels); a batch of at
 most that many runs the matrix-vector kernel, whose summation order is not the GEMM's,
 so its results may differ from the layer-by-layer forward (and from the same rows in
-a larger batch) in the last bits. Within either regime a row's result does not depend
-on the other rows, and never on the thread count.
+a larger batch) in the last bits. Within the matrix-vector regime a row's bits never
+depend on the other rows (gemv_forward's contract; sgemm's does not promise it for
+the larger batches), and in both they never depend on the thread count.
 
 A plan is cached on the model and rebuilt when any module attribute changes
 (children, options, ``training``: ``nn.module._MUTATIONS``) or a parameter or its
