@@ -52,6 +52,8 @@ def test_forward(benchmark, cases, read_bw, arch, batch, threads, side):
         run()
         benchmark.pedantic(run, rounds=max(5, min(500, int(2e5 / max(batch, 1)))), iterations=1,
                            warmup_rounds=2)
+    if benchmark.stats is None:  # --benchmark-disable: the calls ran once, nothing to record
+        return
     med = benchmark.stats.stats.median
     bw = read_bw[threads]
     benchmark.extra_info.update(ksample_s=batch / med / 1e3, arch=arch, batch=batch,
