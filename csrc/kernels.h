@@ -287,6 +287,46 @@ double combine_norms(const double* sums, int count);
 double total_norm(const float* const* arrays, const index_t* rows, const index_t* cols, int count,
                   double* sums, double* row_sums);
 
+// ------------------------------------------------ gemv, one-call forward ----
+// (infer: issue 12) x (M, K), W (N, K) (a Linear's weight, its stored layout),
+// bias (N,) or nullptr, y (M, N), all row-major contiguous; y must not overlap
+// the inputs. y = act(x @ W^T + bias): each output's dot product in the fixed
+// order of ops/gemv_isa.h (16 lane sums, a fixed tree, then + bias), then act
+// with activation_forward's bits. W is read in place, once per group of
+// row-tile rows. An output's bits depend only on its row of x, its row of W,
+// its bias and the ISA path: never on M, the other rows or the thread count
+// (work is split over outputs). AVX-512 and AVX2 agree bitwise; generic may
+// differ in the last bits. Not the GEMM's summation order: sgemm may differ
+// from it in the last bits.
+void gemv_forward(const float* x, index_t M, index_t K, const float* W, index_t N, const float* bias,
+                  float* y, ActivationSpec act);
+// The most rows for which infer_forward uses gemv_forward instead of sgemm, on
+// the active path: gemv reads W once per row tile (R rows), the packed GEMM
+// reads W, writes its packed copy and reads that again; gemv runs while
+// ceil(M / R) <= 3, i.e. M <= 3 R (ops/gemv.cpp).
+index_t gemv_max_rows();
+
+// One Linear layer of a one-call forward: weight (out_features, in_features),
+// bias (out_features,) or nullptr, act its epilogue.
+struct InferLayer {
+  const float* weight;
+  const float* bias;
+  index_t in_features, out_features;
+  ActivationSpec act;
+};
+enum class InferHead : int { None = 0, Softmax = 1, LogSoftmax = 2 };
+// x (M, layers[0].in_features) -> y (M, layers[n-1].out_features), each
+// layer's in_features equal to the previous one's out_features (n >= 1):
+//   h = act_l(h @ W_l^T + b_l) for each layer, then softmax / log_softmax over
+//   each row of the result when head says so.
+// A layer runs gemv_forward when M <= gemv_max_rows(), else sgemm (no trans_a,
+// trans_b, alpha 1, beta 0, bias, act): the bits of those kernels called one
+// after the other, then the softmax / log_softmax kernel in place. Hidden
+// activations live in per-thread scratch reused across calls. y must not
+// overlap x or any weight or bias. Bits independent of the thread count.
+void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
+                   float* y);
+
 // -------------------------------------------------------------- threads ----
 // One process-wide count (cpu/threads.cpp), not OpenMP's per-thread setting.
 // The largest count accepted: max(256, the CPUs configured on this machine).

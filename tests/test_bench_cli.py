@@ -70,7 +70,7 @@ def test_quick_json(quick):
     assert report["peers"]["numpy"]["available"]
 
     res = report["results"]
-    assert {r["suite"] for r in res} == {"gemm", "layers", "train"}
+    assert {r["suite"] for r in res} == {"gemm", "layers", "train", "infer"}
     assert report["settings"]["quick"] is True
     for r in res:
         # the activation and train-variant cases have no NumPy side; a variant whose
@@ -96,7 +96,7 @@ def test_quick_json(quick):
     assert {r["batch_size"] for r in train} == {64, 256}
     assert report["data"]["train"]["source"]
     for title in ("== gemm", "== layers", "== train", "xnumpy", "% peak", "x r+w", "time/base",
-                  "STREAM copy"):
+                  "STREAM copy", "== infer"):
         assert title in out
 
 

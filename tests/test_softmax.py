@@ -73,4 +73,5 @@ def test_module_and_implicit_dim(rng):
     assert repr(m) == "Softmax(dim=None)"
     with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
         np.testing.assert_array_equal(m(x).data, kernels.softmax(x))
-    assert nn.Softmax(dim=0).fused_role().kind == "unsupported"
+    role = nn.Softmax(dim=0).fused_role()  # the one-call forward's head, not the fused epoch's
+    assert role.kind == "softmax" and role.spec == {"dim": 0} and "fused epoch" in role.why

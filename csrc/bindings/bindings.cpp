@@ -15,6 +15,7 @@ void bind_train(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_activation(py::module_& m);  // bindings_activation.cpp
 void bind_threads(py::module_& m);     // bindings_threads.cpp
+void bind_infer(py::module_& m);       // bindings_infer.cpp (issue 12)
 
 namespace {
 
@@ -131,4 +132,5 @@ PYBIND11_MODULE(_core, m) {
   bind_dropout(m);
   bind_activation(m);
   bind_threads(m);
+  bind_infer(m);
 }

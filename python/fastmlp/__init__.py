@@ -41,6 +41,7 @@ from .functional import relu, flatten  # noqa: E402
 from .nn import manual_seed  # noqa: E402
 from .serialization import save, load  # noqa: E402
 from .train import train_epoch  # noqa: E402
+from . import infer  # noqa: E402  (issue 12: the one-call forward, infer.predict)
 
 from ._version import __version__  # noqa: E402
 
@@ -118,4 +119,5 @@ __all__ = [
     "get_num_threads",
     "cpu_capability",
     "available_cpu_capabilities",
+    "infer",
 ]

@@ -277,3 +277,26 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 comm: Optional[dict] = None) -> tuple:
     """One fused training epoch in place -> (sum of step losses, steps), and with
     weight_sq_sums=True also each step's sum of the weights' squares (float64 (steps,))."""
+
+# -- the matrix-vector path and the one-call forward (issue 12) --
+def gemv_forward(x: _Array, weight: _Array, bias: Optional[_Array] = None,
+                 activation: _Activation = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """out (M, N) = activation(x (M, K) @ weight (N, K).T + bias), the matrix-vector path."""
+
+def gemv_max_rows() -> int:
+    """The most rows for which infer_forward runs gemv_forward on the active path (else sgemm)."""
+
+def infer_plan(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+               activations: Sequence[_Activation],
+               head: Optional[Literal["softmax", "log_softmax"]] = None) -> Any:
+    """The layers of infer_forward validated once, for infer_run (it keeps the arrays alive)."""
+
+def infer_run(plan: Any, x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """infer_forward with a plan from infer_plan: out (N, out_features)."""
+
+def infer_forward(x: _Array, weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+                  activations: Sequence[_Activation],
+                  head: Optional[Literal["softmax", "log_softmax"]] = None,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
+    """out (N, out_features) = the whole stack on x in one call."""
+

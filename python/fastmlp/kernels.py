@@ -59,6 +59,9 @@ __all__ = [
     "rmsprop_update",
     "adagrad_update",
     "total_norm",
+    # the matrix-vector path and the one-call forward (issue 12)
+    "gemv_forward",
+    "infer_forward",
 ]
 
 
@@ -577,4 +580,37 @@ def total_norm(arrays) -> float:
     does any thread count.
     """
     return _core.total_norm(arrays)
+
+
+# ------------------------------- matrix-vector path, one-call forward --
+
+
+def gemv_forward(x, weight, bias=None, activation=None, out=None) -> np.ndarray:
+    """``activation(x @ weight.T + bias)`` for a few rows, ``weight`` read in place.
+
+    x (M, K), weight (N, K) (a Linear's stored layout, never packed or copied when
+    it is float32 C-contiguous), bias (N,) or None, ``activation`` as
+    :func:`sgemm`'s. Returns out (M, N) (or fills ``out``, which must not share
+    memory with the inputs). Each output is a dot product in a fixed order (16 lane
+    sums, a fixed tree, then + bias; csrc/ops/gemv_isa.h), then the activation with
+    ``<name>_forward``'s bits: an output's bits never depend on M, on the other
+    rows or on the thread count, and AVX-512 and AVX2 agree bitwise. It is not
+    :func:`sgemm`'s summation order: the two may differ in the last bits.
+    """
+    return _core.gemv_forward(x, weight, bias, activation, out)
+
+
+def infer_forward(x, weights, biases, activations, head=None, out=None) -> np.ndarray:
+    """A Linear/activation stack's forward in one call: out (N, out_features).
+
+    ``h = activations[l](h @ weights[l].T + biases[l])`` for each layer l (weights
+    (out_l, in_l) float32 C-contiguous, read in place; biases (out_l,) or None;
+    activations as :func:`sgemm`'s), then ``head``: None, ``"softmax"`` or
+    ``"log_softmax"`` over each row. With at most ``_core.gemv_max_rows()`` rows
+    each layer is :func:`gemv_forward`, otherwise :func:`sgemm` (``trans_b``, bias,
+    the activation as its epilogue): the bits of those kernels called one after
+    the other (then :func:`softmax` / :func:`log_softmax`). The hidden activations
+    live in per-thread scratch reused across calls; no array per layer is made.
+    """
+    return _core.infer_forward(x, weights, biases, activations, head, out)
 

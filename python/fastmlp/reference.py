@@ -63,6 +63,9 @@ __all__ = [
     "rmsprop_update",
     "adagrad_update",
     "total_norm",
+    # the matrix-vector path and the one-call forward (issue 12)
+    "gemv_forward",
+    "infer_forward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -1014,4 +1017,32 @@ def total_norm(arrays) -> float:
         raise TypeError("total_norm: arrays must be a sequence of arrays")
     norms = [math.sqrt(math.fsum(float(v) ** 2 for v in _f64(a).ravel())) for a in arrays]
     return math.sqrt(math.fsum(n * n for n in norms))
+
+
+# ------------------------------- matrix-vector path, one-call forward --
+
+
+def gemv_forward(x, weight, bias=None, activation=None) -> np.ndarray:
+    """``activation(x @ weight.T + bias)`` in float64: x (M, K), weight (N, K), bias (N,)
+    or None, ``activation`` as :func:`sgemm`'s."""
+    x, w = _f64(x), _f64(weight)
+    if x.ndim != 2:
+        raise ValueError(f"gemv_forward: x must be 2-D, got shape {x.shape}")
+    if w.ndim != 2 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"gemv_forward: weight must be (out_features, {x.shape[1]}), got {w.shape}")
+    return sgemm(x, w, trans_b=True, bias=bias, activation=activation)
+
+
+def infer_forward(x, weights, biases, activations, head=None) -> np.ndarray:
+    """A Linear/activation stack in float64: ``h = activations[l](h @ weights[l].T +
+    biases[l])`` for each layer, then ``head`` (None, "softmax" or "log_softmax") over
+    each row."""
+    if head not in (None, "softmax", "log_softmax"):
+        raise ValueError(f"head: expected None, 'softmax' or 'log_softmax', got {head!r}")
+    if not (len(weights) == len(biases) == len(activations)) or not weights:
+        raise ValueError("weights, biases, activations: one entry per layer (at least one)")
+    h = _f64(x)
+    for w, b, a in zip(weights, biases, activations):
+        h = gemv_forward(h, w, b, a)
+    return h if head is None else globals()[head](h)
 

@@ -40,6 +40,14 @@ class _ModuleSequence(Module):
         return self
 
 
+def _one_call(model, input):
+    """fastmlp.infer.sequential_forward (imported on first use: infer imports nn)."""
+    global _one_call
+    from ..infer import sequential_forward
+    _one_call = sequential_forward
+    return sequential_forward(model, input)
+
+
 class Sequential(_ModuleSequence):
     """Modules applied in order: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``.
 
@@ -61,6 +69,10 @@ class Sequential(_ModuleSequence):
                 self.add_module(str(idx), module)
 
     def forward(self, input):
+        # infer (issue 12): the whole forward in one call when no gradient is recorded
+        y = _one_call(self, input)
+        if y is not None:
+            return y
         mods = tuple(self._modules.values())
         n = len(mods)
         i = 0

@@ -36,7 +36,9 @@ class FusedRole:
     ``"sequence"`` (runs its children in order), ``"loss"`` (``spec`` is what the
     fused kernel needs), ``"dropout"`` (``p``: its probability; active only while the
     module is training), ``"log_softmax"`` (``spec["dim"]``; the fused epoch takes it as the
-    model's last module, before the loss) or ``"unsupported"`` (``why`` says why).
+    model's last module, before the loss), ``"softmax"`` (``spec["dim"]``; only the one-call
+    forward of :mod:`fastmlp.infer` takes it, as the last module; ``why`` says why the fused
+    epoch does not) or ``"unsupported"`` (``why`` says why).
     """
 
     kind: str
@@ -48,6 +50,11 @@ class FusedRole:
 
 # saved type name -> Module class, filled by Module.__init_subclass__ from the declarations
 _SAVEABLE: dict = {}
+
+# infer (issue 12): counts attribute assignments and removals on every Module (children,
+# parameters, options, ``training``); a plan cached from the declarations (fastmlp.infer)
+# is stale once it moved.
+_MUTATIONS = [0]
 
 
 def saved_type_name(cls) -> str:
@@ -145,6 +152,7 @@ class Module:
     # instance __dict__ (for fast attribute access); the methods below keep
     # the two in step.
     def __setattr__(self, name, value):
+        _MUTATIONS[0] += 1
         d = self.__dict__
         params = d.get("_parameters")
         if isinstance(value, Parameter):
@@ -186,6 +194,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def _forget(self, name):
+        _MUTATIONS[0] += 1
         d = self.__dict__
         for reg in ("_parameters", "_modules", "_buffers"):
             r = d.get(reg)

@@ -32,8 +32,13 @@ class Softmax(_SoftmaxBase):
         return softmax(input, self.dim, 4)
 
     def fused_role(self) -> FusedRole:
-        return FusedRole("unsupported", why="the fused epoch has no Softmax head (use LogSoftmax "
-                                            "with NLLLoss, or CrossEntropyLoss on the logits)")
+        if not self._declared_by(Softmax):
+            return super().fused_role()
+        # "softmax": the one-call forward (fastmlp.infer) takes it as the model's last module;
+        # the fused epoch does not (``why`` is its reason).
+        return FusedRole("softmax", why="the fused epoch has no Softmax head (use LogSoftmax "
+                                        "with NLLLoss, or CrossEntropyLoss on the logits)",
+                         spec={"dim": self.dim})
 
     _save_config = _SoftmaxBase._dim_config
 

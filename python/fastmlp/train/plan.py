@@ -21,7 +21,7 @@ from .._arrays import is_f32_buffer
 from ..functional.activation import activation_of_role
 from ..nn.module import Module
 
-__all__ = ["Fallback", "Plan", "make_plan"]
+__all__ = ["Fallback", "Plan", "make_plan", "inference_layers"]
 
 
 class Fallback(Exception):
@@ -41,9 +41,11 @@ class Plan:
     dropouts: list = field(default_factory=list)  # per layer: the dropout's p after it, or None
 
 
-def _layers(model):
+def _layers(model, heads=("log_softmax",)):
     """[(linear module, its activation's epilogue spec or None)], whether a flatten comes
-    first and whether a LogSoftmax over the outputs comes last."""
+    first and whether a LogSoftmax over the outputs comes last. ``heads``: the roles
+    accepted as the last module over the outputs (:func:`inference_layers` adds
+    ``"softmax"``); ``log_softmax`` is then true for any of them."""
     if not isinstance(model, Module) or model.fused_role().kind != "sequence":
         raise Fallback(f"model {type(model).__name__} is not an nn.Sequential")
     layers = []
@@ -55,7 +57,7 @@ def _layers(model):
         if log_softmax:
             raise Fallback(f"a {type(m).__name__} after the LogSoftmax (it must be the last "
                            f"module)")
-        if r.kind == "log_softmax":  # losses (issue 10): the last module, over the outputs
+        if r.kind in heads:  # losses (issue 10): the last module, over the outputs
             if not layers or r.spec.get("dim") not in (None, 1, -1):
                 raise Fallback(f"a {type(m).__name__}(dim={r.spec.get('dim')}) that is not over "
                                f"the outputs of the last Linear (dim 1 or -1)")
@@ -175,3 +177,22 @@ def optimizer_spec(optimizer, params):
             optimizer.state[p][name] = arr
 
     return {"kind": optimizer.fused_kernel, "params": entries}, commit
+
+
+# ---------------------------------------------------- inference (issue 12) --
+
+
+def inference_layers(model):
+    """What the one-call forward (:mod:`fastmlp.infer`) needs, read from the same
+    declarations as the fused epoch, or raise :class:`Fallback`: ``(layers, flatten_first,
+    head, dropout_active)`` with ``layers`` as :func:`_layers`' (linear module, epilogue
+    spec), ``head`` None or ``(role kind, dim)`` of a last Softmax/LogSoftmax, and
+    ``dropout_active`` whether a dropout would draw (its module training, ``p > 0``)."""
+    layers, flatten_first, has_head = _layers(model, heads=("log_softmax", "softmax"))
+    head = None
+    if has_head:
+        r = list(model.children())[-1].fused_role()
+        head = (r.kind, r.spec.get("dim"))
+    dropout_active = any(d is not None for d in _dropouts(model, len(layers)))
+    return layers, flatten_first, head, dropout_active
+

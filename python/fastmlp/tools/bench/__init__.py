@@ -1,6 +1,6 @@
 """``fastmlp bench``: fastmlp beside NumPy, PyTorch and scikit-learn, on this machine.
 
-``fastmlp bench [gemm|layers|train|all]`` runs the suites of :mod:`.suites` on the
+``fastmlp bench [gemm|layers|train|infer|all]`` runs the suites of :mod:`.suites` on the
 sides of :mod:`.sides`, timed by :mod:`.harness` (its docstring is the method) and
 printed by :mod:`.report`; :mod:`.cli` holds the options. The measurements behind
 the harness's choices are in bench/results/README.md, "Design measurements".
@@ -21,7 +21,8 @@ from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data,  #
 from .activations import (ACTIVATION_SHAPES, activation_cases, floor_seconds,  # noqa: F401
                           memory_bandwidth)
 from .suites import (GEMM_SHAPES, run_benchmarks, suite_gemm, suite_layers,  # noqa: F401
-                     suite_train)
+                     suite_train, suite_infer)
+from .infer import INFER_ARCHS, INFER_BATCHES, infer_cases, read_bandwidth  # noqa: F401
 from .report import compare, format_report, plot  # noqa: F401
 from .cli import add_arguments, main, run  # noqa: F401
 
@@ -54,4 +55,10 @@ __all__ = [
     "format_report",
     "compare",
     "plot",
+    # infer (issue 12)
+    "suite_infer",
+    "infer_cases",
+    "read_bandwidth",
+    "INFER_ARCHS",
+    "INFER_BATCHES",
 ]

@@ -25,14 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "  fastmlp bench all --json bench/results/all.json --plot bench/results/gemm.png\n"
         "  fastmlp bench gemm --compare bench/results/all.json --threshold 10   (exit 1 on a "
         "regression)\n"
+        "  fastmlp bench infer --threads 1   (forward only, vs torch.inference_mode and NumPy)\n"
         "NumPy's OpenBLAS is slower with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE set: unset them "
         "for the run (env -u ...).")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("suite", nargs="?", default="all", choices=SUITES + ("all",),
                         help="which suite to run (default: all)")
     parser.add_argument("--quick", action="store_true",
-                        help="a reduced set (4 GEMM shapes, batch 64 layers, a 2048-sample epoch),"
-                             " fewer runs: under a minute")
+                        help="a reduced set (4 GEMM shapes, batch 64 layers, a 2048-sample epoch,"
+                             " inference at batch 1 and 64), fewer runs: under a minute")
     parser.add_argument("--threads", type=_int_type(1, _MAX_THREADS), default=None, metavar="N",
                         help=f"threads for every side (default: all cores, {_all_cores()} here)")
     parser.add_argument("--reps", type=_int_type(1, 10**6), default=None, metavar="N",

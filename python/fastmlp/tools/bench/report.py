@@ -82,6 +82,12 @@ def format_report(report: dict) -> str:
         reps = report["settings"]["reps"].get(suite)
         title = f"\n== {suite}: median of {reps} interleaved runs ± half the IQR; " \
                 f"xPEER = ours/peer throughput (>1: fastmlp faster)"
+        if suite == "infer" and has_floor:
+            bw = next(r["bandwidth"] for r in recs if "bandwidth" in r)
+            title += f"\n   fastmlp = model(x) under no_grad (the one-call forward), torch = " \
+                     f"eager under inference_mode, numpy = x @ W.T + b, max(., 0); x r+w = our " \
+                     f"time / the time to read the weights once at {bw['read_GBps']:.1f} GB/s " \
+                     f"(np.max over {bw['array_mib']} MiB, {_n_threads(bw['threads'])})"
         if suite == "layers" and has_floor:
             bw = next(r["bandwidth"] for r in recs if "bandwidth" in r)
             title += f"\n   activations: fwd+bwd on preallocated arrays (torch: the ATen ops " \

@@ -34,6 +34,12 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     recipe's fused epoch beside the SGD/ReLU fused epoch (``fastmlp-base``) and
     PyTorch's same recipe on tensor batches, interleaved; whether the variant
     really ran fused (train_epoch's DEBUG fallback log) is in the record.
+``infer``
+    Forward only (issue 12): 784-128-10 and 784-1024-1024-10 at batch 1, 64 and 4096
+    (``--quick``: 1 and 64), ``model(x)`` under ``fastmlp.no_grad()`` (the one-call
+    forward) against PyTorch eager under ``torch.inference_mode()`` and NumPy, beside
+    the time to read the weights once at the read bandwidth measured in the same run
+    (:mod:`.infer`).
 """
 from __future__ import annotations
 
@@ -234,6 +240,47 @@ def _train_variant_records(X, y, source, batches, peers, reps, target, warmup, v
                 rec["x_base"] = ours["median_s"] / base["median_s"]
     return recs
 
+# ----------------------------------------------------------------- infer --
+
+
+def suite_infer(*, threads=None, quick=False, reps=None, target=None, peers=None,
+                batches=None, bandwidth=None) -> list:
+    """Forward-only inference (:mod:`.infer`): ksample/s per side; each record adds
+    ``batch_size``, ``arch``, ``weight_bytes``, ``bandwidth`` (:func:`.infer.read_bandwidth`,
+    measured before and after the cases unless given; the faster is used), ``floor_s``
+    (the weights read once at that rate) and ``x_floor`` (our time / floor_s)."""
+    from .infer import (INFER_BATCHES, INFER_QUICK_BATCHES, READ_MIB, READ_QUICK_MIB,
+                        infer_cases, read_bandwidth)
+
+    threads = threads or _all_cores()
+    peers = peers if peers is not None else detect_peers()
+    reps, target, warmup = _defaults("infer", quick, reps, target)
+    batches = batches or (INFER_QUICK_BATCHES if quick else INFER_BATCHES)
+    torch = _torch(peers)
+    skipped = _skipped(peers, ("torch",))
+    mib = READ_QUICK_MIB if quick else READ_MIB
+    recs = []
+    with thread_settings(threads, peers):
+        runs = [bandwidth] if bandwidth else [read_bandwidth(threads, mib)]
+        _log(f"  read bandwidth: {runs[0]['read_GBps']:.1f} GB/s ({runs[0]['array_mib']} MiB)")
+        for c in infer_cases(torch, batches):
+            _run_case(recs, suite="infer", case=c["name"], shape=c["shape"], unit=c["unit"],
+                      scale=c["scale"], work=c["work"], fns=c["fns"], reps=reps, target=target,
+                      warmup=warmup, skipped={**skipped, **c["skipped"]},
+                      extra={"batch_size": c["batch_size"], "arch": c["arch"],
+                             "weight_bytes": c["weight_bytes"]})
+        if not bandwidth:
+            runs.append(read_bandwidth(threads, mib))
+            _log(f"  read bandwidth again: {runs[1]['read_GBps']:.1f} GB/s")
+    best = dict(max(runs, key=lambda r: r["read_Bps"]), runs=[r["read_GBps"] for r in runs])
+    for r in recs:
+        r["bandwidth"] = best
+        r["floor_s"] = r["weight_bytes"] / best["read_Bps"]
+        ours = r["sides"].get("fastmlp", {})
+        if "median_s" in ours:
+            r["x_floor"] = ours["median_s"] / r["floor_s"]
+    return recs
+
 # ------------------------------------------------------------------ driver --
 
 
@@ -304,6 +351,8 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
                 if tr:
                     data["train"] = {"source": tr[0]["data"], "samples": tr[0]["samples"]}
                 results += tr
+            elif s == "infer":
+                results += suite_infer(**kw)
             _log(f"[{s}] {time.perf_counter() - t0:.1f} s")
         info["loadavg_start"], info["loadavg_end"] = load0, _loadavg()
         return {
@@ -324,8 +373,10 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
             "peak_gflops": peak,
             "peers": peer_info,
             "data": data,
-            "memory_bandwidth": next((r["bandwidth"] for r in results if "bandwidth" in r),
-                                     None),
+            "memory_bandwidth": next((r["bandwidth"] for r in results
+                                      if "bandwidth" in r and r["suite"] == "layers"), None),
+            "read_bandwidth": next((r["bandwidth"] for r in results if r["suite"] == "infer"),
+                                   None),
             "warnings": notes,
             "results": results,
         }

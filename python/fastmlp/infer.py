@@ -1,0 +1,207 @@
+"""One-call inference: a model's whole forward in one C++ call (issue 12).
+
+A model the fused planner can read (an ``nn.Sequential`` of ``Flatten`` first,
+``Linear`` layers, each optionally followed by an activation with a GEMM epilogue and
+by a ``Dropout``, optionally ending with ``Softmax`` / ``LogSoftmax`` over the
+outputs; :func:`fastmlp.train.plan.inference_layers`) runs its forward as ONE call of
+the compiled core (``kernels.infer_forward``, GIL released): each layer is the
+matrix-vector kernel (``kernels.gemv_forward``) for a few rows or the packed GEMM with
+its bias + activation epilogue, hidden activations live in reused scratch, the head
+runs in place, and no Tensor or tape is made per layer.
+
+``nn.Sequential.forward`` takes this path by itself whenever no gradient would be
+recorded (inside ``fastmlp.no_grad()``, or when neither the input nor any parameter
+requires grad) and no dropout would draw (eval mode or ``p == 0``); otherwise, or for
+an input the path does not take (see :func:`_rows`), it runs layer by layer as before.
+:func:`predict` is the same forward on NumPy arrays (PyTorch has no equivalent: its
+nearest is ``model.eval()`` then ``model(x)`` under ``torch.inference_mode()``).
+
+Results: a batch of more than ``_core.gemv_max_rows()`` rows gives the bits of the
+layer-by-layer forward (the same sgemm, epilogue and softmax kernels); a batch of at
+most that many runs the matrix-vector kernel, whose summation order is not the GEMM's,
+so its results may differ from the layer-by-layer forward (and from the same rows in
+a larger batch) in the last bits. Within the matrix-vector regime a row's bits never
+depend on the other rows (gemv_forward's contract; sgemm's does not promise it for
+the larger batches), and in both they never depend on the thread count.
+
+A plan is cached on the model and rebuilt when any module attribute changes
+(children, options, ``training``: ``nn.module._MUTATIONS``) or a parameter or its
+array is replaced; in-place updates of the weights are seen as they are.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from .autograd.grad_mode import _grad_mode
+from .autograd.tensor import Tensor
+from .nn import module as _module
+from .train.plan import Fallback, inference_layers
+
+__all__ = ["predict"]
+
+_HEADS = {"softmax": "softmax", "log_softmax": "log_softmax"}
+
+
+class _Plan:
+    """A model's one-call forward, or ``why`` it has none."""
+
+    __slots__ = ("why", "mutations", "linears", "params", "arrays", "core", "flatten_first",
+                 "head_dim", "dropout_active", "n_in", "n_out")
+
+    def __init__(self, model):
+        self.mutations = _module._MUTATIONS[0]
+        self.why = None
+        try:
+            layers, self.flatten_first, head, self.dropout_active = inference_layers(model)
+        except Fallback as e:
+            self.why = str(e)
+            return
+        self.linears = [lin for lin, _ in layers]
+        self.params = [(lin.weight, lin.bias) for lin in self.linears]
+        self.arrays = [(w.data, None if b is None else b.data) for w, b in self.params]
+        for w, b in self.arrays:
+            for a in (w, b):
+                if a is not None and not (isinstance(a, np.ndarray) and a.dtype == np.float32
+                                          and a.flags.c_contiguous):
+                    self.why = "a parameter is not a C-contiguous float32 array"
+                    return
+        self.head_dim = None if head is None else head[1]
+        try:
+            self.core = _core.infer_plan([w for w, _ in self.arrays], [b for _, b in self.arrays],
+                                         [act for _, act in layers],
+                                         None if head is None else _HEADS[head[0]])
+        except (TypeError, ValueError) as e:  # e.g. consecutive layers' sizes disagree
+            self.why = str(e)
+            return
+        if head is not None and self.head_dim is None:
+            self.why = "the Softmax/LogSoftmax has dim=None (PyTorch's implicit dim, with its warning)"
+        self.n_in = self.core.in_features
+        self.n_out = self.core.out_features
+
+    def current(self) -> bool:
+        """Still this model's plan: no module attribute moved, no parameter or array replaced."""
+        if self.mutations != _module._MUTATIONS[0]:
+            return False
+        if self.why is not None:
+            return True
+        for lin, (w, b), (wa, ba) in zip(self.linears, self.params, self.arrays):
+            if lin.weight is not w or lin.bias is not b or w.data is not wa or \
+                    (b is not None and b.data is not ba):
+                return False
+        return True
+
+    def rows(self, x):
+        """``x`` as the (N, in_features) rows the core takes and the output's shape (None:
+        the rows' own), or None when this path does not take it (the layer-by-layer
+        forward then runs, and raises its own errors): 2-D input; 1-D input (one sample)
+        without a Flatten; higher-D input behind a first Flatten; a head over the last
+        dimension."""
+        nd, hd = x.ndim, self.head_dim
+        if nd == 1:
+            if self.flatten_first or x.shape[0] != self.n_in or hd not in (None, 0, -1):
+                return None
+            return x.reshape(1, -1), (self.n_out,)
+        if hd not in (None, 1, -1):
+            return None
+        if nd == 2:
+            return (x, None) if x.shape[1] == self.n_in else None
+        if nd > 2 and self.flatten_first:
+            x2 = x.reshape(x.shape[0], -1)
+            return (x2, None) if x2.shape[1] == self.n_in else None
+        return None
+
+
+    def __reduce__(self):  # copy.deepcopy / pickle of a model: the copy plans afresh
+        return (_stale_plan, ())
+
+
+def _stale_plan():
+    p = _Plan.__new__(_Plan)
+    p.mutations = -1
+    return p
+
+
+_KEY = "_infer_plan"
+
+
+def _plan(model) -> _Plan:
+    """The model's cached plan (in its ``__dict__`` under ``_KEY``, written past
+    ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
+    d = model.__dict__
+    p = d.get(_KEY)
+    if p is None or not p.current():
+        p = d[_KEY] = _Plan(model)
+    return p
+
+
+def _tensor(y):
+    out = Tensor.__new__(Tensor)
+    out.data = y
+    out.grad = None
+    out.requires_grad = False
+    out._backward = None
+    out._parents = ()
+    out._saved = ()
+    out._op = None
+    out._version = 0
+    return out
+
+
+def sequential_forward(model, input):
+    """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
+    (a gradient would be recorded, a dropout would draw, the model or the input is not one
+    the path takes). Called by ``nn.Sequential.forward``."""
+    if isinstance(input, Tensor):
+        if input.requires_grad and _grad_mode.enabled:
+            return None
+        x = input.data
+    elif isinstance(input, np.ndarray):
+        x = input
+    else:
+        return None
+    if x.dtype.kind != "f":
+        return None
+    plan = _plan(model)
+    if plan.why is not None or plan.dropout_active:
+        return None
+    if _grad_mode.enabled:
+        for w, b in plan.params:
+            if w.requires_grad or (b is not None and b.requires_grad):
+                return None
+    r = plan.rows(x)
+    if r is None:
+        return None
+    y = _core.infer_run(plan.core, r[0])
+    return _tensor(y if r[1] is None else y.reshape(r[1]))
+
+
+def predict(model, X, out=None) -> np.ndarray:
+    """The model's inference forward on a NumPy batch, in one call: a float32 ndarray.
+
+    ``model``: a module the one-call forward takes (see the module docstring); ValueError
+    with the planner's reason otherwise. ``X``: (N, in_features) (or (N, ...) behind a
+    first ``Flatten``; a 1-D sample gives a 1-D result), any real dtype (converted to
+    float32). ``out``: None, or a writeable C-contiguous float32 (N, out_features) array
+    to write into (not sharing memory with X or the parameters); returned.
+
+    Differs from ``model(X)``: dropout is skipped whatever ``model.training`` says (this
+    is inference), no graph is recorded whatever the grad mode, and the result is an
+    ndarray, not a Tensor. Same bits as ``model.eval()(X)`` under ``no_grad``.
+    """
+    plan = _plan(model)
+    if plan.why is not None:
+        raise ValueError(f"predict: {type(model).__name__} has no one-call forward: {plan.why}")
+    x = X.data if isinstance(X, Tensor) else np.asarray(X)
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"X: expected a real numeric array, got dtype {x.dtype}")
+    r = plan.rows(x)
+    if r is None:
+        want = "(N, ...) flattened to" if plan.flatten_first else "(N,"
+        raise ValueError(f"X: expected shape {want} {plan.n_in} features), got {x.shape}")
+    if r[1] is not None:  # one sample: (n_out,) out of a (1, n_out) row
+        if isinstance(out, np.ndarray) and out.shape == r[1]:
+            _core.infer_run(plan.core, r[0], out.reshape(1, -1))
+            return out
+        return _core.infer_run(plan.core, r[0], out).reshape(r[1])
+    return _core.infer_run(plan.core, r[0], out)

@@ -1,0 +1,307 @@
+"""The one-call forward (kernels.infer_forward, nn.Sequential under no_grad,
+fastmlp.infer.predict) against the layer-by-layer forward and the float64 reference, at
+batch 0, 1, 2, 3, 7, 64 and 4097, several architectures and activations, every ISA path,
+1 and 2 threads.
+
+Bits: with more than ``_core.gemv_max_rows()`` rows each layer is the same sgemm (with
+the same epilogue) as the layer-by-layer Python forward, then the same softmax kernel:
+equal bit for bit. With at most that many rows each layer is gemv_forward: equal bit
+for bit to gemv_forward called layer by layer; against the sgemm forward it differs only
+by rounding, which the reference comparison bounds for both.
+
+Tolerance against the float64 reference, propagated layer by layer (h32: our float32
+activations, which the bitwise checks show are the one-call's; h64 the reference's):
+  |h32_l - h64_l| <= e_l = 1.2 |W_l| e_{l-1} + local_l,  e_0 = 0,
+  local_l = 1.2 * (K_l + 4) u (|h32_{l-1}| |W_l|^T + |b_l|) + 8 u |h_l| + 2 u |z_l|:
+the activation's Lipschitz constant (<= 1.2 for those used) times the input error, plus
+this layer's own rounding (the GEMM's (K + 4) u bound, which also covers gemv's
+2 ceil(K/16) + 5 roundings, through the activation, plus the activation kernel's own
+bound; tests/test_sgemm.py, tests/test_gemv.py). A head over a row with input error at
+most m = max_j e_j: log_softmax moves by at most 2 m (the log-sum-exp is 1-Lipschitz in
+the max norm), softmax by at most p (exp(2 m) - 1); plus the kernels' own 1e-6 relative
+(softmax) and 2 u |y| + 1e-12 (log_softmax) (tests/row_softmax_suite.py).
+"""
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _core, infer, kernels, nn, reference
+from helpers import U, same_bits
+
+BATCHES = [0, 1, 2, 3, 7, 64, 4097]
+
+# (name, layer sizes, [activation module per hidden layer or None], head, flatten, dropout)
+ARCHS = {
+    "mnist-relu": ((784, 128, 10), [nn.ReLU], None, False, False),
+    "deep-tanh-logsoftmax": ((37, 64, 33, 5), [nn.Tanh, lambda: nn.GELU(approximate="tanh")],
+                             "log_softmax", True, True),
+    "gelu-silu-softmax": ((20, 17, 31, 3), [nn.GELU, nn.SiLU], "softmax", False, False),
+    "leaky-elu-softplus": ((50, 40, 30, 20, 9),
+                           [lambda: nn.LeakyReLU(0.2), nn.ELU, lambda: nn.Softplus(beta=2.0)],
+                           None, False, True),
+    "sigmoid-last-act": ((16, 8, 4), [nn.Sigmoid, nn.Sigmoid], None, False, False),
+}
+# The acts the reference needs, as sgemm's activation specs, by module class
+SPEC = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.GELU: "gelu", nn.SiLU: "silu", nn.ELU: "elu",
+        nn.Sigmoid: "sigmoid"}
+
+
+def build(name, rng):
+    sizes, acts, head, flatten, dropout = ARCHS[name]
+    mods = [nn.Flatten()] if flatten else []
+    for i in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[i], sizes[i + 1], bias=(i != 1))  # one layer without a bias
+        lin.weight.data[...] = rng.standard_normal(lin.weight.shape) / np.sqrt(sizes[i])
+        if lin.bias is not None:
+            lin.bias.data[...] = rng.standard_normal(lin.bias.shape) * 0.5
+        mods.append(lin)
+        if i < len(acts) and acts[i] is not None:
+            mods.append(acts[i]())
+        if dropout and i == 0:
+            mods.append(nn.Dropout(0.5))
+    if head == "softmax":
+        mods.append(nn.Softmax(dim=1))
+    elif head == "log_softmax":
+        mods.append(nn.LogSoftmax(dim=-1))
+    return nn.Sequential(*mods).eval()
+
+
+def layers_of(model):
+    """(weights, biases, epilogue specs, head) as the planner reads them."""
+    ls, _, head, _ = fastmlp.train.plan.inference_layers(model)
+    ws = [lin.weight.data for lin, _ in ls]
+    bs = [None if lin.bias is None else lin.bias.data for lin, _ in ls]
+    return ws, bs, [a for _, a in ls], None if head is None else head[0]
+
+
+def layer_by_layer_gemv(x, ws, bs, acts, head):
+    h = x
+    for w, b, a in zip(ws, bs, acts):
+        h = kernels.gemv_forward(h, w, b, a)
+    return h if head is None else getattr(kernels, head)(h)
+
+
+def reference_bound(x, ws, bs, acts, head):
+    """(float64 reference, elementwise bound) as the module docstring derives."""
+    h64 = x.astype(np.float64)
+    h32 = x
+    e = np.zeros_like(h64)
+    for w, b, a in zip(ws, bs, acts):
+        W = w.astype(np.float64)
+        z64 = reference.sgemm(h64, W, trans_b=True, bias=b)
+        y64 = reference.sgemm(h64, W, trans_b=True, bias=b, activation=a)
+        mag = np.abs(h32.astype(np.float64)) @ np.abs(W).T + (0 if b is None else np.abs(b))
+        local = 1.2 * (w.shape[1] + 4) * U * mag + 8 * U * np.abs(y64) + 2 * U * np.abs(z64)
+        e = 1.2 * (e @ np.abs(W).T) + local
+        h64 = y64
+        h32 = kernels.sgemm(h32, w, trans_b=True, bias=b, activation=a)
+    if head is None:
+        return h64, e
+    m = e.max(axis=1, keepdims=True) if e.size else e
+    ref = getattr(reference, head)(h64)
+    if head == "softmax":
+        return ref, ref * np.expm1(2 * m) + 1e-6 * ref + 1e-30
+    return ref, 2 * m + 2 * U * np.abs(ref) + 1e-12
+
+
+def run_model(model, x):
+    with fastmlp.no_grad():
+        return model(fastmlp.Tensor(x)).data
+
+
+def python_forward(model, x):
+    """The layer-by-layer forward: with gradients recorded the one-call path never runs."""
+    t = fastmlp.Tensor(x)
+    out = model(t)
+    assert out.requires_grad  # the graph path, not the one-call
+    return out.data
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("batch", BATCHES)
+def test_one_call_equals_layer_by_layer_and_reference(rng, isa, threads, arch, batch):
+    model = build(arch, rng)
+    sizes = ARCHS[arch][0]
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    got = run_model(model, x)
+    assert got.dtype == np.float32 and got.shape == (batch, sizes[-1])
+    ws, bs, acts, head = layers_of(model)
+    if batch > _core.gemv_max_rows():
+        assert same_bits(got, python_forward(model, x))
+    else:
+        assert same_bits(got, layer_by_layer_gemv(x, ws, bs, acts, head))
+    assert same_bits(got, kernels.infer_forward(x, ws, bs, acts, head))
+    ref, tol = reference_bound(x, ws, bs, acts, head)
+    err = np.abs(got - ref)
+    assert np.all(err <= tol), f"max err {err.max()} vs tol there {tol.flat[err.argmax()]}"
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64, 4097])
+def test_one_call_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, batch):
+    model = build("deep-tanh-logsoftmax", rng)
+    x = rng.standard_normal((batch, 37)).astype(np.float32)
+    thread_count(1)
+    one = run_model(model, x)
+    thread_count(2)
+    assert same_bits(one, run_model(model, x))
+
+
+def test_a_rows_bits_do_not_depend_on_the_other_rows_within_the_gemv_regime(rng, isa):
+    model = build("mnist-relu", rng)
+    x = rng.standard_normal((_core.gemv_max_rows(), 784)).astype(np.float32)
+    alone = np.concatenate([run_model(model, x[i:i + 1]) for i in range(len(x))])
+    for m in range(1, len(x) + 1):
+        assert same_bits(run_model(model, x[:m]), alone[:m])
+
+
+def test_the_path_is_taken_exactly_when_no_gradient_is_recorded(rng, monkeypatch):
+    calls = []
+    real = _core.infer_run
+    monkeypatch.setattr(_core, "infer_run", lambda *a: calls.append(1) or real(*a))
+    model = build("deep-tanh-logsoftmax", rng)
+    x = rng.standard_normal((5, 37)).astype(np.float32)
+    run_model(model, x)
+    assert len(calls) == 1
+    y = model(fastmlp.Tensor(x))  # parameters require grad: the graph
+    assert y.requires_grad and len(calls) == 1
+    model.requires_grad_(False)
+    y = model(fastmlp.Tensor(x))  # nothing requires grad: one call, grad mode on
+    assert not y.requires_grad and len(calls) == 2
+    y = model(fastmlp.Tensor(x, requires_grad=True))  # the input does
+    assert y.requires_grad and len(calls) == 2
+    model.train()  # the dropout would draw
+    with fastmlp.no_grad():
+        model(fastmlp.Tensor(x))
+    assert len(calls) == 2
+    model.eval()
+    with fastmlp.no_grad():
+        out = model(x)  # an ndarray input works too
+    assert isinstance(out, fastmlp.Tensor) and len(calls) == 3
+
+
+def test_the_cached_plan_follows_the_model(rng):
+    model = build("leaky-elu-softplus", rng)
+    x = rng.standard_normal((20, 50)).astype(np.float32)  # > gemv_max_rows: the sgemm bits
+
+    def check():
+        assert same_bits(run_model(model, x), python_forward(model, x))
+
+    check()
+    model[0].weight.data *= 0.5  # in place
+    check()
+    model[0].weight.data = rng.standard_normal((40, 50)).astype(np.float32)  # a new array
+    check()
+    model[0].weight = nn.Parameter(rng.standard_normal((40, 50)).astype(np.float32))
+    check()
+    model[1].negative_slope = 0.01  # an option
+    check()
+    model[1] = nn.Tanh()  # a child
+    check()
+    model.append(nn.LogSoftmax(dim=1))
+    check()
+    model.load_state_dict(build("leaky-elu-softplus", rng).state_dict(), assign=True)
+    check()
+
+
+def test_saved_and_loaded_model_runs_the_same(rng, tmp_path):
+    model = build("gelu-silu-softmax", rng)
+    x = rng.standard_normal((70, 20)).astype(np.float32)
+    fastmlp.save(model, tmp_path / "m.fmlp")
+    loaded = fastmlp.load(tmp_path / "m.fmlp").eval()
+    for batch in (1, 70):
+        assert same_bits(run_model(loaded, x[:batch]), run_model(model, x[:batch]))
+
+
+def test_input_shapes(rng):
+    model = build("deep-tanh-logsoftmax", rng)  # starts with Flatten
+    x = rng.standard_normal((6, 37)).astype(np.float32)
+    got = run_model(model, x.reshape(6, 1, 37))
+    assert same_bits(got, run_model(model, x))
+    flat = build("mnist-relu", rng)
+    v = rng.standard_normal(784).astype(np.float32)
+    one = run_model(flat, v)
+    assert one.shape == (10,) and same_bits(one, run_model(flat, v[None])[0])
+    with fastmlp.no_grad(), pytest.raises(ValueError, match="784 features"):
+        flat(fastmlp.Tensor(np.zeros((2, 5), np.float32)))  # the layer-by-layer error
+
+
+def test_models_the_path_does_not_take_still_run(rng):
+    """Not plannable (Identity), Softmax with the implicit dim: the layer-by-layer forward."""
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    for model in (nn.Sequential(nn.Linear(6, 3), nn.Identity()),
+                  nn.Sequential(nn.Linear(6, 3), nn.ReLU(), nn.ReLU())):
+        with fastmlp.no_grad():
+            model(x)
+    m = nn.Sequential(nn.Linear(6, 3), nn.Softmax())
+    with fastmlp.no_grad(), pytest.warns(UserWarning, match="Implicit dimension"):
+        m(x)
+    with pytest.raises(ValueError, match="no one-call forward"):
+        infer.predict(nn.Sequential(nn.Linear(6, 3), nn.Identity()), x)
+
+
+def test_predict(rng):
+    model = build("deep-tanh-logsoftmax", rng).train()  # dropout skipped by predict
+    x = rng.standard_normal((8, 37))  # float64: converted
+    got = infer.predict(model, x)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32
+    assert same_bits(got, run_model(model.eval(), x.astype(np.float32)))
+    out = np.empty((8, 5), np.float32)
+    assert infer.predict(model, x, out=out) is out and same_bits(out, got)
+    one = np.empty(10, np.float32)
+    flat = build("mnist-relu", rng)
+    v = rng.standard_normal(784).astype(np.float32)
+    assert infer.predict(flat, v, out=one) is one and same_bits(one, run_model(flat, v))
+    with pytest.raises(ValueError, match="X: expected shape"):
+        infer.predict(flat, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="out: expected shape"):
+        infer.predict(flat, np.zeros((2, 784)), out=np.zeros((2, 9), np.float32))
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        infer.predict(flat, np.zeros((2, 784), np.float32),
+                      out=flat[2].weight.data.reshape(-1)[:20].reshape(2, 10))
+
+
+def test_infer_forward_bad_arguments_name_them(rng):
+    w1 = np.ones((4, 3), np.float32)
+    w2 = np.ones((2, 4), np.float32)
+    x = np.ones((5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"weights\[1\]: expected in_features 4"):
+        kernels.infer_forward(x, [w1, w2.T.copy()], [None, None], [None, None])
+    with pytest.raises(ValueError, match=r"biases\[0\]: expected shape \(4,\)"):
+        kernels.infer_forward(x, [w1, w2], [np.ones(3, np.float32), None], [None, None])
+    with pytest.raises(TypeError, match=r"weights\[0\]: expected dtype float32"):
+        kernels.infer_forward(x, [w1.astype(np.float64), w2], [None, None], [None, None])
+    with pytest.raises(ValueError, match=r"weights\[0\]: expected a C-contiguous"):
+        kernels.infer_forward(x, [np.ones((3, 4), np.float32).T, w2], [None, None], [None, None])
+    with pytest.raises(ValueError, match="one entry per layer"):
+        kernels.infer_forward(x, [w1, w2], [None], [None, None])
+    with pytest.raises(ValueError, match="at least one layer"):
+        kernels.infer_forward(x, [], [], [])
+    with pytest.raises(ValueError, match=r"activations\[1\]"):
+        kernels.infer_forward(x, [w1, w2], [None, None], [None, "nope"])
+    with pytest.raises(ValueError, match="head: expected"):
+        kernels.infer_forward(x, [w1, w2], [None, None], [None, None], head="max")
+    with pytest.raises(ValueError, match=r"x: expected shape \(N, 3\)"):
+        kernels.infer_forward(x[:, :2], [w1, w2], [None, None], [None, None])
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        kernels.infer_forward(x, [w1, w2], [None, None], [None, None], out=x.reshape(-1)[:10].reshape(5, 2))
+    with pytest.raises(ValueError, match="head: expected"):
+        reference.infer_forward(x, [w1, w2], [None, None], [None, None], head="max")
+
+
+def test_a_model_whose_layers_do_not_chain_raises_the_layer_error(rng):
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(5, 2)).eval()
+    with fastmlp.no_grad(), pytest.raises(ValueError, match="5 features"):
+        model(np.ones((3, 6), np.float32))
+    with pytest.raises(ValueError, match="no one-call forward"):
+        infer.predict(model, np.ones((3, 6), np.float32))
+
+
+def test_a_deep_copy_of_a_model_plans_for_itself(rng):
+    import copy
+    model = build("mnist-relu", rng)
+    x = rng.standard_normal((20, 784)).astype(np.float32)
+    y = run_model(model, x)  # caches a plan on the model
+    twin = copy.deepcopy(model)
+    twin[0].weight.data *= 2
+    assert same_bits(run_model(model, x), y)
+    assert same_bits(run_model(twin, x), python_forward(twin, x))
