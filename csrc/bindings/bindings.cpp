@@ -14,6 +14,7 @@ void bind_ops(py::module_& m);
 void bind_train(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_activation(py::module_& m);  // bindings_activation.cpp
+void bind_loss_grad(py::module_& m);  // bindings_loss_grad.cpp
 
 namespace {
 
@@ -138,4 +139,5 @@ PYBIND11_MODULE(_core, m) {
   bind_train(m);
   bind_dropout(m);
   bind_activation(m);
+  bind_loss_grad(m);
 }

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <string>
 #include <vector>
+#include "bindings/bindings_train.h"
 #include "bindings/bindings_util.h"
 #include "train/train.h"
 
@@ -184,6 +185,8 @@ py::array_t<float> bce_weight(py::handle h, const char* name, index_t C) {
   return a;
 }
 
+}  // namespace
+
 // The loss arguments of train_epoch, every one checked as its kernel's binding
 // checks it; the weight arrays are kept alive in *class_weight / *pos_weight.
 TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::handle class_weight_obj,
@@ -237,6 +240,8 @@ TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::
   loss.log_softmax = log_softmax;
   return loss;
 }
+
+namespace {  // (parse_loss is shared with bindings_loss_grad.cpp: bindings_train.h)
 
 // One parameter's torch.optim.RMSprop options (keys as rmsprop_update's
 // arguments), its update count `step` and its state arrays.

@@ -271,3 +271,16 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 log_softmax: bool = False,
                 clip_grad_norm: Optional[float] = None) -> tuple[float, int]:
     """One fused training epoch in place -> (sum of step losses, steps)."""
+
+# ---- full-data loss and gradient (train/loss_grad.cpp; fastmlp.train.loss_and_grad) ----
+def loss_and_grad(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+                  activations: Sequence[_Activation], X: _Array, y: _Array,
+                  grads: Sequence[np.ndarray], *,
+                  loss: Literal["cross_entropy", "mse", "l1", "huber", "smooth_l1",
+                                "bce_with_logits", "nll"],
+                  reduction: Literal["mean", "sum"] = "mean",
+                  class_weight: Optional[_Array] = None, ignore_index: int = -100,
+                  label_smoothing: float = 0.0, delta: float = 1.0, beta: float = 1.0,
+                  pos_weight: Optional[_Array] = None, log_softmax: bool = False,
+                  chunk_rows: int = 4096) -> float:
+    """The loss over all rows of X; grads (W0, b0, W1, ...) overwritten with its gradient."""
