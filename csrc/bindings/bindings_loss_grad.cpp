@@ -36,14 +36,7 @@ double loss_and_grad_binding(py::list weights, py::list biases, py::list activat
                              const std::string& reduction, py::handle class_weight_obj, long long ignore_index,
                              double label_smoothing, double delta, double beta, py::handle pos_weight_obj,
                              bool log_softmax, long long chunk_rows) {
-  const size_t L = py::len(weights);
-  if (L == 0) value_error("weights: expected at least one Linear layer");
-  if (py::len(biases) != L)
-    value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(biases)));
-  if (py::len(activations) != L)
-    value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(activations)));
+  const size_t L = layer_count(weights, biases, activations);
   if (chunk_rows < 1) value_error("chunk_rows: expected an int >= 1, got " + std::to_string(chunk_rows));
 
   std::vector<TrainLayer> layers(L);

@@ -296,14 +296,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
                               bool log_softmax, py::handle clip_obj) {
-  const size_t L = py::len(weights);
-  if (L == 0) value_error("weights: expected at least one Linear layer");
-  if (py::len(biases) != L)
-    value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(biases)));
-  if (py::len(activations) != L)
-    value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(activations)));
+  const size_t L = layer_count(weights, biases, activations);
   if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
 
   std::vector<TrainLayer> layers(L);

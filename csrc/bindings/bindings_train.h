@@ -4,7 +4,23 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <string>
+#include "bindings/bindings_util.h"
 #include "train/train.h"
+
+// The number of layers L of weights, biases and activations (one entry per
+// layer each, L >= 1), else ValueError naming the list.
+inline size_t layer_count(const pybind11::list& weights, const pybind11::list& biases,
+                          const pybind11::list& activations) {
+  const size_t L = pybind11::len(weights);
+  if (L == 0) fastmlp::value_error("weights: expected at least one Linear layer");
+  if (pybind11::len(biases) != L)
+    fastmlp::value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
+                         std::to_string(pybind11::len(biases)));
+  if (pybind11::len(activations) != L)
+    fastmlp::value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
+                         std::to_string(pybind11::len(activations)));
+  return L;
+}
 
 // The loss arguments of train_epoch (and loss_and_grad), every one checked as
 // its kernel's binding checks it (ValueError/TypeError naming the argument);
