@@ -1,6 +1,6 @@
 """``fastmlp bench``: fastmlp beside NumPy, PyTorch and scikit-learn, on this machine.
 
-``fastmlp bench [gemm|layers|train|all]`` runs the suites of :mod:`.suites` on the
+``fastmlp bench [gemm|layers|train|sklearn|all]`` runs the suites of :mod:`.suites` on the
 sides of :mod:`.sides`, timed by :mod:`.harness` (its docstring is the method) and
 printed by :mod:`.report`; :mod:`.cli` holds the options. The measurements behind
 the harness's choices are in bench/results/README.md, "Design measurements".
@@ -22,6 +22,8 @@ from .activations import (ACTIVATION_SHAPES, activation_cases, floor_seconds,  #
                           memory_bandwidth)
 from .suites import (GEMM_SHAPES, run_benchmarks, suite_gemm, suite_layers,  # noqa: F401
                      suite_train)
+from .sklearn_suite import SKLEARN_CASES, load_sklearn_data, sklearn_sides  # noqa: F401
+from .sklearn_suite import suite_sklearn  # noqa: F401
 from .report import compare, format_report, plot  # noqa: F401
 from .cli import add_arguments, main, run  # noqa: F401
 
@@ -37,6 +39,10 @@ __all__ = [
     "suite_layers",
     "layer_cases",
     "suite_train",
+    "suite_sklearn",
+    "SKLEARN_CASES",
+    "load_sklearn_data",
+    "sklearn_sides",
     "TRAIN_VARIANTS",
     "train_variant_sides",
     "ACTIVATION_SHAPES",

@@ -1,6 +1,6 @@
 """The suites of ``fastmlp bench``, their cases, and the driver :func:`run_benchmarks`.
 
-Suites (``fastmlp bench [gemm|layers|train|all]``):
+Suites (``fastmlp bench [gemm|layers|train|sklearn|all]``):
 
 ``gemm``
     ``fastmlp.kernels.sgemm`` against ``numpy.matmul`` and ``torch.mm`` on
@@ -34,6 +34,11 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     recipe's fused epoch beside the SGD/ReLU fused epoch (``fastmlp-base``) and
     PyTorch's same recipe on tensor batches, interleaved; whether the variant
     really ran fused (train_epoch's DEBUG fallback log) is in the record.
+``sklearn``
+    ``fastmlp.sklearn.MLPClassifier`` / ``MLPRegressor`` against scikit-learn's own
+    estimators with the same parameters on Fashion-MNIST, digits and diabetes: fit
+    and predict_proba / predict time, test accuracy (R²) per seed
+    (:mod:`.sklearn_suite`).
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ from .harness import (OPENBLAS_SLOW_VARS, PEERS, SCHEMA, SETTLE_MAX_S, SLEEP_BET
                       case_wanted, detect_peers, machine_info, thread_settings)
 from . import harness as _harness
 from .report import _n_threads
+from .sklearn_suite import suite_sklearn
 from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data, train_sides,
                     train_variant_sides)
 
@@ -304,6 +310,15 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
                 if tr:
                     data["train"] = {"source": tr[0]["data"], "samples": tr[0]["samples"]}
                 results += tr
+            elif s == "sklearn":  # fastmlp.sklearn beside scikit-learn (sklearn_suite.py)
+                sk = suite_sklearn(data_root=data_root, **kw)
+                data["sklearn"] = {r["dataset"]: {"source": r["data"], "samples": r["samples"],
+                                                  "test_samples": r["test_samples"]} for r in sk}
+                results += sk
+                why = next((r["sides"]["fastmlp"]["skipped"] for r in sk
+                            if "skipped" in r["sides"].get("fastmlp", {})), None)
+                if why:
+                    notes.append(f"sklearn suite: fastmlp side skipped: {why}")
             _log(f"[{s}] {time.perf_counter() - t0:.1f} s")
         info["loadavg_start"], info["loadavg_end"] = load0, _loadavg()
         return {
