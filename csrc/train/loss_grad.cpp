@@ -11,6 +11,7 @@
 // the kernels and the orientation of the Python path's Linear forward and
 // backward (fastmlp.nn.Linear), so one chunk gives its bits.
 #include <algorithm>
+#include <limits>
 #include <vector>
 #include "common.h"
 #include "train/batch_loss.h"
@@ -20,13 +21,18 @@ namespace fastmlp {
 
 namespace {
 
-// The mean's denominator over all rows (see loss_grad.h), in double.
-double mean_denominator(const TrainLoss& loss, const std::int64_t* y_class, index_t N, index_t C) {
+// The mean's denominator over all rows (see loss_grad.h), in double; *kept:
+// whether any row is not ignored.
+double mean_denominator(const TrainLoss& loss, const std::int64_t* y_class, index_t N, index_t C,
+                        bool* kept) {
+  *kept = true;
   if (!class_targets(loss.kind)) return double(N) * double(C);
   double total = 0.0;
+  *kept = false;
   for (index_t i = 0; i < N; ++i) {
     const std::int64_t t = y_class[i];
     if (t == loss.ignore_index) continue;
+    *kept = true;
     total += loss.class_weight ? double(loss.class_weight[t]) : 1.0;
   }
   return total;
@@ -111,9 +117,14 @@ double loss_and_grad(const TrainLayer* layers, int n_layers, const float* X, ind
   }
   if (one_chunk || loss.reduction != Reduction::Mean) return loss_sum;
 
-  // Mean over all rows: the sums times 1/denominator, once.
-  const double denom = mean_denominator(loss, y_class, N, C);
-  const float scale = float(1.0 / denom);
+  // Mean over all rows: the sums times 1/denominator, once. A zero denominator
+  // (CE/NLL: every row ignored, or zero class weights) is the kernels' (PyTorch's)
+  // 0/0: the loss is NaN, and so is every gradient a kept row reaches (all of
+  // them: a NaN row of d reaches every entry of dW, db and the rows below);
+  // with no kept row every gradient is 0.
+  bool kept;
+  const double denom = mean_denominator(loss, y_class, N, C, &kept);
+  const float scale = denom != 0.0 ? float(1.0 / denom) : kept ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   for (int l = 0; l < n_layers; ++l) {
     const TrainLayer& L = layers[l];
     float* const g = dw[l];
@@ -126,7 +137,7 @@ double loss_and_grad(const TrainLayer* layers, int n_layers, const float* X, ind
     if (db[l])
       for (index_t j = 0; j < L.out; ++j) db[l][j] *= scale;
   }
-  return loss_sum / denom;
+  return denom != 0.0 ? loss_sum / denom : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace fastmlp

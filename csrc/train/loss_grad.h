@@ -27,7 +27,8 @@ constexpr index_t kLossGradChunk = 4096;
 // added in chunk order), and for Mean the sums are multiplied once by
 // 1/denominator: N*C for the elementwise losses and BCE, the sum of the
 // class weights of the non-ignored targets (their count without weights) for
-// cross-entropy and NLL, PyTorch's mean. The chunks are fixed by `chunk`
+// cross-entropy and NLL, PyTorch's mean (a zero one gives the kernels' 0/0: NaN
+// loss, NaN gradients when any row is kept, zeros when none). The chunks are fixed by `chunk`
 // alone and every kernel's bits are independent of the thread count, so the
 // result is too. Returns the loss: the chunks' float32 losses summed in
 // double (then divided by the denominator for Mean).
