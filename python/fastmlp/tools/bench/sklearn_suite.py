@@ -45,8 +45,8 @@ SKLEARN_CASES = (
 )
 # --quick: fewer Fashion-MNIST rows and iterations, capped iterations elsewhere
 _QUICK_ROWS = (2048, 1000)
-_QUICK_PARAMS = {"fashion-mnist": {"max_iter": 2}, "digits": {"max_iter": 20},
-                 "diabetes": {"max_iter": 20}}
+_QUICK_PARAMS = {"fashion-mnist": {"max_iter": 2}, "digits": {"max_iter": 5},
+                 "diabetes": {"max_iter": 5}}
 PREDICT_TARGET_S = 0.02  # seconds per timing of the (fast) prediction calls
 
 
