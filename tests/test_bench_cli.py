@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fastmlp
@@ -70,8 +71,10 @@ def test_quick_json(quick):
     assert report["peers"]["numpy"]["available"]
 
     res = report["results"]
-    assert {r["suite"] for r in res} == {"gemm", "layers", "train", "infer"}
+    sk = {"sklearn"} if report["peers"]["sklearn"]["available"] else set()
+    assert {r["suite"] for r in res} == {"gemm", "layers", "train", "infer"} | sk
     assert report["settings"]["quick"] is True
+    res = [r for r in res if r["suite"] != "sklearn"]  # test_sklearn_suite_plumbing's
     for r in res:
         # the activation and train-variant cases have no NumPy side; a variant whose
         # optimizer or activation is not in this build has its fastmlp side skipped
@@ -214,3 +217,61 @@ def test_settle_waits_for_spinning_threads():
     t.join()
     assert time.perf_counter() - t0 >= 0.25 and waited >= 0.2, waited
     assert waited < 1.5  # it noticed the thread stop, rather than running out its time
+
+
+# ---------------------------------------------------------------- sklearn suite --
+
+
+def test_sklearn_suite_plumbing():
+    """The sklearn suite on every dataset (--quick sizes), with fastmlp.sklearn's
+    estimators on the fastmlp side, or scikit-learn's own there when ours is not
+    importable: then both sides fit the same estimator with the same seeds, so their
+    scores must agree seed by seed, which checks that the seeds line up."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed "
+                        "(pip install 'fastmlp[test]' brings it)")
+    ours, why = bench.sklearn_suite.fastmlp_estimators()
+    twin = ours is None
+    if twin:
+        ours = bench.sklearn_suite.sklearn_estimators()
+    recs = bench.suite_sklearn(threads=1, quick=True, reps=2, ours=ours)
+    cases = [r["case"] for r in recs]
+    assert cases == ["fit fashion-mnist", "predict_proba fashion-mnist", "fit digits",
+                     "predict_proba digits", "fit diabetes", "predict diabetes"], cases
+    for r in recs:
+        assert r["suite"] == "sklearn" and r["dataset"] in r["case"]
+        for side in ("fastmlp", "sklearn"):
+            st = r["sides"][side]
+            assert STAT_KEYS <= set(st), (r["case"], side, st)
+            assert st["runs"] == 2 and 0 < st["min_s"] <= st["median_s"] <= st["max_s"]
+        assert r["ratios"]["sklearn"] > 0
+        if r["case"].startswith("fit"):
+            assert len(r["seeds"]) >= 3 and r["seeds"][0] == 0  # warm-up seed 0, then 1, 2
+            lo = -np.inf if r["dataset"] == "diabetes" else 0.0
+            for side in ("fastmlp", "sklearn"):
+                assert lo <= r["score"][side] <= 1.0 and r["n_iter"][side] >= 1
+            if twin:
+                a, b = r["scores"]["fastmlp"], r["scores"]["sklearn"]
+                assert {k: a[k] for k in b if k in a} == {k: b[k] for k in a if k in b}
+    text = bench.format_report({"machine": {"cpu_model": "x", "isa": "y", "threads": 1},
+                                "versions": {"fastmlp": "0"}, "peak_gflops": 1.0, "peers": {},
+                                "settings": {"reps": {"sklearn": 2}}, "results": recs,
+                                "data": {"sklearn": {r["dataset"]: {"source": r["data"],
+                                                                    "samples": r["samples"],
+                                                                    "test_samples": 1}
+                                                     for r in recs}}})
+    assert "== sklearn" in text and "score (fastmlp/sklearn)" in text and "fit digits" in text
+
+
+def test_sklearn_suite_cases_and_missing_estimators():
+    """``fastmlp bench sklearn --cases digits`` runs only the digits cases; when
+    fastmlp.sklearn is not importable the fastmlp side says so as its skip reason."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed "
+                        "(pip install 'fastmlp[test]' brings it)")
+    status, out = _bench("sklearn", "--quick", "--reps", "2", "--threads", "1", "--cases",
+                         "digits")
+    assert status == 0, out[-4000:]
+    rows = [ln.split("  ")[0] for ln in out.splitlines() if ln.startswith(("fit ", "predict"))]
+    assert rows == ["fit digits", "predict_proba digits"], rows
+    ours, why = bench.sklearn_suite.fastmlp_estimators()
+    if ours is None:
+        assert "fastmlp.sklearn is not importable" in out and "skipped" in out

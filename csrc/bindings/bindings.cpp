@@ -16,6 +16,7 @@ void bind_dropout(py::module_& m);
 void bind_activation(py::module_& m);  // bindings_activation.cpp
 void bind_threads(py::module_& m);     // bindings_threads.cpp
 void bind_infer(py::module_& m);       // bindings_infer.cpp (issue 12)
+void bind_loss_grad(py::module_& m);  // bindings_loss_grad.cpp
 
 namespace {
 
@@ -133,4 +134,5 @@ PYBIND11_MODULE(_core, m) {
   bind_activation(m);
   bind_threads(m);
   bind_infer(m);
+  bind_loss_grad(m);
 }

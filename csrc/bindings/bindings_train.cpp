@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <string>
 #include <vector>
+#include "bindings/bindings_train.h"
 #include "bindings/bindings_util.h"
 #include "train/train.h"
 
@@ -210,6 +211,8 @@ py::array_t<float> bce_weight(py::handle h, const char* name, index_t C) {
   return a;
 }
 
+}  // namespace
+
 // The loss arguments of train_epoch, every one checked as its kernel's binding
 // checks it; the weight arrays are kept alive in *class_weight / *pos_weight.
 TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::handle class_weight_obj,
@@ -263,6 +266,8 @@ TrainLoss parse_loss(const std::string& name, const std::string& reduction, py::
   loss.log_softmax = log_softmax;
   return loss;
 }
+
+namespace {  // (parse_loss is shared with bindings_loss_grad.cpp: bindings_train.h)
 
 // One parameter's torch.optim.RMSprop options (keys as rmsprop_update's
 // arguments), its update count `step` and its state arrays.
@@ -362,14 +367,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
                               bool log_softmax, py::handle clip_obj, bool want_sq, py::handle comm_obj) {
-  const size_t L = py::len(weights);
-  if (L == 0) value_error("weights: expected at least one Linear layer");
-  if (py::len(biases) != L)
-    value_error("biases: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(biases)));
-  if (py::len(activations) != L)
-    value_error("activations: expected " + std::to_string(L) + " entries (one per weight), got " +
-                std::to_string(py::len(activations)));
+  const size_t L = layer_count(weights, biases, activations);
   if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
 
   std::vector<TrainLayer> layers(L);

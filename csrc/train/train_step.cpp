@@ -57,6 +57,7 @@
 #include <vector>
 #include "common.h"
 #include "gemm/kernel_table.h"
+#include "train/batch_loss.h"
 #include "train/normalize_row.h"
 #include "train/train.h"
 
@@ -505,32 +506,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       }
       // The loss and its gradient d (B,C) w.r.t. its input: a_L, or y = log_softmax(a_L)
       // whose backward then turns d into the gradient w.r.t. a_L, in place.
-      float step_loss = 0.0f;
-      const float* out = act[n_layers - 1];
-      if (loss.log_softmax) {
-        log_softmax(out, lsm.data(), bs, C);
-        out = lsm.data();
-      }
-      const float* yv = yb_value.data();
-      const Reduction red = loss.reduction;
-      switch (loss.kind) {
-        case LossKind::CrossEntropy:
-          cross_entropy(out, yb_class.data(), bs, C, loss.class_weight, loss.ignore_index,
-                        loss.label_smoothing, red, &step_loss, d);
-          break;
-        case LossKind::Nll:
-          nll_loss(out, yb_class.data(), bs, C, loss.class_weight, loss.ignore_index, red, &step_loss, d);
-          break;
-        case LossKind::Mse: mse_loss(out, yv, bs * C, red, &step_loss, d); break;
-        case LossKind::L1: l1_loss(out, yv, bs * C, red, &step_loss, d); break;
-        case LossKind::Huber: huber_loss(out, yv, bs * C, loss.param, red, &step_loss, d); break;
-        case LossKind::SmoothL1: smooth_l1_loss(out, yv, bs * C, loss.param, red, &step_loss, d); break;
-        case LossKind::BceWithLogits:
-          bce_with_logits(out, yv, bs * C, loss.class_weight, loss.n_weight, loss.pos_weight,
-                          loss.n_pos_weight, red, &step_loss, d);
-          break;
-      }
-      if (loss.log_softmax) log_softmax_backward(d, lsm.data(), d, bs, C);
+      const float step_loss = batch_loss(loss, act[n_layers - 1], yb_class.data(), yb_value.data(), bs, C,
+                                         lsm.data(), d);
       if (distributed)
         dist_loss = step_loss;
       else

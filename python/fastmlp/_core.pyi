@@ -300,3 +300,16 @@ def infer_forward(x: _Array, weights: Sequence[np.ndarray], biases: Sequence[Opt
                   out: Optional[np.ndarray] = None) -> np.ndarray:
     """out (N, out_features) = the whole stack on x in one call."""
 
+
+# ---- full-data loss and gradient (train/loss_grad.cpp; fastmlp.train.loss_and_grad) ----
+def loss_and_grad(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+                  activations: Sequence[_Activation], X: _Array, y: _Array,
+                  grads: Sequence[np.ndarray], *,
+                  loss: Literal["cross_entropy", "mse", "l1", "huber", "smooth_l1",
+                                "bce_with_logits", "nll"],
+                  reduction: Literal["mean", "sum"] = "mean",
+                  class_weight: Optional[_Array] = None, ignore_index: int = -100,
+                  label_smoothing: float = 0.0, delta: float = 1.0, beta: float = 1.0,
+                  pos_weight: Optional[_Array] = None, log_softmax: bool = False,
+                  chunk_rows: int = 4096) -> float:
+    """The loss over all rows of X; grads (W0, b0, W1, ...) overwritten with its gradient."""

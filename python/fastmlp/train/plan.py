@@ -109,7 +109,7 @@ def make_plan(model, criterion, optimizer, X, flattened=False) -> Plan:
     loss_role = criterion.fused_role() if isinstance(criterion, Module) else None
     if loss_role is None or loss_role.kind != "loss":
         raise Fallback(f"criterion {type(criterion).__name__} has no fused loss kernel")
-    why = optimizer.fused_unavailable()
+    why = None if optimizer is None else optimizer.fused_unavailable()  # None: loss_and_grad
     if why is not None:
         raise Fallback(why)
     layers, flatten_first, log_softmax = _layers(model)

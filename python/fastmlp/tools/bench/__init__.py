@@ -1,6 +1,6 @@
 """``fastmlp bench``: fastmlp beside NumPy, PyTorch and scikit-learn, on this machine.
 
-``fastmlp bench [gemm|layers|train|infer|all]`` runs the suites of :mod:`.suites` on the
+``fastmlp bench [gemm|layers|train|infer|sklearn|all]`` runs the suites of :mod:`.suites` on the
 sides of :mod:`.sides`, timed by :mod:`.harness` (its docstring is the method) and
 printed by :mod:`.report`; :mod:`.cli` holds the options. The measurements behind
 the harness's choices are in bench/results/README.md, "Design measurements".
@@ -23,6 +23,8 @@ from .activations import (ACTIVATION_SHAPES, activation_cases, floor_seconds,  #
 from .suites import (GEMM_SHAPES, run_benchmarks, suite_gemm, suite_layers,  # noqa: F401
                      suite_train, suite_infer)
 from .infer import INFER_ARCHS, INFER_BATCHES, infer_cases, read_bandwidth  # noqa: F401
+from .sklearn_suite import SKLEARN_CASES, load_sklearn_data, sklearn_sides  # noqa: F401
+from .sklearn_suite import suite_sklearn  # noqa: F401
 from .report import compare, format_report, plot  # noqa: F401
 from .cli import add_arguments, main, run  # noqa: F401
 
@@ -38,6 +40,10 @@ __all__ = [
     "suite_layers",
     "layer_cases",
     "suite_train",
+    "suite_sklearn",
+    "SKLEARN_CASES",
+    "load_sklearn_data",
+    "sklearn_sides",
     "TRAIN_VARIANTS",
     "train_variant_sides",
     "ACTIVATION_SHAPES",

@@ -33,21 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="which suite to run (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="a reduced set (4 GEMM shapes, batch 64 layers, a 2048-sample epoch,"
-                             " inference at batch 1 and 64), fewer runs: under a minute")
+                             " inference at batch 1 and 64, sklearn fits of 2-5 iterations), fewer"
+                             " runs: about a minute")
     parser.add_argument("--threads", type=_int_type(1, _MAX_THREADS), default=None, metavar="N",
                         help=f"threads for every side (default: all cores, {_all_cores()} here)")
     parser.add_argument("--reps", type=_int_type(1, 10**6), default=None, metavar="N",
-                        help="timed runs per figure (default: 11, train 5; --quick 5, train 3)")
+                        help="timed runs per figure (default: 11, train and sklearn 5; --quick 5, "
+                             "train 3, sklearn 2)")
     parser.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                         help="comma-separated peers among numpy,torch,sklearn (numpy always runs)")
     parser.add_argument("--cases", default=None, metavar="LIST",
                         help="run only the cases whose name or shape contains one of these "
                              "comma-separated substrings (e.g. 'fwd+bwd' for the activations, "
-                             "'adam,gelu' for the train variants)")
+                             "'adam,gelu' for the train variants, 'digits' or 'fit' for the "
+                             "sklearn suite)")
     parser.add_argument("--isa", choices=("avx512", "avx2", "generic"), default=None,
                         help="force fastmlp's kernel path (default: the best this CPU runs)")
     parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="where to look first for Fashion-MNIST (train suite; never downloads)")
+                        help="where to look first for Fashion-MNIST (train and sklearn suites; never "
+                             "downloads)")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="write every figure and the machine info as JSON")
     parser.add_argument("--plot", default=None, metavar="PATH.png",

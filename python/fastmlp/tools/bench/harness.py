@@ -32,7 +32,7 @@ import numpy as np
 from ..machine import cpu_model
 
 SCHEMA = "fastmlp-bench/1"
-SUITES = ("gemm", "layers", "train", "infer")  # infer: issue 12
+SUITES = ("gemm", "layers", "train", "infer", "sklearn")  # infer: issue 12; sklearn: issue 11
 PEERS = ("numpy", "torch", "sklearn")
 OURS = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base")
 # "fastmlp-base": in the train suite's variant cases, the SGD/ReLU fused epoch the
@@ -50,9 +50,9 @@ OPENBLAS_SLOW_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # repetitions, seconds per timing, warm-up calls
 _DEFAULTS = {
     False: {"gemm": (11, 0.05, 2), "layers": (11, 0.05, 2), "train": (5, 0.0, 1),
-            "infer": (11, 0.05, 2)},
+            "infer": (11, 0.05, 2), "sklearn": (5, 0.0, 1)},
     True: {"gemm": (5, 0.015, 1), "layers": (5, 0.01, 1), "train": (3, 0.0, 1),
-           "infer": (5, 0.01, 1)},
+           "infer": (5, 0.01, 1), "sklearn": (2, 0.0, 1)},
 }
 
 

@@ -65,6 +65,10 @@ def format_report(report: dict) -> str:
             header.append("x r+w")
         if has_base:
             header += ["time/base", "fused"]
+        has_score = any("score" in r for r in recs)  # the sklearn suite's fit cases
+        if has_score:
+            score_sides = [s for s in sides if any(s in r.get("score", {}) for r in recs)]
+            header += ["score (" + "/".join(score_sides) + ")", "n_iter"]
         rows = []
         for r in recs:
             row = [r["case"], r["shape"], r["unit"]] + [_cell(r["sides"].get(s, {})) for s in sides]
@@ -78,6 +82,12 @@ def format_report(report: dict) -> str:
             if has_base:
                 row.append(f"{r['x_base']:.3f}" if "x_base" in r else "")
                 row.append({True: "yes", False: "NO"}.get(r.get("fused"), ""))
+            if has_score:
+                sc, it = r.get("score", {}), r.get("n_iter", {})
+                row.append("/".join(f"{sc[s]:.4f}" if s in sc else "-" for s in score_sides)
+                           if sc else "")
+                row.append("/".join(f"{it[s]:.0f}" if s in it else "-" for s in score_sides)
+                           if it else "")
             rows.append(row)
         reps = report["settings"]["reps"].get(suite)
         title = f"\n== {suite}: median of {reps} interleaved runs ± half the IQR; " \
@@ -111,6 +121,14 @@ def format_report(report: dict) -> str:
                          "\n   time/base = variant time / SGD-ReLU time; fused = whether " \
                          "train_epoch ran it in C++ (else the DEBUG fallback reason is in " \
                          "the JSON)"
+        if suite == "sklearn":
+            d = report.get("data", {}).get("sklearn", {})
+            title += "\n   fastmlp = fastmlp.sklearn's estimator, sklearn = scikit-learn's, " \
+                     "same data and parameters; fit/s: one fit per run (seed = run);" \
+                     "\n   score = test accuracy (R² for diabetes), mean over the seeds both " \
+                     "sides fitted; n_iter = mean n_iter_; data: " + \
+                     ", ".join(f"{k} {v['source']} {v['samples']}+{v['test_samples']} rows"
+                               for k, v in d.items())
         out += [title, _table(header, rows)]
     return "\n".join(out)
 

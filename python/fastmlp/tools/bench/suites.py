@@ -1,6 +1,6 @@
 """The suites of ``fastmlp bench``, their cases, and the driver :func:`run_benchmarks`.
 
-Suites (``fastmlp bench [gemm|layers|train|all]``):
+Suites (``fastmlp bench [gemm|layers|train|infer|sklearn|all]``):
 
 ``gemm``
     ``fastmlp.kernels.sgemm`` against ``numpy.matmul`` and ``torch.mm`` on
@@ -40,6 +40,11 @@ Suites (``fastmlp bench [gemm|layers|train|all]``):
     forward) against PyTorch eager under ``torch.inference_mode()`` and NumPy, beside
     the time to read the weights once at the read bandwidth measured in the same run
     (:mod:`.infer`).
+``sklearn``
+    ``fastmlp.sklearn.MLPClassifier`` / ``MLPRegressor`` against scikit-learn's own
+    estimators with the same parameters on Fashion-MNIST, digits and diabetes: fit
+    and predict_proba / predict time, test accuracy (R²) per seed
+    (:mod:`.sklearn_suite`).
 """
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ from .harness import (OPENBLAS_SLOW_VARS, PEERS, SCHEMA, SETTLE_MAX_S, SLEEP_BET
                       case_wanted, detect_peers, machine_info, thread_settings)
 from . import harness as _harness
 from .report import _n_threads
+from .sklearn_suite import suite_sklearn
 from .sides import (TRAIN_VARIANTS, gemm_sides, layer_cases, load_train_data, train_sides,
                     train_variant_sides)
 
@@ -353,6 +359,15 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
                 results += tr
             elif s == "infer":
                 results += suite_infer(**kw)
+            elif s == "sklearn":  # fastmlp.sklearn beside scikit-learn (sklearn_suite.py)
+                sk = suite_sklearn(data_root=data_root, **kw)
+                data["sklearn"] = {r["dataset"]: {"source": r["data"], "samples": r["samples"],
+                                                  "test_samples": r["test_samples"]} for r in sk}
+                results += sk
+                why = next((r["sides"]["fastmlp"]["skipped"] for r in sk
+                            if "skipped" in r["sides"].get("fastmlp", {})), None)
+                if why:
+                    notes.append(f"sklearn suite: fastmlp side skipped: {why}")
             _log(f"[{s}] {time.perf_counter() - t0:.1f} s")
         info["loadavg_start"], info["loadavg_end"] = load0, _loadavg()
         return {
