@@ -14,6 +14,8 @@ void bind_ops(py::module_& m);
 void bind_train(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_activation(py::module_& m);  // bindings_activation.cpp
+// blk: the per-CPU GEMM plan
+void bind_gemm(py::module_& m);  // bindings_gemm.cpp
 
 namespace {
 
@@ -138,4 +140,5 @@ PYBIND11_MODULE(_core, m) {
   bind_train(m);
   bind_dropout(m);
   bind_activation(m);
+  bind_gemm(m);  // blk
 }
