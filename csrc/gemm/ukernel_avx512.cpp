@@ -32,7 +32,7 @@ static_assert(kGemmAvx512Wide.MR == 12 && kGemmAvx512Wide.NR == 32 && kGemmAvx51
 namespace {
 
 template <int MR, int PF>
-inline void ukernel_x32(FASTMLP_UKERNEL_ARGS) {
+[[gnu::always_inline]] inline void ukernel_x32(FASTMLP_UKERNEL_ARGS) {
   const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
   const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF
                        : n > 16 ? (__mmask16)((1u << (n - 16)) - 1u)
