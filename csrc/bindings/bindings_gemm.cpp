@@ -77,12 +77,15 @@ py::dict plan_dict(const GemmPlan& p) {
 }  // namespace
 
 void bind_gemm(py::module_& m) {
-  // Bad FASTMLP_CPU_CLASS / FASTMLP_GEMM_BLOCKING: a ValueError at import.
-  try {
-    gemm_init();
-  } catch (const std::invalid_argument& e) {
-    value_error(e.what());
-  }
+  // fastmlp/__init__.py calls it at import: a bad FASTMLP_CPU_CLASS or
+  // FASTMLP_GEMM_BLOCKING is a ValueError there.
+  m.def("gemm_init", [] {
+    try {
+      gemm_init();
+    } catch (const std::invalid_argument& e) {
+      value_error(e.what());
+    }
+  }, "Read FASTMLP_CPU_CLASS and FASTMLP_GEMM_BLOCKING and derive the GEMM plans (ValueError on a bad value).");
 
   m.def("gemm_config", [] {
     const CpuInfo& cpu = cpu_info();

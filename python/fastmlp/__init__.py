@@ -18,6 +18,7 @@ if _forced:
         _core.set_cpu_capability(_forced)
     except ValueError as e:  # make the cause obvious at import time
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
+_core.gemm_init()  # blk: ValueError naming FASTMLP_CPU_CLASS / FASTMLP_GEMM_BLOCKING if bad
 
 from . import kernels, reference  # noqa: E402
 from .autograd import (Tensor, tensor, from_numpy, no_grad, enable_grad,  # noqa: E402
@@ -66,6 +67,33 @@ def _set_cpu_capability(name: str) -> None:
     _core.set_cpu_capability(name)
 
 
+# blk: the per-CPU GEMM plan ----------------------------------------------
+def gemm_config() -> dict:
+    """How the GEMM runs on this CPU now, as a dict (``fastmlp info`` shows it).
+
+    ``vendor``, ``family``, ``model``, ``stepping``; ``caches``: the data/unified
+    levels (``level``, ``size`` bytes, ``ways``, ``line``, ``sets``, ``sharing``
+    logical CPUs) from CPUID (``cache_source``), with ``cache_mismatch`` saying how
+    /sys/devices/system/cpu/cpu0/cache differed, or None; ``cpu_class``: the
+    microarchitecture class whose strategy runs (``detected_cpu_class``, or
+    ``FASTMLP_CPU_CLASS``); for the active ISA path (``isa``): ``micro_kernel``, its
+    ``mr`` x ``nr`` tile and ``prefetch_b_k``, ``operands_from`` (the cache the
+    blocking model keeps the micro-panels in), ``pack_a``, ``direct_max_flops``, and
+    the blocking ``mc``, ``kc``, ``nc`` (``blocking_overridden``: from
+    ``FASTMLP_GEMM_BLOCKING=MC,KC,NC``, MC and NC rounded up to multiples of mr, nr).
+    """
+    return _core.gemm_config()
+
+
+def _set_cpu_class(name: str) -> None:
+    """Switch the GEMM's CPU-class strategy at runtime (tests and benchmarks).
+
+    Users set ``FASTMLP_CPU_CLASS`` before import instead. Every class's choice
+    runs on any CPU that has its ISA path. Raises ValueError for an unknown name.
+    """
+    _core.set_cpu_class(name)
+
+
 __all__ = [
     "__version__",
     "kernels",
@@ -78,4 +106,5 @@ __all__ = [
     "get_num_threads",
     "cpu_capability",
     "available_cpu_capabilities",
+    "gemm_config",
 ]
