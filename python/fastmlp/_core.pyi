@@ -108,6 +108,9 @@ def gemm_config() -> dict:
 def set_cpu_class(name: str) -> None:
     """Select a CPU class's GEMM strategy ('avx512_2fma', 'avx512_256', 'avx2', 'generic')."""
 
+def set_gemm_blocking(text: Optional[str]) -> None:
+    """Tests: blocking 'MC,KC,NC' for every plan, or None for the cache model's."""
+
 def gemm_blocking_model(caches: list, cpu_class: str, isa: str) -> tuple[int, int, int]:
     """(MC, KC, NC) the blocking model derives from a cache description."""
 
