@@ -427,8 +427,8 @@ def test_activation_bad_values_name_the_key():
 
 
 # ------------------------------- blk: every CPU class, blocking overrides ----
-# Each class's micro-kernel and strategy (fastmlp._set_cpu_class) on every ISA
-# path this CPU runs, with the cache model's blocking and with overrides down
+# Each class's micro-kernel and strategy (fastmlp._set_cpu_class) on the ISA
+# paths this CPU runs (each distinct table cell once), with the cache model's blocking and with overrides down
 # to MC = KC = NC = 1 (rounded up to the tile: one micro-panel per block, one k
 # per pass), odd ones and huge ones. Shapes cross the direct/packed paths.
 CPU_CLASSES = fastmlp.gemm_config()["cpu_classes"]
@@ -443,17 +443,43 @@ CASES = [(None, [(1, 1, 1), (17, 31, 33), (64, 128, 10), (97, 300, 530), (300, 5
 BLOCKING_SHAPES = [(b, s) for b, shapes in CASES for s in shapes]
 
 
-@pytest.fixture(params=CPU_CLASSES)
+
+
+def _distinct_cells():
+    """(class, ISA path) pairs this CPU runs, one per distinct table cell (micro-kernel,
+    operand source, packing): the other pairs run the same code."""
+    seen, out = set(), []
+    before = fastmlp.gemm_config()["cpu_class"], fastmlp.cpu_capability()
+    try:
+        for cls in CPU_CLASSES:
+            for isa in fastmlp.available_cpu_capabilities():
+                fastmlp._set_cpu_class(cls)
+                fastmlp._set_cpu_capability(isa)
+                g = fastmlp.gemm_config()
+                key = (g["micro_kernel"], g["operands_from"], g["pack_a"], g["pack_b_align"],
+                       g["direct_max_flops"])
+                if key not in seen:
+                    seen.add(key)
+                    out.append((cls, isa))
+    finally:
+        fastmlp._set_cpu_class(before[0])
+        fastmlp._set_cpu_capability(before[1])
+    return out
+
+
+@pytest.fixture(params=_distinct_cells(), ids=lambda c: f"{c[0]}-{c[1]}")
 def cpu_class(request):
-    previous = fastmlp.gemm_config()["cpu_class"]
-    fastmlp._set_cpu_class(request.param)
+    previous = fastmlp.gemm_config()["cpu_class"], fastmlp.cpu_capability()
+    fastmlp._set_cpu_class(request.param[0])
+    fastmlp._set_cpu_capability(request.param[1])
     yield request.param
-    fastmlp._set_cpu_class(previous)
+    fastmlp._set_cpu_class(previous[0])
+    fastmlp._set_cpu_capability(previous[1])
 
 
 @pytest.mark.parametrize("blocking,shape", BLOCKING_SHAPES,
                          ids=[f"{b or 'model'}-{'x'.join(map(str, s))}" for b, s in BLOCKING_SHAPES])
-def test_sgemm_every_class_and_blocking(rng, isa, cpu_class, thread_count, blocking, shape):
+def test_sgemm_every_class_and_blocking(rng, cpu_class, thread_count, blocking, shape):
     """Within the module docstring's bound at 1 thread, and bitwise the same at 2: the
     blocking splits K the same way whatever the thread count."""
     fastmlp._core.set_gemm_blocking(blocking)

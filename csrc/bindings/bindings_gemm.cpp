@@ -114,6 +114,15 @@ void bind_gemm(py::module_& m) {
   m.def("set_cpu_class", [](const std::string& name) { set_cpu_class(class_from(name)); },
         py::arg("name"), "Select a CPU class's GEMM strategy (tests; FASTMLP_CPU_CLASS at import).");
 
+  m.def("set_gemm_blocking", [](py::object text) {
+    if (!text.is_none() && !py::isinstance<py::str>(text))
+      type_error("text: expected a str 'MC,KC,NC' or None");
+    const std::string t = text.is_none() ? std::string() : text.cast<std::string>();
+    const std::string err = set_gemm_blocking(text.is_none() ? nullptr : &t);
+    if (!err.empty()) value_error("text: " + err);
+  }, py::arg("text"), "Tests: the blocking 'MC,KC,NC' for every plan, or None for the cache model's "
+                      "(not while a GEMM runs).");
+
   m.def("gemm_blocking_model", [](py::list caches, const std::string& cls, const std::string& isa) {
     std::vector<CacheLevel> cs;
     for (py::handle h : caches) {

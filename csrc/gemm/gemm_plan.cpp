@@ -227,6 +227,21 @@ struct Plans {
   CpuClass initial;
 };
 
+void fill_plans(Plans* p, const GemmBlocking* forced) {
+  const CpuInfo& cpu = cpu_info();
+  const Cache l1 = level(cpu.caches, 1, 32 * 1024, 8);
+  for (int c = 0; c < kNumCpuClasses; ++c)
+    for (int i = 0; i < 3; ++i) {
+      const GemmStrategy& s = kCpuClasses[c].cell[i];
+      GemmPlan& g = p->plan[c][i];
+      g.kernel = s.kernel;
+      g.strategy = s;
+      g.blocking = forced ? fit_blocking(*forced, *s.kernel) : gemm_blocking_model(cpu.caches, s);
+      g.blocking_overridden = forced != nullptr;
+      g.l1_resident_bytes = index_t(l1.size / 2);
+    }
+}
+
 Plans build_plans() {
   Plans p;
   p.initial = detected_cpu_class();
@@ -244,23 +259,14 @@ Plans build_plans() {
     if (!err.empty()) throw std::invalid_argument("FASTMLP_GEMM_BLOCKING: " + err);
     overridden = true;
   }
-  const CpuInfo& cpu = cpu_info();
-  const Cache l1 = level(cpu.caches, 1, 32 * 1024, 8);
-  for (int c = 0; c < kNumCpuClasses; ++c)
-    for (int i = 0; i < 3; ++i) {
-      const GemmStrategy& s = kCpuClasses[c].cell[i];
-      GemmPlan& g = p.plan[c][i];
-      g.kernel = s.kernel;
-      g.strategy = s;
-      g.blocking = overridden ? fit_blocking(forced, *s.kernel) : gemm_blocking_model(cpu.caches, s);
-      g.blocking_overridden = overridden;
-      g.l1_resident_bytes = index_t(l1.size / 2);
-    }
+  fill_plans(&p, overridden ? &forced : nullptr);
   return p;
 }
 
 std::once_flag g_once;
-const Plans* g_plans = nullptr;
+std::atomic<const Plans*> g_plans{nullptr};
+Plans g_test_plans[2];  // set_gemm_blocking's alternating slots
+int g_test_slot = 0;
 std::atomic<int> g_class{-1};
 
 }  // namespace
@@ -268,7 +274,7 @@ std::atomic<int> g_class{-1};
 void gemm_init() {
   std::call_once(g_once, [] {  // a throw leaves the flag unset: the next call retries
     static const Plans plans = build_plans();
-    g_plans = &plans;
+    g_plans.store(&plans, std::memory_order_release);
     g_class.store(int(plans.initial), std::memory_order_relaxed);
   });
 }
@@ -285,7 +291,22 @@ void set_cpu_class(CpuClass cls) {
 
 const GemmPlan& gemm_plan(Isa isa) {
   gemm_init();
-  return g_plans->plan[g_class.load(std::memory_order_relaxed)][int(isa)];
+  return g_plans.load(std::memory_order_acquire)->plan[g_class.load(std::memory_order_relaxed)][int(isa)];
+}
+
+std::string set_gemm_blocking(const std::string* text) {
+  gemm_init();
+  GemmBlocking forced;
+  if (text) {
+    const std::string err = parse_gemm_blocking(*text, &forced);
+    if (!err.empty()) return err;
+  }
+  Plans* p = &g_test_plans[g_test_slot];
+  g_test_slot ^= 1;
+  p->initial = CpuClass(g_class.load(std::memory_order_relaxed));
+  fill_plans(p, text ? &forced : nullptr);
+  g_plans.store(p, std::memory_order_release);
+  return "";
 }
 
 }  // namespace fastmlp

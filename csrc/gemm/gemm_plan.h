@@ -115,4 +115,9 @@ void gemm_init();
 // The plan of the active class for an ISA path.
 const GemmPlan& gemm_plan(Isa isa);
 
+// Tests: re-derive every plan with the blocking `*text` ("MC,KC,NC", as
+// FASTMLP_GEMM_BLOCKING) or, for nullptr, the model's. Returns "" or why the
+// text is invalid (nothing changes then). Not to be called while a GEMM runs.
+std::string set_gemm_blocking(const std::string* text);
+
 }  // namespace fastmlp

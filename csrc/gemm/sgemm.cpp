@@ -159,6 +159,19 @@ Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
   return {parts, tn, mp, np};
 }
 
+// The K block depth for a K: the fewest blocks of at most kc_max (the plan's
+// KC), of near-equal depth (rounded up to 16 when kc_max is a multiple of 16,
+// for the transposed-B packing's 16-deep steps), instead of full blocks and a
+// thin last one that would pay a pass over C for little arithmetic. Any depth
+// up to kc_max keeps the model's cache residency. It depends only on K and the
+// plan, never on the thread count; K <= kc_max stays one block.
+index_t even_kc(index_t K, index_t kc_max) {
+  const index_t blocks = (K + kc_max - 1) / kc_max;
+  index_t kc = (K + blocks - 1) / blocks;
+  if (kc_max % 16 == 0) kc = std::min(kc_max, (kc + 15) / 16 * 16);
+  return kc;
+}
+
 }  // namespace
 
 // The direct path (below the plan's direct_max_flops multiply-adds): no
@@ -184,7 +197,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   // What the micro-kernels apply: Relu in registers, everything else after them.
   const Activation ukernel_act = vec_act ? Activation::Identity : act.kind;
   const int MR = kern.MR, NR = kern.NR;
-  const index_t KC = plan.blocking.KC, MC = plan.blocking.MC, NC = plan.blocking.NC;
+  const index_t KC = even_kc(K, plan.blocking.KC), MC = plan.blocking.MC, NC = plan.blocking.NC;
   const double flops = double(M) * double(N) * double(K);
   const int nt = get_num_threads();
   const int nthreads = nt > 1 && flops >= kParallelMinFlops ? nt : 1;
