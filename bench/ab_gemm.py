@@ -15,13 +15,12 @@ not inflate; ``--check-bits`` also compares the two builds' results bit for bit.
 from __future__ import annotations
 
 import argparse
-import importlib
 import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ab_train import import_old
 
 
 def _interleaved(fns, reps, target, clock):
@@ -62,16 +61,13 @@ def main(argv=None):
                     help="also report whether both builds give bitwise-identical C")
     args = ap.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp())
-    shutil.copytree(args.old, tmp / "fastmlp_old")
-    sys.path.insert(0, str(tmp))
+    old, tmp = import_old(args.old)
     try:
         import fastmlp
         import time
         from fastmlp.tools.bench.suites import GEMM_SHAPES
         from fastmlp.tools.machine import cpu_model
 
-        old = importlib.import_module("fastmlp_old")
         for pkg in (fastmlp, old):
             pkg.set_num_threads(args.threads)
         cfg = fastmlp._core.gemm_config()

@@ -23,13 +23,6 @@ py::dict cache_dict(const CacheLevel& c) {
   return d;
 }
 
-Isa isa_from(const std::string& name) {
-  if (name == "avx512") return Isa::Avx512;
-  if (name == "avx2") return Isa::Avx2;
-  if (name == "generic") return Isa::Generic;
-  value_error("isa: expected 'avx512', 'avx2' or 'generic', got '" + name + "'");
-}
-
 CpuClass class_from(const std::string& name) {
   CpuClass c;
   if (!parse_cpu_class(name, &c)) {
@@ -137,7 +130,7 @@ void bind_gemm(py::module_& m) {
       c.sets = int_field(d, "sets", 0, 1LL << 40, 0, false);
       cs.push_back(c);
     }
-    const GemmBlocking b = gemm_blocking_model(cs, gemm_strategy(class_from(cls), isa_from(isa)));
+    const GemmBlocking b = gemm_blocking_model(cs, gemm_strategy(class_from(cls), parse_isa(isa, "isa")));
     return py::make_tuple(b.MC, b.KC, b.NC);
   }, py::arg("caches"), py::arg("cpu_class"), py::arg("isa"),
      "(MC, KC, NC) the model derives for a class's micro-kernel on an ISA path from a cache "
