@@ -107,6 +107,14 @@ def test_model_invariants_on_random_hierarchies(seed):
                 assert kc * nc * 4 <= (l2["ways"] - 1 - -(-(mr * kc * 4) // way2)) * way2
 
 
+def test_model_l1_l2_sharing_ignored_l3_sharing_divides():
+    smt = [dict(c, sharing=2) if c["level"] < 3 else c for c in HASWELL]
+    assert _core.gemm_blocking_model(smt, "avx2", "avx2") == (612, 320, 144)
+    half = [dict(c, sharing=16) if c["level"] == 3 else c for c in HASWELL]
+    # L3 32 KiB per way per thread: B 180 KiB -> 6 ways, 9 left: MC = 288 KiB / 1280 -> 228
+    assert _core.gemm_blocking_model(half, "avx2", "avx2") == (228, 320, 144)
+
+
 def test_model_fills_missing_levels_with_defaults():
     only_l1 = [dict(level=1, size=32 << 10, ways=8)]
     assert _core.gemm_blocking_model(only_l1, "avx2", "avx2") == \

@@ -91,7 +91,7 @@ constexpr CpuClassRow kCpuClasses[kNumCpuClasses] = {
 struct Cache {
   long long size;
   long long ways;
-  long long way_bytes;  // bytes per way for one core: size / ways / sharing
+  long long way_bytes;  // bytes per way: size / ways (L3: per sharing logical CPU)
 };
 
 Cache level(const std::vector<CacheLevel>& caches, int lvl, long long dflt_size, int dflt_ways) {
@@ -101,7 +101,10 @@ Cache level(const std::vector<CacheLevel>& caches, int lvl, long long dflt_size,
       size = c.size;
       // Fully associative (or not reported): as 16 ways, more than any model term needs.
       ways = c.ways > 0 ? c.ways : 16;
-      sharing = std::max(1, c.sharing);
+      // L3 per core (its sharers run GEMMs too); L1 and L2 whole, as BLIS sizes
+      // them: an SMT sibling running the other half of the same GEMM shares
+      // the packed B block, and a VM may report a sharing it does not have.
+      sharing = lvl >= 3 ? std::max(1, c.sharing) : 1;
       break;
     }
   if (size <= 0) return {0, 0, 0};
