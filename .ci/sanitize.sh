@@ -15,7 +15,7 @@ rm -f "$tmp"/fastmlp/_core*.so
 cp "$builddir"/_core*.so "$tmp/fastmlp/"
 if [ $# -eq 0 ]; then
   set -- tests/test_sgemm.py tests/test_relu.py tests/test_bias_grad.py tests/test_cross_entropy.py \
-         tests/test_mse.py tests/test_sgd.py tests/test_train_epoch.py \
+         tests/test_mse.py tests/test_sgd.py tests/test_train_epoch.py tests/test_gemm_blocking.py \
          tests/test_gemv.py tests/test_infer.py  # infer (issue 12)
   existing=()
   for t in "$@"; do [ -e "$t" ] && existing+=("$t"); done

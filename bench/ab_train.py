@@ -85,6 +85,15 @@ def _cpu() -> str:
             f"{fields.get('model', '?')}, {vec})")
 
 
+def import_old(path: Path):
+    """``(package, tmpdir)``: the build at ``path`` (a ``python/fastmlp`` directory) copied to
+    a temporary directory and imported as ``fastmlp_old``; remove ``tmpdir`` when done."""
+    tmp = Path(tempfile.mkdtemp())
+    shutil.copytree(path, tmp / "fastmlp_old")
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("fastmlp_old"), tmp
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("old", type=Path, help="the other build's python/fastmlp directory")
@@ -93,15 +102,12 @@ def main(argv=None):
     ap.add_argument("--batch", default="64,256")
     args = ap.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp())
-    shutil.copytree(args.old, tmp / "fastmlp_old")
-    sys.path.insert(0, str(tmp))
+    old, tmp = import_old(args.old)
     try:
         import fastmlp
         from fastmlp.data import load_mnist, normalize
         from fastmlp.tools.bench.harness import measure
 
-        old = importlib.import_module("fastmlp_old")
         for pkg in (fastmlp, old):
             pkg.set_num_threads(args.threads)
         images, labels = load_mnist(kind="fashion-mnist", download=False)

@@ -424,3 +424,87 @@ def test_activation_bad_values_name_the_key():
         kernels.sgemm(a, a, activation={"name": "gelu", "approximate": "erf"})
     with pytest.raises(TypeError, match="activation"):
         kernels.sgemm(a, a, activation={"name": 3})
+
+
+# ------------------------------- blk: every CPU class, blocking overrides ----
+# Each class's micro-kernel and strategy (fastmlp._set_cpu_class) on the ISA
+# paths this CPU runs (each distinct table cell once), with the cache model's blocking and with overrides down
+# to MC = KC = NC = 1 (rounded up to the tile: one micro-panel per block, one k
+# per pass), odd ones and huge ones. Shapes cross the direct/packed paths.
+CPU_CLASSES = fastmlp.gemm_config()["cpu_classes"]
+# (blocking, shapes): the tiny blockings on shapes whose block counts stay small
+# (a packed block costs barriers; 129x37x7100 is packed with K < 40).
+CASES = [(None, [(1, 1, 1), (17, 31, 33), (64, 128, 10), (97, 300, 530), (300, 520, 270),
+                 (1030, 100, 330), (41, 200, 4100)]),
+         ("1,1,1", [(1, 1, 1), (17, 31, 33), (64, 128, 10), (129, 37, 7100)]),
+         ("13,5,40", [(17, 31, 33), (97, 300, 530), (129, 37, 7100)]),
+         ("8,16,32", [(97, 300, 530), (300, 520, 270)]),
+         ("65536,4096,65536", [(64, 128, 10), (300, 520, 270), (41, 200, 4100)])]
+BLOCKING_SHAPES = [(b, s) for b, shapes in CASES for s in shapes]
+
+
+
+
+def _distinct_cells():
+    """(class, ISA path) pairs this CPU runs, one per distinct table cell (micro-kernel,
+    operand source, packing): the other pairs run the same code."""
+    seen, out = set(), []
+    before = fastmlp.gemm_config()["cpu_class"], fastmlp.cpu_capability()
+    try:
+        for cls in CPU_CLASSES:
+            for isa in fastmlp.available_cpu_capabilities():
+                fastmlp._set_cpu_class(cls)
+                fastmlp._set_cpu_capability(isa)
+                g = fastmlp.gemm_config()
+                key = (g["micro_kernel"], g["operands_from"], g["pack_a"], g["pack_b_align"],
+                       g["direct_max_flops"])
+                if key not in seen:
+                    seen.add(key)
+                    out.append((cls, isa))
+    finally:
+        fastmlp._set_cpu_class(before[0])
+        fastmlp._set_cpu_capability(before[1])
+    return out
+
+
+@pytest.fixture(params=_distinct_cells(), ids=lambda c: f"{c[0]}-{c[1]}")
+def cpu_class(request):
+    previous = fastmlp.gemm_config()["cpu_class"], fastmlp.cpu_capability()
+    fastmlp._set_cpu_class(request.param[0])
+    fastmlp._set_cpu_capability(request.param[1])
+    yield request.param
+    fastmlp._set_cpu_class(previous[0])
+    fastmlp._set_cpu_capability(previous[1])
+
+
+@pytest.mark.parametrize("blocking,shape", BLOCKING_SHAPES,
+                         ids=[f"{b or 'model'}-{'x'.join(map(str, s))}" for b, s in BLOCKING_SHAPES])
+def test_sgemm_every_class_and_blocking(rng, cpu_class, thread_count, blocking, shape):
+    """Within the module docstring's bound at 1 thread, and bitwise the same at 2: the
+    blocking splits K the same way whatever the thread count."""
+    fastmlp._core.set_gemm_blocking(blocking)
+    try:
+        _class_case(rng, thread_count, shape)
+    finally:
+        fastmlp._core.set_gemm_blocking(None)
+
+
+def _class_case(rng, thread_count, shape):
+    trans_a, trans_b = bool(rng.integers(2)), bool(rng.integers(2))
+    M, K, N = shape
+    a, b = make(rng, M, K, N, trans_a, trans_b)
+    bias = rng.standard_normal(N).astype(np.float32)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    outs = []
+    for n in (1, 2):
+        thread_count(n)
+        c = c0.copy()
+        kernels.sgemm(a, b, c, alpha=0.75, beta=0.5, trans_a=trans_a, trans_b=trans_b, bias=bias,
+                      activation="relu")
+        outs.append(c)
+    ref = reference.sgemm(a, b, c0, alpha=0.75, beta=0.5, trans_a=trans_a, trans_b=trans_b,
+                          bias=bias, activation="relu")
+    tol = bound(a, b, c0, bias, 0.75, 0.5, trans_a, trans_b)
+    err = np.abs(outs[0].astype(np.float64) - ref)
+    assert np.all(err <= tol), f"max err {err.max()} vs tol at that point {tol.flat[err.argmax()]}"
+    assert np.array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))

@@ -17,6 +17,8 @@ void bind_activation(py::module_& m);  // bindings_activation.cpp
 void bind_threads(py::module_& m);     // bindings_threads.cpp
 void bind_infer(py::module_& m);       // bindings_infer.cpp (issue 12)
 void bind_loss_grad(py::module_& m);  // bindings_loss_grad.cpp
+// blk: the per-CPU GEMM plan
+void bind_gemm(py::module_& m);  // bindings_gemm.cpp
 
 namespace {
 
@@ -69,13 +71,6 @@ py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle
   return c;
 }
 
-Isa parse_isa(const std::string& name) {
-  if (name == "avx512") return Isa::Avx512;
-  if (name == "avx2") return Isa::Avx2;
-  if (name == "generic") return Isa::Generic;
-  value_error("cpu capability: expected 'avx512', 'avx2' or 'generic', got '" + name + "'");
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -103,7 +98,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_capability", [] { return std::string(isa_name(active_isa())); });
   m.def("best_cpu_capability", [] { return std::string(isa_name(best_isa())); });
   m.def("set_cpu_capability", [](const std::string& name) {
-    Isa want = parse_isa(name);
+    Isa want = parse_isa(name, "cpu capability");
     if (static_cast<int>(want) > static_cast<int>(best_isa()))
       value_error("cpu capability '" + name + "' is not supported by this CPU (best: " +
                   isa_name(best_isa()) + ")");
@@ -135,4 +130,5 @@ PYBIND11_MODULE(_core, m) {
   bind_threads(m);
   bind_infer(m);
   bind_loss_grad(m);
+  bind_gemm(m);  // blk
 }

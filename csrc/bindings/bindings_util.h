@@ -66,6 +66,14 @@ inline py::array_t<float> new_f32(const std::vector<py::ssize_t>& shape) {
 [[noreturn]] inline void value_error(const std::string& msg) { throw py::value_error(msg); }
 [[noreturn]] inline void type_error(const std::string& msg) { throw py::type_error(msg); }
 
+// An ISA path's name ('avx512', 'avx2', 'generic'); ValueError naming `what` otherwise.
+inline Isa parse_isa(const std::string& name, const char* what) {
+  if (name == "avx512") return Isa::Avx512;
+  if (name == "avx2") return Isa::Avx2;
+  if (name == "generic") return Isa::Generic;
+  value_error(std::string(what) + ": expected 'avx512', 'avx2' or 'generic', got '" + name + "'");
+}
+
 // The Python type name of h, for messages.
 inline std::string type_name(py::handle h) { return std::string(py::str(py::type::of(h).attr("__name__"))); }
 

@@ -1,7 +1,7 @@
-// The per-ISA GEMM table (BLIS's context): one GemmKernelTable row per ISA
-// holds everything that ISA decides (block sizes, micro-kernel, packing, the
-// direct path's choices); the driver (sgemm.cpp) is the same for all and
-// reads the row gemm_kernel_table(active_isa()) selects.
+// The GEMM micro-kernels: one GemmKernelTable row per micro-kernel (its
+// register tile, its B packing, its ISA's activations). gemm/gemm_plan.h
+// picks one per CPU class and ISA with the blocking and packing around it
+// (BLIS's context); the driver (sgemm.cpp) is the same for all.
 // This header holds only constants and declarations, so the ISA-specific
 // translation units may include it without leaking code into baseline ones.
 #pragma once
@@ -36,6 +36,7 @@ using UkernelFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_
 void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS);
+void sgemm_ukernel_avx512_12x32_pf4(FASTMLP_UKERNEL_ARGS);
 
 // Packs a transposed B micro-panel: dst[p*NR + j] = src[j*ldb + p] for p < kc,
 // j < n <= NR, and 0 for j >= n.
@@ -43,40 +44,27 @@ using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, 
 void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int n, float* dst);
 void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst);
 
-// One ISA's GEMM. Roles (row-major C, vectors run along N):
-//   MR x NR   register tile of C held in accumulators by the micro-kernel.
-//   KC        depth of one packed panel pass: the A micro-panel (MR x KC)
-//             stays in L1 while the micro-kernel walks across N.
-//   NC        width of the packed-B block a thread walks per A micro-panel:
-//             KC x NC floats fit in half of a 1 MiB L2.
-//   MC        rows of A per pass (packed, shared by all threads, L3 sized).
-// Why each row's numbers: bench/results/README.md#gemm-blocking.
+// One micro-kernel and what goes with it (the packing of its B panels, the
+// vector activation of its ISA). Which kernel runs, and how the driver blocks
+// and packs around it, is decided per CPU class and ISA in gemm/gemm_plan.h.
+//   MR x NR       register tile of C held in accumulators by the micro-kernel.
+//   prefetch_b_k  how many k steps ahead the micro-kernel prefetches its B
+//                 micro-panel into L1 (0: none, left to the hardware prefetchers).
 struct GemmKernelTable {
   const char* name;
   int MR, NR;
-  index_t MC, KC, NC;
   UkernelFn ukernel;
   PackBTransFn pack_b_trans;  // packing of a transposed B panel, or nullptr: the portable loop
-  // Whether the packed path packs A; false: the micro-kernel reads op(A) in
-  // place through its strides (bench/results/README.md#gemm-pack-a).
-  bool pack_a;
-  // The direct path reads a non-transposed B in place, unless B's rows are
-  // not aligned to pack_b_align bytes (0: always in place), its packed panels
-  // take at most pack_b_max floats and op(A) has more than pack_b_min_panels
-  // MR-row panels: then it packs B (bench/results/README.md#gemm-direct-path).
-  int pack_b_align;
-  index_t pack_b_max;
-  index_t pack_b_min_panels;
   // y = act(x) over a row with this ISA's vector activations (ops/activation_isa.h).
   void (*act_forward)(const ActivationSpec& act, const float* x, float* y, index_t n);
+  int prefetch_b_k;
 };
 
-//                                          name           MR  NR    MC   KC   NC  micro-kernel               transposed-B packing          pack_a  pack_b_align, _max, _min_panels  act_forward
-constexpr GemmKernelTable kGemmGeneric = {"generic_4x16",  4, 16,  512, 256, 512, sgemm_ukernel_generic_4x16, nullptr,                      true,   0,  0,               0,            activation_forward_generic};
-constexpr GemmKernelTable kGemmAvx2    = {"avx2_6x16",     6, 16,  768, 256, 512, sgemm_ukernel_avx2_6x16,    sgemm_pack_b_trans_avx2_16,   true,  32, index_t(1) << 15, 8,            activation_forward_avx2};
-constexpr GemmKernelTable kGemmAvx512  = {"avx512_8x32",   8, 32, 1024, 512, 256, sgemm_ukernel_avx512_8x32,  sgemm_pack_b_trans_avx512_32, false,  0,  0,               0,            activation_forward_avx512};
+//                                            name                  MR  NR  micro-kernel                   transposed-B packing          act_forward                 prefetch_b_k
+constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0};
+constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0};
+constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0};
+constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4};
 
-// The row for an ISA (the generic one on non-x86 builds). Defined in sgemm.cpp.
-const GemmKernelTable& gemm_kernel_table(Isa isa);
 
 }  // namespace fastmlp

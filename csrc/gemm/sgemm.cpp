@@ -1,7 +1,8 @@
 // Portable SGEMM driver, BLIS style: loops over blocks, packing, threading
 // and edge tiles live here; the arithmetic lives in the per-ISA micro-kernels
 // (ukernel_*.cpp), chosen with the block sizes and packing by the active
-// ISA's GemmKernelTable row (kernel_table.h).
+// ISA's GemmPlan (gemm_plan.h: the CPU class's micro-kernel and strategy, the
+// blocking derived from the caches).
 //
 //   for jc in N step NC3:                 (bounds the packed-B buffer)
 //     for pc in K step KC:
@@ -30,18 +31,9 @@
 #include <new>
 #include <numeric>
 #include "common.h"
-#include "gemm/kernel_table.h"
+#include "gemm/gemm_plan.h"
 
 namespace fastmlp {
-
-const GemmKernelTable& gemm_kernel_table(Isa isa) {
-#ifdef FASTMLP_X86
-  if (isa == Isa::Avx512) return kGemmAvx512;
-  if (isa == Isa::Avx2) return kGemmAvx2;
-#endif
-  (void)isa;
-  return kGemmGeneric;
-}
 
 namespace {
 
@@ -167,15 +159,26 @@ Tiles plan_tiles(index_t mc, index_t nc, int MR, int NR, index_t NC, int nt) {
   return {parts, tn, mp, np};
 }
 
+// The K block depth for a K: the fewest blocks of at most kc_max (the plan's
+// KC), of near-equal depth (rounded up to 16 when kc_max is a multiple of 16,
+// for the transposed-B packing's 16-deep steps), instead of full blocks and a
+// thin last one that would pay a pass over C for little arithmetic. Any depth
+// up to kc_max keeps the model's cache residency. It depends only on K and the
+// plan, never on the thread count; K <= kc_max stays one block.
+index_t even_kc(index_t K, index_t kc_max) {
+  const index_t blocks = (K + kc_max - 1) / kc_max;
+  index_t kc = (K + blocks - 1) / blocks;
+  if (kc_max % 16 == 0) kc = std::min(kc_max, (kc + 15) / 16 * 16);
+  return kc;
+}
+
 }  // namespace
 
-// Below this many multiply-adds (M*N*K) the direct path runs: no packing of
-// A at all (the micro-kernel reads op(A) through its strides), B read in place
-// when it is not transposed and otherwise packed once for all of K, and one
-// parallel loop with no barriers. Packing only pays when a panel is reused
-// many times; at these sizes it would cost as much as the arithmetic.
-constexpr double kDirectMaxFlops = 32.0 * 1024 * 1024;
-constexpr index_t kDirectMaxPackB = index_t(1) << 20;  // floats of B packed on the direct path
+// The direct path (below the plan's direct_max_flops multiply-adds): no
+// packing of A at all (the micro-kernel reads op(A) through its strides), B
+// read in place when it is not transposed and otherwise packed once for all
+// of K, and one parallel loop with no barriers. Packing only pays when a panel
+// is reused many times; at these sizes it would cost as much as the arithmetic.
 // Below this many multiply-adds a parallel region costs more than it gains.
 constexpr double kParallelMinFlops = 256.0 * 1024;
 
@@ -187,12 +190,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     scale_c(M, N, beta, C, ldc, bias, act);
     return;
   }
-  const GemmKernelTable& kern = gemm_kernel_table(active_isa());
+  const GemmPlan& plan = gemm_plan(active_isa());
+  const GemmKernelTable& kern = *plan.kernel;
+  const GemmStrategy& strat = plan.strategy;
   const bool vec_act = act.kind != Activation::Identity && act.kind != Activation::Relu;
   // What the micro-kernels apply: Relu in registers, everything else after them.
   const Activation ukernel_act = vec_act ? Activation::Identity : act.kind;
   const int MR = kern.MR, NR = kern.NR;
-  const index_t KC = kern.KC, MC = kern.MC, NC = kern.NC;
+  const index_t KC = even_kc(K, plan.blocking.KC), MC = plan.blocking.MC, NC = plan.blocking.NC;
   const double flops = double(M) * double(N) * double(K);
   const int nt = get_num_threads();
   const int nthreads = nt > 1 && flops >= kParallelMinFlops ? nt : 1;
@@ -200,9 +205,9 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   const index_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   const index_t n_panels = (N + NR - 1) / NR;
 
-  if (flops <= kDirectMaxFlops && (!trans_b || n_panels * NR * K <= kDirectMaxPackB)) {
+  if (flops <= strat.direct_max_flops && (!trans_b || n_panels * NR * K <= strat.direct_max_pack_b)) {
     // ------------------------------------------------------ direct path ----
-    // Bp (trans_b, or a misaligned B: see GemmKernelTable::pack_b_align): panel r holds
+    // Bp (trans_b, or a misaligned B: see GemmStrategy::pack_b_align): panel r holds
     // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
     // Split N across threads when there are enough NR panels: each thread
     // then packs exactly the B panels it multiplies (no barrier, no B lines
@@ -220,9 +225,9 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     const auto misaligned = [&](std::uintptr_t align) {
       return ((reinterpret_cast<std::uintptr_t>(B) | std::uintptr_t(ldb) * sizeof(float)) % align) != 0;
     };
-    const bool pack = trans_b || (kern.pack_b_align && M > kern.pack_b_min_panels * MR &&
-                                  bp_floats <= size_t(kern.pack_b_max) &&
-                                  misaligned(std::uintptr_t(kern.pack_b_align)));
+    const bool pack = trans_b || (strat.pack_b_align && M > strat.pack_b_min_panels * MR &&
+                                  bp_floats <= size_t(strat.pack_b_max) &&
+                                  misaligned(std::uintptr_t(strat.pack_b_align)));
     float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
     auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {
       for (index_t r = r_lo; r < r_hi; ++r)
@@ -254,12 +259,12 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
                          last && bias ? bias + j : nullptr, last ? ukernel_act : Activation::Identity);
             tile_activation(kern, act, last && vec_act, C + i * ldc + j, ldc, m, n);
           };
-          // A shallow B micro-panel (kc x NR, at most 16 KiB) stays in L1 while
+          // A shallow B micro-panel (kc x NR, at most half of L1) stays in L1 while
           // the A panels stream past it: walk N outside, M inside. This wins
           // for small K, e.g. the weight gradient (K = batch; see
           // bench/results/README.md#gemm-direct-path). A deep one would not
           // fit, so then the A micro-panel is the L1-resident operand instead.
-          if (kc * NR * index_t(sizeof(float)) <= 16384) {
+          if (kc * NR * index_t(sizeof(float)) <= plan.l1_resident_bytes) {
             for (index_t j = j_lo; j < j_hi; j += NR)
               for (index_t i = i_lo; i < i_hi; i += MR) tile(i, j);
           } else {
@@ -281,7 +286,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   // the thread's L2. (The block-synchronous path below packs every strip of
   // a KC pass first, a whole L2's worth per thread at 1024^3, so the first
   // strips' blocks were evicted before use.)
-  if (!kern.pack_a) {
+  if (!strat.pack_a) {
     const Tiles strips = plan_tiles(M, N, MR, NR, NC, nthreads);
     if (strips.tm == 1) {
       const index_t kc_max = std::min(K, KC);
@@ -324,7 +329,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   // its `omp for` loops must bind to this region, not to a caller's.
   const index_t nc_max = std::min(N, kNC3), mc_max = std::min(M, MC), kc_max = std::min(K, KC);
   float* Bp = tls_pack_b.reserve(size_t((nc_max + NR - 1) / NR) * NR * kc_max);
-  float* Ap = kern.pack_a ? tls_pack_a.reserve(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
+  float* Ap = strat.pack_a ? tls_pack_a.reserve(size_t((mc_max + MR - 1) / MR) * MR * kc_max) : nullptr;
 
 #pragma omp parallel num_threads(nthreads)
   {

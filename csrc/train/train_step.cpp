@@ -58,6 +58,7 @@
 #include "common.h"
 #include "gemm/kernel_table.h"
 #include "train/batch_loss.h"
+#include "gemm/gemm_plan.h"
 #include "train/normalize_row.h"
 #include "train/train.h"
 
@@ -65,10 +66,9 @@ namespace fastmlp {
 
 namespace {
 
-// Smallest KC of any ISA's GEMM blocking: a GEMM with K at most this runs its
-// K loop as one block, on every path.
-constexpr index_t kMinGemmKC =
-    std::min({kGemmGeneric.KC, kGemmAvx2.KC, kGemmAvx512.KC});
+// Whether a GEMM with this K runs its K loop as one block on the active path
+// (the plan's KC: per CPU, never per thread count).
+bool gemm_one_k_block(index_t K) { return K <= gemm_plan(active_isa()).blocking.KC; }
 
 // dst (cols, rows) = src (rows, cols)^T, both row-major; 32 x 32 blocks.
 void transpose(const float* src, index_t rows, index_t cols, float* dst) {
@@ -474,7 +474,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
       // through memory.
       float fold_alpha = 0.0f;
-      const bool fold_w = need_w && !separate && bs <= kMinGemmKC &&
+      const bool fold_w = need_w && !separate && gemm_one_k_block(bs) &&
                           update_folds_into_gemm(wt[l], &fold_alpha);
       // Clipping: the gradients go to their own buffers, updated after the backward pass.
       float* const dw_l = separate ? clip.dw[l] : dw.data();

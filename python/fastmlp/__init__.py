@@ -27,6 +27,7 @@ if _forced:
             _sys.stderr.write(f"fastmlp: error: FASTMLP_CPU_CAPABILITY={_forced!r}: {e}\n")
             raise SystemExit(2) from None
         raise ValueError(f"FASTMLP_CPU_CAPABILITY={_forced!r}: {e}") from None
+_core.gemm_init()  # blk: ValueError naming FASTMLP_CPU_CLASS / FASTMLP_GEMM_BLOCKING if bad
 
 _thread_warning = _core._thread_default()["warning"]
 if _thread_warning:  # OMP_NUM_THREADS out of range or not a number: say what is used instead
@@ -107,6 +108,33 @@ def _set_cpu_capability(name: str) -> None:
     _core.set_cpu_capability(name)
 
 
+# blk: the per-CPU GEMM plan ----------------------------------------------
+def gemm_config() -> dict:
+    """How the GEMM runs on this CPU now, as a dict (``fastmlp info`` shows it).
+
+    ``vendor``, ``family``, ``model``, ``stepping``; ``caches``: the data/unified
+    levels (``level``, ``size`` bytes, ``ways``, ``line``, ``sets``, ``sharing``
+    logical CPUs) from CPUID (``cache_source``), with ``cache_mismatch`` saying how
+    /sys/devices/system/cpu/cpu0/cache differed, or None; ``cpu_class``: the
+    microarchitecture class whose strategy runs (``detected_cpu_class``, or
+    ``FASTMLP_CPU_CLASS``); for the active ISA path (``isa``): ``micro_kernel``, its
+    ``mr`` x ``nr`` tile and ``prefetch_b_k``, ``operands_from`` (the cache the
+    blocking model keeps the micro-panels in), ``pack_a``, ``direct_max_flops``, and
+    the blocking ``mc``, ``kc``, ``nc`` (``blocking_overridden``: from
+    ``FASTMLP_GEMM_BLOCKING=MC,KC,NC``, MC and NC rounded up to multiples of mr, nr).
+    """
+    return _core.gemm_config()
+
+
+def _set_cpu_class(name: str) -> None:
+    """Switch the GEMM's CPU-class strategy at runtime (tests and benchmarks).
+
+    Users set ``FASTMLP_CPU_CLASS`` before import instead. Every class's choice
+    runs on any CPU that has its ISA path. Raises ValueError for an unknown name.
+    """
+    _core.set_cpu_class(name)
+
+
 __all__ = [
     "__version__",
     "kernels",
@@ -120,4 +148,5 @@ __all__ = [
     "cpu_capability",
     "available_cpu_capabilities",
     "infer",
+    "gemm_config",
 ]

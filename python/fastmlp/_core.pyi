@@ -101,6 +101,25 @@ def set_cpu_capability(name: str) -> None:
 def peak_gflops(threads: int, seconds: float = 0.2) -> float:
     """Measured FMA ceiling (GFLOP/s) of `threads` cores on the active ISA path."""
 
+# blk: the per-CPU GEMM plan
+def gemm_init() -> None:
+    """Read FASTMLP_CPU_CLASS / FASTMLP_GEMM_BLOCKING, derive the GEMM plans; ValueError if bad."""
+
+def gemm_config() -> dict:
+    """CPU, caches, CPU class, and the GEMM micro-kernel and blocking in use now."""
+
+def set_cpu_class(name: str) -> None:
+    """Select a CPU class's GEMM strategy ('avx512_2fma', 'avx512_256', 'avx2', 'generic')."""
+
+def set_gemm_blocking(text: Optional[str]) -> None:
+    """Tests: blocking 'MC,KC,NC' for every plan, or None for the cache model's."""
+
+def gemm_blocking_model(caches: list, cpu_class: str, isa: str) -> tuple[int, int, int]:
+    """(MC, KC, NC) the blocking model derives from a cache description."""
+
+def parse_gemm_blocking(text: str) -> tuple[int, int, int]:
+    """(MC, KC, NC) from 'MC,KC,NC' (FASTMLP_GEMM_BLOCKING's syntax), or ValueError."""
+
 def relu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
     """y = max(x, 0), any shape; out may be x (in place)."""
 

@@ -777,7 +777,40 @@ def _info() -> dict:
         "numpy": {"version": np.__version__, "blas": blas},
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # blk: caches, CPU class, micro-kernel and blocking of the GEMM
+        "cpu_id": _cpu_id(),
+        "gemm": fastmlp.gemm_config(),
+        "cpu_class_override": os.environ.get("FASTMLP_CPU_CLASS") or None,
     }
+
+
+def _cpu_id() -> str:
+    from fastmlp.tools.machine import cpu_id
+
+    return cpu_id()
+
+
+def _gemm_rows(info: dict) -> list:
+    """blk: the ``fastmlp info`` rows of the GEMM plan."""
+    from fastmlp.tools.machine import format_caches
+
+    g = info["gemm"]
+    src = g["cache_source"] + (f"; differs from sysfs: {g['cache_mismatch']}" if g["cache_mismatch"]
+                               else "")
+    cls = g["cpu_class"] + (f" (FASTMLP_CPU_CLASS; detected {g['detected_cpu_class']})"
+                            if g["cpu_class"] != g["detected_cpu_class"] else " (detected)")
+    block = f"MC,KC,NC = {g['mc']},{g['kc']},{g['nc']} " + (
+        "(FASTMLP_GEMM_BLOCKING)" if g["blocking_overridden"] else "(cache model)")
+    return [
+        ("CPU id", f"{info['cpu_id']} ({g['vendor']} family {g['family']} model {g['model']} "
+                   f"stepping {g['stepping']})"),
+        ("caches", f"{format_caches(g['caches'])} [{src}]"),
+        ("CPU class", cls),
+        ("GEMM", f"{g['micro_kernel']} ({g['mr']}x{g['nr']} tile, operands from {g['operands_from']}, "
+                 f"A {'packed' if g['pack_a'] else 'read in place'}"
+                 + (f", B prefetched {g['prefetch_b_k']} k ahead" if g["prefetch_b_k"] else "")
+                 + f") on {g['isa']}; {block}"),
+    ]
 
 
 def _pool_str(p: dict) -> str:
@@ -810,6 +843,7 @@ def cmd_info(args) -> int:
         ("CPU", info["cpu"] or "unknown"),
         ("CPU capability", f"{cap}; available: {', '.join(info['available_cpu_capabilities'])}"),
         ("threads", f"{info['threads']} (of {info['cpus']} CPUs)"),
+        *_gemm_rows(info),
         ("OpenMP runtime", "\n".join(_pool_str(p) for p in info["openmp"]) or "none found"),
         ("built with", f"{b.get('compiler') or '?'}, {b.get('build_type') or '?'}, "
                        f"flags '{(b.get('cxx_flags') or '').strip()}'"),

@@ -56,8 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="write every figure and the machine info as JSON")
     parser.add_argument("--plot", default=None, metavar="PATH.png",
                         help="plot GFLOP/s vs GEMM size with the peak (needs matplotlib)")
-    parser.add_argument("--compare", default=None, metavar="OLD.json",
-                        help="print the change vs an earlier --json run; exit 1 on a regression")
+    parser.add_argument("--compare", nargs="?", const="", default=None, metavar="OLD.json",
+                        help="print the change vs an earlier --json run; exit 1 on a regression. "
+                             "Without a file: vs every stored run of this CPU under "
+                             "bench/results/<cpu-id>/ (same threads and ISA path), flagging "
+                             "figures slower beyond noise (fastmlp.tools.bench.stored)")
+    # blk: per-CPU stored results
+    parser.add_argument("--store", action="store_true",
+                        help="add this run's JSON to bench/results/<cpu-id>/ (a new file)")
+    parser.add_argument("--results-dir", default=None, metavar="DIR",
+                        help="--store/--compare: the results root (default: the checkout's "
+                             "bench/results)")
     parser.add_argument("--threshold", type=_float_type(0.0, strict=False), default=10.0,
                         metavar="PCT",
                         help="--compare: regression threshold in percent (default: 10)")
@@ -67,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args) -> int:
     """Run ``fastmlp bench`` with parsed ``args``; returns the exit status."""
     old = None
-    if args.compare:
+    if args.compare:  # a file; "" (no file): the stored runs of this CPU, after the run
         try:
             with open(args.compare) as f:
                 old = json.load(f)
@@ -111,8 +120,19 @@ def run(args) -> int:
         else:
             print("--plot: no gemm results in this run (plot needs the gemm suite)",
                   file=sys.stderr)
+    # blk: per-CPU stored results
+    from .stored import compare_stored, load_stored, store
+    root = args.results_dir
+    stored = load_stored(report["machine"]["cpu_id"], root) if args.compare == "" else None
+    if args.store:
+        print(f"\nstored {store(report, root)}")
     if old is not None:
         text, regressions = compare(old, report, args.threshold)
+        print(text)
+        if regressions:
+            return 1
+    if stored is not None:
+        text, regressions = compare_stored(stored, report)
         print(text)
         if regressions:
             return 1

@@ -287,6 +287,12 @@ def _cpu_model() -> str:
     return model if model is not None else (platform.processor() or platform.machine())
 
 
+def _cpu_id() -> str:
+    from fastmlp.tools.machine import cpu_id
+
+    return cpu_id()
+
+
 def machine_info(threads: int) -> dict:
     """CPU, ISA path, threads, BLAS libraries (threadpoolctl), OpenBLAS env vars."""
     import fastmlp
@@ -298,6 +304,9 @@ def machine_info(threads: int) -> dict:
         "isa": fastmlp.cpu_capability(),
         "available_isas": fastmlp.available_cpu_capabilities(),
         "threads": threads,
+        # blk: bench/results/<cpu_id>/, and the GEMM plan the figures were taken with
+        "cpu_id": _cpu_id(),
+        "gemm": fastmlp.gemm_config(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "fastmlp_build": dict(getattr(fastmlp._core, "build_info", {}) or {}),
