@@ -493,7 +493,9 @@ def test_ctrl_c_stops_a_fused_epoch_within_a_few_steps_in_a_consistent_state():
         from fastmlp import nn, optim
         rng = np.random.default_rng(0)
         X = rng.standard_normal((4096, 256)).astype(np.float32); y = rng.integers(0, 10, 4096)
-        perm = np.tile(rng.permutation(4096), 40)     # 2560 steps: tens of seconds uninterrupted
+        # 25,600 steps: several seconds uninterrupted on a quiet 2-core machine, minutes on a
+        # loaded one; the signal comes 0.3 s in, so only a failure runs them all
+        perm = np.tile(rng.permutation(4096), 400)
         def model():
             fastmlp.manual_seed(1)
             m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 10))
@@ -501,7 +503,7 @@ def test_ctrl_c_stops_a_fused_epoch_within_a_few_steps_in_a_consistent_state():
         m, opt = model()
         fired = []
         def fire():
-            time.sleep(1.0); fired.append(time.monotonic()); os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3); fired.append(time.monotonic()); os.kill(os.getpid(), signal.SIGINT)
         threading.Thread(target=fire).start()
         try:
             fastmlp.train_epoch(m, X, y, nn.CrossEntropyLoss(), opt, batch_size=64, perm=perm)
