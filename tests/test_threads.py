@@ -21,7 +21,8 @@ import fastmlp
 from fastmlp import _core, kernels
 
 MAX = _core.max_threads()
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the fastmlp these tests imported (the source tree with PYTHONPATH=python, else the installed one)
+PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
 CPUS = sorted(os.sched_getaffinity(0))
 AS_LIMIT = 4 << 30  # bytes of address space a child may map: far above what these need
 
@@ -31,9 +32,9 @@ def _limit_child():
 
 
 def run_py(code, timeout=120, drop=("OMP_NUM_THREADS",), prefix=(), **env):
-    """Run ``code`` in a fresh interpreter (this checkout's fastmlp) with RLIMIT_AS and a timeout."""
+    """Run ``code`` in a fresh interpreter (the fastmlp this process imported) with RLIMIT_AS and a timeout."""
     e = {k: v for k, v in os.environ.items() if k not in drop}
-    e["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python")] + [e["PYTHONPATH"]] * ("PYTHONPATH" in e))
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [PKG_PARENT, e.get("PYTHONPATH")]))
     e.update(env)
     return subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, env=e, timeout=timeout, preexec_fn=_limit_child)
