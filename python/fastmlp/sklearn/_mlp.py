@@ -209,11 +209,13 @@ class _Fused:
         n = len(order)
         n_full = (n // batch_size) * batch_size
         acc = 0.0
+        # one plan serves both calls: it reads the model and the loss, not the optimizer's
+        # hyperparameters (optimizer_spec reads and checks those in each _fused call)
+        plan = make_plan(self.model, self.criterion, self.optimizer, X)
         for start, stop, bs in ((0, n_full, batch_size), (n_full, n, n - n_full)):
             if stop == start:
                 continue
             self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / bs
-            plan = make_plan(self.model, self.criterion, self.optimizer, X)
             mean, sq = _fused(plan, X, y, order[start:stop], bs, False, self.optimizer,
                               weight_sq=True)
             steps = len(sq)
