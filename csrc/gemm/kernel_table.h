@@ -44,6 +44,12 @@ using PackBTransFn = void (*)(const float* src, index_t ldb, index_t kc, int n, 
 void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int n, float* dst);
 void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst);
 
+// Packs an A micro-panel of a non-transposed A (stored (M, K)): dst[p*MR + i] =
+// src[i*lda + p] for p < kc, i < m <= MR, and 0 for i >= m. Writes exactly
+// kc*MR floats.
+using PackAFn = void (*)(const float* src, index_t lda, index_t kc, int m, float* dst);
+void sgemm_pack_a_avx2_6(const float* src, index_t lda, index_t kc, int m, float* dst);
+
 // One micro-kernel and what goes with it (the packing of its B panels, the
 // vector activation of its ISA). Which kernel runs, and how the driver blocks
 // and packs around it, is decided per CPU class and ISA in gemm/gemm_plan.h.
@@ -58,13 +64,14 @@ struct GemmKernelTable {
   // y = act(x) over a row with this ISA's vector activations (ops/activation_isa.h).
   void (*act_forward)(const ActivationSpec& act, const float* x, float* y, index_t n);
   int prefetch_b_k;
+  PackAFn pack_a;  // packing of a non-transposed A micro-panel, or nullptr: the portable loop
 };
 
-//                                            name                  MR  NR  micro-kernel                   transposed-B packing          act_forward                 prefetch_b_k
-constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0};
-constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0};
-constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0};
-constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4};
+//                                            name                  MR  NR  micro-kernel                   transposed-B packing          act_forward                 prefetch_b_k  A packing
+constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0, nullptr};
+constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0, sgemm_pack_a_avx2_6};
+constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0, nullptr};
+constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4, nullptr};
 
 
 }  // namespace fastmlp

@@ -11,6 +11,7 @@
 namespace fastmlp {
 
 static_assert(kGemmAvx2.NR == 16, "the AVX2 B panel is 16 columns wide");
+static_assert(kGemmAvx2.MR == 6, "the AVX2 A panel is 6 rows high");
 
 namespace {
 
@@ -53,6 +54,39 @@ void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n
       }
       transpose8x8(r);  // r[p] now holds columns jh..jh+7 of row p0+p
       for (int p = 0; p < pk; ++p) _mm256_storeu_ps(dst + (p0 + p) * 16 + jh, r[p]);
+    }
+  }
+}
+
+// Packing an A micro-panel (A stored (M, K), row-major) for the 6 x 16
+// micro-kernel: dst[p*6 + i] = src[i*lda + p] for p < kc, i < m (m <= 6), zero
+// for i >= m. The portable loop (sgemm.cpp pack_a_panel) writes each element
+// with a 24-byte stride; here 8 k-values of the 6 rows are loaded as 6 vectors
+// (rows 6 and 7 of the 8 x 8 transpose are zero), transposed in registers, and
+// the 8 resulting 6-float columns stored back to back: each 32-byte store
+// overlaps the next one's first 2 floats, which that store then overwrites, and
+// the panel's very last column is stored as 4 + 2 floats so nothing past
+// dst[kc*6] is written.
+void sgemm_pack_a_avx2_6(const float* src, index_t lda, index_t kc, int m, float* dst) {
+  for (index_t p0 = 0; p0 < kc; p0 += 8) {
+    const int pk = int(kc - p0 < 8 ? kc - p0 : 8);
+    const __m256i kmask = first_lanes(pk);
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) {
+      const float* row = src + i * lda + p0;
+      r[i] = i >= m || i >= 6 ? _mm256_setzero_ps()
+             : pk == 8        ? _mm256_loadu_ps(row)
+                              : _mm256_maskload_ps(row, kmask);  // never past the row's kc values
+    }
+    transpose8x8(r);  // r[p] now holds rows 0..7 of column p0+p (rows 6, 7 zero)
+    float* d = dst + p0 * 6;
+    const bool last_block = p0 + pk == kc;
+    const int full = last_block ? pk - 1 : pk;  // columns stored with a full 8-float store
+    for (int p = 0; p < full; ++p) _mm256_storeu_ps(d + p * 6, r[p]);
+    if (last_block) {
+      float* e = d + (pk - 1) * 6;
+      _mm_storeu_ps(e, _mm256_castps256_ps128(r[pk - 1]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(e + 4), _mm256_extractf128_ps(r[pk - 1], 1));
     }
   }
 }

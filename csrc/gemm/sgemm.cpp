@@ -105,6 +105,14 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
 
+void pack_a(const GemmKernelTable& k, bool trans_a, const float* A, index_t lda, index_t i0, index_t m,
+            index_t p0, index_t kc, float* dst) {
+  if (!trans_a && k.pack_a)
+    k.pack_a(A + i0 * lda + p0, lda, kc, int(m), dst);
+  else
+    pack_a_panel(trans_a, A, lda, i0, m, p0, kc, k.MR, dst);
+}
+
 // The activations the micro-kernels leave to the driver (kernel_table.h):
 // applied to the m x n tile at c right after the last K block stored it.
 // vec: act is neither Identity nor Relu (decided once per sgemm call).
@@ -357,8 +365,8 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 #pragma omp for schedule(static)
             for (index_t r = 0; r < na_panels; ++r) {
               const index_t i0 = r * MR;
-              pack_a_panel(trans_a, A, lda, ic + i0, std::min<index_t>(MR, mc - i0), pc, kc, MR,
-                           Ap + r * MR * kc);
+              pack_a(kern, trans_a, A, lda, ic + i0, std::min<index_t>(MR, mc - i0), pc, kc,
+                     Ap + r * MR * kc);
             }
           }
 
