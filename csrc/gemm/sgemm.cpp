@@ -105,6 +105,38 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
 
+// The NR-column panels of op(B)[p0:p0+kc, j0:j1] (j0 starts a panel), panel r
+// of the range at dst + r*NR*kc, as pack_b packs them one by one. A
+// non-transposed B is read row by row across all the panels: each row's
+// j0:j1 slice is contiguous, so the reads stream (panel by panel they took
+// NR floats from each of kc rows ldb apart, a new page per row). A short slice
+// ends before the hardware's stream prefetchers have trained on it, so then
+// the slices a few rows ahead are prefetched (a long one streams by itself,
+// and prefetching it too was slower: bench/results/README.md#gemm-pack-b).
+void pack_b_panels(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb, index_t p0,
+                   index_t kc, index_t j0, index_t j1, float* dst) {
+  const index_t NR = k.NR;
+  if (trans_b) {
+    for (index_t j = j0; j < j1; j += NR)
+      pack_b(k, trans_b, B, ldb, p0, kc, j, std::min<index_t>(NR, j1 - j), dst + (j - j0) * kc);
+    return;
+  }
+  constexpr index_t kAhead = 4, kShortSlice = 512;  // rows; floats (2 KiB)
+  const bool prefetch = j1 - j0 <= kShortSlice;
+  for (index_t p = 0; p < kc; ++p) {
+    const float* src = B + (p0 + p) * ldb;
+    if (prefetch && p + kAhead < kc)
+      for (index_t j = j0; j < j1; j += 16) __builtin_prefetch(src + kAhead * ldb + j);
+    for (index_t j = j0; j < j1; j += NR) {
+      float* d = dst + (j - j0) * kc + p * NR;
+      const index_t n = std::min<index_t>(NR, j1 - j);
+      index_t q = 0;
+      for (; q < n; ++q) d[q] = src[j + q];
+      for (; q < NR; ++q) d[q] = 0.0f;
+    }
+  }
+}
+
 void pack_a(const GemmKernelTable& k, bool trans_a, const float* A, index_t lda, index_t i0, index_t m,
             index_t p0, index_t kc, float* dst) {
   if (!trans_a && k.pack_a)
@@ -312,9 +344,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
             const index_t kc = std::min(KC, K - pc);
             const bool last = pc + kc == K;
             const float beta_eff = pc == 0 ? beta : 1.0f;
-            for (index_t j = j_lo; j < j_hi; j += NR)
-              pack_b(kern, trans_b, B, ldb, pc, kc, j, std::min<index_t>(NR, j_hi - j),
-                     Bp + (j - j_lo) * kc);
+            pack_b_panels(kern, trans_b, B, ldb, pc, kc, j_lo, j_hi, Bp);
             for (index_t i = i_lo; i < i_hi; i += MR) {
               const int m = int(std::min<index_t>(MR, i_hi - i));
               for (index_t j = j_lo; j < j_hi; j += NR) {
@@ -351,12 +381,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
         const bool last = pc + kc == K;
         const float beta_eff = pc == 0 ? beta : 1.0f;
 
-#pragma omp for schedule(static)
-        for (index_t r = 0; r < nb_panels; ++r) {
-          const index_t j0 = r * NR;
-          pack_b(kern, trans_b, B, ldb, pc, kc, jc + j0, std::min<index_t>(NR, nc - j0),
-                 Bp + r * NR * kc);
+        {  // each thread packs a contiguous range of the panels (as a static omp for would)
+          index_t r_lo, r_hi;
+          split_range(nb_panels, omp_get_thread_num(), nthr, 1, &r_lo, &r_hi);
+          if (r_lo < r_hi)
+            pack_b_panels(kern, trans_b, B, ldb, pc, kc, jc + r_lo * NR, jc + std::min(nc, r_hi * NR),
+                          Bp + r_lo * NR * kc);
         }
+#pragma omp barrier
 
         for (index_t ic = 0; ic < M; ic += MC) {
           const index_t mc = std::min(MC, M - ic);
