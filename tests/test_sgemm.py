@@ -489,8 +489,8 @@ def test_sgemm_every_class_and_blocking(rng, cpu_class, thread_count, blocking, 
         fastmlp._core.set_gemm_blocking(None)
 
 
-def _class_case(rng, thread_count, shape):
-    trans_a, trans_b = bool(rng.integers(2)), bool(rng.integers(2))
+def _class_case(rng, thread_count, shape, trans=None):
+    trans_a, trans_b = trans if trans is not None else (bool(rng.integers(2)), bool(rng.integers(2)))
     M, K, N = shape
     a, b = make(rng, M, K, N, trans_a, trans_b)
     bias = rng.standard_normal(N).astype(np.float32)
@@ -508,3 +508,24 @@ def _class_case(rng, thread_count, shape):
     err = np.abs(outs[0].astype(np.float64) - ref)
     assert np.all(err <= tol), f"max err {err.max()} vs tol at that point {tol.flat[err.argmax()]}"
     assert np.array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))
+
+
+# ---------------------------------- gemm: every class's packed path ----
+# 131x517x1001 is 67.8 M multiply-adds, above every class's direct-path limit
+# (the shapes above stay on the direct path of avx512_2fma, whose limit is
+# 64 M), so each class's packed path runs with its A packing: the per-ISA
+# sgemm_pack_a_* for a non-transposed A (131 rows: a partial last micro-panel
+# of every MR; K = 517 and the 5-deep blocks of "13,5,40": partial 8- and
+# 16-deep transposes) and the portable loop for a transposed one.
+@pytest.mark.parametrize("blocking", [None, "13,5,40"], ids=["model", "13,5,40"])
+@pytest.mark.parametrize("trans_a", [False, True], ids=["N", "T"])
+def test_sgemm_every_class_packed_path(rng, cpu_class, thread_count, blocking, trans_a):
+    """Within the module docstring's bound at 1 thread, and bitwise the same at 2."""
+    M, K, N = 131, 517, 1001
+    assert M * K * N > fastmlp.gemm_config()["direct_max_flops"]
+    fastmlp._core.set_gemm_blocking(blocking)
+    try:
+        _class_case(rng, thread_count, (M, K, N), trans=(trans_a, False))
+    finally:
+        fastmlp._core.set_gemm_blocking(None)
+

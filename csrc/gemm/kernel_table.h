@@ -49,6 +49,7 @@ void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n
 // kc*MR floats.
 using PackAFn = void (*)(const float* src, index_t lda, index_t kc, int m, float* dst);
 void sgemm_pack_a_avx2_6(const float* src, index_t lda, index_t kc, int m, float* dst);
+void sgemm_pack_a_avx512_12(const float* src, index_t lda, index_t kc, int m, float* dst);
 
 // One micro-kernel and what goes with it (the packing of its B panels, the
 // vector activation of its ISA). Which kernel runs, and how the driver blocks
@@ -71,7 +72,7 @@ struct GemmKernelTable {
 constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0, nullptr};
 constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0, sgemm_pack_a_avx2_6};
 constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0, nullptr};
-constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4, nullptr};
+constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4, sgemm_pack_a_avx512_12};
 
 
 }  // namespace fastmlp

@@ -112,7 +112,8 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
 // NR floats from each of kc rows ldb apart, a new page per row). A short slice
 // ends before the hardware's stream prefetchers have trained on it, so then
 // the slices a few rows ahead are prefetched (a long one streams by itself,
-// and prefetching it too was slower: bench/results/README.md#gemm-pack-b).
+// and prefetching it too was slower: bench/results/README.md, "Issue 12:
+// square-GEMM packing").
 void pack_b_panels(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb, index_t p0,
                    index_t kc, index_t j0, index_t j1, float* dst) {
   const index_t NR = k.NR;
