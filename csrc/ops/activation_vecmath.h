@@ -16,7 +16,9 @@
 //   the second operand when either is NaN), abs, round (to nearest even),
 //   lt, le, gt, eq, isnan, mor, select(m, a, b) = m ? a : b, to_int (of an
 //   integral float), to_float (int32 -> float), bits/from_bits
-//   (reinterpretation), iadd, isub, iand, shl23, sra23.
+//   (reinterpretation), iadd, isub, iand, shl23, sra23; for W > 1 also
+//   stream(p, v) (a non-temporal store of a whole vector at a 64-byte
+//   aligned p) and fence() (orders the streamed stores before later ones).
 // Algorithms (Cephes/musl/SLEEF style, coefficients of our own where noted):
 //   exp, expm1: x = n ln2 + r (Cody-Waite two-constant split, |r| <= ln2/2),
 //     expm1(r) = r + r^2 P(r) (Taylor, degree 8), scaled by 2^n in two steps
@@ -57,6 +59,7 @@ struct Pair {
   static i seti(int v) { const auto s = V::seti(v); return {s, s}; }
   static f load(const float* p) { return {V::load(p), V::load(p + V::W)}; }
   static void store(float* p, f v) { V::store(p, v.a); V::store(p + V::W, v.b); }
+  static void stream(float* p, f v) { V::stream(p, v.a); V::stream(p + V::W, v.b); }
   FASTMLP_PAIR2(add, f, f, f)
   FASTMLP_PAIR2(sub, f, f, f)
   FASTMLP_PAIR2(mul, f, f, f)
@@ -260,9 +263,6 @@ struct Act {
   static constexpr float kSqrt2OverPi = 0.79788456080286535588f;
   static constexpr float kKappa = 0.044715f;
 
-  // m ? 1 : 0 as floats, for multiplies that keep NaN/inf of dout.
-  static f ones_where(typename V::m m) { return V::select(m, V::set1(1.0f), V::set1(0.0f)); }
-
   template <Fn K>
   static f forward(f x, float p0, float p1) {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
@@ -301,8 +301,8 @@ struct Act {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
     if constexpr (K == Fn::Identity) {
       return d;
-    } else if constexpr (K == Fn::Relu) {
-      return V::mul(d, ones_where(V::gt(s, zero)));
+    } else if constexpr (K == Fn::Relu) {  // threshold_backward: y <= 0 ? 0 : dout (a select:
+      return V::select(V::le(s, zero), zero, d);  // inf/NaN dout give 0 there, NaN y gives dout)
     } else if constexpr (K == Fn::LeakyRelu) {  // from the input
       return V::select(V::gt(s, zero), d, V::mul(d, V::set1(p0)));
     } else if constexpr (K == Fn::Tanh) {  // dout * (1 - y^2)
@@ -336,28 +336,41 @@ struct Act {
     }
   }
 
-  // y[0:n] = forward(x[0:n]); the last n % W elements through load_n/store_n,
-  // the same per-element arithmetic. y may alias x.
+  // y[0:n] = forward(x[0:n]). y may alias x. Every element gets the same
+  // arithmetic wherever it falls (all lanewise), so the split below never
+  // changes a bit: the elements before y's first 64-byte line boundary and the
+  // last ones through V (load_n/store_n for a partial vector), the rest four
+  // vectors at a time (Pair) with stores on whole lines, streamed
+  // (non-temporal, then a fence) when `stream`.
   template <Fn K>
-  static void forward_range(const float* x, float* y, index_t n, float p0, float p1) {
+  static void forward_short(const float* x, float* y, index_t n, float p0, float p1) {
     index_t i = 0;
-    if constexpr (V::W > 1) {  // the body on two vectors at a time (Pair), bitwise the same
-      using P = Pair<Pair<V>>;
-      for (; i + P::W <= n; i += P::W)
-        P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
-    }
     for (; i + V::W <= n; i += V::W) V::store(y + i, forward<K>(V::load(x + i), p0, p1));
     if (i < n) V::store_n(y + i, forward<K>(V::load_n(x + i, int(n - i)), p0, p1), int(n - i));
   }
 
   template <Fn K>
-  static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
+  static void forward_range(const float* x, float* y, index_t n, float p0, float p1, bool stream) {
     index_t i = 0;
     if constexpr (V::W > 1) {
       using P = Pair<Pair<V>>;
-      for (; i + P::W <= n; i += P::W)
-        P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+      i = head_to_line(y, n);
+      forward_short<K>(x, y, i, p0, p1);
+      if (stream) {
+        for (; i + P::W <= n; i += P::W)
+          P::stream(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+        V::fence();
+      } else {
+        for (; i + P::W <= n; i += P::W)
+          P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+      }
     }
+    forward_short<K>(x + i, y + i, n - i, p0, p1);
+  }
+
+  template <Fn K>
+  static void backward_short(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
+    index_t i = 0;
     for (; i + V::W <= n; i += V::W)
       V::store(dx + i, backward<K>(V::load(d + i), V::load(s + i), p0, p1));
     if (i < n) {
@@ -365,47 +378,76 @@ struct Act {
       V::store_n(dx + i, backward<K>(V::load_n(d + i, r), V::load_n(s + i, r), p0, p1), r);
     }
   }
+
+  template <Fn K>
+  static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1,
+                             bool stream) {
+    index_t i = 0;
+    if constexpr (V::W > 1) {
+      using P = Pair<Pair<V>>;
+      i = head_to_line(dx, n);
+      backward_short<K>(d, s, dx, i, p0, p1);
+      if (stream) {
+        for (; i + P::W <= n; i += P::W)
+          P::stream(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+        V::fence();
+      } else {
+        for (; i + P::W <= n; i += P::W)
+          P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+      }
+    }
+    backward_short<K>(d + i, s + i, dx + i, n - i, p0, p1);
+  }
+
+  // The elements before the first 64-byte boundary at or after p (at most n;
+  // 0 when p is not float-aligned, then no store is on a whole line anyway).
+  static index_t head_to_line(const float* p, index_t n) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const index_t h = (a % 4) ? 0 : index_t((64 - a % 64) % 64 / 4);
+    return h < n ? h : n;
+  }
 };
 
 // The entry points each ISA file exports (activation_isa.h), over a range.
 template <class V>
-void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t n) {
+void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t n, bool stream) {
   using A = Act<V>;
   const float p0 = a.p0, p1 = a.p1;
   switch (a.kind) {
-    case Activation::Identity: A::template forward_range<Fn::Identity>(x, y, n, p0, p1); break;
-    case Activation::Relu: A::template forward_range<Fn::Relu>(x, y, n, p0, p1); break;
-    case Activation::LeakyRelu: A::template forward_range<Fn::LeakyRelu>(x, y, n, p0, p1); break;
-    case Activation::Tanh: A::template forward_range<Fn::Tanh>(x, y, n, p0, p1); break;
-    case Activation::Sigmoid: A::template forward_range<Fn::Sigmoid>(x, y, n, p0, p1); break;
-    case Activation::Gelu: A::template forward_range<Fn::Gelu>(x, y, n, p0, p1); break;
-    case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1); break;
-    case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1); break;
-    case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1); break;
+    case Activation::Identity: A::template forward_range<Fn::Identity>(x, y, n, p0, p1, stream); break;
+    case Activation::Relu: A::template forward_range<Fn::Relu>(x, y, n, p0, p1, stream); break;
+    case Activation::LeakyRelu: A::template forward_range<Fn::LeakyRelu>(x, y, n, p0, p1, stream); break;
+    case Activation::Tanh: A::template forward_range<Fn::Tanh>(x, y, n, p0, p1, stream); break;
+    case Activation::Sigmoid: A::template forward_range<Fn::Sigmoid>(x, y, n, p0, p1, stream); break;
+    case Activation::Gelu: A::template forward_range<Fn::Gelu>(x, y, n, p0, p1, stream); break;
+    case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1, stream); break;
+    case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1, stream); break;
+    case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1, stream); break;
     case Activation::Softplus:
       if (p0 == 1.0f)
-        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1);
+        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1, stream);
       else
-        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1);
+        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1, stream);
       break;
   }
 }
 
 template <class V>
-void backward_dispatch(const ActivationSpec& a, const float* d, const float* s, float* dx, index_t n) {
+void backward_dispatch(const ActivationSpec& a, const float* d, const float* s, float* dx, index_t n,
+                       bool stream) {
   using A = Act<V>;
   const float p0 = a.p0, p1 = a.p1;
   switch (a.kind) {
-    case Activation::Identity: A::template backward_range<Fn::Identity>(d, s, dx, n, p0, p1); break;
-    case Activation::Relu: A::template backward_range<Fn::Relu>(d, s, dx, n, p0, p1); break;
-    case Activation::LeakyRelu: A::template backward_range<Fn::LeakyRelu>(d, s, dx, n, p0, p1); break;
-    case Activation::Tanh: A::template backward_range<Fn::Tanh>(d, s, dx, n, p0, p1); break;
-    case Activation::Sigmoid: A::template backward_range<Fn::Sigmoid>(d, s, dx, n, p0, p1); break;
-    case Activation::Gelu: A::template backward_range<Fn::Gelu>(d, s, dx, n, p0, p1); break;
-    case Activation::GeluTanh: A::template backward_range<Fn::GeluTanh>(d, s, dx, n, p0, p1); break;
-    case Activation::Silu: A::template backward_range<Fn::Silu>(d, s, dx, n, p0, p1); break;
-    case Activation::Elu: A::template backward_range<Fn::Elu>(d, s, dx, n, p0, p1); break;
-    case Activation::Softplus: A::template backward_range<Fn::Softplus>(d, s, dx, n, p0, p1); break;
+    case Activation::Identity: A::template backward_range<Fn::Identity>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Relu: A::template backward_range<Fn::Relu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::LeakyRelu: A::template backward_range<Fn::LeakyRelu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Tanh: A::template backward_range<Fn::Tanh>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Sigmoid: A::template backward_range<Fn::Sigmoid>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Gelu: A::template backward_range<Fn::Gelu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::GeluTanh: A::template backward_range<Fn::GeluTanh>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Silu: A::template backward_range<Fn::Silu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Elu: A::template backward_range<Fn::Elu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Softplus: A::template backward_range<Fn::Softplus>(d, s, dx, n, p0, p1, stream); break;
   }
 }
 
