@@ -36,6 +36,13 @@
 // The measured accuracy of each function on each path:
 // bench/results/README.md#activation-ulp.
 
+// The transcendentals and the per-element activations are always inlined:
+// on Pair<Pair<V>> an out-of-line call passes and returns four vectors
+// through memory.
+#ifndef FASTMLP_VM_INLINE
+#define FASTMLP_VM_INLINE __attribute__((always_inline)) inline
+#endif
+
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
 
@@ -94,10 +101,10 @@ struct VecMath {
   using f = typename V::f;
 
   // 2^n for an integral-valued float n in [-126, 127].
-  static f pow2i(f n) { return V::from_bits(V::shl23(V::iadd(V::to_int(n), V::seti(127)))); }
+  FASTMLP_VM_INLINE static f pow2i(f n) { return V::from_bits(V::shl23(V::iadd(V::to_int(n), V::seti(127)))); }
 
   // expm1(r) for |r| <= ln2/2 + a little: r + r^2 (1/2 + r/6 + ... + r^6/8!).
-  static f expm1_reduced(f r) {
+  FASTMLP_VM_INLINE static f expm1_reduced(f r) {
     f p = V::set1(2.48015873e-05f);                  // 1/8!
     p = V::fma(p, r, V::set1(1.98412698e-04f));      // 1/7!
     p = V::fma(p, r, V::set1(1.38888889e-03f));      // 1/6!
@@ -110,13 +117,13 @@ struct VecMath {
 
   // x = n ln2 + r: n = round(x / ln2), r by the two-constant split (n*kLn2Hi
   // is exact for |n| < 2^15, and x - n*kLn2Hi is exact).
-  static f reduce(f x, f* n) {
+  FASTMLP_VM_INLINE static f reduce(f x, f* n) {
     *n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
     f r = V::fma(*n, V::set1(-0.693359375f), x);
     return V::fma(*n, V::set1(2.12194440e-4f), r);
   }
 
-  static f exp(f x) {
+  FASTMLP_VM_INLINE static f exp(f x) {
     // Clamp: below -104 the result is 0, above 89 it is inf (both reached
     // by the scaling below). MAXPS/MINPS return the bound for NaN.
     const f xc = V::min(V::max(x, V::set1(-104.0f)), V::set1(89.0f));
@@ -129,7 +136,36 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f expm1(f x) {
+  // exp for the callers whose input or use makes the ends irrelevant:
+  //   kNonPositive: x <= 0 or NaN (erf_gauss's -x^2; NaN gives a finite value
+  //     the caller replaces), clamped below at -87.5 (n >= -126);
+  //   kSigmoid: any x, clamped to [-87.5, 88.375] (n <= 127: beyond it 1 + e
+  //     and 1 / (1 + e) are the same with or without the clamp, FTZ flushing
+  //     the subnormal quotient), NaN passed through.
+  // One 2^n scale, fma(u, 2^n, 2^n): with the AVX paths' one-rounding FMA this
+  // is exp's result bit for bit wherever exp's result is normal (both round
+  // 2^n (1 + u) once; exp's second factor is an exact power of 2), and a
+  // subnormal result is flushed by FTZ in both. The generic path's multiply
+  // then add would flush u 2^n near the bottom: it takes exp itself.
+  enum class ExpUse { kNonPositive, kSigmoid };
+  template <ExpUse U>
+  FASTMLP_VM_INLINE static f exp_for(f x) {
+    if constexpr (V::W == 1) {
+      return exp(x);
+    } else {
+      f xc = V::max(x, V::set1(-87.5f));
+      if constexpr (U == ExpUse::kSigmoid) xc = V::min(xc, V::set1(88.375f));
+      f n;
+      const f r = reduce(xc, &n);
+      const f u = expm1_reduced(r);
+      const f s = pow2i(n);
+      const f y = V::fma(u, s, s);
+      if constexpr (U == ExpUse::kSigmoid) return V::select(V::isnan(x), x, y);
+      return y;
+    }
+  }
+
+  FASTMLP_VM_INLINE static f expm1(f x) {
     // Below -30 the result rounds to -1; above 89 it is inf.
     const f xc = V::min(V::max(x, V::set1(-30.0f)), V::set1(89.0f));
     f n;
@@ -146,7 +182,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f log1p(f x) {
+  FASTMLP_VM_INLINE static f log1p(f x) {
     const f one = V::set1(1.0f);
     const f u = V::add(one, x);
     // Exponent k and mantissa m in [sqrt(1/2), sqrt(2)) of u.
@@ -174,7 +210,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f tanh(f x) {
+  FASTMLP_VM_INLINE static f tanh(f x) {
     const f a = V::abs(x);
     // |x| < 0.625: x + x^3 P(x^2) (Cephes tanhf).
     const f z = V::mul(x, x);
@@ -192,7 +228,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f erf(f x) {
+  FASTMLP_VM_INLINE static f erf(f x) {
     f g;
     return erf_gauss(x, &g);
   }
@@ -200,7 +236,7 @@ struct VecMath {
   // erf(x), and *g = exp(-x^2) (gelu's backward needs both). Beyond |x| = 4
   // (where erf rounds to 1) R is evaluated at 4 but multiplied by the smaller
   // exp(-x^2): 1 - e*R still rounds to 1, the same bits as with exp(-16).
-  static f erf_gauss(f x, f* g) {
+  FASTMLP_VM_INLINE static f erf_gauss(f x, f* g) {
     const f a = V::abs(x);
     // |x| < 0.875: x P(x^2), P's constant term as a float pair (hi + lo)
     // so that its rounding does not bias the result: x*hi + x*(lo + z Q(z)).
@@ -224,7 +260,7 @@ struct VecMath {
     q = V::fma(q, t, V::set1(0.5238101482391357f));
     q = V::fma(q, t, V::set1(0.5683932900428772f));
     q = V::fma(q, t, V::set1(-0.00018128218653146178f));
-    const f e = exp(V::mul(V::mul(a, a), V::set1(-1.0f)));
+    const f e = exp_for<ExpUse::kNonPositive>(V::mul(z, V::set1(-1.0f)));  // z = x x = a a
     *g = e;
     f big = V::sub(V::set1(1.0f), V::mul(e, q));
     big = V::from_bits(V::ior(V::bits(big), V::iand(V::bits(x), V::seti(int(0x80000000u)))));
@@ -234,9 +270,9 @@ struct VecMath {
 
   // 1 / (1 + e), e = exp(-x), with the rounding error c of d = fl(1 + e)
   // (Fast2Sum: exact) fed back: 1/(d + c) = q - q*q*c to first order, q = 1/d.
-  static f sigmoid(f x) {
+  FASTMLP_VM_INLINE static f sigmoid(f x) {
     const f one = V::set1(1.0f);
-    const f e = exp(V::mul(x, V::set1(-1.0f)));
+    const f e = exp_for<ExpUse::kSigmoid>(V::mul(x, V::set1(-1.0f)));
     const f d = V::add(one, e);
     f c = V::add(V::sub(V::max(e, one), d), V::min(e, one));
     c = V::select(V::lt(e, V::set1(1e30f)), c, V::set1(0.0f));  // d = inf: no correction
@@ -264,7 +300,7 @@ struct Act {
   static constexpr float kKappa = 0.044715f;
 
   template <Fn K>
-  static f forward(f x, float p0, float p1) {
+  FASTMLP_VM_INLINE static f forward(f x, float p0, float p1) {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
     if constexpr (K == Fn::Identity) {
       return x;
@@ -297,7 +333,7 @@ struct Act {
 
   // dx from dout and `s`, the saved output (Relu, Tanh, Sigmoid, Elu) or input.
   template <Fn K>
-  static f backward(f d, f s, float p0, float p1) {
+  FASTMLP_VM_INLINE static f backward(f d, f s, float p0, float p1) {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
     if constexpr (K == Fn::Identity) {
       return d;
