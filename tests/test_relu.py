@@ -8,6 +8,7 @@ rounded to float32, NaN for NaN (assert_array_equal treats NaN as equal).
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import kernels, reference
 from helpers import signature_params
 
@@ -178,3 +179,34 @@ def test_backward_selects_like_threshold_backward(rng, isa, threads, n):
         np.testing.assert_array_equal(dx, expect[off:])
         assert not np.signbit(dx[y[off:] <= 0]).any()  # +0, as torch's scalar 0
     np.testing.assert_array_equal(f32(reference.relu_backward(dout, y)), expect)
+
+
+def _llc_bytes():
+    caches = fastmlp._core.gemm_config()["caches"]
+    return caches[-1]["size"] if caches else 0
+
+
+@pytest.mark.parametrize("name, kw", [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}),
+                                      ("gelu", {})])
+def test_streamed_stores_same_bits(rng, isa, threads, name, kw):
+    """Calls whose arrays exceed the last-level cache write with non-temporal stores
+    (activation.cpp), never in place: the out-of-place result (streamed) must equal the
+    in-place one (ordinary stores) bit for bit, forward and backward, at a length that is
+    no multiple of a vector and a start off a 64-byte line. Exact: the same arithmetic."""
+    llc = _llc_bytes()
+    if not llc:
+        pytest.skip("cache size unknown: nothing is streamed")
+    n = llc // 8 + 1237  # 2 arrays of n floats > llc bytes
+    x = rng.standard_normal(n + 3).astype(np.float32)[3:]
+    d = rng.standard_normal(n + 3).astype(np.float32)[3:]
+    fwd = getattr(kernels, name + "_forward")
+    bwd = getattr(kernels, name + "_backward")
+    y = fwd(x, **kw)
+    y_in = x.copy()
+    fwd(y_in, out=y_in, **kw)
+    assert np.array_equal(y.view(np.uint32), y_in.view(np.uint32))
+    saved = y if name == "relu" else x
+    dx = bwd(d, saved, **kw)
+    dx_in = d.copy()
+    bwd(dx_in, saved, dx=dx_in, **kw)
+    assert np.array_equal(dx.view(np.uint32), dx_in.view(np.uint32))
