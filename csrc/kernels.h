@@ -51,8 +51,9 @@ void sgemm_naive(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
 // ---------------------------------------------------------------- ReLU ----
 // x, y (n,): y = max(x, 0). y may alias x.
 void relu_forward(const float* x, float* y, index_t n);
-// dout, y, dx (n,): dx = dout * (y > 0), y being relu_forward's result.
-// dx may alias dout (or y).
+// dout, y, dx (n,): dx = y <= 0 ? 0 : dout (a select, as PyTorch's
+// threshold_backward: an inf/NaN dout gives 0 where y <= 0, a NaN y passes
+// dout), y being relu_forward's result. dx may alias dout (or y).
 void relu_backward(const float* dout, const float* y, float* dx, index_t n);
 // dout (M,N) -> db (N,): db[j] = sum_i dout[i, j]  (overwrites db).
 void bias_grad(const float* dout, index_t M, index_t N, index_t ld, float* db);

@@ -546,3 +546,33 @@ def test_bad_new_train_options(env, small_data, args, needle):
     r = run(env, *args, "--data", str(small_data), "--no-download")
     assert_user_error(r, 2)
     assert len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+
+
+# ----------------------------------------------- --threads' one bound (act2) --
+
+
+def test_threads_bound_is_the_cores():
+    """``--threads`` (train and bench) accepts exactly [1, _core.max_threads()], the bound
+    set_num_threads enforces: max_threads() parses, max_threads() + 1 is a usage error
+    naming --threads and the bound (before, the parser capped at a constant 1024)."""
+    import argparse
+
+    from fastmlp import _core
+    from fastmlp.tools.bench import cli as bench_cli
+
+    hi = _core.max_threads()
+    parser, subs = cli.build_parser()
+    bench_cli.add_arguments(subs["bench"])
+    for prefix in (["train"], ["bench", "layers"]):
+        assert parser.parse_args(prefix + ["--threads", str(hi)]).threads == hi
+        assert parser.parse_args(prefix + ["--threads", "1"]).threads == 1
+    t = cli._threads_type()
+    assert t(str(hi)) == hi
+    for bad in (str(hi + 1), "0", "1025" if hi < 1025 else str(hi + 7)):
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"\[1, {hi}\]"):
+            t(bad)
+    r_bad = [["train", "--threads", str(hi + 1)], ["bench", "layers", "--threads", str(hi + 1)]]
+    for argv in r_bad:
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args(argv)
+        assert e.value.code == 2

@@ -1,18 +1,17 @@
 """relu_forward / relu_backward against the float64 reference, every ISA path, 1 and 2 threads.
 
-Tolerance: none. max(x, 0) and dout * (out > 0) are exact in float32 (a
-multiply by 1 or 0), so the float32 result must equal the float64 reference
+Tolerance: none. max(x, 0) and the backward's select (out <= 0 ? 0 : dout) are
+exact in float32, so the float32 result must equal the float64 reference
 rounded to float32, NaN for NaN (assert_array_equal treats NaN as equal).
 """
 
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import kernels, reference
 from helpers import signature_params
 
-# The reference computes inf * 0 for NaN/inf specials on purpose.
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 
 # 1, 2, primes, sizes not multiples of 16/64, empty, any ndim, and sizes
 # above the 65536-element parallel threshold (300*257 = 77100).
@@ -160,3 +159,54 @@ class TestBadInput:
         buf = np.ones(13, np.float32)
         with pytest.raises(ValueError, match="dx"):
             kernels.relu_backward(buf[1:], np.ones(12, np.float32), buf[:12])
+
+
+@pytest.mark.parametrize("n", [1, 7, 31, 257, 70001])
+def test_backward_selects_like_threshold_backward(rng, isa, threads, n):
+    """PyTorch's threshold_backward (ReLU's backward) is ``y <= 0 ? 0 : dout``: an inf
+    or NaN dout gives 0 where y <= 0 (a multiply by the mask would give NaN), and a
+    NaN y passes dout. Every ISA path, 1 and 2 threads, lengths across the vector
+    widths, the head to a 64-byte line and the parallel threshold; exact (a select)."""
+    y = np.maximum(rng.standard_normal(n), 0).astype(np.float32)
+    dout = rng.standard_normal(n).astype(np.float32)
+    specials = np.array([np.inf, -np.inf, np.nan], np.float32)
+    dout[rng.random(n) < 0.3] = specials[rng.integers(0, 3)]
+    y[rng.random(n) < 0.05] = np.nan
+    y[rng.random(n) < 0.05] = -0.0
+    expect = np.where(y <= 0, np.float32(0), dout)
+    for off in (0, 1, 5):  # misaligned starts: the head before a 64-byte line
+        dx = kernels.relu_backward(dout[off:], y[off:])
+        np.testing.assert_array_equal(dx, expect[off:])
+        assert not np.signbit(dx[y[off:] <= 0]).any()  # +0, as torch's scalar 0
+    np.testing.assert_array_equal(f32(reference.relu_backward(dout, y)), expect)
+
+
+def _llc_bytes():
+    caches = fastmlp._core.gemm_config()["caches"]
+    return caches[-1]["size"] if caches else 0
+
+
+@pytest.mark.parametrize("name, kw", [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}),
+                                      ("gelu", {})])
+def test_streamed_stores_same_bits(rng, isa, threads, name, kw):
+    """Calls whose arrays exceed the last-level cache write with non-temporal stores
+    (activation.cpp), never in place: the out-of-place result (streamed) must equal the
+    in-place one (ordinary stores) bit for bit, forward and backward, at a length that is
+    no multiple of a vector and a start off a 64-byte line. Exact: the same arithmetic."""
+    llc = _llc_bytes()
+    if not llc:
+        pytest.skip("cache size unknown: nothing is streamed")
+    n = llc // 8 + 1237  # 2 arrays of n floats > llc bytes
+    x = rng.standard_normal(n + 3).astype(np.float32)[3:]
+    d = rng.standard_normal(n + 3).astype(np.float32)[3:]
+    fwd = getattr(kernels, name + "_forward")
+    bwd = getattr(kernels, name + "_backward")
+    y = fwd(x, **kw)
+    y_in = x.copy()
+    fwd(y_in, out=y_in, **kw)
+    assert np.array_equal(y.view(np.uint32), y_in.view(np.uint32))
+    saved = y if name == "relu" else x
+    dx = bwd(d, saved, **kw)
+    dx_in = d.copy()
+    bwd(dx_in, saved, dx=dx_in, **kw)
+    assert np.array_equal(dx.view(np.uint32), dx_in.view(np.uint32))

@@ -489,7 +489,7 @@ void bind_ops(py::module_& m) {
   m.def("relu_forward", &relu_forward_py, py::arg("x"), py::arg("out") = py::none(),
         "relu_forward(x, out=None): y = max(x, 0), any shape; out may be x (in place).");
   m.def("relu_backward", &relu_backward_py, py::arg("dout"), py::arg("y"), py::arg("dx") = py::none(),
-        "relu_backward(dout, y, dx=None): dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y.");
+        "relu_backward(dout, y, dx=None): dx = y <= 0 ? 0 : dout (a select, as torch's threshold_backward), y = relu_forward(x); dx may be dout or y.");
   m.def("bias_grad", &bias_grad_py, py::arg("dout"), py::arg("db") = py::none(),
         "bias_grad(dout, db=None): column sums of dout (M, N) -> (N,).");
   m.def("cross_entropy", &cross_entropy_py, py::arg("logits"), py::arg("target"), py::arg("weight"),

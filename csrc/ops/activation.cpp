@@ -1,6 +1,8 @@
 // The range-level activation dispatch (kernels.h): the active ISA's vector
 // code (ops/activation_isa.h), on one thread or split into contiguous ranges.
 #include "common.h"
+#include "cpu/by_isa.h"
+#include "cpu/cpu_info.h"
 #include "ops/activation_isa.h"
 
 namespace fastmlp {
@@ -8,31 +10,42 @@ namespace fastmlp {
 namespace {
 // Below this many elements a parallel region costs more than the loop it splits.
 constexpr index_t kParallelMin = index_t(1) << 15;
-}  // namespace
 
-namespace {
 // One ISA's entry points (ops/activation_isa.h).
 struct IsaActivation {
-  void (*forward)(const ActivationSpec&, const float*, float*, index_t);
-  void (*backward)(const ActivationSpec&, const float*, const float*, float*, index_t);
+  using Forward = void (*)(const ActivationSpec&, const float*, float*, index_t);
+  using Backward = void (*)(const ActivationSpec&, const float*, const float*, float*, index_t);
+  Forward forward;
+  Backward backward;
   void (*vecmath)(int, const float*, float*, index_t);
+  Forward forward_stream;
+  Backward backward_stream;
 };
+#define FASTMLP_ISA_ACTIVATION(s)                                                          \
+  IsaActivation{activation_forward_##s, activation_backward_##s, activation_vecmath_##s, \
+                activation_forward_stream_##s, activation_backward_stream_##s}
 
 const IsaActivation& isa_activation() {
-  static constexpr IsaActivation kGeneric{activation_forward_generic, activation_backward_generic,
-                                          activation_vecmath_generic};
+  static constexpr IsaActivation kGeneric = FASTMLP_ISA_ACTIVATION(generic);
 #ifdef FASTMLP_X86
-  static constexpr IsaActivation kAvx2{activation_forward_avx2, activation_backward_avx2,
-                                       activation_vecmath_avx2};
-  static constexpr IsaActivation kAvx512{activation_forward_avx512, activation_backward_avx512,
-                                         activation_vecmath_avx512};
-  switch (active_isa()) {
-    case Isa::Avx512: return kAvx512;
-    case Isa::Avx2: return kAvx2;
-    default: break;
-  }
+  static constexpr IsaActivation kAvx2 = FASTMLP_ISA_ACTIVATION(avx2);
+  static constexpr IsaActivation kAvx512 = FASTMLP_ISA_ACTIVATION(avx512);
 #endif
-  return kGeneric;
+  return *FASTMLP_BY_ISA(active_isa(), &kGeneric, &kAvx2, &kAvx512);
+}
+
+// Whether a call touching `bytes` (its sources and destination, each once)
+// should write with non-temporal stores: when they cannot all stay in the
+// last-level cache, the destination's lines would be evicted before any reuse,
+// and a streamed store skips reading each line before writing it (a third of
+// a one-source kernel's traffic). Only for a destination that is no source
+// (in place, the line is read anyway). Never when the cache size is unknown.
+bool stream_stores(index_t bytes) {
+  static const long long llc = [] {
+    const auto& c = cpu_info().caches;
+    return c.empty() ? 0LL : c.back().size;
+  }();
+  return llc > 0 && bytes >= llc;
 }
 }  // namespace
 
@@ -52,19 +65,24 @@ void activation_vecmath(int fn, const float* x, float* y, index_t n) {
 
 // Chunk edges on multiples of 16 floats (a 64-byte line).
 void activation_forward_parallel(const ActivationSpec& act, const float* x, float* y, index_t n) {
+  const bool stream = x != y && stream_stores(index_t(2 * sizeof(float)) * n);
+  const auto fwd = stream ? isa_activation().forward_stream : isa_activation().forward;
   parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
-    activation_forward(act, x + b, y + b, e - b);
+    fwd(act, x + b, y + b, e - b);
   });
 }
 
 void activation_backward_parallel(const ActivationSpec& act, const float* dout, const float* saved,
                                   float* dx, index_t n) {
+  const int sources = 1 + (dout != saved);
+  const bool stream = dx != dout && dx != saved && stream_stores(index_t((sources + 1) * sizeof(float)) * n);
+  const auto bwd = stream ? isa_activation().backward_stream : isa_activation().backward;
   parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
     index_t b, e;
     split_range(n, t, nt, 16, &b, &e);
-    activation_backward(act, dout + b, saved + b, dx + b, e - b);
+    bwd(act, dout + b, saved + b, dx + b, e - b);
   });
 }
 

@@ -16,7 +16,9 @@
 //   the second operand when either is NaN), abs, round (to nearest even),
 //   lt, le, gt, eq, isnan, mor, select(m, a, b) = m ? a : b, to_int (of an
 //   integral float), to_float (int32 -> float), bits/from_bits
-//   (reinterpretation), iadd, isub, iand, shl23, sra23.
+//   (reinterpretation), iadd, isub, iand, shl23, sra23; for W > 1 also
+//   stream(p, v) (a non-temporal store of a whole vector at a 64-byte
+//   aligned p) and fence() (orders the streamed stores before later ones).
 // Algorithms (Cephes/musl/SLEEF style, coefficients of our own where noted):
 //   exp, expm1: x = n ln2 + r (Cody-Waite two-constant split, |r| <= ln2/2),
 //     expm1(r) = r + r^2 P(r) (Taylor, degree 8), scaled by 2^n in two steps
@@ -33,6 +35,13 @@
 // includes the subnormals) itself through a select, the correct result.
 // The measured accuracy of each function on each path:
 // bench/results/README.md#activation-ulp.
+
+// The transcendentals and the per-element activations are always inlined:
+// on Pair<Pair<V>> an out-of-line call passes and returns four vectors
+// through memory.
+#ifndef FASTMLP_VM_INLINE
+#define FASTMLP_VM_INLINE __attribute__((always_inline)) inline
+#endif
 
 namespace fastmlp {
 namespace FASTMLP_VM_NS {
@@ -57,6 +66,7 @@ struct Pair {
   static i seti(int v) { const auto s = V::seti(v); return {s, s}; }
   static f load(const float* p) { return {V::load(p), V::load(p + V::W)}; }
   static void store(float* p, f v) { V::store(p, v.a); V::store(p + V::W, v.b); }
+  static void stream(float* p, f v) { V::stream(p, v.a); V::stream(p + V::W, v.b); }
   FASTMLP_PAIR2(add, f, f, f)
   FASTMLP_PAIR2(sub, f, f, f)
   FASTMLP_PAIR2(mul, f, f, f)
@@ -91,10 +101,10 @@ struct VecMath {
   using f = typename V::f;
 
   // 2^n for an integral-valued float n in [-126, 127].
-  static f pow2i(f n) { return V::from_bits(V::shl23(V::iadd(V::to_int(n), V::seti(127)))); }
+  FASTMLP_VM_INLINE static f pow2i(f n) { return V::from_bits(V::shl23(V::iadd(V::to_int(n), V::seti(127)))); }
 
   // expm1(r) for |r| <= ln2/2 + a little: r + r^2 (1/2 + r/6 + ... + r^6/8!).
-  static f expm1_reduced(f r) {
+  FASTMLP_VM_INLINE static f expm1_reduced(f r) {
     f p = V::set1(2.48015873e-05f);                  // 1/8!
     p = V::fma(p, r, V::set1(1.98412698e-04f));      // 1/7!
     p = V::fma(p, r, V::set1(1.38888889e-03f));      // 1/6!
@@ -107,13 +117,13 @@ struct VecMath {
 
   // x = n ln2 + r: n = round(x / ln2), r by the two-constant split (n*kLn2Hi
   // is exact for |n| < 2^15, and x - n*kLn2Hi is exact).
-  static f reduce(f x, f* n) {
+  FASTMLP_VM_INLINE static f reduce(f x, f* n) {
     *n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
     f r = V::fma(*n, V::set1(-0.693359375f), x);
     return V::fma(*n, V::set1(2.12194440e-4f), r);
   }
 
-  static f exp(f x) {
+  FASTMLP_VM_INLINE static f exp(f x) {
     // Clamp: below -104 the result is 0, above 89 it is inf (both reached
     // by the scaling below). MAXPS/MINPS return the bound for NaN.
     const f xc = V::min(V::max(x, V::set1(-104.0f)), V::set1(89.0f));
@@ -126,7 +136,36 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f expm1(f x) {
+  // exp for the callers whose input or use makes the ends irrelevant:
+  //   kNonPositive: x <= 0 or NaN (erf_gauss's -x^2; NaN gives a finite value
+  //     the caller replaces), clamped below at -87.5 (n >= -126);
+  //   kSigmoid: any x, clamped to [-87.5, 88.375] (n <= 127: beyond it 1 + e
+  //     and 1 / (1 + e) are the same with or without the clamp, FTZ flushing
+  //     the subnormal quotient), NaN passed through.
+  // One 2^n scale, fma(u, 2^n, 2^n): with the AVX paths' one-rounding FMA this
+  // is exp's result bit for bit wherever exp's result is normal (both round
+  // 2^n (1 + u) once; exp's second factor is an exact power of 2), and a
+  // subnormal result is flushed by FTZ in both. The generic path's multiply
+  // then add would flush u 2^n near the bottom: it takes exp itself.
+  enum class ExpUse { kNonPositive, kSigmoid };
+  template <ExpUse U>
+  FASTMLP_VM_INLINE static f exp_for(f x) {
+    if constexpr (V::W == 1) {
+      return exp(x);
+    } else {
+      f xc = V::max(x, V::set1(-87.5f));
+      if constexpr (U == ExpUse::kSigmoid) xc = V::min(xc, V::set1(88.375f));
+      f n;
+      const f r = reduce(xc, &n);
+      const f u = expm1_reduced(r);
+      const f s = pow2i(n);
+      const f y = V::fma(u, s, s);
+      if constexpr (U == ExpUse::kSigmoid) return V::select(V::isnan(x), x, y);
+      return y;
+    }
+  }
+
+  FASTMLP_VM_INLINE static f expm1(f x) {
     // Below -30 the result rounds to -1; above 89 it is inf.
     const f xc = V::min(V::max(x, V::set1(-30.0f)), V::set1(89.0f));
     f n;
@@ -143,7 +182,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f log1p(f x) {
+  FASTMLP_VM_INLINE static f log1p(f x) {
     const f one = V::set1(1.0f);
     const f u = V::add(one, x);
     // Exponent k and mantissa m in [sqrt(1/2), sqrt(2)) of u.
@@ -171,7 +210,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f tanh(f x) {
+  FASTMLP_VM_INLINE static f tanh(f x) {
     const f a = V::abs(x);
     // |x| < 0.625: x + x^3 P(x^2) (Cephes tanhf).
     const f z = V::mul(x, x);
@@ -189,7 +228,7 @@ struct VecMath {
     return V::select(V::isnan(x), x, y);
   }
 
-  static f erf(f x) {
+  FASTMLP_VM_INLINE static f erf(f x) {
     f g;
     return erf_gauss(x, &g);
   }
@@ -197,7 +236,7 @@ struct VecMath {
   // erf(x), and *g = exp(-x^2) (gelu's backward needs both). Beyond |x| = 4
   // (where erf rounds to 1) R is evaluated at 4 but multiplied by the smaller
   // exp(-x^2): 1 - e*R still rounds to 1, the same bits as with exp(-16).
-  static f erf_gauss(f x, f* g) {
+  FASTMLP_VM_INLINE static f erf_gauss(f x, f* g) {
     const f a = V::abs(x);
     // |x| < 0.875: x P(x^2), P's constant term as a float pair (hi + lo)
     // so that its rounding does not bias the result: x*hi + x*(lo + z Q(z)).
@@ -221,7 +260,7 @@ struct VecMath {
     q = V::fma(q, t, V::set1(0.5238101482391357f));
     q = V::fma(q, t, V::set1(0.5683932900428772f));
     q = V::fma(q, t, V::set1(-0.00018128218653146178f));
-    const f e = exp(V::mul(V::mul(a, a), V::set1(-1.0f)));
+    const f e = exp_for<ExpUse::kNonPositive>(V::mul(z, V::set1(-1.0f)));  // z = x x = a a
     *g = e;
     f big = V::sub(V::set1(1.0f), V::mul(e, q));
     big = V::from_bits(V::ior(V::bits(big), V::iand(V::bits(x), V::seti(int(0x80000000u)))));
@@ -231,9 +270,9 @@ struct VecMath {
 
   // 1 / (1 + e), e = exp(-x), with the rounding error c of d = fl(1 + e)
   // (Fast2Sum: exact) fed back: 1/(d + c) = q - q*q*c to first order, q = 1/d.
-  static f sigmoid(f x) {
+  FASTMLP_VM_INLINE static f sigmoid(f x) {
     const f one = V::set1(1.0f);
-    const f e = exp(V::mul(x, V::set1(-1.0f)));
+    const f e = exp_for<ExpUse::kSigmoid>(V::mul(x, V::set1(-1.0f)));
     const f d = V::add(one, e);
     f c = V::add(V::sub(V::max(e, one), d), V::min(e, one));
     c = V::select(V::lt(e, V::set1(1e30f)), c, V::set1(0.0f));  // d = inf: no correction
@@ -260,11 +299,8 @@ struct Act {
   static constexpr float kSqrt2OverPi = 0.79788456080286535588f;
   static constexpr float kKappa = 0.044715f;
 
-  // m ? 1 : 0 as floats, for multiplies that keep NaN/inf of dout.
-  static f ones_where(typename V::m m) { return V::select(m, V::set1(1.0f), V::set1(0.0f)); }
-
   template <Fn K>
-  static f forward(f x, float p0, float p1) {
+  FASTMLP_VM_INLINE static f forward(f x, float p0, float p1) {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
     if constexpr (K == Fn::Identity) {
       return x;
@@ -297,12 +333,12 @@ struct Act {
 
   // dx from dout and `s`, the saved output (Relu, Tanh, Sigmoid, Elu) or input.
   template <Fn K>
-  static f backward(f d, f s, float p0, float p1) {
+  FASTMLP_VM_INLINE static f backward(f d, f s, float p0, float p1) {
     const f zero = V::set1(0.0f), one = V::set1(1.0f), half = V::set1(0.5f);
     if constexpr (K == Fn::Identity) {
       return d;
-    } else if constexpr (K == Fn::Relu) {
-      return V::mul(d, ones_where(V::gt(s, zero)));
+    } else if constexpr (K == Fn::Relu) {  // threshold_backward: y <= 0 ? 0 : dout (a select:
+      return V::select(V::le(s, zero), zero, d);  // inf/NaN dout give 0 there, NaN y gives dout)
     } else if constexpr (K == Fn::LeakyRelu) {  // from the input
       return V::select(V::gt(s, zero), d, V::mul(d, V::set1(p0)));
     } else if constexpr (K == Fn::Tanh) {  // dout * (1 - y^2)
@@ -336,28 +372,41 @@ struct Act {
     }
   }
 
-  // y[0:n] = forward(x[0:n]); the last n % W elements through load_n/store_n,
-  // the same per-element arithmetic. y may alias x.
+  // y[0:n] = forward(x[0:n]). y may alias x. Every element gets the same
+  // arithmetic wherever it falls (all lanewise), so the split below never
+  // changes a bit: the elements before y's first 64-byte line boundary and the
+  // last ones through V (load_n/store_n for a partial vector), the rest four
+  // vectors at a time (Pair) with stores on whole lines, streamed
+  // (non-temporal, then a fence) when `stream`.
   template <Fn K>
-  static void forward_range(const float* x, float* y, index_t n, float p0, float p1) {
+  static void forward_short(const float* x, float* y, index_t n, float p0, float p1) {
     index_t i = 0;
-    if constexpr (V::W > 1) {  // the body on two vectors at a time (Pair), bitwise the same
-      using P = Pair<Pair<V>>;
-      for (; i + P::W <= n; i += P::W)
-        P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
-    }
     for (; i + V::W <= n; i += V::W) V::store(y + i, forward<K>(V::load(x + i), p0, p1));
     if (i < n) V::store_n(y + i, forward<K>(V::load_n(x + i, int(n - i)), p0, p1), int(n - i));
   }
 
   template <Fn K>
-  static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
+  static void forward_range(const float* x, float* y, index_t n, float p0, float p1, bool stream) {
     index_t i = 0;
     if constexpr (V::W > 1) {
       using P = Pair<Pair<V>>;
-      for (; i + P::W <= n; i += P::W)
-        P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+      i = head_to_line(y, n);
+      forward_short<K>(x, y, i, p0, p1);
+      if (stream) {
+        for (; i + P::W <= n; i += P::W)
+          P::stream(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+        V::fence();
+      } else {
+        for (; i + P::W <= n; i += P::W)
+          P::store(y + i, Act<P>::template forward<K>(P::load(x + i), p0, p1));
+      }
     }
+    forward_short<K>(x + i, y + i, n - i, p0, p1);
+  }
+
+  template <Fn K>
+  static void backward_short(const float* d, const float* s, float* dx, index_t n, float p0, float p1) {
+    index_t i = 0;
     for (; i + V::W <= n; i += V::W)
       V::store(dx + i, backward<K>(V::load(d + i), V::load(s + i), p0, p1));
     if (i < n) {
@@ -365,47 +414,76 @@ struct Act {
       V::store_n(dx + i, backward<K>(V::load_n(d + i, r), V::load_n(s + i, r), p0, p1), r);
     }
   }
+
+  template <Fn K>
+  static void backward_range(const float* d, const float* s, float* dx, index_t n, float p0, float p1,
+                             bool stream) {
+    index_t i = 0;
+    if constexpr (V::W > 1) {
+      using P = Pair<Pair<V>>;
+      i = head_to_line(dx, n);
+      backward_short<K>(d, s, dx, i, p0, p1);
+      if (stream) {
+        for (; i + P::W <= n; i += P::W)
+          P::stream(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+        V::fence();
+      } else {
+        for (; i + P::W <= n; i += P::W)
+          P::store(dx + i, Act<P>::template backward<K>(P::load(d + i), P::load(s + i), p0, p1));
+      }
+    }
+    backward_short<K>(d + i, s + i, dx + i, n - i, p0, p1);
+  }
+
+  // The elements before the first 64-byte boundary at or after p (at most n;
+  // 0 when p is not float-aligned, then no store is on a whole line anyway).
+  static index_t head_to_line(const float* p, index_t n) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const index_t h = (a % 4) ? 0 : index_t((64 - a % 64) % 64 / 4);
+    return h < n ? h : n;
+  }
 };
 
 // The entry points each ISA file exports (activation_isa.h), over a range.
 template <class V>
-void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t n) {
+void forward_dispatch(const ActivationSpec& a, const float* x, float* y, index_t n, bool stream) {
   using A = Act<V>;
   const float p0 = a.p0, p1 = a.p1;
   switch (a.kind) {
-    case Activation::Identity: A::template forward_range<Fn::Identity>(x, y, n, p0, p1); break;
-    case Activation::Relu: A::template forward_range<Fn::Relu>(x, y, n, p0, p1); break;
-    case Activation::LeakyRelu: A::template forward_range<Fn::LeakyRelu>(x, y, n, p0, p1); break;
-    case Activation::Tanh: A::template forward_range<Fn::Tanh>(x, y, n, p0, p1); break;
-    case Activation::Sigmoid: A::template forward_range<Fn::Sigmoid>(x, y, n, p0, p1); break;
-    case Activation::Gelu: A::template forward_range<Fn::Gelu>(x, y, n, p0, p1); break;
-    case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1); break;
-    case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1); break;
-    case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1); break;
+    case Activation::Identity: A::template forward_range<Fn::Identity>(x, y, n, p0, p1, stream); break;
+    case Activation::Relu: A::template forward_range<Fn::Relu>(x, y, n, p0, p1, stream); break;
+    case Activation::LeakyRelu: A::template forward_range<Fn::LeakyRelu>(x, y, n, p0, p1, stream); break;
+    case Activation::Tanh: A::template forward_range<Fn::Tanh>(x, y, n, p0, p1, stream); break;
+    case Activation::Sigmoid: A::template forward_range<Fn::Sigmoid>(x, y, n, p0, p1, stream); break;
+    case Activation::Gelu: A::template forward_range<Fn::Gelu>(x, y, n, p0, p1, stream); break;
+    case Activation::GeluTanh: A::template forward_range<Fn::GeluTanh>(x, y, n, p0, p1, stream); break;
+    case Activation::Silu: A::template forward_range<Fn::Silu>(x, y, n, p0, p1, stream); break;
+    case Activation::Elu: A::template forward_range<Fn::Elu>(x, y, n, p0, p1, stream); break;
     case Activation::Softplus:
       if (p0 == 1.0f)
-        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1);
+        A::template forward_range<Fn::SoftplusUnit>(x, y, n, p0, p1, stream);
       else
-        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1);
+        A::template forward_range<Fn::Softplus>(x, y, n, p0, p1, stream);
       break;
   }
 }
 
 template <class V>
-void backward_dispatch(const ActivationSpec& a, const float* d, const float* s, float* dx, index_t n) {
+void backward_dispatch(const ActivationSpec& a, const float* d, const float* s, float* dx, index_t n,
+                       bool stream) {
   using A = Act<V>;
   const float p0 = a.p0, p1 = a.p1;
   switch (a.kind) {
-    case Activation::Identity: A::template backward_range<Fn::Identity>(d, s, dx, n, p0, p1); break;
-    case Activation::Relu: A::template backward_range<Fn::Relu>(d, s, dx, n, p0, p1); break;
-    case Activation::LeakyRelu: A::template backward_range<Fn::LeakyRelu>(d, s, dx, n, p0, p1); break;
-    case Activation::Tanh: A::template backward_range<Fn::Tanh>(d, s, dx, n, p0, p1); break;
-    case Activation::Sigmoid: A::template backward_range<Fn::Sigmoid>(d, s, dx, n, p0, p1); break;
-    case Activation::Gelu: A::template backward_range<Fn::Gelu>(d, s, dx, n, p0, p1); break;
-    case Activation::GeluTanh: A::template backward_range<Fn::GeluTanh>(d, s, dx, n, p0, p1); break;
-    case Activation::Silu: A::template backward_range<Fn::Silu>(d, s, dx, n, p0, p1); break;
-    case Activation::Elu: A::template backward_range<Fn::Elu>(d, s, dx, n, p0, p1); break;
-    case Activation::Softplus: A::template backward_range<Fn::Softplus>(d, s, dx, n, p0, p1); break;
+    case Activation::Identity: A::template backward_range<Fn::Identity>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Relu: A::template backward_range<Fn::Relu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::LeakyRelu: A::template backward_range<Fn::LeakyRelu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Tanh: A::template backward_range<Fn::Tanh>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Sigmoid: A::template backward_range<Fn::Sigmoid>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Gelu: A::template backward_range<Fn::Gelu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::GeluTanh: A::template backward_range<Fn::GeluTanh>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Silu: A::template backward_range<Fn::Silu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Elu: A::template backward_range<Fn::Elu>(d, s, dx, n, p0, p1, stream); break;
+    case Activation::Softplus: A::template backward_range<Fn::Softplus>(d, s, dx, n, p0, p1, stream); break;
   }
 }
 

@@ -3,6 +3,7 @@
 // Elementwise on contiguous thread ranges: bitwise the same at any thread count.
 #include <cmath>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "ops/adagrad_vec.h"
 #include "ops/optim_scalar.h"
 
@@ -17,12 +18,9 @@ constexpr auto kScalarTable = adagrad_detail::table<Scalar1>();
 // Elements [b, e) on the ISA path: the vector entry point, then the scalar rest.
 void adagrad_range(int variant, Isa isa, float* p, const float* g, float* s, index_t b, index_t e,
                    const AdagradScalars& k) {
-#ifdef FASTMLP_X86
-  if (isa == Isa::Avx512) b = adagrad_range_avx512(variant, p, g, s, b, e, k);
-  else if (isa == Isa::Avx2) b = adagrad_range_avx2(variant, p, g, s, b, e, k);
-#else
-  (void)isa;
-#endif
+  using Range = decltype(&adagrad_range_avx2);
+  if (const Range vec = FASTMLP_BY_ISA(isa, Range(nullptr), adagrad_range_avx2, adagrad_range_avx512))
+    b = vec(variant, p, g, s, b, e, k);
   if (b < e) kScalarTable[variant](p, g, s, b, e, k);
 }
 

@@ -5,6 +5,7 @@
 // Elementwise on contiguous thread ranges: bitwise the same at any thread count.
 #include <cmath>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "ops/adam_vec.h"
 #include "ops/optim_scalar.h"
 
@@ -19,12 +20,9 @@ constexpr auto kScalarTable = adam_detail::table<Scalar1>();
 // Elements [b, e) on the ISA path: the vector entry point, then the scalar rest.
 void adam_range(int variant, Isa isa, float* p, const float* g, float* m, float* v, float* mx,
                 index_t b, index_t e, const AdamScalars& k) {
-#ifdef FASTMLP_X86
-  if (isa == Isa::Avx512) b = adam_range_avx512(variant, p, g, m, v, mx, b, e, k);
-  else if (isa == Isa::Avx2) b = adam_range_avx2(variant, p, g, m, v, mx, b, e, k);
-#else
-  (void)isa;
-#endif
+  using Range = decltype(&adam_range_avx2);
+  if (const Range vec = FASTMLP_BY_ISA(isa, Range(nullptr), adam_range_avx2, adam_range_avx512))
+    b = vec(variant, p, g, m, v, mx, b, e, k);
   if (b < e) kScalarTable[variant](p, g, m, v, mx, b, e, k);
 }
 

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "ops/philox.h"
 
 namespace fastmlp {
@@ -91,21 +92,15 @@ void dropout_range(const float* x, float* y, index_t b, index_t e, const Dropout
     }
   };
   index_t i = b;
-#ifdef FASTMLP_X86
-  if (isa != Isa::Generic) {
+  using Blocks = decltype(&dropout_blocks_avx2);
+  if (const Blocks vec = FASTMLP_BY_ISA(isa, Blocks(nullptr), dropout_blocks_avx2, dropout_blocks_avx512)) {
     const index_t head = std::min(e, (b + 3) & ~index_t(3));
     scalar(b, head);
     i = head;
     const index_t nc = (e - i) / 4;
     const std::uint64_t c0 = std::uint64_t(i) / 4;
-    const index_t done = isa == Isa::Avx512
-                             ? dropout_blocks_avx512(x + i, y + i, c0, nc, dp.keys.rk, dp.t, dp.scale)
-                             : dropout_blocks_avx2(x + i, y + i, c0, nc, dp.keys.rk, dp.t, dp.scale);
-    i += 4 * done;
+    i += 4 * vec(x + i, y + i, c0, nc, dp.keys.rk, dp.t, dp.scale);
   }
-#else
-  (void)isa;
-#endif
   scalar(i, e);
 }
 

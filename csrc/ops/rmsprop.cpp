@@ -4,6 +4,7 @@
 // Elementwise on contiguous thread ranges: bitwise the same at any thread count.
 #include <cmath>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "ops/optim_scalar.h"
 #include "ops/rmsprop_vec.h"
 
@@ -18,12 +19,9 @@ constexpr auto kScalarTable = rmsprop_detail::table<Scalar1>();
 // Elements [b, e) on the ISA path: the vector entry point, then the scalar rest.
 void rmsprop_range(int variant, Isa isa, float* p, const float* g, float* v, float* buf,
                    float* ga, index_t b, index_t e, const RmspropScalars& k) {
-#ifdef FASTMLP_X86
-  if (isa == Isa::Avx512) b = rmsprop_range_avx512(variant, p, g, v, buf, ga, b, e, k);
-  else if (isa == Isa::Avx2) b = rmsprop_range_avx2(variant, p, g, v, buf, ga, b, e, k);
-#else
-  (void)isa;
-#endif
+  using Range = decltype(&rmsprop_range_avx2);
+  if (const Range vec = FASTMLP_BY_ISA(isa, Range(nullptr), rmsprop_range_avx2, rmsprop_range_avx512))
+    b = vec(variant, p, g, v, buf, ga, b, e, k);
   if (b < e) kScalarTable[variant](p, g, v, buf, ga, b, e, k);
 }
 

@@ -20,6 +20,9 @@ struct V256 {
   static i seti(int v) { return _mm256_set1_epi32(v); }
   static f load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, f v) { _mm256_storeu_ps(p, v); }
+  // A non-temporal store (p 32-byte aligned) and the fence that orders such stores.
+  static void stream(float* p, f v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static f load_n(const float* p, int n) {
     alignas(32) float buf[8] = {};
     for (int k = 0; k < n; ++k) buf[k] = p[k];

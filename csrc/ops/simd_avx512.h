@@ -18,6 +18,9 @@ struct V512 {
   static i seti(int v) { return _mm512_set1_epi32(v); }
   static f load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, f v) { _mm512_storeu_ps(p, v); }
+  // A non-temporal store (p 64-byte aligned) and the fence that orders such stores.
+  static void stream(float* p, f v) { _mm512_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static m first(int n) { return (__mmask16)((1u << n) - 1u); }
   static f load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_n(float* p, f v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }

@@ -124,7 +124,7 @@ def relu_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
     """y = max(x, 0), any shape; out may be x (in place)."""
 
 def relu_backward(dout: _Array, y: _Array, dx: Optional[np.ndarray] = None) -> np.ndarray:
-    """dx = dout * (y > 0), y = relu_forward(x); dx may be dout or y."""
+    """dx = y <= 0 ? 0 : dout (a select, as torch's threshold_backward), y = relu_forward(x); dx may be dout or y."""
 
 def identity_forward(x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
     """y = x."""

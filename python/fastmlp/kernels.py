@@ -121,7 +121,9 @@ def relu_forward(x, out=None) -> np.ndarray:
 
 
 def relu_backward(dout, y, dx=None) -> np.ndarray:
-    """``dx = dout * (y > 0)``; ``y`` is relu_forward's result (an input here).
+    """``dx = 0 where y <= 0, else dout``; ``y`` is relu_forward's result (an input here).
+    A select, as PyTorch's ``threshold_backward``: an inf/NaN ``dout`` gives 0 where
+    ``y <= 0`` (not ``inf * 0``), and a NaN ``y`` passes ``dout``.
 
     ``dout`` and ``y`` have the same shape (any). ``dx``: a float32
     C-contiguous array of that shape to write into (may be ``dout`` itself),

@@ -206,13 +206,15 @@ def relu_forward(x) -> np.ndarray:
 
 
 def relu_backward(dout, y) -> np.ndarray:
-    """``dx = dout * (y > 0)``; ``y`` is relu_forward's result, same shape as ``dout``."""
+    """``dx = 0 where y <= 0, else dout`` (a select, as PyTorch's ``threshold_backward``: an
+    inf/NaN ``dout`` gives 0 where ``y <= 0``, a NaN ``y`` passes ``dout``); ``y`` is
+    relu_forward's result, same shape as ``dout``."""
     dout, y = _f64(dout), _f64(y)
     if dout.shape != y.shape:
         raise ValueError(
             f"relu_backward: y (relu_forward's out) must have the shape of dout {dout.shape}, got {y.shape}"
         )
-    return dout * (y > 0)
+    return np.where(y <= 0, 0.0, dout)
 
 
 def bias_grad(dout) -> np.ndarray:

@@ -44,9 +44,14 @@ _CHUNK_SECONDS = 0.1
 _FIRST_CHUNK_FRACTION = 1 / 20
 
 _EXIT_INTERRUPTED = 130
-# --threads' parser bound (a typo such as 100000 is an error, not an attempt); the core's
-# set_num_threads has its own, checked again when it is applied
-_MAX_THREADS = 1024
+
+def _threads_type():
+    """``--threads``' parser type: an integer in [1, fastmlp._core.max_threads()], the bound
+    set_num_threads itself enforces (one bound, in the core; a typo such as 100000 is a
+    usage error before anything runs)."""
+    from fastmlp import _core
+
+    return _int_type(1, _core.max_threads())
 
 
 class UserError(Exception):
@@ -201,7 +206,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    metavar="MAX",
                    help="clip the gradients' total 2-norm to MAX before every step "
                         "(nn.utils.clip_grad_norm_; default: no clipping)")
-    p.add_argument("--threads", type=_int_type(1, _MAX_THREADS), metavar="N",
+    p.add_argument("--threads", type=_threads_type(), metavar="N",
                    help="OpenMP threads (default: fastmlp's default, i.e. OMP_NUM_THREADS or "
                         "all cores)")
     p.add_argument("--normalize", choices=("standard", "unit"), default="standard",

@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from ..cli import _MAX_THREADS, _float_type, _int_type
+from ..cli import _float_type, _int_type, _threads_type
 from .harness import PEERS, SUITES, _all_cores
 from .report import compare, format_report, plot
 from .suites import run_benchmarks
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="a reduced set (4 GEMM shapes, batch 64 layers, a 2048-sample epoch,"
                              " inference at batch 1 and 64, sklearn fits of 2-5 iterations), fewer"
                              " runs: about a minute")
-    parser.add_argument("--threads", type=_int_type(1, _MAX_THREADS), default=None, metavar="N",
+    parser.add_argument("--threads", type=_threads_type(), default=None, metavar="N",
                         help=f"threads for every side (default: all cores, {_all_cores()} here)")
     parser.add_argument("--reps", type=_int_type(1, 10**6), default=None, metavar="N",
                         help="timed runs per figure (default: 11, train and sklearn 5; --quick 5, "
