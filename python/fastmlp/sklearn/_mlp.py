@@ -9,8 +9,13 @@ installed scikit-learn (>= 1.6), and replace only the numerical work:
   (the same ``shuffle``/``train_test_split`` calls on the same ``random_state``, so
   the same sample order and validation split), but the minibatch loop runs in
   fastmlp's fused epoch (:func:`fastmlp.train.train_epoch`'s C++ path, GIL
-  released): one call for the full batches and one for the short last batch
-  (its L2 weight decay ``alpha / batch`` differs), per epoch.
+  released): one pass for the full batches and one for the short last batch
+  (its L2 weight decay ``alpha / batch`` differs), per epoch. The epochs
+  themselves run many per C++ call (``_Fused.epochs``: scikit-learn's loss
+  bookkeeping, stopping rule and learning-rate rules in csrc/train/sk_fit.cpp,
+  bitwise the per-epoch loop's; the orders are drawn in Python beforehand);
+  ``verbose`` and ``early_stopping`` keep one Python iteration per epoch (its
+  prints, the validation score).
 - ``solver="lbfgs"``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with
   scikit-learn's options; loss and gradient over all rows from
   :func:`_loss_and_grad` (one call).
@@ -102,10 +107,11 @@ def _num_threads(n):
         set_num_threads(old)
 
 
-# The stochastic solvers' epochs run in chunks of C++ calls of at most this many row
-# indices (but one epoch at least); _PER_EPOCH = True: one epoch per Python iteration,
-# as with verbose or early_stopping (tests compare the two paths' bits).
+# The stochastic solvers' epochs run in C++ calls of at most _PERM_CHUNK row indices
+# and _MAX_CHUNK_EPOCHS epochs (but one epoch at least); _PER_EPOCH = True: one epoch
+# per Python iteration, as with verbose or early_stopping (tests compare the bits).
 _PERM_CHUNK = 1 << 20
+_MAX_CHUNK_EPOCHS = 1000
 _PER_EPOCH = False
 
 
@@ -441,7 +447,7 @@ class _FastMLPMixin:
         # random state, which ends where that path leaves it), losses and stopping.
         n = X.shape[0]
         max_epochs = 1 if incremental else self.max_iter
-        chunk = max(1, _PERM_CHUNK // n)
+        chunk = max(1, min(_PERM_CHUNK // n, _MAX_CHUNK_EPOCHS))
         rs = self._random_state
         while self.n_iter_ < max_epochs:
             n_epochs = min(max_epochs - self.n_iter_, chunk)
