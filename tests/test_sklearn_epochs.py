@@ -139,7 +139,8 @@ def test_shuffled_is_sklearns_shuffle(n):
 
 def test_ctrl_c_stops_the_many_epoch_fit():
     """SIGINT during a long fit: scikit-learn's "Training interrupted by user." warning
-    soon after, with n_iter_ complete epochs in loss_curve_ and usable weights."""
+    soon after, with n_iter_ complete epochs in loss_curve_ (none when the signal comes
+    inside the first, on a loaded machine) and usable weights."""
     from test_threads import run_py
     r = run_py("""
         import os, signal, threading, time, warnings, numpy as np
@@ -159,7 +160,7 @@ def test_ctrl_c_stops_the_many_epoch_fit():
         lag = time.monotonic() - fired[0]
         msgs = [str(x.message) for x in w]
         print(int("Training interrupted by user." in msgs), int(lag < 5.0),
-              int(0 < est.n_iter_ < 100000), int(len(est.loss_curve_) == est.n_iter_),
+              int(0 <= est.n_iter_ < 100000), int(len(est.loss_curve_) == est.n_iter_),
               int(est.t_ == est.n_iter_ * 4000), int(est.predict(X).shape == (4000,)), round(lag, 3))
         """, timeout=300)
     assert r.returncode == 0, r.stderr
