@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 #include "bindings/bindings_train.h"
+#include "bindings/bindings_sk_fit.h"  // issue 11
 #include "bindings/bindings_util.h"
 #include "train/train.h"
 
@@ -88,7 +89,17 @@ weight_sq_sums=True (scikit-learn's L2 loss term, issue 11): also returns sq, fl
   (steps,): sq[s] = the sum over layers of sum(W_l**2) (kernels.sum_squares of each
   weight, added in layer order) with the weights step s's forward pass reads.
 Adam and AdamW params may also have eps_bias_corrected (default False): True
-  makes step t's eps eps / (1 - beta2**t) ** 0.5, scikit-learn's Adam.)doc";
+  makes step t's eps eps / (1 - beta2**t) ** 0.5, scikit-learn's Adam.
+sk_fit: None, or a dict (issue 11, fastmlp.sklearn's fit): scikit-learn's
+  _fit_stochastic epoch loop, many epochs in one call (train/sk_fit.h). perm
+  holds one order of sk_fit['n'] rows per epoch (epochs = len(perm) / n);
+  batch_size <= n; optimizer 'sgd' or 'adam'; no dropouts, clip_grad_norm, comm,
+  weight_sq_sums or drop_last. Keys read: n, alpha, c, v, schedule ('constant' |
+  'invscaling' | 'adaptive'), learning_rate_init, learning_rate, power_t, tol,
+  n_iter_no_change, best_loss, no_improvement_count, t; written back: epochs,
+  converged, interrupted, losses (float64 (epochs,)), learning_rate, best_loss,
+  no_improvement_count, t (also when a signal's exception ends the loop; its
+  fastmlp_steps counts the steps of every epoch run). Returns (nan, steps).)doc";
 
 std::string at(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
 
@@ -366,7 +377,8 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                               const std::string& reduction, py::handle class_weight_obj,
                               long long ignore_index, double label_smoothing,
                               py::handle normalize, py::handle dropouts, double delta, double beta, py::handle pos_weight_obj,
-                              bool log_softmax, py::handle clip_obj, bool want_sq, py::handle comm_obj) {
+                              bool log_softmax, py::handle clip_obj, bool want_sq, py::handle comm_obj,
+                              py::handle sk_obj) {
   const size_t L = layer_count(weights, biases, activations);
   if (batch_size < 1) value_error("batch_size: expected an int >= 1, got " + std::to_string(batch_size));
 
@@ -569,6 +581,15 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                     "parameters outside the optimizer accumulate across steps)");
   }
 
+  // sk_fit (issue 11): scikit-learn's epoch loop (bindings_sk_fit.cpp)
+  const bool sk = !sk_obj.is_none();
+  SkFit sk_fit;
+  if (sk) {
+    if (!dropouts.is_none() || !clip_obj.is_none() || !comm_obj.is_none() || want_sq || drop_last)
+      value_error("sk_fit: not with dropouts, clip_grad_norm, comm, weight_sq_sums or drop_last");
+    sk_fit = parse_sk_fit(sk_obj, n_perm, batch_size, kind);
+  }
+
   // Nothing we write may share memory with anything else we read or write.
   for (size_t i = 0; i < writable.size(); ++i) {
     for (size_t j = i + 1; j < writable.size(); ++j)
@@ -632,9 +653,17 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
   // weight_sq_sums (issue 11): one entry per step, allocated here.
   const index_t n_sq = !want_sq ? 0 : drop_last ? n_perm / B : (n_perm + B - 1) / B;
   py::array_t<double> sq(want_sq ? n_sq : 0);
+  py::array_t<double> sk_losses(sk ? sk_fit.n_epochs : 0);
+  SkFitResult sk_result;
   {
     py::gil_scoped_release nogil;
     try {
+      if (sk) {  // issue 11
+        sk_result = sk_fit_epochs(layers.data(), int(L), input, F, y_class, y_value, perm.data(), B, loss,
+                                  &sk_fit, sk_losses.mutable_data(), stop);
+        steps = sk_result.steps;
+        loss_sum = std::numeric_limits<double>::quiet_NaN();
+      } else
       loss_sum = train_epoch(layers.data(), int(L), input, F, y_class, y_value, perm.data(), n_perm, B,
                              drop_last, loss, &steps, clip, distributed ? &dist : nullptr,
                              want_sq ? sq.mutable_data() : nullptr, stop);
@@ -647,6 +676,7 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
                  std::to_string(std::min<index_t>(B, std::max<index_t>(n_perm, 1))) + " rows (" +
                  std::to_string(size_t(B) * size_t(row_floats) * sizeof(float)) + " bytes or so)");
   if (distributed) comm_obj.cast<py::dict>()["seconds"] = dist.seconds;
+  if (sk) store_sk_fit(sk_obj, sk_fit, sk_result, sk_losses);
   if (pending) {
     if (PyObject_SetAttrString(pending->value().ptr(), "fastmlp_steps", py::int_(steps).ptr()) != 0 ||
         PyObject_SetAttrString(pending->value().ptr(), "fastmlp_loss_sum", py::float_(loss_sum).ptr()) != 0)
@@ -669,5 +699,6 @@ void bind_train(py::module_& m) {
         // losses (issue 10)
         py::arg("delta") = 1.0, py::arg("beta") = 1.0, py::arg("pos_weight") = py::none(),
         py::arg("log_softmax") = false, py::arg("clip_grad_norm") = py::none(),
-        py::arg("weight_sq_sums") = false, py::arg("comm") = py::none(), kTrainDoc);
+        py::arg("weight_sq_sums") = false, py::arg("comm") = py::none(),
+        py::arg("sk_fit") = py::none(), kTrainDoc);
 }

@@ -293,9 +293,11 @@ def train_epoch(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndar
                 log_softmax: bool = False,
                 clip_grad_norm: Optional[float] = None,
                 weight_sq_sums: bool = False,
-                comm: Optional[dict] = None) -> tuple:
+                comm: Optional[dict] = None,
+                sk_fit: Optional[dict] = None) -> tuple:
     """One fused training epoch in place -> (sum of step losses, steps), and with
-    weight_sq_sums=True also each step's sum of the weights' squares (float64 (steps,))."""
+    weight_sq_sums=True also each step's sum of the weights' squares (float64 (steps,));
+    with sk_fit (issue 11) scikit-learn's epoch loop over many epochs, results in the dict."""
 
 # -- the matrix-vector path and the one-call forward (issue 12) --
 def gemv_forward(x: _Array, weight: _Array, bias: Optional[_Array] = None,

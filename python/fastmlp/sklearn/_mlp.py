@@ -9,8 +9,13 @@ installed scikit-learn (>= 1.6), and replace only the numerical work:
   (the same ``shuffle``/``train_test_split`` calls on the same ``random_state``, so
   the same sample order and validation split), but the minibatch loop runs in
   fastmlp's fused epoch (:func:`fastmlp.train.train_epoch`'s C++ path, GIL
-  released): one call for the full batches and one for the short last batch
-  (its L2 weight decay ``alpha / batch`` differs), per epoch.
+  released): one pass for the full batches and one for the short last batch
+  (its L2 weight decay ``alpha / batch`` differs), per epoch. The epochs
+  themselves run many per C++ call (``_Fused.epochs``: scikit-learn's loss
+  bookkeeping, stopping rule and learning-rate rules in csrc/train/sk_fit.cpp,
+  bitwise the per-epoch loop's; the orders are drawn in Python beforehand);
+  ``verbose`` and ``early_stopping`` keep one Python iteration per epoch (its
+  prints, the validation score).
 - ``solver="lbfgs"``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with
   scikit-learn's options; loss and gradient over all rows from
   :func:`_loss_and_grad` (one call).
@@ -100,6 +105,22 @@ def _num_threads(n):
         yield
     finally:
         set_num_threads(old)
+
+
+# The stochastic solvers' epochs run in C++ calls of at most _PERM_CHUNK row indices
+# and _MAX_CHUNK_EPOCHS epochs (but one epoch at least); _PER_EPOCH = True: one epoch
+# per Python iteration, as with verbose or early_stopping (tests compare the bits).
+_PERM_CHUNK = 1 << 20
+_MAX_CHUNK_EPOCHS = 1000
+_PER_EPOCH = False
+
+
+def _shuffled(sample_idx, rs):
+    """``sklearn.utils.shuffle(sample_idx, random_state=rs)`` without its input checks:
+    ``resample``'s ``rs.shuffle(arange(n))`` draws, then the same indexing."""
+    order = np.arange(len(sample_idx))
+    rs.shuffle(order)
+    return sample_idx[order]
 
 
 class _SkAdam(optim.Adam):
@@ -222,6 +243,42 @@ class _Fused:
             acc += self.v * mean * steps * bs + 0.5 * self.alpha * float(np.sum(sq))
         return acc
 
+    def epochs(self, X, y, perms, n, batch_size, est):
+        """Up to ``len(perms) // n`` epochs of scikit-learn's loop (the orders ``perms``
+        holds, ``n`` indices each) in one C++ call (``_core.train_epoch``'s ``sk_fit``):
+        the batches of :meth:`epoch`, then scikit-learn's bookkeeping and stopping rule
+        (best_loss_, the no-improvement count, t_, sgd's invscaling/adaptive lr), bitwise
+        the per-epoch path's. ``est``'s attributes are updated for the epochs run, also
+        when a signal's exception (Ctrl-C) ends the call; returns whether the stopping
+        rule ended the fit."""
+        d = {"n": n, "alpha": self.alpha, "c": self.c, "v": self.v,
+             "schedule": self.lr_schedule, "learning_rate_init": self.learning_rate_init,
+             "learning_rate": self.learning_rate, "power_t": self.power_t,
+             "tol": float(est.tol), "n_iter_no_change": int(est.n_iter_no_change),
+             "best_loss": float(est.best_loss_),
+             "no_improvement_count": int(est._no_improvement_count), "t": int(est.t_)}
+        plan = make_plan(self.model, self.criterion, self.optimizer, X)
+        self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / batch_size
+        try:
+            _fused(plan, X, y, perms, batch_size, False, self.optimizer, sk_fit=d)
+        finally:
+            if "epochs" in d:
+                losses = d["losses"].tolist()
+                est.loss_curve_.extend(losses)
+                if losses:
+                    est.loss_ = losses[-1]
+                est.n_iter_ += d["epochs"]
+                est.t_, est.best_loss_ = d["t"], d["best_loss"]
+                est._no_improvement_count = d["no_improvement_count"]
+                last = n % batch_size or batch_size  # the per-epoch path's last batch
+                self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / last
+                # the C++ loop already rescaled the momentum buffers
+                self.learning_rate = d["learning_rate"]
+                if self.solver == "sgd":
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = self.learning_rate / self.c
+        return d["converged"]
+
     # -- scikit-learn's optimizer rules (sklearn.neural_network._stochastic_optimizers)
     def _set_lr(self, lr):
         """SGD's learning rate becomes ``lr``; momentum buffers b = -c v / lr keep v."""
@@ -337,7 +394,13 @@ class _FastMLPMixin:
 
         try:
             self.n_iter_ = 0
-            for it in range(self.max_iter):
+            # many epochs per C++ call, unless an epoch needs Python (verbose's prints,
+            # early stopping's validation score); then the loop below, one per epoch
+            per_epoch = bool(self.verbose or early_stopping or _PER_EPOCH)
+            if not per_epoch:
+                self._fit_fused_epochs(fused, X_train, y_train, sample_idx, batch_size,
+                                       incremental)
+            for it in range(self.max_iter if per_epoch else 0):
                 if self.shuffle:
                     sample_idx = _sk_shuffle(sample_idx, random_state=self._random_state)
                 accumulated_loss = fused.epoch(X_train, y_train,
@@ -377,6 +440,41 @@ class _FastMLPMixin:
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
+
+    def _fit_fused_epochs(self, fused, X, y, sample_idx, batch_size, incremental):
+        # _fit_fused's epoch loop as chunks of epochs, each chunk one C++ call
+        # (_Fused.epochs): the per-epoch path's orders (the same shuffles of the same
+        # random state, which ends where that path leaves it), losses and stopping.
+        n = X.shape[0]
+        max_epochs = 1 if incremental else self.max_iter
+        chunk = max(1, min(_PERM_CHUNK // n, _MAX_CHUNK_EPOCHS))
+        rs = self._random_state
+        while self.n_iter_ < max_epochs:
+            n_epochs = min(max_epochs - self.n_iter_, chunk)
+            start_idx, done = sample_idx, self.n_iter_
+            state = rs.get_state() if self.shuffle else None
+            orders = []
+            for _ in range(n_epochs):
+                if self.shuffle:
+                    sample_idx = _shuffled(sample_idx, rs)
+                orders.append(sample_idx)
+            perms = np.concatenate(orders).astype(np.int64, copy=False)
+            try:
+                converged = fused.epochs(X, y, perms, n, batch_size, self)
+            finally:
+                ran = self.n_iter_ - done
+                if self.shuffle and ran < n_epochs:  # the generator as after `ran` shuffles
+                    rs.set_state(state)
+                    sample_idx = start_idx
+                    for _ in range(ran):
+                        sample_idx = _shuffled(sample_idx, rs)
+            if converged:
+                return
+        if not incremental and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) "
+                "reached and the optimization hasn't converged yet." % self.max_iter,
+                ConvergenceWarning)
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
                    intercept_grads, layer_units):

@@ -91,9 +91,10 @@ def _normalize_spec(normalize):
 
 
 def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=None, *,
-           weight_sq=False, comm=None):
+           weight_sq=False, comm=None, sk_fit=None):
     """Run the plan's fused epoch; returns the mean step loss, and with ``weight_sq``
-    (issue 11) also the per-step sums of the weights' squares (see _core.train_epoch)."""
+    (issue 11) also the per-step sums of the weights' squares (see _core.train_epoch).
+    ``sk_fit`` (issue 11): scikit-learn's epoch loop, its results in that dict."""
     X2 = X.reshape(len(X), -1) if X.ndim != 2 else X
     if X2.shape[1] != plan.in_features:
         raise ValueError(
@@ -118,7 +119,7 @@ def _fused(plan, X, y, perm, batch_size, drop_last, optimizer, norm=None, clip=N
                                                  X2, y, perm, batch_size, drop_last, opt,
                                                  loss=loss, normalize=norm, dropouts=dropouts,
                                                  clip_grad_norm=clip, weight_sq_sums=weight_sq,
-                                                 comm=comm,
+                                                 comm=comm, sk_fit=sk_fit,
                                                  **kw)
     except BaseException as e:
         undraw()
