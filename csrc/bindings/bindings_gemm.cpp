@@ -60,6 +60,7 @@ py::dict plan_dict(const GemmPlan& p) {
   d["pack_a"] = p.strategy.pack_a;
   d["pack_b_align"] = p.strategy.pack_b_align;
   d["direct_max_flops"] = p.strategy.direct_max_flops;
+  d["dot_path"] = p.dot_nt != nullptr;  // skinny: narrow-N products as dot products (sgemm.cpp)
   d["mc"] = p.blocking.MC;
   d["kc"] = p.blocking.KC;
   d["nc"] = p.blocking.NC;

@@ -1,6 +1,7 @@
 // The per-CPU GEMM plan (gemm_plan.h): the class table, the blocking model,
 // the environment overrides.
 #include "gemm/gemm_plan.h"
+#include "gemm/gemm_small.h"
 
 #include <algorithm>
 #include <atomic>
@@ -242,6 +243,13 @@ void fill_plans(Plans* p, const GemmBlocking* forced) {
       g.blocking = forced ? fit_blocking(*forced, *s.kernel) : gemm_blocking_model(cpu.caches, s);
       g.blocking_overridden = forced != nullptr;
       g.l1_resident_bytes = index_t(l1.size / 2);
+      // skinny: the dot path on the AVX-512 path of every class whose cell runs an
+      // AVX-512 micro-kernel (not the portable cell of the generic class).
+#ifdef FASTMLP_X86
+      g.dot_nt = i == int(Isa::Avx512) && s.kernel != &kGemmGeneric ? sgemm_dot_nt_avx512 : nullptr;
+#else
+      g.dot_nt = nullptr;
+#endif
     }
 }
 

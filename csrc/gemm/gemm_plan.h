@@ -77,6 +77,11 @@ struct GemmPlan {
   // A KC x NR micro-panel of B at most this many bytes stays in L1 on the
   // direct path (half of L1d).
   index_t l1_resident_bytes;
+  // skinny: the narrow-N dot path's kernel (gemm/gemm_small.h) on this ISA
+  // path, or nullptr (the path is off).
+  void (*dot_nt)(index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+                 const float* Bt, index_t ldbt, float beta, float* C, index_t ldc, const float* bias,
+                 Activation act);
 };
 
 // The table cell (class, isa).

@@ -20,6 +20,10 @@
 //   for strip: for pc: pack its B block; for ir in M: for jr in strip: ukernel
 // with no barrier at all (the "strips" path).
 //
+// A narrow N (e.g. 10 logits) with op(A) not transposed and K deep enough runs
+// instead as dot products along K on the AVX-512 path (the "dot path",
+// gemm/gemm_small.h; when: use_dot_path).
+//
 // Threads split only M and N (tiles, packing panels): every element of C is
 // computed by the same sequence of FMAs whatever the thread count, so results
 // are bitwise identical at 1 and N threads. K is never split.
@@ -32,6 +36,7 @@
 #include <numeric>
 #include "common.h"
 #include "gemm/gemm_plan.h"
+#include "gemm/gemm_small.h"
 
 namespace fastmlp {
 
@@ -213,6 +218,34 @@ index_t even_kc(index_t K, index_t kc_max) {
   return kc;
 }
 
+// ------------------------------------------------ skinny: the dot path ----
+// Whether C = op(A) @ op(B) with a narrow N (e.g. N = 10 logits) runs as dot
+// products along K (gemm/gemm_small.h) on this plan: op(A) not transposed (its
+// rows K-contiguous), N <= kDotMaxN, and K deep enough that the lanes the
+// micro-kernels leave empty (they fill N of 16 lanes per k) cost more than the
+// dot path's cross-lane sums. The cost model, per row of C and in vector
+// operations: the micro-kernel K * ceil(N / 16); the dot path, per computed
+// column (N rounded up to its tile width), K / 16 FMAs plus about 6 for the
+// tile's tree, epilogue and setup, with 10% margin (fitted on Zen 4:
+// bench/results/README.md#gemm-dot-path). What the M rows save must also pay
+// for copying a non-transposed B (about 2 operations per element of B).
+// The decision depends on M, N, K and trans_a only, never on trans_b or the
+// thread count, so x @ W.T and x @ WT (the Python layer's forward and the
+// fused epoch's) take the same path and give the same bits.
+index_t dot_tile_cols(index_t N) {  // columns the kernel computes (gemm_small_avx512.cpp's tiles)
+  if (N <= 2) return N;
+  if (N == 3 || N == 5 || N == 6 || N == 9) return (N + 2) / 3 * 3;
+  return (N + 3) / 4 * 4;
+}
+
+bool use_dot_path(const GemmPlan& plan, bool trans_a, index_t M, index_t N, index_t K) {
+  if (!plan.dot_nt || trans_a || N > kDotMaxN || K < 32) return false;
+  const double micro = double(K) * double((N + 15) / 16);
+  const double dot = double(dot_tile_cols(N)) * (double((K + 15) / 16) + 6.0);
+  const double saved_per_row = micro - 1.1 * dot;
+  return saved_per_row > 0.0 && double(M) * saved_per_row > 2.0 * double(N) * double(K);
+}
+
 }  // namespace
 
 // The direct path (below the plan's direct_max_flops multiply-adds): no
@@ -245,6 +278,40 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   // op(A)[i,p] = A[i*rs_a + p*cs_a]
   const index_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
   const index_t n_panels = (N + NR - 1) / NR;
+
+  if (use_dot_path(plan, trans_a, M, N, K)) {
+    // --------------------------------------------------------- dot path ----
+    // B^T rows K-contiguous: B itself when transposed, else a copy (N x K,
+    // at most kDotMaxN rows). Threads split M; each element is computed by
+    // one thread with the same operations whatever the split.
+    const float* Bt = B;
+    index_t ldbt = ldb;
+    if (!trans_b) {
+      // In 16-deep steps: each destination row gets whole lines (its N rows
+      // lie K floats apart, often in one L1 set), the 16 source rows stay in L1.
+      float* const t = tls_pack_b.reserve(size_t(N * K));
+      for (index_t p0 = 0; p0 < K; p0 += 16) {
+        const index_t ps = std::min<index_t>(16, K - p0);
+        for (index_t j = 0; j < N; ++j) {
+          const float* src = B + p0 * ldb + j;
+          float* dst = t + j * K + p0;
+          for (index_t q = 0; q < ps; ++q) dst[q] = src[q * ldb];
+        }
+      }
+      Bt = t;
+      ldbt = K;
+    }
+    parallel_or_inline(nthreads, [&](int tid, int nth) {
+      index_t i0, i1;
+      split_range(M, tid, nth, 8, &i0, &i1);
+      if (i0 >= i1) return;
+      plan.dot_nt(i1 - i0, N, K, alpha, A + i0 * lda, lda, Bt, ldbt, beta, C + i0 * ldc, ldc, bias,
+                  ukernel_act);
+      if (vec_act)
+        for (index_t i = i0; i < i1; ++i) kern.act_forward(act, C + i * ldc, C + i * ldc, N);
+    });
+    return;
+  }
 
   if (flops <= strat.direct_max_flops && (!trans_b || n_panels * NR * K <= strat.direct_max_pack_b)) {
     // ------------------------------------------------------ direct path ----

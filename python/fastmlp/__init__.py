@@ -119,7 +119,8 @@ def gemm_config() -> dict:
     microarchitecture class whose strategy runs (``detected_cpu_class``, or
     ``FASTMLP_CPU_CLASS``); for the active ISA path (``isa``): ``micro_kernel``, its
     ``mr`` x ``nr`` tile and ``prefetch_b_k``, ``operands_from`` (the cache the
-    blocking model keeps the micro-panels in), ``pack_a``, ``direct_max_flops``, and
+    blocking model keeps the micro-panels in), ``pack_a``, ``direct_max_flops``,
+    ``dot_path`` (whether a narrow N, e.g. 10 logits, runs as dot products along K), and
     the blocking ``mc``, ``kc``, ``nc`` (``blocking_overridden``: from
     ``FASTMLP_GEMM_BLOCKING=MC,KC,NC``, MC and NC rounded up to multiples of mr, nr).
     """
