@@ -2,6 +2,7 @@
 // (out, in) layout (no packing), and the generic path's body. The per-ISA
 // bodies are ops/gemv_avx2.cpp and ops/gemv_avx512.cpp; ops/gemv_isa.h states
 // the arithmetic they all share.
+#include <unistd.h>
 #include "common.h"
 #include "kernels.h"
 #include "ops/gemv_isa.h"
@@ -46,13 +47,29 @@ const IsaGemv& isa_gemv() {
 
 // Outputs per thread chunk: a multiple of every path's output tile.
 constexpr index_t kOutputAlign = 8;
-// Below this many multiply-adds one thread does it all. A quarter of the
-// GEMM's threshold (a parallel region's fork and join cost about as much as
-// that GEMM work; bench/results/README.md#threading-overhead): at a row or
-// two each multiply-add here reads 4 new bytes of W, so gemv runs at the
-// cache's bandwidth, a fraction of the FMA rate the GEMM's threshold assumes,
-// and split over outputs each core then streams only its share of W.
-constexpr double kParallelMinMacs = 64.0 * 1024;
+// Threads for one gemv: decided from the bytes of W it reads and the cache
+// that holds them between calls. A W no larger than half of one core's L2
+// (the other half left for x, y, the next layer and the caller) stays there
+// from call to call, and one core streams it at the L2's rate in about the
+// time a parallel region's fork and join take, so one thread reads it all;
+// a larger W is read from L3 or memory, or fits the cores' L2s only once it is
+// split, and the split over outputs lets each core stream only its share.
+// The L2 size is the OS's (sysconf, from CPUID), read once.
+size_t l2_bytes_per_core() {
+  static const size_t bytes = [] {
+    long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return v > 0 ? size_t(v) : size_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
+  }();
+  return bytes;
+}
+
+bool gemv_parallel(index_t M, index_t K, index_t N) {
+  (void)M;  // a few rows: the bytes of W dominate, x and y are K and N per row
+  return double(N) * double(K) * sizeof(float) > 0.5 * double(l2_bytes_per_core());
+}
 
 // Passes over W's size that the packed GEMM makes for op(B) = W^T (W stored
 // (N, K), trans_b): it reads W, writes its packed copy, and reads that copy.
@@ -77,7 +94,7 @@ void gemv_forward(const float* x, index_t M, index_t K, const float* W, index_t 
                   float* y, ActivationSpec act) {
   if (M <= 0 || N <= 0) return;
   const IsaGemv& g = isa_gemv();
-  const bool par = double(M) * double(N) * double(K) >= kParallelMinMacs;
+  const bool par = gemv_parallel(M, K, N);
   parallel_or_inline(threads_if(par), [&](int t, int nt) {
     index_t j0, j1;
     split_range(N, t, nt, kOutputAlign, &j0, &j1);

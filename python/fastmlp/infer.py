@@ -47,11 +47,14 @@ class _Plan:
     """A model's one-call forward, or ``why`` it has none."""
 
     __slots__ = ("why", "mutations", "linears", "params", "arrays", "core", "flatten_first",
-                 "head_dim", "dropout_active", "n_in", "n_out")
+                 "head_dim", "dropout_active", "n_in", "n_out", "pairs", "grad_params",
+                 "fast")
 
     def __init__(self, model):
         self.mutations = _module._MUTATIONS[0]
         self.why = None
+        self.fast = False  # sequential_forward may run it on (N, n_in) rows as they are
+        self.pairs = ()
         try:
             layers, self.flatten_first, head, self.dropout_active = inference_layers(model)
         except Fallback as e:
@@ -60,6 +63,10 @@ class _Plan:
         self.linears = [lin for lin, _ in layers]
         self.params = [(lin.weight, lin.bias) for lin in self.linears]
         self.arrays = [(w.data, None if b is None else b.data) for w, b in self.params]
+        # current()'s check: each parameter's array, as (Tensor, ndarray) pairs (the
+        # parameters themselves are module attributes: replacing one moves _MUTATIONS).
+        self.pairs = tuple((t, t.data) for wb in self.params for t in wb if t is not None)
+        self.grad_params = tuple(p for wb in self.params for p in wb if p is not None)
         for w, b in self.arrays:
             for a in (w, b):
                 if a is not None and not (isinstance(a, np.ndarray) and a.dtype == np.float32
@@ -78,16 +85,16 @@ class _Plan:
             self.why = "the Softmax/LogSoftmax has dim=None (PyTorch's implicit dim, with its warning)"
         self.n_in = self.core.in_features
         self.n_out = self.core.out_features
+        self.fast = self.why is None and not self.dropout_active and \
+            self.head_dim in (None, 1, -1)
 
-    def current(self) -> bool:
-        """Still this model's plan: no module attribute moved, no parameter or array replaced."""
+    def current(self, model) -> bool:
+        """Still this model's plan: no module attribute moved, no Linear, parameter or array
+        replaced (in-place updates of the arrays are read as they are)."""
         if self.mutations != _module._MUTATIONS[0]:
             return False
-        if self.why is not None:
-            return True
-        for lin, (w, b), (wa, ba) in zip(self.linears, self.params, self.arrays):
-            if lin.weight is not w or lin.bias is not b or w.data is not wa or \
-                    (b is not None and b.data is not ba):
+        for t, a in self.pairs:
+            if t.data is not a:
                 return False
         return True
 
@@ -119,6 +126,7 @@ class _Plan:
 def _stale_plan():
     p = _Plan.__new__(_Plan)
     p.mutations = -1
+    p.pairs = ()
     return p
 
 
@@ -130,7 +138,7 @@ def _plan(model) -> _Plan:
     ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
     d = model.__dict__
     p = d.get(_KEY)
-    if p is None or not p.current():
+    if p is None or not p.current(model):
         p = d[_KEY] = _Plan(model)
     return p
 
@@ -151,8 +159,17 @@ def _tensor(y):
 def sequential_forward(model, input):
     """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
     (a gradient would be recorded, a dropout would draw, the model or the input is not one
-    the path takes). Called by ``nn.Sequential.forward``."""
-    if isinstance(input, Tensor):
+    the path takes). Called by ``nn.Sequential.forward``; the common case (a Tensor or a
+    float ndarray of (N, in_features) rows) is a handful of checks and one core call."""
+    p = model.__dict__.get(_KEY)
+    if p is None or p.mutations != _MUTATIONS[0]:
+        p = _plan(model)
+    else:
+        for t, a in p.pairs:
+            if t.data is not a:
+                p = _plan(model)
+                break
+    if type(input) is Tensor or isinstance(input, Tensor):
         if input.requires_grad and _grad_mode.enabled:
             return None
         x = input.data
@@ -160,20 +177,35 @@ def sequential_forward(model, input):
         x = input
     else:
         return None
+    if not p.fast:
+        if p.why is not None or p.dropout_active:
+            return None
+    if _grad_mode.enabled:
+        for t in p.grad_params:
+            if t.requires_grad:
+                return None
+    if p.fast and x.ndim == 2 and x.shape[1] == p.n_in and x.dtype.kind == "f":
+        out = _new_tensor(Tensor)  # _tensor, inlined: one frame less per call
+        out.data = _core.infer_run(p.core, x)
+        out.grad = None
+        out.requires_grad = False
+        out._backward = None
+        out._parents = ()
+        out._saved = ()
+        out._op = None
+        out._version = 0
+        return out
     if x.dtype.kind != "f":
         return None
-    plan = _plan(model)
-    if plan.why is not None or plan.dropout_active:
-        return None
-    if _grad_mode.enabled:
-        for w, b in plan.params:
-            if w.requires_grad or (b is not None and b.requires_grad):
-                return None
-    r = plan.rows(x)
+    r = p.rows(x)
     if r is None:
         return None
-    y = _core.infer_run(plan.core, r[0])
+    y = _core.infer_run(p.core, r[0])
     return _tensor(y if r[1] is None else y.reshape(r[1]))
+
+
+_MUTATIONS = _module._MUTATIONS
+_new_tensor = Tensor.__new__
 
 
 def predict(model, X, out=None) -> np.ndarray:
