@@ -54,18 +54,7 @@ constexpr index_t kOutputAlign = 8;
 // time a parallel region's fork and join take, so one thread reads it all;
 // a larger W is read from L3 or memory, or fits the cores' L2s only once it is
 // split, and the split over outputs lets each core stream only its share.
-// The L2 size is the OS's (sysconf, from CPUID), read once.
-size_t l2_bytes_per_core() {
-  static const size_t bytes = [] {
-    long v = -1;
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return v > 0 ? size_t(v) : size_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
-  }();
-  return bytes;
-}
-
+// The L2 size: l2_bytes_per_core().
 bool gemv_parallel(index_t M, index_t K, index_t N) {
   (void)M;  // a few rows: the bytes of W dominate, x and y are K and N per row
   return double(N) * double(K) * sizeof(float) > 0.5 * double(l2_bytes_per_core());
@@ -76,6 +65,17 @@ bool gemv_parallel(index_t M, index_t K, index_t N) {
 constexpr index_t kGemmWeightPasses = 3;
 
 }  // namespace
+
+index_t l2_bytes_per_core() {
+  static const index_t bytes = [] {
+    long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return v > 0 ? index_t(v) : index_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
+  }();
+  return bytes;
+}
 
 int gemv_row_tile_generic() { return 1; }
 
