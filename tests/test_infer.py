@@ -393,3 +393,13 @@ def test_several_python_threads_calling_one_model_get_the_serial_results(rng):
 
     with ThreadPoolExecutor(4) as ex:
         assert all(ex.map(work, range(4)))
+
+
+def test_a_plan_takes_unpickled_float32_arrays(rng):
+    """An unpickled array has its own float32 dtype object (equal, not identical)."""
+    import pickle
+    w = pickle.loads(pickle.dumps(rng.standard_normal((3, 4)).astype(np.float32)))
+    b = pickle.loads(pickle.dumps(np.zeros(3, np.float32)))
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    got = _core.infer_run(_core.infer_plan([w], [b], [None]), x)
+    assert same_bits(got, kernels.gemv_forward(x, w, b))

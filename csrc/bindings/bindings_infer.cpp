@@ -19,7 +19,7 @@ py::array weight_f32(py::handle h, const std::string& name) {
   if (!py::isinstance<py::array>(h))
     type_error(name + ": expected a numpy.ndarray of float32, got " + type_name(h));
   py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<float>()))
+  if (!a.dtype().equal(py::dtype::of<float>()))  // equal, not is: an unpickled array has its own descr
     type_error(name + ": expected dtype float32, got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style)) value_error(name + ": expected a C-contiguous array");
   return a;

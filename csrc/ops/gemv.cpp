@@ -47,17 +47,16 @@ const IsaGemv& isa_gemv() {
 
 // Outputs per thread chunk: a multiple of every path's output tile.
 constexpr index_t kOutputAlign = 8;
-// Threads for one gemv: decided from the bytes of W it reads and the cache
-// that holds them between calls. A W no larger than half of one core's L2
-// (the other half left for x, y, the next layer and the caller) stays there
-// from call to call, and one core streams it at the L2's rate in about the
-// time a parallel region's fork and join take, so one thread reads it all;
-// a larger W is read from L3 or memory, or fits the cores' L2s only once it is
-// split, and the split over outputs lets each core stream only its share.
+// Threads for one gemv: decided from the bytes of W it reads and the L2 that
+// holds them between calls. Split over outputs, each core streams only its
+// share of W from its own L2 (or from L3 / memory when W does not fit), so a
+// split pays once one core's read of W takes longer than a parallel region's
+// fork and join; a W below an eighth of one core's L2 is read by one core in
+// about that time (bench/results/README.md#lean), so one thread reads it all.
 // The L2 size: l2_bytes_per_core().
 bool gemv_parallel(index_t M, index_t K, index_t N) {
   (void)M;  // a few rows: the bytes of W dominate, x and y are K and N per row
-  return double(N) * double(K) * sizeof(float) > 0.5 * double(l2_bytes_per_core());
+  return double(N) * double(K) * sizeof(float) > 0.125 * double(l2_bytes_per_core());
 }
 
 // Passes over W's size that the packed GEMM makes for op(B) = W^T (W stored
