@@ -143,19 +143,6 @@ def _plan(model) -> _Plan:
     return p
 
 
-def _tensor(y):
-    out = Tensor.__new__(Tensor)
-    out.data = y
-    out.grad = None
-    out.requires_grad = False
-    out._backward = None
-    out._parents = ()
-    out._saved = ()
-    out._op = None
-    out._version = 0
-    return out
-
-
 def sequential_forward(model, input):
     """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
     (a gradient would be recorded, a dropout would draw, the model or the input is not one
@@ -185,23 +172,26 @@ def sequential_forward(model, input):
             if t.requires_grad:
                 return None
     if p.fast and x.ndim == 2 and x.shape[1] == p.n_in and x.dtype.kind == "f":
-        out = _new_tensor(Tensor)  # _tensor, inlined: one frame less per call
-        out.data = _core.infer_run(p.core, x)
-        out.grad = None
-        out.requires_grad = False
-        out._backward = None
-        out._parents = ()
-        out._saved = ()
-        out._op = None
-        out._version = 0
-        return out
-    if x.dtype.kind != "f":
-        return None
-    r = p.rows(x)
-    if r is None:
-        return None
-    y = _core.infer_run(p.core, r[0])
-    return _tensor(y if r[1] is None else y.reshape(r[1]))
+        y = _core.infer_run(p.core, x)
+    else:
+        if x.dtype.kind != "f":
+            return None
+        r = p.rows(x)
+        if r is None:
+            return None
+        y = _core.infer_run(p.core, r[0])
+        if r[1] is not None:
+            y = y.reshape(r[1])
+    out = _new_tensor(Tensor)  # a Tensor without a node, built in place (no helper frame)
+    out.data = y
+    out.grad = None
+    out.requires_grad = False
+    out._backward = None
+    out._parents = ()
+    out._saved = ()
+    out._op = None
+    out._version = 0
+    return out
 
 
 _MUTATIONS = _module._MUTATIONS
