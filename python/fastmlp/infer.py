@@ -22,7 +22,11 @@ most that many runs the matrix-vector kernel, whose summation order is not the G
 so its results may differ from the layer-by-layer forward (and from the same rows in
 a larger batch) in the last bits. Within the matrix-vector regime a row's bits never
 depend on the other rows (gemv_forward's contract; sgemm's does not promise it for
-the larger batches), and in both they never depend on the thread count.
+the larger batches), and in both they never depend on the thread count. A
+C-contiguous float64 input is rounded to float32 a block of rows at a time as the first
+layer reads it (``kernels.h`` infer_forward_f64; no float32 copy of the whole input): up
+to ``_core.gemv_max_rows()`` rows the bits of the float32 input, beyond that each
+block's sgemm (which may differ from one sgemm over all rows in the last bits).
 
 A plan is cached on the model and rebuilt when any module attribute changes
 (children, options, ``training``: ``nn.module._MUTATIONS``) or a parameter or its
