@@ -327,6 +327,19 @@ enum class InferHead : int { None = 0, Softmax = 1, LogSoftmax = 2 };
 // overlap x or any weight or bias. Bits independent of the thread count.
 void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
                    float* y);
+// infer_forward on float64 rows x (M, layers[0].in_features): each row is
+// rounded to float32 (round to nearest, as NumPy's astype) into per-thread
+// scratch, a block of rows at a time (at most four L2s of float32 rows, so the
+// first layer reads a block while it is still in the L3; no float32 copy of all of x), and
+// each block runs infer_forward. Up to gemv_max_rows() rows: the bits of
+// infer_forward on x.astype(float32); more: each block's sgemm, which may
+// differ from one sgemm over all rows in the last bits. Bits independent of the
+// thread count.
+void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
+                       float* y);
+// The L2 cache of one core in bytes (the OS's, from CPUID; 256 KiB if unknown),
+// read once: gemv_forward's thread choice and infer_forward_f64's block size.
+index_t l2_bytes_per_core();
 
 // -------------------------------------------------------------- threads ----
 // One process-wide count (cpu/threads.cpp), not OpenMP's per-thread setting.

@@ -235,8 +235,9 @@ def test_sklearn_suite_plumbing():
         ours = bench.sklearn_suite.sklearn_estimators()
     recs = bench.suite_sklearn(threads=1, quick=True, reps=2, ours=ours)
     cases = [r["case"] for r in recs]
-    assert cases == ["fit fashion-mnist", "predict_proba fashion-mnist", "fit digits",
-                     "predict_proba digits", "fit diabetes", "predict diabetes"], cases
+    assert cases == ["fit fashion-mnist", "predict_proba fashion-mnist",
+                     "predict_proba fashion-mnist float64",  # lean: float64 test rows
+                     "fit digits", "predict_proba digits", "fit diabetes", "predict diabetes"], cases
     for r in recs:
         assert r["suite"] == "sklearn" and r["dataset"] in r["case"]
         for side in ("fastmlp", "sklearn"):

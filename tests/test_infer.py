@@ -305,3 +305,101 @@ def test_a_deep_copy_of_a_model_plans_for_itself(rng):
     twin[0].weight.data *= 2
     assert same_bits(run_model(model, x), y)
     assert same_bits(run_model(twin, x), python_forward(twin, x))
+
+
+# ------------------------------------------- lean (session 4): float64 rows, threads --
+# float64 input: _core.infer_run converts a C-contiguous float64 x a block of rows at a
+# time (kernels.h infer_forward_f64). Block rows on this CPU: 4 L2s of float32 rows.
+def _block_rows(k):
+    import os
+    l2 = os.sysconf("SC_LEVEL2_CACHE_SIZE") if "SC_LEVEL2_CACHE_SIZE" in os.sysconf_names else 0
+    l2 = l2 if l2 > 0 else 256 << 10
+    return max(_core.gemv_max_rows() + 1, 4 * l2 // (4 * k))
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("batch", [0, 1, 2, 3, 7, 31, 257, "two blocks"])
+def test_float64_rows_converted_by_blocks_match_the_reference(rng, isa, threads, arch, batch):
+    """float64 x: each element rounded to float32 as NumPy's astype does, so the float32
+    run's bound (reference_bound, derived in this module's docstring) on x.astype(float32)
+    holds unchanged; up to gemv_max_rows() rows the bits are the float32 run's."""
+    sizes = ARCHS[arch][0]
+    if batch == "two blocks":
+        batch = 2 * _block_rows(sizes[0]) + 5 if sizes[0] >= 700 else _core.gemv_max_rows() + 9
+    model = build(arch, rng)
+    ws, bs, acts, head = layers_of(model)
+    plan = _core.infer_plan(ws, bs, acts, head)
+    x64 = rng.standard_normal((batch, sizes[0]))
+    x32 = x64.astype(np.float32)
+    got = _core.infer_run(plan, x64)
+    assert got.dtype == np.float32 and got.shape == (batch, sizes[-1])
+    if batch <= _core.gemv_max_rows():
+        assert same_bits(got, _core.infer_run(plan, x32))
+    ref, tol = reference_bound(x32, ws, bs, acts, head)
+    err = np.abs(got - ref)
+    assert np.all(err <= tol), f"max err {err.max()} vs tol there {tol.flat[err.argmax()]}"
+    # not C-contiguous float64: converted whole first, then the float32 run's bits
+    xf = np.asfortranarray(x64)
+    assert same_bits(_core.infer_run(plan, xf), _core.infer_run(plan, x32))
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64, 2 * 1337 + 5])
+def test_float64_rows_bitwise_identical_at_1_and_2_threads(rng, isa, batch):
+    model = build("mnist-relu", rng)
+    plan = _core.infer_plan(*layers_of(model))
+    x64 = rng.standard_normal((batch, 784))
+    fastmlp.set_num_threads(1)
+    try:
+        a = _core.infer_run(plan, x64)
+        fastmlp.set_num_threads(2)
+        b = _core.infer_run(plan, x64)
+    finally:
+        fastmlp.set_num_threads(2)
+    assert same_bits(a, b)
+
+
+def test_float64_bad_rows_name_x(rng):
+    model = build("mnist-relu", rng)
+    plan = _core.infer_plan(*layers_of(model))
+    with pytest.raises(ValueError, match="x: expected shape"):
+        _core.infer_run(plan, rng.standard_normal((5, 783)))
+    with pytest.raises(ValueError, match="x: expected a 2-D"):
+        _core.infer_run(plan, rng.standard_normal(784))
+    x = rng.standard_normal((4, 784))
+    with pytest.raises(TypeError, match="out: expected dtype float32"):
+        _core.infer_run(plan, x, np.zeros((4, 10)))
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        _core.infer_run(plan, x, np.frombuffer(x.data, np.float32, 40).reshape(4, 10))
+
+
+def test_several_python_threads_calling_one_model_get_the_serial_results(rng):
+    """Calls from 4 Python threads at once on one model (its cached plan, the per-thread
+    scratch of the core) give each call's serial bits, in the matrix-vector and GEMM
+    regimes and with float64 input."""
+    from concurrent.futures import ThreadPoolExecutor
+    model = build("leaky-elu-softplus", rng)
+    xs = [rng.standard_normal((n, 50)).astype(np.float32) for n in (1, 3, 5, 64, 301)]
+    xs += [rng.standard_normal((n, 50)) for n in (2, 97)]
+    want = [run_model(model, x) for x in xs]
+
+    def work(k):
+        for _ in range(30):
+            for x, w in zip(xs[k % 2::2] + xs, want[k % 2::2] + want):
+                with fastmlp.no_grad():
+                    got = model(x).data
+                if not same_bits(got, w):
+                    return False
+        return True
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(4)))
+
+
+def test_a_plan_takes_unpickled_float32_arrays(rng):
+    """An unpickled array has its own float32 dtype object (equal, not identical)."""
+    import pickle
+    w = pickle.loads(pickle.dumps(rng.standard_normal((3, 4)).astype(np.float32)))
+    b = pickle.loads(pickle.dumps(np.zeros(3, np.float32)))
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    got = _core.infer_run(_core.infer_plan([w], [b], [None]), x)
+    assert same_bits(got, kernels.gemv_forward(x, w, b))

@@ -19,7 +19,7 @@ py::array weight_f32(py::handle h, const std::string& name) {
   if (!py::isinstance<py::array>(h))
     type_error(name + ": expected a numpy.ndarray of float32, got " + type_name(h));
   py::array a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<float>()))
+  if (!a.dtype().equal(py::dtype::of<float>()))  // equal, not is: an unpickled array has its own descr
     type_error(name + ": expected dtype float32, got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style)) value_error(name + ": expected a C-contiguous array");
   return a;
@@ -81,10 +81,24 @@ class InferencePlan {
   index_t out_features() const { return layers_.back().out_features; }
 
   py::array run(py::handle x_obj, py::handle out_obj) const {
-    py::array_t<float> x = input_f32(x_obj, "x", 2);
-    const index_t M = x.shape(0);
-    if (x.shape(1) != in_features())
-      value_error("x: expected shape (N, " + std::to_string(in_features()) + "), got " + shape_str(x));
+    // A C-contiguous float64 x is converted a block of rows at a time
+    // (infer_forward_f64), never copied whole; any other x is made float32 first.
+    // (A default py::array is an empty array, not a null handle: `f64` says which.)
+    bool f64 = false;
+    if (py::isinstance<py::array>(x_obj)) {
+      py::array a = py::reinterpret_borrow<py::array>(x_obj);
+      f64 = a.dtype().equal(py::dtype::of<double>()) && (a.flags() & py::array::c_style) && a.ndim() == 2;
+    }
+    py::array x64;
+    py::array_t<float> x;
+    if (f64)
+      x64 = py::reinterpret_borrow<py::array>(x_obj);
+    else
+      x = input_f32(x_obj, "x", 2);
+    const py::array& xa = f64 ? x64 : static_cast<const py::array&>(x);
+    const index_t M = xa.shape(0);
+    if (xa.shape(1) != in_features())
+      value_error("x: expected shape (N, " + std::to_string(in_features()) + "), got " + shape_str(xa));
     check_size(M, out_features(), "out");
     py::array out;
     float* y;
@@ -95,13 +109,16 @@ class InferencePlan {
       y = output_f32(out_obj, "out", {M, out_features()});
       out = py::reinterpret_borrow<py::array>(out_obj);
       const size_t yb = fbytes(M * out_features());
-      bool bad = overlaps(y, yb, x.data(), fbytes(x.size()));
+      bool bad = overlaps(y, yb, xa.data(), size_t(xa.nbytes()));
       for (const py::array& a : keep_) bad = bad || overlaps(y, yb, a.data(), fbytes(a.size()));
       if (bad) value_error("out: must not share memory with x or any weight or bias");
     }
     {
       py::gil_scoped_release nogil;
-      infer_forward(x.data(), M, layers_.data(), int(layers_.size()), head_, y);
+      if (f64)
+        infer_forward_f64(static_cast<const double*>(x64.data()), M, layers_.data(), int(layers_.size()), head_, y);
+      else
+        infer_forward(x.data(), M, layers_.data(), int(layers_.size()), head_, y);
     }
     return out;
   }

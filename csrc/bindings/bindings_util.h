@@ -98,6 +98,11 @@ py::array_t<T, py::array::c_style | py::array::forcecast> c_array(const py::arra
 // Any array-like of real numbers -> float32 ndarray (no copy when it already is one).
 inline py::array to_f32(py::handle h, const char* name) {
   if (h.is_none()) type_error(std::string(name) + ": expected an array of float32, got None");
+  // infer (issue 12): an ndarray of float32 is taken as it is (no PyArray_FromAny round trip).
+  if (py::isinstance<py::array>(h)) {
+    py::array a = py::reinterpret_borrow<py::array>(h);
+    if (a.dtype().equal(py::dtype::of<float>())) return a;
+  }
   py::array arr = py::array::ensure(h);
   if (!arr) type_error(std::string(name) + ": expected an array-like of numbers, got " +
                        std::string(py::str(py::type::of(h).attr("__name__"))));
@@ -116,6 +121,7 @@ inline py::array_t<float> input_f32(py::handle h, const char* name, int ndim) {
   if (ndim >= 0 && arr.ndim() != ndim)
     value_error(std::string(name) + ": expected a " + std::to_string(ndim) + "-D array, got shape " +
                 shape_str(arr));
+  if (arr.flags() & py::array::c_style) return py::reinterpret_borrow<py::array_t<float>>(arr);  // infer (issue 12)
   return c_array<float>(arr, name);
 }
 

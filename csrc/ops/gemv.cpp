@@ -2,6 +2,7 @@
 // (out, in) layout (no packing), and the generic path's body. The per-ISA
 // bodies are ops/gemv_avx2.cpp and ops/gemv_avx512.cpp; ops/gemv_isa.h states
 // the arithmetic they all share.
+#include <unistd.h>
 #include "common.h"
 #include "kernels.h"
 #include "ops/gemv_isa.h"
@@ -46,19 +47,34 @@ const IsaGemv& isa_gemv() {
 
 // Outputs per thread chunk: a multiple of every path's output tile.
 constexpr index_t kOutputAlign = 8;
-// Below this many multiply-adds one thread does it all. A quarter of the
-// GEMM's threshold (a parallel region's fork and join cost about as much as
-// that GEMM work; bench/results/README.md#threading-overhead): at a row or
-// two each multiply-add here reads 4 new bytes of W, so gemv runs at the
-// cache's bandwidth, a fraction of the FMA rate the GEMM's threshold assumes,
-// and split over outputs each core then streams only its share of W.
-constexpr double kParallelMinMacs = 64.0 * 1024;
+// Threads for one gemv: decided from the bytes of W it reads and the L2 that
+// holds them between calls. Split over outputs, each core streams only its
+// share of W from its own L2 (or from L3 / memory when W does not fit), so a
+// split pays once one core's read of W takes longer than a parallel region's
+// fork and join; a W below an eighth of one core's L2 is read by one core in
+// about that time (bench/results/README.md#lean), so one thread reads it all.
+// The L2 size: l2_bytes_per_core().
+bool gemv_parallel(index_t M, index_t K, index_t N) {
+  (void)M;  // a few rows: the bytes of W dominate, x and y are K and N per row
+  return double(N) * double(K) * sizeof(float) > 0.125 * double(l2_bytes_per_core());
+}
 
 // Passes over W's size that the packed GEMM makes for op(B) = W^T (W stored
 // (N, K), trans_b): it reads W, writes its packed copy, and reads that copy.
 constexpr index_t kGemmWeightPasses = 3;
 
 }  // namespace
+
+index_t l2_bytes_per_core() {
+  static const index_t bytes = [] {
+    long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return v > 0 ? index_t(v) : index_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
+  }();
+  return bytes;
+}
 
 int gemv_row_tile_generic() { return 1; }
 
@@ -77,7 +93,7 @@ void gemv_forward(const float* x, index_t M, index_t K, const float* W, index_t 
                   float* y, ActivationSpec act) {
   if (M <= 0 || N <= 0) return;
   const IsaGemv& g = isa_gemv();
-  const bool par = double(M) * double(N) * double(K) >= kParallelMinMacs;
+  const bool par = gemv_parallel(M, K, N);
   parallel_or_inline(threads_if(par), [&](int t, int nt) {
     index_t j0, j1;
     split_range(N, t, nt, kOutputAlign, &j0, &j1);

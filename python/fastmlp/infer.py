@@ -22,7 +22,11 @@ most that many runs the matrix-vector kernel, whose summation order is not the G
 so its results may differ from the layer-by-layer forward (and from the same rows in
 a larger batch) in the last bits. Within the matrix-vector regime a row's bits never
 depend on the other rows (gemv_forward's contract; sgemm's does not promise it for
-the larger batches), and in both they never depend on the thread count.
+the larger batches), and in both they never depend on the thread count. A
+C-contiguous float64 input is rounded to float32 a block of rows at a time as the first
+layer reads it (``kernels.h`` infer_forward_f64; no float32 copy of the whole input): up
+to ``_core.gemv_max_rows()`` rows the bits of the float32 input, beyond that each
+block's sgemm (which may differ from one sgemm over all rows in the last bits).
 
 A plan is cached on the model and rebuilt when any module attribute changes
 (children, options, ``training``: ``nn.module._MUTATIONS``) or a parameter or its
@@ -47,11 +51,14 @@ class _Plan:
     """A model's one-call forward, or ``why`` it has none."""
 
     __slots__ = ("why", "mutations", "linears", "params", "arrays", "core", "flatten_first",
-                 "head_dim", "dropout_active", "n_in", "n_out")
+                 "head_dim", "dropout_active", "n_in", "n_out", "pairs", "grad_params",
+                 "fast")
 
     def __init__(self, model):
         self.mutations = _module._MUTATIONS[0]
         self.why = None
+        self.fast = False  # sequential_forward may run it on (N, n_in) rows as they are
+        self.pairs = ()
         try:
             layers, self.flatten_first, head, self.dropout_active = inference_layers(model)
         except Fallback as e:
@@ -60,6 +67,10 @@ class _Plan:
         self.linears = [lin for lin, _ in layers]
         self.params = [(lin.weight, lin.bias) for lin in self.linears]
         self.arrays = [(w.data, None if b is None else b.data) for w, b in self.params]
+        # current()'s check: each parameter's array, as (Tensor, ndarray) pairs (the
+        # parameters themselves are module attributes: replacing one moves _MUTATIONS).
+        self.pairs = tuple((t, t.data) for wb in self.params for t in wb if t is not None)
+        self.grad_params = tuple(p for wb in self.params for p in wb if p is not None)
         for w, b in self.arrays:
             for a in (w, b):
                 if a is not None and not (isinstance(a, np.ndarray) and a.dtype == np.float32
@@ -78,16 +89,16 @@ class _Plan:
             self.why = "the Softmax/LogSoftmax has dim=None (PyTorch's implicit dim, with its warning)"
         self.n_in = self.core.in_features
         self.n_out = self.core.out_features
+        self.fast = self.why is None and not self.dropout_active and \
+            self.head_dim in (None, 1, -1)
 
-    def current(self) -> bool:
-        """Still this model's plan: no module attribute moved, no parameter or array replaced."""
+    def current(self, model) -> bool:
+        """Still this model's plan: no module attribute moved, no Linear, parameter or array
+        replaced (in-place updates of the arrays are read as they are)."""
         if self.mutations != _module._MUTATIONS[0]:
             return False
-        if self.why is not None:
-            return True
-        for lin, (w, b), (wa, ba) in zip(self.linears, self.params, self.arrays):
-            if lin.weight is not w or lin.bias is not b or w.data is not wa or \
-                    (b is not None and b.data is not ba):
+        for t, a in self.pairs:
+            if t.data is not a:
                 return False
         return True
 
@@ -119,6 +130,7 @@ class _Plan:
 def _stale_plan():
     p = _Plan.__new__(_Plan)
     p.mutations = -1
+    p.pairs = ()
     return p
 
 
@@ -130,13 +142,51 @@ def _plan(model) -> _Plan:
     ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
     d = model.__dict__
     p = d.get(_KEY)
-    if p is None or not p.current():
+    if p is None or not p.current(model):
         p = d[_KEY] = _Plan(model)
     return p
 
 
-def _tensor(y):
-    out = Tensor.__new__(Tensor)
+def sequential_forward(model, input):
+    """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
+    (a gradient would be recorded, a dropout would draw, the model or the input is not one
+    the path takes). Called by ``nn.Sequential.forward``; the common case (a Tensor or a
+    float ndarray of (N, in_features) rows) is a handful of checks and one core call."""
+    p = model.__dict__.get(_KEY)
+    if p is None or p.mutations != _MUTATIONS[0]:
+        p = _plan(model)
+    else:
+        for t, a in p.pairs:
+            if t.data is not a:
+                p = _plan(model)
+                break
+    if type(input) is Tensor or isinstance(input, Tensor):
+        if input.requires_grad and _grad_mode.enabled:
+            return None
+        x = input.data
+    elif isinstance(input, np.ndarray):
+        x = input
+    else:
+        return None
+    if not p.fast:
+        if p.why is not None or p.dropout_active:
+            return None
+    if _grad_mode.enabled:
+        for t in p.grad_params:
+            if t.requires_grad:
+                return None
+    if p.fast and x.ndim == 2 and x.shape[1] == p.n_in and x.dtype.kind == "f":
+        y = _core.infer_run(p.core, x)
+    else:
+        if x.dtype.kind != "f":
+            return None
+        r = p.rows(x)
+        if r is None:
+            return None
+        y = _core.infer_run(p.core, r[0])
+        if r[1] is not None:
+            y = y.reshape(r[1])
+    out = _new_tensor(Tensor)  # a Tensor without a node, built in place (no helper frame)
     out.data = y
     out.grad = None
     out.requires_grad = False
@@ -148,32 +198,8 @@ def _tensor(y):
     return out
 
 
-def sequential_forward(model, input):
-    """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
-    (a gradient would be recorded, a dropout would draw, the model or the input is not one
-    the path takes). Called by ``nn.Sequential.forward``."""
-    if isinstance(input, Tensor):
-        if input.requires_grad and _grad_mode.enabled:
-            return None
-        x = input.data
-    elif isinstance(input, np.ndarray):
-        x = input
-    else:
-        return None
-    if x.dtype.kind != "f":
-        return None
-    plan = _plan(model)
-    if plan.why is not None or plan.dropout_active:
-        return None
-    if _grad_mode.enabled:
-        for w, b in plan.params:
-            if w.requires_grad or (b is not None and b.requires_grad):
-                return None
-    r = plan.rows(x)
-    if r is None:
-        return None
-    y = _core.infer_run(plan.core, r[0])
-    return _tensor(y if r[1] is None else y.reshape(r[1]))
+_MUTATIONS = _module._MUTATIONS
+_new_tensor = Tensor.__new__
 
 
 def predict(model, X, out=None) -> np.ndarray:

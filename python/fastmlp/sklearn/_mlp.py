@@ -79,7 +79,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.base import is_classifier
 from sklearn.utils.validation import validate_data
 
-from .. import get_num_threads, kernels, nn, set_num_threads
+from .. import _core, get_num_threads, kernels, nn, set_num_threads
 from .. import optim
 from .. import train as _train
 from ..train.epoch import _fused
@@ -542,12 +542,45 @@ class _FastMLPMixin:
         self.coefs_ = [np.ascontiguousarray(a, dtype=_F32) for a in coefs]
         self.intercepts_ = [np.ascontiguousarray(a, dtype=_F32) for a in intercepts]
 
+    # ------------------------------------------------ predict (issue 11/12) --
     def _forward_pass_fast(self, X, check_input=True):
-        """The output layer's activations in float32: fastmlp's sgemm with the fused
-        bias + activation epilogue per layer (sparse X: scipy's product for the first)."""
+        """The output layer's activations in float32 (what predict, predict_proba,
+        predict_log_proba and score read). Dense X: the whole forward in one call of the
+        core (``_core.infer_run``: the matrix-vector kernel for a few rows, else sgemm
+        with the bias + activation epilogue per layer, the softmax head in place);
+        float32 X is read as it is, float64 X is rounded to float32 a block of rows at
+        a time as the first layer reads it (no float32 copy of X). Sparse X: scipy's
+        product for the first layer, fastmlp's sgemm after."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=(np.float32, np.float64))
+        if sp.issparse(X):
+            return self._forward_pass_sparse(X)
+        plan = self._predict_plan()
+        if not X.flags.c_contiguous:
+            X = np.ascontiguousarray(X)
+        with _num_threads(self.n_threads):
+            a = _core.infer_run(plan, X)
+        if self.out_activation_ == "exp":
+            np.exp(a, out=a)
+        return a
+
+    def _predict_plan(self):
+        """The fitted layers as a core inference plan: each ``coefs_[i]`` (n_in, n_out)
+        transposed into the (n_out, n_in) float32 layout the core reads (a copy, made
+        per call: the plan never sees a stale coefs_), the hidden activation after each
+        hidden layer, the output activation as the last layer's epilogue (logistic) or
+        the softmax head."""
+        act = _HIDDEN[self.activation][1]
+        n = self.n_layers_ - 1
+        ws = [np.ascontiguousarray(np.asarray(W).T, dtype=_F32) for W in self.coefs_[:n]]
+        bs = [np.ascontiguousarray(b, dtype=_F32) for b in self.intercepts_[:n]]
+        last = "sigmoid" if self.out_activation_ == "logistic" else None
+        acts = [act] * (n - 1) + [last]
+        head = "softmax" if self.out_activation_ == "softmax" else None
+        return _core.infer_plan(ws, bs, acts, head)
+
+    def _forward_pass_sparse(self, X):
         act = _HIDDEN[self.activation][1]
         n_layers = self.n_layers_ - 1
         with _num_threads(self.n_threads):
@@ -563,13 +596,13 @@ class _FastMLPMixin:
                     _skmlp.ACTIVATIONS["logistic" if name == "sigmoid" else
                                        (name or "identity")](a)
                 else:
-                    a = kernels.sgemm(np.ascontiguousarray(a, dtype=_F32), W, bias=b,
-                                      activation=name)
+                    a = kernels.sgemm(a, W, bias=b, activation=name)
         if self.out_activation_ == "softmax":
             _skmlp.ACTIVATIONS["softmax"](a)
         elif self.out_activation_ == "exp":
             np.exp(a, out=a)
         return a
+    # ---------------------------------------------- end predict (issue 11/12) --
 
 
 _EXTRA_CONSTRAINTS = {"n_threads": [None, Interval(Integral, 1, None, closed="left")]}

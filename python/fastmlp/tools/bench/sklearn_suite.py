@@ -26,6 +26,9 @@ is silenced (max_iter=10 and the defaults on diabetes stop before convergence).
 
 When ``fastmlp.sklearn`` is not importable the fastmlp side of every case is
 skipped with the import error as its reason, and the run says so.
+Fashion-MNIST's prediction case also runs on the test rows as float64
+(``predict_proba fashion-mnist float64``: scikit-learn then runs dgemm, fastmlp converts
+row blocks as its first layer reads them).
 ``--cases`` selects by case name (``fit digits``, ``predict_proba fashion-mnist``,
 ``diabetes`` ...). ``bench/bench_sklearn.py`` is the pytest-benchmark twin.
 """
@@ -124,14 +127,23 @@ def sklearn_sides(est_classes, kind, params, data, log):
                 models[side] = est
             return est
 
-        def predict(side=side, fit=fit):
+        def predict(side=side, fit=fit, X=None):
             if side not in models:
                 fit(seed=0)
             m = models[side]
-            return m.predict_proba(Xte) if kind == "classifier" else m.predict(Xte)
+            X = Xte if X is None else X
+            return m.predict_proba(X) if kind == "classifier" else m.predict(X)
 
         fit_fns[side], pred_fns[side] = fit, predict
     return fit_fns, pred_fns, models
+
+
+def _float64_fns(pred_fns, Xte):
+    """lean (issue 11/12): the prediction fns on the test rows as float64 (what most
+    scikit-learn users pass, e.g. ``X / 255.0``; scikit-learn then runs dgemm), made
+    once outside the timing."""
+    X64 = np.ascontiguousarray(Xte, dtype=np.float64)
+    return {side: (lambda f=f: f(X=X64)) for side, f in pred_fns.items()}
 
 
 def _summary(log, sides):
@@ -196,4 +208,11 @@ def suite_sklearn(*, threads=None, quick=False, reps=None, peers=None, data_root
                       shape=f"{len(Xte)}x{Xte.shape[1]}", unit="ksample/s", scale=1e3,
                       work=float(len(Xte)), fns=pred_fns, reps=reps, target=PREDICT_TARGET_S,
                       warmup=warmup, skipped=skipped, extra=extra)
+            if Xte.dtype == np.float32 and case_wanted(f"{pred_case} {name} float64"):
+                # lean (issue 11/12): the same prediction on float64 test rows
+                _run_case(results, suite="sklearn", case=f"{pred_case} {name} float64",
+                          shape=f"{len(Xte)}x{Xte.shape[1]}", unit="ksample/s", scale=1e3,
+                          work=float(len(Xte)), fns=_float64_fns(pred_fns, Xte), reps=reps,
+                          target=PREDICT_TARGET_S, warmup=warmup, skipped=skipped,
+                          extra=dict(extra, input_dtype="float64"))
     return results
