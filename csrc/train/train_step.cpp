@@ -250,11 +250,13 @@ void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const
         const index_t rows = std::min(R, r_hi - r0);
         sgemm(true, false, rows, cc, bs, 1.0f, a_in + r0, in, d + c0, out, 0.0f, g, cc, nullptr,
               ActivationSpec{});
-        for (index_t r = 0; r < rows; ++r) {
+        // Row by row, or the whole block at once when it spans WT's rows (cc == out).
+        const index_t n_runs = cc == out ? 1 : rows, len = cc == out ? rows * cc : cc;
+        for (index_t r = 0; r < n_runs; ++r) {
           const index_t off = (r0 + r) * out + c0;
           float* st[kMaxOptimState];
           for (int j = 0; j < kMaxOptimState; ++j) st[j] = w.state[j] ? w.state[j] + off : nullptr;
-          k.run(w.param + off, g + r * cc, st, 0, cc);
+          k.run(w.param + off, g + r * cc, st, 0, len);
         }
       }
     }
