@@ -221,11 +221,10 @@ bool elementwise_step(const ParamSlot& p, OptimStep* k) {
 // An elementwise update (elementwise_step) of a layer's WT (in,out) applied
 // block by block right after the block of dW^T = a_in^T @ d it reads, while
 // that block is in L1: the gradient never goes to memory, and the update
-// reads WT and its state once. Each thread takes a range of WT's columns (as
-// the forward GEMM splits WT's columns between the threads, so a thread's
-// part of WT and of its state stays in its core's cache from step to step),
-// or of its rows when there are too few columns, and walks it in blocks of
-// at most kDwBlockFloats. The bits are those of the whole dW GEMM followed by
+// reads WT and its state once. Each thread takes a contiguous range of WT's
+// rows (splitting the columns instead, as the forward GEMM does, was slower
+// in interleaved runs: bench/results/README.md) and walks it in blocks of at
+// most kDwBlockFloats. The bits are those of the whole dW GEMM followed by
 // the update kernel: every element of a GEMM is the same FMA chain over K
 // whatever the shape of the call around it (the K blocking depends on K
 // alone; the same property the transposed dW^T relies on, top of the file),
@@ -236,11 +235,9 @@ void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const
                       index_t bs, index_t in, index_t out, float* scratch) {
   const int nthreads = threads_if(in * out >= (index_t(1) << 15));
   parallel_or_inline(nthreads, [&](int t, int nt) {
-    index_t r_lo = 0, r_hi = in, c_lo = 0, c_hi = out;
-    if (out >= 32 * index_t(nt))
-      split_range(out, t, nt, 16, &c_lo, &c_hi);
-    else
-      split_range(in, t, nt, 1, &r_lo, &r_hi);
+    index_t r_lo, r_hi;
+    const index_t c_lo = 0, c_hi = out;
+    split_range(in, t, nt, 1, &r_lo, &r_hi);
     float* const g = scratch + kDwBlockFloats * t;
     for (index_t c0 = c_lo; c0 < c_hi; c0 += 256) {
       const index_t cc = std::min<index_t>(256, c_hi - c0);
