@@ -1,9 +1,9 @@
 """The fused epoch's elementwise optimizer updates applied block by block right after
 each block of the weight gradient (csrc/train/train_step.cpp dw_update_blocks): the
 same bits as the Python loop (whole dW GEMM, then the optimizer's kernel) and at 1 and
-2 threads, on layers large enough for the blocks to be split between the threads by
-columns (out >= 64), by rows (few columns), with column chunks (out > 256 per thread),
-and a batch deeper than the GEMM's K block (two K blocks per element).
+2 threads, on layers large enough for the blocks to be split between the threads (row
+ranges of WT), with several row blocks, with column chunks (out > 256), and a batch
+deeper than the GEMM's K block (two K blocks per element).
 
 No tolerances: every comparison is bitwise (same kernels, same inputs, elementwise)."""
 import copy
@@ -18,7 +18,7 @@ from fastmlp.train import python_epoch, train_epoch
 from helpers import seed_net
 
 # sizes: (in, hidden, out); the first layer has in*hidden >= 2^15 so its update runs
-# on both threads: columns split (128), rows split (16 columns), column chunks (600).
+# on both threads: 128 columns, 16 columns (tall blocks), 600 columns (chunks of 256).
 SIZES = {"cols": (300, 128, 5), "rows": (2100, 16, 5), "chunks": (130, 600, 5)}
 OPTS = {
     "adam": (optim.Adam, dict(lr=0.01)),
