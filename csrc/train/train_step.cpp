@@ -15,7 +15,8 @@
 //     d' (B,in)     = d @ W_l   (not for l == 1)          sgemm, with W_l before
 //     W_l, b_l      = apply_update(...)                      its update
 //                     (sgd_update, adam_update, adamw_update, rmsprop_update,
-//                     adagrad_update, or folded into the dW GEMM)
+//                     adagrad_update, or folded into the dW GEMM, or an
+//                     elementwise step per block of dW: dw_update_blocks)
 //
 // Updating layer l right after its gradients (instead of after the whole
 // backward pass) is the same arithmetic: d' is computed from W_l before W_l
@@ -61,6 +62,7 @@
 #include "gemm/gemm_plan.h"
 #include "train/normalize_row.h"
 #include "train/train.h"
+#include "ops/optim_step.h"
 
 namespace fastmlp {
 
@@ -184,33 +186,93 @@ struct GradClip {
 
 // ------------------------------------------------- optimizer dispatch ----
 
-void apply_update(ParamSlot& p, const float* grad) {
-  if (!p.param || !p.update) return;
+namespace {
+
+// The step p's update is when it is elementwise (ops/optim_step.h: Adam,
+// AdamW, RMSprop, Adagrad), formed from p's options and step count exactly as
+// the kernel apply_update would call computes it; false for Sgd.
+bool elementwise_step(const ParamSlot& p, OptimStep* k) {
+  static_assert(kMaxState == kMaxOptimState, "ParamSlot::state is OptimStep's state");
   const OptimizerSpec& o = p.opt;
   switch (o.kind) {
     case OptimizerKind::Sgd:
-      sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, float(o.lr),
-                 o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
-                 p.step == 0);
-      break;
+      return false;  // sgd_update (or folded into the dW GEMM)
     case OptimizerKind::Adam:
     case OptimizerKind::AdamW:
-      (o.kind == OptimizerKind::AdamW ? adamw_update : adam_update)(
-          p.param, grad, p.state[0], p.state[1], o.amsgrad ? p.state[2] : nullptr, p.n, o.lr,
-          o.beta1, o.beta2,
-          o.eps_bias_corrected ? o.eps / std::pow(1.0 - std::pow(o.beta2, double(p.step + 1)), 0.5)
-                               : o.eps,
-          o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1));
-      break;
+      *k = adam_step(o.lr, o.beta1, o.beta2,
+                     o.eps_bias_corrected
+                         ? o.eps / std::pow(1.0 - std::pow(o.beta2, double(p.step + 1)), 0.5)
+                         : o.eps,
+                     o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1),
+                     o.kind == OptimizerKind::AdamW);
+      return true;
     case OptimizerKind::Rmsprop:
-      rmsprop_update(p.param, grad, p.state[0], o.rms_momentum > 0.0 ? p.state[1] : nullptr,
-                     o.centered ? p.state[2] : nullptr, p.n, o.lr, o.alpha, o.eps, o.weight_decay,
-                     o.rms_momentum, o.centered, o.maximize);
-      break;
+      *k = rmsprop_step(o.lr, o.alpha, o.eps, o.weight_decay, o.rms_momentum, o.centered,
+                        o.maximize);
+      return true;
     case OptimizerKind::Adagrad:
-      adagrad_update(p.param, grad, p.state[0], p.n, o.lr, o.lr_decay, o.weight_decay, o.eps,
-                     o.maximize, double(p.step + 1));
-      break;
+      *k = adagrad_step(o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize, double(p.step + 1));
+      return true;
+  }
+  return false;
+}
+
+// ------------------------------------ weight gradient and update, by block ----
+// An elementwise update (elementwise_step) of a layer's WT (in,out) applied
+// block by block right after the block of dW^T = a_in^T @ d it reads, while
+// that block is in L1: the gradient never goes to memory, and the update
+// reads WT and its state once. Each thread takes a contiguous range of WT's
+// rows (splitting the columns instead, as the forward GEMM does, was slower
+// in interleaved runs: bench/results/README.md) and walks it in blocks of at
+// most kDwBlockFloats. The bits are those of the whole dW GEMM followed by
+// the update kernel: every element of a GEMM is the same FMA chain over K
+// whatever the shape of the call around it (the K blocking depends on K
+// alone; the same property the transposed dW^T relies on, top of the file),
+// and the update is elementwise.
+constexpr index_t kDwBlockFloats = 3072;  // a block of dW^T: a quarter of L1d at most
+
+void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d,
+                      index_t bs, index_t in, index_t out, float* scratch) {
+  const int nthreads = threads_if(in * out >= (index_t(1) << 15));
+  parallel_or_inline(nthreads, [&](int t, int nt) {
+    index_t r_lo, r_hi;
+    const index_t c_lo = 0, c_hi = out;
+    split_range(in, t, nt, 1, &r_lo, &r_hi);
+    float* const g = scratch + kDwBlockFloats * t;
+    for (index_t c0 = c_lo; c0 < c_hi; c0 += 256) {
+      const index_t cc = std::min<index_t>(256, c_hi - c0);
+      index_t R = kDwBlockFloats / cc;  // >= 12
+      if (R >= 24) R = R / 24 * 24;     // whole register tiles of 8 and 12 rows
+      for (index_t r0 = r_lo; r0 < r_hi; r0 += R) {
+        const index_t rows = std::min(R, r_hi - r0);
+        sgemm(true, false, rows, cc, bs, 1.0f, a_in + r0, in, d + c0, out, 0.0f, g, cc, nullptr,
+              ActivationSpec{});
+        // Row by row, or the whole block at once when it spans WT's rows (cc == out).
+        const index_t n_runs = cc == out ? 1 : rows, len = cc == out ? rows * cc : cc;
+        for (index_t r = 0; r < n_runs; ++r) {
+          const index_t off = (r0 + r) * out + c0;
+          float* st[kMaxOptimState];
+          for (int j = 0; j < kMaxOptimState; ++j) st[j] = w.state[j] ? w.state[j] + off : nullptr;
+          k.run(w.param + off, g + r * cc, st, 0, len);
+        }
+      }
+    }
+  });
+  ++w.step;
+}
+
+}  // namespace
+
+void apply_update(ParamSlot& p, const float* grad) {
+  if (!p.param || !p.update) return;
+  const OptimizerSpec& o = p.opt;
+  OptimStep k;
+  if (elementwise_step(p, &k)) {
+    optim_step_apply(k, p.param, grad, p.state, p.n);
+  } else {
+    sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, float(o.lr),
+               o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
+               p.step == 0);
   }
   ++p.step;
 }
@@ -256,6 +318,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   AlignedBuffer<float> acts{act_total};             // each layer's output
   AlignedBuffer<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
   AlignedBuffer<float> dw{size_t(max_w)}, db{size_t(max_out)};
+  AlignedBuffer<float> dw_blocks{size_t(kDwBlockFloats * get_num_threads())};  // dw_update_blocks
   AlignedBuffer<std::int64_t> yb_class{size_t(B)};
   AlignedBuffer<float> yb_value{size_t(B * C)};
   AlignedBuffer<float> lsm{loss.log_softmax ? size_t(B * C) : 0};  // log_softmax(a_L), when the model ends with it
@@ -476,11 +539,15 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       float fold_alpha = 0.0f;
       const bool fold_w = need_w && !separate && gemm_one_k_block(bs) &&
                           update_folds_into_gemm(wt[l], &fold_alpha);
+      // Any other elementwise update runs block by block right after its
+      // block of dW^T (dw_update_blocks), after d' has read WT.
+      OptimStep step_w;
+      const bool block_w = need_w && !separate && !fold_w && elementwise_step(wt[l], &step_w);
       // Clipping: the gradients go to their own buffers, updated after the backward pass.
       float* const dw_l = separate ? clip.dw[l] : dw.data();
       float* const db_l = separate ? clip.db[l] : db.data();
       // dW^T (in,out) = a_in^T @ d
-      if (need_w && !fold_w)
+      if (need_w && !fold_w && !block_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw_l, L.out,
               nullptr, ActivationSpec{});
       if (need_b) bias_grad(d, bs, L.out, L.out, db_l);
@@ -492,6 +559,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
         sgemm(true, false, L.in, L.out, bs, fold_alpha, a_in, L.in, d, L.out, 1.0f, wt[l].param,
               L.out, nullptr, ActivationSpec{});
         ++wt[l].step;
+      } else if (block_w) {
+        dw_update_blocks(step_w, wt[l], a_in, d, bs, L.in, L.out, dw_blocks.data());
       } else if (need_w && !separate) {
         apply_update(wt[l], dw.data());
       }
