@@ -4,6 +4,7 @@
 // the arithmetic they all share.
 #include <unistd.h>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "kernels.h"
 #include "ops/gemv_isa.h"
 
@@ -36,13 +37,8 @@ const IsaGemv& isa_gemv() {
 #ifdef FASTMLP_X86
   static constexpr IsaGemv kAvx2{gemv_range_avx2, gemv_row_tile_avx2};
   static constexpr IsaGemv kAvx512{gemv_range_avx512, gemv_row_tile_avx512};
-  switch (active_isa()) {
-    case Isa::Avx512: return kAvx512;
-    case Isa::Avx2: return kAvx2;
-    default: break;
-  }
 #endif
-  return kGeneric;
+  return *FASTMLP_BY_ISA(active_isa(), &kGeneric, &kAvx2, &kAvx512);
 }
 
 // Outputs per thread chunk: a multiple of every path's output tile.

@@ -57,6 +57,7 @@
 #include <utility>
 #include <vector>
 #include "common.h"
+#include "cpu/by_isa.h"
 #include "gemm/kernel_table.h"
 #include "train/batch_loss.h"
 #include "gemm/gemm_plan.h"
@@ -416,10 +417,9 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                             : reinterpret_cast<const char*>(X.u8 + idx[i] * F);
     for (index_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
   };
-  auto convert_row = normalize_row;
-#ifdef FASTMLP_X86
-  if (active_isa() != Isa::Generic) convert_row = normalize_row_avx2;
-#endif
+  // AVX-512 CPUs run the AVX2 row conversion (there is no AVX-512 variant).
+  const auto convert_row = FASTMLP_BY_ISA(active_isa(), &normalize_row, &normalize_row_avx2,
+                                          &normalize_row_avx2);
   auto gather_row = [&](const std::int64_t* idx, index_t i, float* dst) {
     if (X.f32)
       std::memcpy(dst + i * F, X.f32 + idx[i] * F, size_t(F) * sizeof(float));

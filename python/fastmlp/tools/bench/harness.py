@@ -44,6 +44,7 @@ SIDE_ORDER = ("fastmlp", "fastmlp-u8", "fastmlp-loop", "fastmlp-base", "numpy", 
 # ("torch-loader"; "torch" cuts its batches from in-memory tensors).
 RATIO_SIDES = ("numpy", "torch", "torch-loader", "sklearn")
 SLEEP_BETWEEN_SIDES = 0.05  # at least this long before each timing; see settle()
+WARM_CALL_MAX_S = 0.5  # calls shorter than this get one untimed call after settle()
 SETTLE_MAX_S = 1.0
 OPENBLAS_SLOW_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -201,8 +202,11 @@ def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
             fn, n = fns[name], calls[name]
             try:
                 settle(sleep)
-                if per_call[name] < 0.01:
-                    fn()  # wake this side's worker threads, untimed
+                if per_call[name] < WARM_CALL_MAX_S:
+                    # untimed: wakes this side's worker threads and brings the core
+                    # back from the sleep, so the timed calls see the back-to-back
+                    # rate (figures: bench/results/README.md, "### settle: a warm call")
+                    fn()
                 t0 = time.perf_counter()
                 for _ in range(n):
                     fn()
