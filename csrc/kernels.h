@@ -337,7 +337,7 @@ void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_la
 // thread count.
 void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
                        float* y);
-// The L2 cache of one core in bytes (the OS's, from CPUID; 256 KiB if unknown),
+// The L2 cache of one core in bytes (cpu/cpu_info.h's detection; 256 KiB if unknown),
 // read once: gemv_forward's thread choice and infer_forward_f64's block size.
 index_t l2_bytes_per_core();
 

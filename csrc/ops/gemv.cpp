@@ -2,9 +2,9 @@
 // (out, in) layout (no packing), and the generic path's body. The per-ISA
 // bodies are ops/gemv_avx2.cpp and ops/gemv_avx512.cpp; ops/gemv_isa.h states
 // the arithmetic they all share.
-#include <unistd.h>
 #include "common.h"
 #include "cpu/by_isa.h"
+#include "cpu/cpu_info.h"
 #include "kernels.h"
 #include "ops/gemv_isa.h"
 
@@ -62,12 +62,11 @@ constexpr index_t kGemmWeightPasses = 3;
 }  // namespace
 
 index_t l2_bytes_per_core() {
+  // The same detection the GEMM's blocking model reads (cpu/cpu_info.h).
   static const index_t bytes = [] {
-    long v = -1;
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return v > 0 ? index_t(v) : index_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
+    for (const CacheLevel& c : cpu_info().caches)
+      if (c.level == 2 && c.size > 0) return index_t(c.size);
+    return index_t(256) << 10;  // unknown: the smallest L2 of x86-64 cores in use
   }();
   return bytes;
 }
