@@ -155,9 +155,9 @@ void pack_a(const GemmKernelTable& k, bool trans_a, const float* A, index_t lda,
 // applied to the m x n tile at c right after the last K block stored it.
 // vec: act is neither Identity nor Relu (decided once per sgemm call).
 inline void tile_activation(const GemmKernelTable& k, const ActivationSpec& act, bool vec, float* c,
-                            index_t ldc, int m, int n) {
+                            index_t ldc, index_t m, index_t n) {
   if (!vec) return;
-  for (int i = 0; i < m; ++i) k.act_forward(act, c + i * ldc, c + i * ldc, n);
+  for (index_t i = 0; i < m; ++i) k.act_forward(act, c + i * ldc, c + i * ldc, n);
 }
 
 // C = act(beta*C + bias) for K == 0 or alpha == 0 (A and B not read).
@@ -307,8 +307,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       if (i0 >= i1) return;
       plan.dot_nt(i1 - i0, N, K, alpha, A + i0 * lda, lda, Bt, ldbt, beta, C + i0 * ldc, ldc, bias,
                   ukernel_act);
-      if (vec_act)
-        for (index_t i = i0; i < i1; ++i) kern.act_forward(act, C + i * ldc, C + i * ldc, N);
+      tile_activation(kern, act, vec_act, C + i0 * ldc, ldc, i1 - i0, N);
     });
     return;
   }
