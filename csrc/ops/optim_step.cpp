@@ -4,9 +4,6 @@
 
 namespace fastmlp {
 
-// Up to six float streams in, five out: below this a parallel region does not pay.
-constexpr index_t kOptimParallelMin = index_t(1) << 15;
-
 void optim_step_apply(const OptimStep& k, float* p, const float* g, float* const* s, index_t n) {
   parallel_or_inline(threads_if(n >= kOptimParallelMin), [&](int t, int nt) {
     index_t b, e;

@@ -46,8 +46,13 @@ OptimStep rmsprop_step(double lr, double alpha, double eps, double weight_decay,
 OptimStep adagrad_step(double lr, double lr_decay, double weight_decay, double eps, bool maximize,
                        double step);
 
+// Up to six float streams in, five out: below this many elements a parallel
+// region costs more than the step it splits (optim_step_apply, and the fused
+// epoch's per-block updates of one parameter).
+constexpr index_t kOptimParallelMin = index_t(1) << 15;
+
 // k over all n elements: contiguous thread ranges (split_range), in a parallel
-// region when n is large enough for one to pay. Bitwise the same at any thread count.
+// region when n >= kOptimParallelMin. Bitwise the same at any thread count.
 void optim_step_apply(const OptimStep& k, float* p, const float* g, float* const* s, index_t n);
 
 }  // namespace fastmlp

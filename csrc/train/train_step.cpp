@@ -234,14 +234,12 @@ constexpr index_t kDwBlockFloats = 3072;  // a block of dW^T: a quarter of L1d a
 
 void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d,
                       index_t bs, index_t in, index_t out, float* scratch) {
-  const int nthreads = threads_if(in * out >= (index_t(1) << 15));
-  parallel_or_inline(nthreads, [&](int t, int nt) {
+  parallel_or_inline(threads_if(in * out >= kOptimParallelMin), [&](int t, int nt) {
     index_t r_lo, r_hi;
-    const index_t c_lo = 0, c_hi = out;
     split_range(in, t, nt, 1, &r_lo, &r_hi);
     float* const g = scratch + kDwBlockFloats * t;
-    for (index_t c0 = c_lo; c0 < c_hi; c0 += 256) {
-      const index_t cc = std::min<index_t>(256, c_hi - c0);
+    for (index_t c0 = 0; c0 < out; c0 += 256) {
+      const index_t cc = std::min<index_t>(256, out - c0);
       index_t R = kDwBlockFloats / cc;  // >= 12
       if (R >= 24) R = R / 24 * 24;     // whole register tiles of 8 and 12 rows
       for (index_t r0 = r_lo; r0 < r_hi; r0 += R) {
