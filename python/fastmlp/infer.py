@@ -50,9 +50,8 @@ _HEADS = {"softmax": "softmax", "log_softmax": "log_softmax"}
 class _Plan:
     """A model's one-call forward, or ``why`` it has none."""
 
-    __slots__ = ("why", "mutations", "linears", "params", "arrays", "core", "flatten_first",
-                 "head_dim", "dropout_active", "n_in", "n_out", "pairs", "grad_params",
-                 "fast")
+    __slots__ = ("why", "mutations", "core", "flatten_first", "head_dim", "dropout_active",
+                 "n_in", "n_out", "pairs", "fast")
 
     def __init__(self, model):
         self.mutations = _module._MUTATIONS[0]
@@ -64,14 +63,13 @@ class _Plan:
         except Fallback as e:
             self.why = str(e)
             return
-        self.linears = [lin for lin, _ in layers]
-        self.params = [(lin.weight, lin.bias) for lin in self.linears]
-        self.arrays = [(w.data, None if b is None else b.data) for w, b in self.params]
-        # current()'s check: each parameter's array, as (Tensor, ndarray) pairs (the
-        # parameters themselves are module attributes: replacing one moves _MUTATIONS).
-        self.pairs = tuple((t, t.data) for wb in self.params for t in wb if t is not None)
-        self.grad_params = tuple(p for wb in self.params for p in wb if p is not None)
-        for w, b in self.arrays:
+        params = [(lin.weight, lin.bias) for lin, _ in layers]
+        arrays = [(w.data, None if b is None else b.data) for w, b in params]
+        # Each parameter with its array, as (Tensor, ndarray) pairs: current()'s check (the
+        # parameters themselves are module attributes: replacing one moves _MUTATIONS)
+        # and sequential_forward's requires_grad check.
+        self.pairs = tuple((t, t.data) for wb in params for t in wb if t is not None)
+        for w, b in arrays:
             for a in (w, b):
                 if a is not None and not (isinstance(a, np.ndarray) and a.dtype == np.float32
                                           and a.flags.c_contiguous):
@@ -79,7 +77,7 @@ class _Plan:
                     return
         self.head_dim = None if head is None else head[1]
         try:
-            self.core = _core.infer_plan([w for w, _ in self.arrays], [b for _, b in self.arrays],
+            self.core = _core.infer_plan([w for w, _ in arrays], [b for _, b in arrays],
                                          [act for _, act in layers],
                                          None if head is None else _HEADS[head[0]])
         except (TypeError, ValueError) as e:  # e.g. consecutive layers' sizes disagree
@@ -92,7 +90,7 @@ class _Plan:
         self.fast = self.why is None and not self.dropout_active and \
             self.head_dim in (None, 1, -1)
 
-    def current(self, model) -> bool:
+    def current(self) -> bool:
         """Still this model's plan: no module attribute moved, no Linear, parameter or array
         replaced (in-place updates of the arrays are read as they are)."""
         if self.mutations != _module._MUTATIONS[0]:
@@ -142,7 +140,7 @@ def _plan(model) -> _Plan:
     ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
     d = model.__dict__
     p = d.get(_KEY)
-    if p is None or not p.current(model):
+    if p is None or not p.current():
         p = d[_KEY] = _Plan(model)
     return p
 
@@ -152,15 +150,8 @@ def sequential_forward(model, input):
     (a gradient would be recorded, a dropout would draw, the model or the input is not one
     the path takes). Called by ``nn.Sequential.forward``; the common case (a Tensor or a
     float ndarray of (N, in_features) rows) is a handful of checks and one core call."""
-    p = model.__dict__.get(_KEY)
-    if p is None or p.mutations != _MUTATIONS[0]:
-        p = _plan(model)
-    else:
-        for t, a in p.pairs:
-            if t.data is not a:
-                p = _plan(model)
-                break
-    if type(input) is Tensor or isinstance(input, Tensor):
+    p = _plan(model)
+    if isinstance(input, Tensor):
         if input.requires_grad and _grad_mode.enabled:
             return None
         x = input.data
@@ -168,11 +159,10 @@ def sequential_forward(model, input):
         x = input
     else:
         return None
-    if not p.fast:
-        if p.why is not None or p.dropout_active:
-            return None
+    if p.why is not None or p.dropout_active:
+        return None
     if _grad_mode.enabled:
-        for t in p.grad_params:
+        for t, _ in p.pairs:
             if t.requires_grad:
                 return None
     if p.fast and x.ndim == 2 and x.shape[1] == p.n_in and x.dtype.kind == "f":
@@ -198,7 +188,6 @@ def sequential_forward(model, input):
     return out
 
 
-_MUTATIONS = _module._MUTATIONS
 _new_tensor = Tensor.__new__
 
 
