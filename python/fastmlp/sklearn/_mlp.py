@@ -115,6 +115,14 @@ _MAX_CHUNK_EPOCHS = 1000
 _PER_EPOCH = False
 
 
+def _warn_max_iter(max_iter):
+    """scikit-learn's warning when the stochastic solvers ran max_iter epochs unconverged."""
+    warnings.warn(
+        "Stochastic Optimizer: Maximum iterations (%d) "
+        "reached and the optimization hasn't converged yet." % max_iter,
+        ConvergenceWarning)
+
+
 def _shuffled(sample_idx, rs):
     """``sklearn.utils.shuffle(sample_idx, random_state=rs)`` without its input checks:
     ``resample``'s ``rs.shuffle(arange(n))`` draws, then the same indexing."""
@@ -224,6 +232,11 @@ class _Fused:
             return np.ascontiguousarray(np.argmax(y, axis=1).astype(np.int64))
         return np.ascontiguousarray(y, dtype=_F32)
 
+    def _set_batch_size(self, bs):
+        """The weights group's L2 term for batches of ``bs`` rows: ``c * alpha / bs``
+        (scikit-learn's ``alpha / n_batch``; its C++ twin is sk_fit.cpp's set_weight_decay)."""
+        self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / bs
+
     def epoch(self, X, y, order, batch_size):
         """One epoch over ``order`` in scikit-learn's batches (gen_batches); returns
         scikit-learn's accumulated loss (sum of batch loss x batch size)."""
@@ -236,7 +249,7 @@ class _Fused:
         for start, stop, bs in ((0, n_full, batch_size), (n_full, n, n - n_full)):
             if stop == start:
                 continue
-            self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / bs
+            self._set_batch_size(bs)
             mean, sq = _fused(plan, X, y, order[start:stop], bs, False, self.optimizer,
                               weight_sq=True)
             steps = len(sq)
@@ -258,7 +271,7 @@ class _Fused:
              "best_loss": float(est.best_loss_),
              "no_improvement_count": int(est._no_improvement_count), "t": int(est.t_)}
         plan = make_plan(self.model, self.criterion, self.optimizer, X)
-        self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / batch_size
+        self._set_batch_size(batch_size)
         try:
             _fused(plan, X, y, perms, batch_size, False, self.optimizer, sk_fit=d)
         finally:
@@ -271,7 +284,7 @@ class _Fused:
                 est.t_, est.best_loss_ = d["t"], d["best_loss"]
                 est._no_improvement_count = d["no_improvement_count"]
                 last = n % batch_size or batch_size  # the per-epoch path's last batch
-                self.optimizer.param_groups[0]["weight_decay"] = self.c * self.alpha / last
+                self._set_batch_size(last)
                 # the C++ loop already rescaled the momentum buffers
                 self.learning_rate = d["learning_rate"]
                 if self.solver == "sgd":
@@ -430,10 +443,7 @@ class _FastMLPMixin:
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning)
+                    _warn_max_iter(self.max_iter)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         fused.store(self)
@@ -471,10 +481,7 @@ class _FastMLPMixin:
             if converged:
                 return
         if not incremental and self.n_iter_ == self.max_iter:
-            warnings.warn(
-                "Stochastic Optimizer: Maximum iterations (%d) "
-                "reached and the optimization hasn't converged yet." % self.max_iter,
-                ConvergenceWarning)
+            _warn_max_iter(self.max_iter)
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
                    intercept_grads, layer_units):
