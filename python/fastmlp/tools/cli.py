@@ -759,6 +759,7 @@ def _info() -> dict:
 
     import fastmlp
     from fastmlp import _core
+    from fastmlp.tools.machine import cpu_id
 
     pools = threadpool_info()
     keep = ("internal_api", "version", "num_threads", "filepath", "prefix", "threading_layer",
@@ -783,16 +784,10 @@ def _info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         # blk: caches, CPU class, micro-kernel and blocking of the GEMM
-        "cpu_id": _cpu_id(),
+        "cpu_id": cpu_id(),
         "gemm": fastmlp.gemm_config(),
         "cpu_class_override": os.environ.get("FASTMLP_CPU_CLASS") or None,
     }
-
-
-def _cpu_id() -> str:
-    from fastmlp.tools.machine import cpu_id
-
-    return cpu_id()
 
 
 def _gemm_rows(info: dict) -> list:

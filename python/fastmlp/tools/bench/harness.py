@@ -29,7 +29,7 @@ except ImportError:  # not on Windows: settle() then only sleeps
 
 import numpy as np
 
-from ..machine import cpu_model
+from ..machine import cpu_id, cpu_model
 
 SCHEMA = "fastmlp-bench/1"
 SUITES = ("gemm", "layers", "train", "infer", "sklearn")  # infer: issue 12; sklearn: issue 11
@@ -291,12 +291,6 @@ def _cpu_model() -> str:
     return model if model is not None else (platform.processor() or platform.machine())
 
 
-def _cpu_id() -> str:
-    from fastmlp.tools.machine import cpu_id
-
-    return cpu_id()
-
-
 def machine_info(threads: int) -> dict:
     """CPU, ISA path, threads, BLAS libraries (threadpoolctl), OpenBLAS env vars."""
     import fastmlp
@@ -309,7 +303,7 @@ def machine_info(threads: int) -> dict:
         "available_isas": fastmlp.available_cpu_capabilities(),
         "threads": threads,
         # blk: bench/results/<cpu_id>/, and the GEMM plan the figures were taken with
-        "cpu_id": _cpu_id(),
+        "cpu_id": cpu_id(),
         "gemm": fastmlp.gemm_config(),
         "platform": platform.platform(),
         "python": platform.python_version(),
