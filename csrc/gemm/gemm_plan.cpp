@@ -28,8 +28,8 @@ constexpr GemmStrategy kGenericCell = {&kGemmGeneric, OperandSource::L1, 0.0, 1.
 
 #ifdef FASTMLP_X86
 // AVX2 + FMA, 6 x 16 (Haswell's 12 accumulators): the L1 model of Low et al.
-// (BLIS's Haswell kernels keep their B micro-panel in L1); A packed (unpacked
-// A lost 7% at NN 2048^3 on Zen 4, bench/results/README.md#gemm-pack-a); a
+// (BLIS's Haswell kernels keep their B micro-panel in L1); A packed (A read
+// in place was slower at NN 2048^3: bench/results/README.md#gemm-pack-a); a
 // small misaligned B is packed on the direct path: its 32-byte loads split
 // lines (#gemm-direct-path). Measured on Zen 4 with the AVX2 path forced;
 // the same reasoning holds for Haswell .. Alder Lake and Zen 1-3, whose L1
