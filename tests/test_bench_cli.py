@@ -237,6 +237,7 @@ def test_sklearn_suite_plumbing():
     cases = [r["case"] for r in recs]
     assert cases == ["fit fashion-mnist", "predict_proba fashion-mnist",
                      "predict_proba fashion-mnist float64",  # lean: float64 test rows
+                     "fit fashion-mnist-float64", "predict_proba fashion-mnist-float64",
                      "fit digits", "predict_proba digits", "fit diabetes", "predict diabetes"], cases
     for r in recs:
         assert r["suite"] == "sklearn" and r["dataset"] in r["case"]
