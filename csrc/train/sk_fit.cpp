@@ -36,23 +36,24 @@ bool is_sgd(const TrainLayer* layers) { return layers[0].weight.opt.kind == Opti
 // Every weight's L2 term for batches of `batch` rows: c * alpha / batch, as
 // the Python path sets its weights group's weight_decay and the binding
 // parses it (Sgd keeps a float).
-void set_weight_decay(TrainLayer* layers, int n_layers, const SkFit& f, index_t batch) {
+void set_weight_decay(TrainSession& session, int n_layers, const SkFit& f, index_t batch) {
   const double wd = f.c * f.alpha / double(batch);
   for (int l = 0; l < n_layers; ++l) {
-    OptimizerSpec& o = layers[l].weight.opt;
+    OptimizerSpec& o = session.weight(l).opt;
     o.weight_decay = o.kind == OptimizerKind::Sgd ? double(float(wd)) : wd;
   }
 }
 
-// _Fused._set_lr: scikit-learn's lr becomes lr (sgd only).
-void set_lr(TrainLayer* layers, int n_layers, SkFit* f, double lr) {
+// _Fused._set_lr: scikit-learn's lr becomes lr (sgd only). The weights' momentum
+// buffers are the session's (transposed: the rescale is elementwise).
+void set_lr(TrainSession& session, TrainLayer* layers, int n_layers, SkFit* f, double lr) {
   const double old = f->learning_rate;
   f->learning_rate = lr;
   if (!is_sgd(layers)) return;
   const float slot_lr = float(lr / f->c);
   const float scale = float(old / lr);
   for (int l = 0; l < n_layers; ++l) {
-    for (ParamSlot* p : {&layers[l].weight, &layers[l].bias}) {
+    for (ParamSlot* p : {&session.weight(l), &layers[l].bias}) {
       if (!p->param || !p->update) continue;
       p->opt.lr = slot_lr;
       if (lr != old && p->opt.momentum != 0.0f && p->state[0])
@@ -80,6 +81,10 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
       return true;
     };
   const bool sgd = is_sgd(layers);
+  // The entry work (workspaces, transposed weights and state) once for every
+  // epoch and both batch sizes; written back once at the end (also when a
+  // stop ends the loop).
+  TrainSession session(layers, n_layers, X, F, B, loss);
   for (index_t e = 0; e < fit->n_epochs; ++e) {
     const std::int64_t* order = perm + e * n;
     double acc = 0.0;
@@ -87,11 +92,10 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
     for (int k = 0; k < 2 && !interrupted; ++k) {
       if (stops[k] == starts[k]) continue;
       const index_t bs = sizes[k];
-      set_weight_decay(layers, n_layers, *fit, bs);
+      set_weight_decay(session, n_layers, *fit, bs);
       index_t steps = 0;
-      const double loss_sum = train_epoch(layers, n_layers, X, F, y_class, y_value, order + starts[k],
-                                          stops[k] - starts[k], bs, false, loss, &steps, -1.0, nullptr,
-                                          sq.data(), my_stop);
+      const double loss_sum = session.run(y_class, y_value, order + starts[k], stops[k] - starts[k], bs, false,
+                                          &steps, sq.data(), my_stop);
       r.steps += steps;
       if (interrupted) break;
       const double mean = loss_sum / double(steps);
@@ -110,14 +114,14 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
     if (loss_e < fit->best_loss) fit->best_loss = loss_e;
     // iteration_ends
     if (sgd && fit->schedule == SkSchedule::Invscaling)
-      set_lr(layers, n_layers, fit, fit->learning_rate_init / std::pow(double(fit->t + 1), fit->power_t));
+      set_lr(session, layers, n_layers, fit, fit->learning_rate_init / std::pow(double(fit->t + 1), fit->power_t));
     // trigger_stopping
     if (fit->no_improvement_count > fit->n_iter_no_change) {
       if (!sgd || fit->schedule != SkSchedule::Adaptive || fit->learning_rate <= 1e-6) {
         r.converged = true;
         break;
       }
-      set_lr(layers, n_layers, fit, fit->learning_rate / 5.0);
+      set_lr(session, layers, n_layers, fit, fit->learning_rate / 5.0);
       fit->no_improvement_count = 0;
     }
     if (e + 1 < fit->n_epochs && my_stop && my_stop()) {
@@ -127,6 +131,7 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
     }
   }
   if (interrupted) r.interrupted = true;
+  session.finish();
   return r;
 }
 
