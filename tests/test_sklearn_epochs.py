@@ -106,12 +106,16 @@ def test_many_epoch_loop_gives_the_per_epoch_bits(monkeypatch, threads, case, ki
     assert _fitted(a) == _fitted(b)
 
 
-@pytest.mark.parametrize("chunk_epochs", [1, 2, 5])
-def test_chunks_leave_the_random_state_where_the_per_epoch_loop_does(monkeypatch, chunk_epochs):
+@pytest.mark.parametrize("chunk_epochs,snap_every", [(1, 16), (2, 16), (5, 16), (5, 2), (200, 1),
+                                                     (200, 3), (200, 16)])
+def test_chunks_leave_the_random_state_where_the_per_epoch_loop_does(monkeypatch, chunk_epochs,
+                                                                    snap_every):
     """Chunks of a few epochs (the stopping rule ends one mid-chunk): the same bits, and a
-    RandomState passed as random_state ends in the per-epoch loop's state."""
+    RandomState passed as random_state ends in the per-epoch loop's state, whichever
+    snapshot (_SNAP_EVERY) the rewind starts from."""
     X, y = _data(5)
     monkeypatch.setattr(_mlp, "_PERM_CHUNK", chunk_epochs * len(X))
+    monkeypatch.setattr(_mlp, "_SNAP_EVERY", snap_every)
     kw = dict(hidden_layer_sizes=(8,), batch_size=50, max_iter=200, tol=1e-2,
               n_iter_no_change=2, learning_rate_init=0.05)
     rs_a, rs_b = np.random.RandomState(7), np.random.RandomState(7)
