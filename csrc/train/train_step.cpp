@@ -232,9 +232,16 @@ bool elementwise_step(const ParamSlot& p, OptimStep* k) {
 // and the update is elementwise.
 constexpr index_t kDwBlockFloats = 3072;  // a block of dW^T: a quarter of L1d at most
 
+// Parallel when either part is large enough to pay for its region: the update
+// (kOptimParallelMin elements, as the optimizer kernels decide) or the dW GEMM
+// (kParallelMinFlops multiply-adds, as sgemm decides for the same GEMM).
+bool dw_blocks_parallel(index_t bs, index_t in, index_t out) {
+  return in * out >= kOptimParallelMin || double(in) * double(out) * double(bs) >= kParallelMinFlops;
+}
+
 void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d,
                       index_t bs, index_t in, index_t out, float* scratch) {
-  parallel_or_inline(threads_if(in * out >= kOptimParallelMin), [&](int t, int nt) {
+  parallel_or_inline(threads_if(dw_blocks_parallel(bs, in, out)), [&](int t, int nt) {
     index_t r_lo, r_hi;
     split_range(in, t, nt, 1, &r_lo, &r_hi);
     float* const g = scratch + kDwBlockFloats * t;
