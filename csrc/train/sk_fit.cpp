@@ -111,8 +111,8 @@ class ThreadChooser {
     if (probing_) {  // the other option's step just ran
       probing_ = false;
       if (avg_[cur_] >= avg_[1 - cur_]) cur_ = 1 - cur_;  // back to the faster one
-      const double excess = (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget;
-      countdown_ = index_t(std::clamp(excess, double(kProbeMin), double(kProbeMax)));
+      const double interval = (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget;
+      countdown_ = index_t(std::clamp(interval, double(kProbeMin), double(kProbeMax)));
     } else if (avg_[1 - cur_] == 0.0 || --countdown_ <= 0) {
       cur_ = 1 - cur_;  // measure the other option for one step
       probing_ = true;
