@@ -106,12 +106,16 @@ def test_many_epoch_loop_gives_the_per_epoch_bits(monkeypatch, threads, case, ki
     assert _fitted(a) == _fitted(b)
 
 
-@pytest.mark.parametrize("chunk_epochs", [1, 2, 5])
-def test_chunks_leave_the_random_state_where_the_per_epoch_loop_does(monkeypatch, chunk_epochs):
+@pytest.mark.parametrize("chunk_epochs,snap_every", [(1, 16), (2, 16), (5, 16), (5, 2), (200, 1),
+                                                     (200, 3), (200, 16)])
+def test_chunks_leave_the_random_state_where_the_per_epoch_loop_does(monkeypatch, chunk_epochs,
+                                                                    snap_every):
     """Chunks of a few epochs (the stopping rule ends one mid-chunk): the same bits, and a
-    RandomState passed as random_state ends in the per-epoch loop's state."""
+    RandomState passed as random_state ends in the per-epoch loop's state, whichever
+    snapshot (_SNAP_EVERY) the rewind starts from."""
     X, y = _data(5)
     monkeypatch.setattr(_mlp, "_PERM_CHUNK", chunk_epochs * len(X))
+    monkeypatch.setattr(_mlp, "_SNAP_EVERY", snap_every)
     kw = dict(hidden_layer_sizes=(8,), batch_size=50, max_iter=200, tol=1e-2,
               n_iter_no_change=2, learning_rate_init=0.05)
     rs_a, rs_b = np.random.RandomState(7), np.random.RandomState(7)
@@ -220,3 +224,24 @@ def test_sk_fit_bad_combinations_raise():
                           np.arange(10), 5, False,
                           {"kind": "adagrad", "params": [{"lr": 0.1, "sum": np.zeros_like(W)}]},
                           loss="cross_entropy", sk_fit=dict(GOOD))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_step_thread_choice_keeps_the_bits(monkeypatch, seed, solver):
+    """The C++ loop picks one thread or the caller's count step by step from the steps'
+    measured times (sk_fit.cpp ThreadChooser): its first full-batch step runs on one
+    thread and its second at the caller's count, later ones as measured. At 2 threads,
+    on a shape whose GEMMs run parallel there (200 x 256 x 64 multiply-adds: above the
+    parallel threshold), the fit's bits equal the per-epoch path's at 1 thread. Exact
+    equality, not a tolerance: every kernel computes each element with the same
+    operations at any thread count. (Run over 50 seeds when added.)"""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((637, 64)).astype(np.float32)
+    y = np.argmax(X @ rng.standard_normal((64, 4)) + rng.standard_normal((637, 4)), axis=1)
+    kw = dict(hidden_layer_sizes=(256,), solver=solver, batch_size=200, max_iter=12,
+              random_state=seed, momentum=0.9, learning_rate_init=0.01)
+    a, wa = _run(monkeypatch, True, lambda: MLPClassifier(n_threads=1, **kw), [lambda e: e.fit(X, y)])
+    b, wb = _run(monkeypatch, False, lambda: MLPClassifier(n_threads=2, **kw), [lambda e: e.fit(X, y)])
+    assert _fitted(a) == _fitted(b)
+    assert wa == wb

@@ -112,6 +112,11 @@ const char* cpu_class_name(CpuClass cls);
 // false for an unknown name.
 bool parse_cpu_class(const std::string& name, CpuClass* out);
 
+// Below this many multiply-adds a GEMM's parallel region costs more than it
+// gains: sgemm runs it on one thread, and so does any other caller splitting a
+// GEMM's work itself (the fused epoch's dw_update_blocks).
+constexpr double kParallelMinFlops = 256.0 * 1024;
+
 // Reads FASTMLP_CPU_CLASS and FASTMLP_GEMM_BLOCKING and derives every plan;
 // throws std::invalid_argument naming the variable on a bad value. Called by
 // the module's import; idempotent. gemm_plan() calls it too.

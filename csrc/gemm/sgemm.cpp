@@ -253,8 +253,7 @@ bool use_dot_path(const GemmPlan& plan, bool trans_a, index_t M, index_t N, inde
 // read in place when it is not transposed and otherwise packed once for all
 // of K, and one parallel loop with no barriers. Packing only pays when a panel
 // is reused many times; at these sizes it would cost as much as the arithmetic.
-// Below this many multiply-adds a parallel region costs more than it gains.
-constexpr double kParallelMinFlops = 256.0 * 1024;
+// (Below kParallelMinFlops multiply-adds, gemm_plan.h, it runs on one thread.)
 
 void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
            float alpha, const float* A, index_t lda, const float* B, index_t ldb,

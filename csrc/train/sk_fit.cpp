@@ -3,6 +3,9 @@
 // (python/fastmlp/sklearn/_mlp.py) evaluates it, and this file is compiled
 // with -ffp-contract=off, so the losses and the learning rates are its bits.
 #include "train/sk_fit.h"
+#include <omp.h>
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -36,23 +39,24 @@ bool is_sgd(const TrainLayer* layers) { return layers[0].weight.opt.kind == Opti
 // Every weight's L2 term for batches of `batch` rows: c * alpha / batch, as
 // the Python path sets its weights group's weight_decay and the binding
 // parses it (Sgd keeps a float).
-void set_weight_decay(TrainLayer* layers, int n_layers, const SkFit& f, index_t batch) {
+void set_weight_decay(TrainSession& session, int n_layers, const SkFit& f, index_t batch) {
   const double wd = f.c * f.alpha / double(batch);
   for (int l = 0; l < n_layers; ++l) {
-    OptimizerSpec& o = layers[l].weight.opt;
+    OptimizerSpec& o = session.weight(l).opt;
     o.weight_decay = o.kind == OptimizerKind::Sgd ? double(float(wd)) : wd;
   }
 }
 
-// _Fused._set_lr: scikit-learn's lr becomes lr (sgd only).
-void set_lr(TrainLayer* layers, int n_layers, SkFit* f, double lr) {
+// _Fused._set_lr: scikit-learn's lr becomes lr (sgd only). The weights' momentum
+// buffers are the session's (transposed: the rescale is elementwise).
+void set_lr(TrainSession& session, TrainLayer* layers, int n_layers, SkFit* f, double lr) {
   const double old = f->learning_rate;
   f->learning_rate = lr;
   if (!is_sgd(layers)) return;
   const float slot_lr = float(lr / f->c);
   const float scale = float(old / lr);
   for (int l = 0; l < n_layers; ++l) {
-    for (ParamSlot* p : {&layers[l].weight, &layers[l].bias}) {
+    for (ParamSlot* p : {&session.weight(l), &layers[l].bias}) {
       if (!p->param || !p->update) continue;
       p->opt.lr = slot_lr;
       if (lr != old && p->opt.momentum != 0.0f && p->state[0])
@@ -60,6 +64,71 @@ void set_lr(TrainLayer* layers, int n_layers, SkFit* f, double lr) {
     }
   }
 }
+
+// ------------------------------------------------ threads, step by step ----
+// A scikit-learn fit is many small steps (digits: batches of 200 rows through
+// 64-100-10), where a step's parallel regions can cost more than the second
+// thread saves, and far more when another process holds the other core: each
+// region then waits for a thread that is not running. Whether the caller's
+// thread count or one thread is faster for this model is not predicted from
+// constants of a CPU: it is measured, on the fit's own steps, as it runs.
+// Every step's wall time per row is kept, per option, as an exponential
+// average; the faster option runs, and the other is re-measured one step at a
+// time. A probe of the slower option costs its excess time over the faster
+// one, (ratio - 1) of a step, so the interval between probes is
+// (ratio - 1) / kProbeBudget steps (within [kProbeMin, kProbeMax]): probing
+// costs at most about kProbeBudget of the fit's time, however slow the other
+// option is (one thread of two held by another process slows a parallel step
+// many times), and a change of load is still seen. Every kernel
+// gives the same bits at any thread count, so the choice changes only the
+// time. The thread count is set through the calling thread's OpenMP limit,
+// which get_num_threads() honours (the fused epoch's session was built at the
+// caller's count, so its per-thread scratch covers both options); the limit is
+// restored at the end.
+class ThreadChooser {
+ public:
+  static constexpr index_t kProbeMin = 8, kProbeMax = 4096;
+  static constexpr double kProbeBudget = 0.05;
+
+  explicit ThreadChooser(int nt) : nt_(nt), saved_(omp_get_max_threads()) {}
+  ~ThreadChooser() {
+    if (active()) omp_set_num_threads(saved_);
+  }
+  bool active() const { return nt_ > 1; }
+
+  // Before a step (of `rows` rows; only steps of the full batch are timed).
+  void begin(index_t rows) {
+    if (!active()) return;
+    rows_ = rows;
+    omp_set_num_threads(cur_ == 0 ? saved_ : 1);
+    t0_ = Clock::now();
+  }
+  // After it: its time enters its option's average, and the next option is chosen.
+  void end() {
+    if (!active() || rows_ != timed_rows_) return;
+    const double r = std::chrono::duration<double>(Clock::now() - t0_).count() / double(rows_);
+    avg_[cur_] = avg_[cur_] > 0.0 ? 0.75 * avg_[cur_] + 0.25 * r : r;
+    if (probing_) {  // the other option's step just ran
+      probing_ = false;
+      if (avg_[cur_] >= avg_[1 - cur_]) cur_ = 1 - cur_;  // back to the faster one
+      const double interval = (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget;
+      countdown_ = index_t(std::clamp(interval, double(kProbeMin), double(kProbeMax)));
+    } else if (avg_[1 - cur_] == 0.0 || --countdown_ <= 0) {
+      cur_ = 1 - cur_;  // measure the other option for one step
+      probing_ = true;
+    }
+  }
+  void set_timed_rows(index_t rows) { timed_rows_ = rows; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  int nt_, saved_;
+  int cur_ = 1;  // 0: the caller's count, 1: one thread (first: the cheaper one to measure)
+  double avg_[2] = {0.0, 0.0};
+  bool probing_ = false;
+  index_t countdown_ = kProbeMin, rows_ = 0, timed_rows_ = 0;
+  Clock::time_point t0_;
+};
 
 }  // namespace
 
@@ -72,14 +141,25 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
   const index_t n_full = (n / B) * B;
   std::vector<double> sq(size_t(n / B + 1));
   bool interrupted = false;
-  std::function<bool()> my_stop;
-  if (stop)
-    my_stop = [&] {
-      if (!stop()) return false;
-      interrupted = true;
-      return true;
-    };
   const bool sgd = is_sgd(layers);
+  // The entry work (workspaces, transposed weights and state) once for every
+  // epoch and both batch sizes; written back once at the end (also when a
+  // stop ends the loop).
+  TrainSession session(layers, n_layers, X, F, B, loss);
+  ThreadChooser threads(get_num_threads());
+  threads.set_timed_rows(B);
+  // Between the steps of a run: the thread choice, then the caller's stop.
+  std::function<bool()> my_stop;
+  if (stop || threads.active())
+    my_stop = [&] {
+      threads.end();
+      if (stop && stop()) {
+        interrupted = true;
+        return true;
+      }
+      threads.begin(B);
+      return false;
+    };
   for (index_t e = 0; e < fit->n_epochs; ++e) {
     const std::int64_t* order = perm + e * n;
     double acc = 0.0;
@@ -87,11 +167,12 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
     for (int k = 0; k < 2 && !interrupted; ++k) {
       if (stops[k] == starts[k]) continue;
       const index_t bs = sizes[k];
-      set_weight_decay(layers, n_layers, *fit, bs);
+      set_weight_decay(session, n_layers, *fit, bs);
       index_t steps = 0;
-      const double loss_sum = train_epoch(layers, n_layers, X, F, y_class, y_value, order + starts[k],
-                                          stops[k] - starts[k], bs, false, loss, &steps, -1.0, nullptr,
-                                          sq.data(), my_stop);
+      threads.begin(bs);
+      const double loss_sum = session.run(y_class, y_value, order + starts[k], stops[k] - starts[k], bs, false,
+                                          &steps, sq.data(), my_stop);
+      if (!interrupted) threads.end();
       r.steps += steps;
       if (interrupted) break;
       const double mean = loss_sum / double(steps);
@@ -110,23 +191,23 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
     if (loss_e < fit->best_loss) fit->best_loss = loss_e;
     // iteration_ends
     if (sgd && fit->schedule == SkSchedule::Invscaling)
-      set_lr(layers, n_layers, fit, fit->learning_rate_init / std::pow(double(fit->t + 1), fit->power_t));
+      set_lr(session, layers, n_layers, fit, fit->learning_rate_init / std::pow(double(fit->t + 1), fit->power_t));
     // trigger_stopping
     if (fit->no_improvement_count > fit->n_iter_no_change) {
       if (!sgd || fit->schedule != SkSchedule::Adaptive || fit->learning_rate <= 1e-6) {
         r.converged = true;
         break;
       }
-      set_lr(layers, n_layers, fit, fit->learning_rate / 5.0);
+      set_lr(session, layers, n_layers, fit, fit->learning_rate / 5.0);
       fit->no_improvement_count = 0;
     }
-    if (e + 1 < fit->n_epochs && my_stop && my_stop()) {
-      interrupted = false;  // between epochs: every counted epoch is complete
+    if (e + 1 < fit->n_epochs && stop && stop()) {  // between epochs: every counted epoch is complete
       r.interrupted = true;
       break;
     }
   }
   if (interrupted) r.interrupted = true;
+  session.finish();
   return r;
 }
 

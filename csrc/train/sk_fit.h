@@ -44,7 +44,8 @@ struct SkFitResult {
 // Up to fit.n_epochs epochs of scikit-learn's _fit_stochastic (without early
 // stopping, verbose output or the max_iter warning, which the caller adds):
 // epoch e visits perm[e*n .. (e+1)*n) in batches of batch_size (the last one
-// short), as two train_epoch calls (the full batches, then the short batch),
+// short), as two runs of one TrainSession (train.h) kept for the whole call (the
+// full batches, then the short batch; each run is train_epoch's step loop),
 // each with the weights' weight_decay = c * alpha / its batch size (in the
 // precision the slot's kind keeps: float for Sgd, double otherwise; biases keep
 // theirs). Its loss is scikit-learn's:
@@ -60,6 +61,8 @@ struct SkFitResult {
 // sets every updated slot's lr to float(lr / c) and, when it differs, scales
 // every momentum buffer by float(old / new) (so scikit-learn's velocity
 // carries over). losses: (n_epochs,), entries [0, epochs) written.
+// Each step runs at the caller's thread count or on one thread, whichever its
+// measured steps show faster (sk_fit.cpp ThreadChooser): the same bits either way.
 // stop (Ctrl-C) is train_epoch's, also called between epochs; when it returns
 // true the loop ends: inside an epoch, that epoch's completed steps stay
 // applied but the epoch is not counted (as the per-epoch path interrupted

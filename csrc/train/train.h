@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include "kernels.h"
 
 namespace fastmlp {
@@ -164,6 +165,38 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                    const GradAllreduce* dist = nullptr,
                    double* weight_sq_sums = nullptr,
                    const std::function<bool()>& stop = {});
+
+// train_epoch in parts (issue 11: scikit-learn's many epochs in one call, and
+// batches of two sizes in each): the constructor does its entry work once
+// (the workspaces for batches of at most max_batch rows, each weight and its
+// optimizer state transposed to the epoch's layout WT (in,out)), run() is its
+// step loop (the same arguments and results as train_epoch, with batch_size
+// <= max_batch; weight_sq_sums and stop as there), any number of times, and
+// finish() writes every weight, its state and its step count back in the
+// caller's layout (once; the destructor does not: a session that threw
+// leaves the caller's arrays as they were when it started). Between runs the
+// weights live in the session: weight(l) is layer l's slot there (its param
+// and state in the (in,out) layout, the options and step count the runs use;
+// a change of its options or an elementwise rescale of its state applies to
+// the next run). Biases stay in the caller's slots (layers[l].bias) throughout.
+// train_epoch(...) == TrainSession(...).run(...) then finish(), bit for bit.
+class TrainSession {
+ public:
+  TrainSession(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F, index_t max_batch,
+               const TrainLoss& loss, double clip_grad_norm = -1.0, const GradAllreduce* dist = nullptr);
+  ~TrainSession();
+  TrainSession(const TrainSession&) = delete;
+  TrainSession& operator=(const TrainSession&) = delete;
+  double run(const std::int64_t* y_class, const float* y_value, const std::int64_t* perm, index_t n_perm,
+             index_t batch_size, bool drop_last, index_t* steps, double* weight_sq_sums = nullptr,
+             const std::function<bool()>& stop = {});
+  ParamSlot& weight(int l);
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // ------------------------------------------ distributed training (issue 13) ----
 // MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, comm), called

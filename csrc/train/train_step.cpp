@@ -232,9 +232,16 @@ bool elementwise_step(const ParamSlot& p, OptimStep* k) {
 // and the update is elementwise.
 constexpr index_t kDwBlockFloats = 3072;  // a block of dW^T: a quarter of L1d at most
 
+// Parallel when either part is large enough to pay for its region: the update
+// (kOptimParallelMin elements, as the optimizer kernels decide) or the dW GEMM
+// (kParallelMinFlops multiply-adds, as sgemm decides for the same GEMM).
+bool dw_blocks_parallel(index_t bs, index_t in, index_t out) {
+  return in * out >= kOptimParallelMin || double(in) * double(out) * double(bs) >= kParallelMinFlops;
+}
+
 void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d,
                       index_t bs, index_t in, index_t out, float* scratch) {
-  parallel_or_inline(threads_if(in * out >= kOptimParallelMin), [&](int t, int nt) {
+  parallel_or_inline(threads_if(dw_blocks_parallel(bs, in, out)), [&](int t, int nt) {
     index_t r_lo, r_hi;
     split_range(in, t, nt, 1, &r_lo, &r_hi);
     float* const g = scratch + kDwBlockFloats * t;
@@ -294,97 +301,183 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
   return false;
 }
 
+// ------------------------------------------------ the session: entry and exit ----
+// train_epoch's entry work, done once for any number of runs (TrainSession,
+// train.h): the workspaces for batches of at most max_batch rows, and each
+// weight and its optimizer state transposed to WT (in,out) (see the top of the
+// file), kept in that layout across runs until finish() writes them back.
+struct TrainSession::Impl {
+  TrainLayer* layers;
+  int n_layers;
+  TrainInput X;
+  index_t F, max_batch, C = 0;
+  TrainLoss loss;
+  const GradAllreduce* dist;
+  bool distributed, separate = false, finished = false;
+  AlignedBuffer<float> xb, xb2;                 // gathered inputs (two: see `overlap`)
+  AlignedBuffer<float> acts;                    // each layer's output
+  AlignedBuffer<float> g0, g1;                  // d, d'
+  AlignedBuffer<float> dw, db, dw_blocks;       // dw_blocks: dw_update_blocks' scratch
+  AlignedBuffer<std::int64_t> yb_class;
+  AlignedBuffer<float> yb_value, lsm;           // lsm: log_softmax(a_L), when the model ends with it
+  AlignedBuffer<float> drops, pres, wts;
+  AlignedBuffer<double> sq_rows;                // weight_sq_sums' row sums scratch
+  std::vector<float*> act, drop_kept, pre;
+  GradClip clip;
+  std::vector<ParamSlot> wt;                    // layer l's weight, transposed
+
+  Impl(TrainLayer* layers_, int n_layers_, const TrainInput& X_, index_t F_, index_t max_batch_,
+       const TrainLoss& loss_, double clip_grad_norm, const GradAllreduce* dist_)
+      : layers(layers_), n_layers(n_layers_), X(X_), F(F_), max_batch(max_batch_), loss(loss_), dist(dist_),
+        distributed(dist_ && dist_->world > 1) {
+    finished = n_layers == 0;
+    if (n_layers == 0) return;
+    const index_t B = max_batch;
+    C = layers[n_layers - 1].out;
+    index_t max_out = 0, max_w = 0;
+    size_t act_total = 0;
+    for (int l = 0; l < n_layers; ++l) {
+      max_out = std::max(max_out, layers[l].out);
+      max_w = std::max(max_w, layers[l].out * layers[l].in);
+      act_total += size_t(B * layers[l].out);
+    }
+    xb.reserve(size_t(B * F));
+    xb2.reserve(size_t(B * F));
+    acts.reserve(act_total);
+    g0.reserve(size_t(B * max_out));
+    g1.reserve(size_t(B * max_out));
+    dw.reserve(size_t(max_w));
+    db.reserve(size_t(max_out));
+    dw_blocks.reserve(size_t(kDwBlockFloats * get_num_threads()));
+    yb_class.reserve(size_t(B));
+    yb_value.reserve(size_t(B * C));
+    lsm.reserve(loss.log_softmax ? size_t(B * C) : 0);
+    sq_rows.reserve(size_t(std::max<index_t>(1, max_out)));
+    act.resize(size_t(n_layers));
+    float* ap = acts.data();
+    for (int l = 0; l < n_layers; ++l) {
+      act[l] = ap;
+      ap += B * layers[l].out;
+    }
+    // One (B, out_l) buffer for each layer l where keep(layers[l]), nullptr for
+    // the others, all in `buf`.
+    auto layer_buffers = [&](AlignedBuffer<float>& buf, auto keep) {
+      std::vector<float*> ptrs(static_cast<size_t>(n_layers), nullptr);
+      size_t total = 0;
+      for (int l = 0; l < n_layers; ++l)
+        if (keep(layers[l])) total += size_t(B * layers[l].out);
+      float* p = buf.reserve(total);
+      for (int l = 0; l < n_layers; ++l)
+        if (keep(layers[l])) {
+          ptrs[l] = p;
+          p += B * layers[l].out;
+        }
+      return ptrs;
+    };
+    // Dropout after layer l: between layer l's forward and its backward, act[l]
+    // is the dropped output (what layer l+1 and the loss read) and drop_kept[l]
+    // the activation's output (what the activation's backward reads); the
+    // backward swaps them back. The mask is regenerated, never stored.
+    drop_kept = layer_buffers(drops, [](const TrainLayer& L) { return L.dropout_p != 0.0; });
+    // Pre-activations z_l = a_{l-1} @ W_l^T + b_l, kept only for the layers
+    // whose activation's backward reads its input (gelu, silu, ...): their
+    // forward is the Identity GEMM into z_l, then activation_forward(z_l) ->
+    // a_l, the same bits as the fused epilogue (kernels.h sgemm's contract).
+    pre = layer_buffers(pres, [](const TrainLayer& L) {
+      return L.activation.kind != Activation::Identity && !activation_saves_output(L.activation.kind);
+    });
+    // Transposed weights and optimizer state, WT (in,out): see the top of the file.
+    size_t wt_total = 0;
+    for (int l = 0; l < n_layers; ++l) {
+      size_t arrays = 1;
+      for (const float* st : layers[l].weight.state) arrays += st != nullptr;
+      wt_total += size_t(layers[l].out * layers[l].in) * arrays;
+    }
+    wts.reserve(wt_total);
+    clip.init(layers, n_layers, clip_grad_norm, distributed);
+    separate = clip.separate;  // gradients in clip's buffer, updates after the backward
+    wt.resize(size_t(n_layers));
+    float* wp = wts.data();
+    for (int l = 0; l < n_layers; ++l) {
+      const TrainLayer& L = layers[l];
+      wt[l] = L.weight;
+      wt[l].param = wp;
+      transpose(L.weight.param, L.out, L.in, wp);
+      wp += L.out * L.in;
+      for (int s = 0; s < kMaxState; ++s) {
+        if (!L.weight.state[s]) continue;
+        wt[l].state[s] = wp;
+        // (Sgd's buffer holds nothing yet at step 0, Adam's moments are zeros: copied alike.)
+        transpose(L.weight.state[s], L.out, L.in, wp);
+        wp += L.out * L.in;
+      }
+    }
+  }
+
+  // Back to the caller's (out,in) layout, once.
+  void finish() {
+    if (finished) return;
+    finished = true;
+    for (int l = 0; l < n_layers; ++l) {
+      TrainLayer& L = layers[l];
+      transpose(wt[l].param, L.in, L.out, L.weight.param);
+      for (int s = 0; s < kMaxState; ++s)
+        if (wt[l].state[s]) transpose(wt[l].state[s], L.in, L.out, L.weight.state[s]);
+      L.weight.step = wt[l].step;
+    }
+  }
+};
+
+TrainSession::TrainSession(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F, index_t max_batch,
+                           const TrainLoss& loss, double clip_grad_norm, const GradAllreduce* dist)
+    : impl_(new Impl(layers, n_layers, X, F, max_batch, loss, clip_grad_norm, dist)) {}
+
+TrainSession::~TrainSession() = default;
+
+ParamSlot& TrainSession::weight(int l) { return impl_->wt[size_t(l)]; }
+
+void TrainSession::finish() { impl_->finish(); }
+
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
                    index_t* steps, double clip_grad_norm, const GradAllreduce* dist,
                    double* weight_sq_sums, const std::function<bool()>& stop) {
+  const index_t n_steps = drop_last ? n_perm / batch_size : (n_perm + batch_size - 1) / batch_size;
+  *steps = n_steps;
+  if (n_steps == 0 || n_layers == 0) return 0.0;
+  TrainSession session(layers, n_layers, X, F, batch_size, loss, clip_grad_norm, dist);
+  const double loss_sum = session.run(y_class, y_value, perm, n_perm, batch_size, drop_last, steps,
+                                      weight_sq_sums, stop);
+  session.finish();
+  return loss_sum;
+}
+
+// train_epoch's step loop on the session's workspaces and transposed weights.
+double TrainSession::run(const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
+                         index_t n_perm, index_t batch_size, bool drop_last, index_t* steps,
+                         double* weight_sq_sums, const std::function<bool()>& stop) {
+  Impl& ws = *impl_;
   const index_t B = batch_size;
   const index_t n_steps = drop_last ? n_perm / B : (n_perm + B - 1) / B;
   *steps = n_steps;
-  if (n_steps == 0 || n_layers == 0) return 0.0;
-  const index_t C = layers[n_layers - 1].out;
-
-  // ---- workspace, allocated once ----
-  index_t max_out = 0, max_w = 0;
-  size_t act_total = 0;
-  for (int l = 0; l < n_layers; ++l) {
-    max_out = std::max(max_out, layers[l].out);
-    max_w = std::max(max_w, layers[l].out * layers[l].in);
-    act_total += size_t(B * layers[l].out);
-  }
-  AlignedBuffer<float> xb{size_t(B * F)};           // gathered inputs
-  AlignedBuffer<float> acts{act_total};             // each layer's output
-  AlignedBuffer<float> g0{size_t(B * max_out)}, g1{size_t(B * max_out)};  // d, d'
-  AlignedBuffer<float> dw{size_t(max_w)}, db{size_t(max_out)};
-  AlignedBuffer<float> dw_blocks{size_t(kDwBlockFloats * get_num_threads())};  // dw_update_blocks
-  AlignedBuffer<std::int64_t> yb_class{size_t(B)};
-  AlignedBuffer<float> yb_value{size_t(B * C)};
-  AlignedBuffer<float> lsm{loss.log_softmax ? size_t(B * C) : 0};  // log_softmax(a_L), when the model ends with it
-  std::vector<float*> act(static_cast<size_t>(n_layers));
-  float* ap = acts.data();
-  for (int l = 0; l < n_layers; ++l) {
-    act[l] = ap;
-    ap += B * layers[l].out;
-  }
-  // One (B, out_l) buffer for each layer l where keep(layers[l]), nullptr for
-  // the others, all in `buf`.
-  auto layer_buffers = [&](AlignedBuffer<float>& buf, auto keep) {
-    std::vector<float*> ptrs(static_cast<size_t>(n_layers), nullptr);
-    size_t total = 0;
-    for (int l = 0; l < n_layers; ++l)
-      if (keep(layers[l])) total += size_t(B * layers[l].out);
-    float* p = buf.reserve(total);
-    for (int l = 0; l < n_layers; ++l)
-      if (keep(layers[l])) {
-        ptrs[l] = p;
-        p += B * layers[l].out;
-      }
-    return ptrs;
-  };
-  // Dropout after layer l: between layer l's forward and its backward, act[l]
-  // is the dropped output (what layer l+1 and the loss read) and drop_kept[l]
-  // the activation's output (what the activation's backward reads); the
-  // backward swaps them back. The mask is regenerated, never stored.
-  AlignedBuffer<float> drops;
-  std::vector<float*> drop_kept =
-      layer_buffers(drops, [](const TrainLayer& L) { return L.dropout_p != 0.0; });
-  // Pre-activations z_l = a_{l-1} @ W_l^T + b_l, kept only for the layers
-  // whose activation's backward reads its input (gelu, silu, ...): their
-  // forward is the Identity GEMM into z_l, then activation_forward(z_l) ->
-  // a_l, the same bits as the fused epilogue (kernels.h sgemm's contract).
-  AlignedBuffer<float> pres;
-  const std::vector<float*> pre = layer_buffers(pres, [](const TrainLayer& L) {
-    return L.activation.kind != Activation::Identity && !activation_saves_output(L.activation.kind);
-  });
-  // Transposed weights and optimizer state, WT (in,out): see the top of the file.
-  size_t wt_total = 0;
-  for (int l = 0; l < n_layers; ++l) {
-    size_t arrays = 1;
-    for (const float* st : layers[l].weight.state) arrays += st != nullptr;
-    wt_total += size_t(layers[l].out * layers[l].in) * arrays;
-  }
-  AlignedBuffer<float> wts{wt_total};
-  const bool distributed = dist && dist->world > 1;
-  GradClip clip;
-  clip.init(layers, n_layers, clip_grad_norm, distributed);
-  const bool separate = clip.separate;  // gradients in clip's buffer, updates after the backward
-  std::vector<ParamSlot> wt(static_cast<size_t>(n_layers));  // layer l's weight, transposed
-  float* wp = wts.data();
-  for (int l = 0; l < n_layers; ++l) {
-    const TrainLayer& L = layers[l];
-    wt[l] = L.weight;
-    wt[l].param = wp;
-    transpose(L.weight.param, L.out, L.in, wp);
-    wp += L.out * L.in;
-    for (int s = 0; s < kMaxState; ++s) {
-      if (!L.weight.state[s]) continue;
-      wt[l].state[s] = wp;
-      // (Sgd's buffer holds nothing yet at step 0, Adam's moments are zeros: copied alike.)
-      transpose(L.weight.state[s], L.out, L.in, wp);
-      wp += L.out * L.in;
-    }
-  }
+  if (n_steps == 0 || ws.n_layers == 0) return 0.0;
+  TrainLayer* const layers = ws.layers;
+  const int n_layers = ws.n_layers;
+  const TrainInput& X = ws.X;
+  const index_t F = ws.F, C = ws.C;
+  const TrainLoss& loss = ws.loss;
+  const GradAllreduce* const dist = ws.dist;
+  const bool distributed = ws.distributed, separate = ws.separate;
+  GradClip& clip = ws.clip;
+  std::vector<ParamSlot>& wt = ws.wt;
+  std::vector<float*>& act = ws.act;
+  std::vector<float*>& drop_kept = ws.drop_kept;
+  const std::vector<float*>& pre = ws.pre;
+  AlignedBuffer<float>&g0 = ws.g0, &g1 = ws.g1, &dw = ws.dw, &db = ws.db, &dw_blocks = ws.dw_blocks;
+  AlignedBuffer<std::int64_t>& yb_class = ws.yb_class;
+  AlignedBuffer<float>&yb_value = ws.yb_value, &lsm = ws.lsm;
+  AlignedBuffer<double>& sq_rows = ws.sq_rows;
 
   // ---- batch rows: X[perm[s*B : s*B+bs]] (distributed: this rank's slice of it) ----
   auto batch_rows = [&](index_t s, const std::int64_t** idx, index_t* bs) {
@@ -405,8 +498,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   };
   // Rows are gathered into xb[s % 2]: the next batch's can be gathered while
   // this step still reads its own (see `overlap`).
-  AlignedBuffer<float> xb2{size_t(B * F)};
-  float* const xbuf[2] = {xb.data(), xb2.data()};
+  float* const xbuf[2] = {ws.xb.data(), ws.xb2.data()};
   // Pulls row idx[i] of X toward this core's L2 (not L1: it is needed a whole
   // step later, and L1 holds the GEMM panels).
   const index_t row_bytes = F * index_t(X.f32 ? sizeof(float) : 1);
@@ -457,12 +549,6 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
     index_t bs;
     batch_rows(0, &idx, &bs);
     x = place_rows(idx, bs, !consecutive(idx, bs), xbuf[0]);
-  }
-  AlignedBuffer<double> sq_rows;  // weight_sq_sums' row sums scratch
-  if (weight_sq_sums) {
-    index_t max_rows = 1;
-    for (int l = 0; l < n_layers; ++l) max_rows = std::max(max_rows, layers[l].out);
-    sq_rows.reserve(size_t(max_rows));
   }
   for (index_t s = 0; s < n_steps; ++s) {
     if (weight_sq_sums) {  // the weights this step's forward pass reads (WT holds W^T)
@@ -628,13 +714,6 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
       *steps = s + 1;
       break;
     }
-  }
-  for (int l = 0; l < n_layers; ++l) {  // back to the caller's (out,in) layout
-    TrainLayer& L = layers[l];
-    transpose(wt[l].param, L.in, L.out, L.weight.param);
-    for (int s = 0; s < kMaxState; ++s)
-      if (wt[l].state[s]) transpose(wt[l].state[s], L.in, L.out, L.weight.state[s]);
-    L.weight.step = wt[l].step;
   }
   return loss_sum;
 }

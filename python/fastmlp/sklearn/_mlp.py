@@ -112,6 +112,10 @@ def _num_threads(n):
 # per Python iteration, as with verbose or early_stopping (tests compare the bits).
 _PERM_CHUNK = 1 << 20
 _MAX_CHUNK_EPOCHS = 1000
+# A chunk's shuffles are drawn before its call; when the fit stops inside the chunk the
+# random state is rewound to the snapshot taken before the last multiple of _SNAP_EVERY
+# epochs and the shuffles from there replayed (at most _SNAP_EVERY - 1 of them).
+_SNAP_EVERY = 16
 _PER_EPOCH = False
 
 
@@ -462,10 +466,14 @@ class _FastMLPMixin:
         while self.n_iter_ < max_epochs:
             n_epochs = min(max_epochs - self.n_iter_, chunk)
             start_idx, done = sample_idx, self.n_iter_
-            state = rs.get_state() if self.shuffle else None
+            # the generator's state before epoch i's shuffle, every _SNAP_EVERY epochs
+            # (get_state costs about as much as a shuffle): a stop rewinds to the last one
+            snaps = {}
             orders = []
-            for _ in range(n_epochs):
+            for i in range(n_epochs):
                 if self.shuffle:
+                    if i % _SNAP_EVERY == 0:
+                        snaps[i] = rs.get_state()
                     sample_idx = _shuffled(sample_idx, rs)
                 orders.append(sample_idx)
             perms = np.concatenate(orders).astype(np.int64, copy=False)
@@ -474,9 +482,10 @@ class _FastMLPMixin:
             finally:
                 ran = self.n_iter_ - done
                 if self.shuffle and ran < n_epochs:  # the generator as after `ran` shuffles
-                    rs.set_state(state)
-                    sample_idx = start_idx
-                    for _ in range(ran):
+                    base = ran - ran % _SNAP_EVERY
+                    rs.set_state(snaps[base])
+                    sample_idx = orders[base - 1] if base else start_idx
+                    for _ in range(ran - base):
                         sample_idx = _shuffled(sample_idx, rs)
             if converged:
                 return
