@@ -24,8 +24,8 @@ from ab_train import import_old
 
 
 def _interleaved(fns, reps, target, clock):
-    """Per-call seconds of each side over ``reps`` samples of about ``target`` seconds,
-    the sides alternating in rotated order."""
+    """Per-call seconds of each side (a tuple of arrays in ``fns``' order) over ``reps``
+    samples of about ``target`` seconds, the sides alternating in rotated order."""
     names = list(fns)
     for fn in fns.values():  # warm up, and size the samples
         fn()
@@ -45,7 +45,7 @@ def _interleaved(fns, reps, target, clock):
             for _ in range(n):
                 fn()
             times[name].append((clock() - t0) / n)
-    return np.asarray(times[names[0]]), np.asarray(times[names[1]])
+    return tuple(np.asarray(times[n]) for n in names)
 
 
 def main(argv=None):

@@ -403,3 +403,61 @@ def test_a_plan_takes_unpickled_float32_arrays(rng):
     x = rng.standard_normal((2, 4)).astype(np.float32)
     got = _core.infer_run(_core.infer_plan([w], [b], [None]), x)
     assert same_bits(got, kernels.gemv_forward(x, w, b))
+
+
+# -- model(x) straight from Sequential.__call__ (infer1) --
+
+def test_a_subclass_with_its_own_forward_runs_it(rng):
+    """A Sequential subclass that defines forward is called as any Module: its forward
+    runs (under no_grad and with grad), not the one-call path of its children."""
+    class Doubled(nn.Sequential):
+        def forward(self, input):
+            return super().forward(input) * 2.0
+
+    model = Doubled(nn.Linear(7, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    plain = nn.Sequential(*model.children()).eval()
+    x = rng.standard_normal((2, 7)).astype(np.float32)
+    assert Doubled.__call__ is nn.Module.__call__
+    with fastmlp.no_grad():  # its super().forward plans nothing: layer by layer
+        want = 2.0 * plain._forward_layers(fastmlp.Tensor(x)).data
+        assert same_bits(model(fastmlp.Tensor(x)).data, want)
+    assert model(fastmlp.Tensor(x)).requires_grad
+
+
+def test_an_instance_forward_attribute_is_called_as_module_call_would(rng):
+    """``model.forward = f`` on an instance: ``model(x)`` runs f (Module.__call__ looks
+    forward up on the instance), whatever the grad mode; deleting it brings back the
+    one-call path (a removal moves the plan's mutation count)."""
+    model = build("mnist-relu", rng)
+    x = rng.standard_normal((1, 784)).astype(np.float32)
+    want = run_model(model, x)
+    seen = []
+    model.forward = lambda input: seen.append(input) or "mine"
+    with fastmlp.no_grad():
+        assert model(fastmlp.Tensor(x)) == "mine"
+    assert len(seen) == 1
+    del model.forward
+    calls = []
+    real = _core.infer_run
+    try:
+        _core.infer_run = lambda *a: calls.append(1) or real(*a)
+        assert same_bits(run_model(model, x), want) and calls == [1]
+    finally:
+        _core.infer_run = real
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 12, 13, 64])
+def test_results_are_fresh_writeable_float32_arrays(rng, isa, batch):
+    """The one-call result (a new array in either regime: NumPy's allocation up to
+    gemv_max_rows rows, an aligned one beyond) is float32, C-contiguous, writeable and
+    owns no memory any other call's result shares."""
+    model = build("gelu-silu-softmax", rng)
+    x = rng.standard_normal((batch, 20)).astype(np.float32)
+    with fastmlp.no_grad():
+        a, b = model(x).data, model(x).data
+    for y in (a, b):
+        assert y.dtype == np.float32 and y.flags.c_contiguous and y.flags.writeable
+        assert y.shape == (batch, 3)
+    assert same_bits(a, b) and not np.shares_memory(a, b)
+    a[...] = 0
+    assert not np.any(b == 0)

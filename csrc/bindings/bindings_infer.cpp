@@ -25,6 +25,21 @@ py::array weight_f32(py::handle h, const std::string& name) {
   return a;
 }
 
+// A new C-contiguous float32 (rows, cols) array in memory NumPy allocates (its
+// cache of small blocks: no malloc, capsule or base object per call), for the
+// few-row outputs of the matrix-vector regime, where the allocation is a
+// visible part of a call. Its data is only 16-byte aligned, unlike new_f32's:
+// gemv_forward's threads write whole outputs of a few rows, so a line shared at
+// a split costs once per row, not once per row of every GEMM tile.
+py::array new_f32_few_rows(index_t rows, index_t cols) {
+  auto& api = py::detail::npy_api::get();
+  Py_intptr_t dims[2] = {Py_intptr_t(rows), Py_intptr_t(cols)};
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, py::dtype::of<float>().release().ptr(), 2,
+                                          dims, nullptr, nullptr, 0, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
+}
+
 InferHead parse_head(py::handle h) {
   if (h.is_none()) return InferHead::None;
   if (!py::isinstance<py::str>(h)) type_error("head: expected None, 'softmax' or 'log_softmax', got " + type_name(h));
@@ -83,32 +98,26 @@ class InferencePlan {
   py::array run(py::handle x_obj, py::handle out_obj) const {
     // A C-contiguous float64 x is converted a block of rows at a time
     // (infer_forward_f64), never copied whole; any other x is made float32 first.
-    // (A default py::array is an empty array, not a null handle: `f64` says which.)
+    // (No py::array is default-constructed here: a default py::array is a new empty
+    // NumPy array, which costs as much as the result's.)
     bool f64 = false;
     if (py::isinstance<py::array>(x_obj)) {
       py::array a = py::reinterpret_borrow<py::array>(x_obj);
       f64 = a.dtype().equal(py::dtype::of<double>()) && (a.flags() & py::array::c_style) && a.ndim() == 2;
     }
-    py::array x64;
-    py::array_t<float> x;
-    if (f64)
-      x64 = py::reinterpret_borrow<py::array>(x_obj);
-    else
-      x = input_f32(x_obj, "x", 2);
-    const py::array& xa = f64 ? x64 : static_cast<const py::array&>(x);
-    const index_t M = xa.shape(0);
+    const py::array xa = f64 ? py::reinterpret_borrow<py::array>(x_obj) : py::array(input_f32(x_obj, "x", 2));
+    const index_t M = xa.shape(0), C = out_features();
     if (xa.shape(1) != in_features())
       value_error("x: expected shape (N, " + std::to_string(in_features()) + "), got " + shape_str(xa));
-    check_size(M, out_features(), "out");
-    py::array out;
-    float* y;
-    if (out_obj.is_none()) {
-      out = new_f32({M, out_features()});
+    check_size(M, C, "out");
+    const bool fresh = out_obj.is_none();
+    float* y = fresh ? nullptr : output_f32(out_obj, "out", {M, C});
+    py::array out = !fresh ? py::reinterpret_borrow<py::array>(out_obj)
+                    : M <= gemv_max_rows() ? new_f32_few_rows(M, C) : py::array(new_f32({M, C}));
+    if (fresh) {
       y = static_cast<float*>(out.mutable_data());
     } else {
-      y = output_f32(out_obj, "out", {M, out_features()});
-      out = py::reinterpret_borrow<py::array>(out_obj);
-      const size_t yb = fbytes(M * out_features());
+      const size_t yb = fbytes(M * C);
       bool bad = overlaps(y, yb, xa.data(), size_t(xa.nbytes()));
       for (const py::array& a : keep_) bad = bad || overlaps(y, yb, a.data(), fbytes(a.size()));
       if (bad) value_error("out: must not share memory with x or any weight or bias");
@@ -116,9 +125,9 @@ class InferencePlan {
     {
       py::gil_scoped_release nogil;
       if (f64)
-        infer_forward_f64(static_cast<const double*>(x64.data()), M, layers_.data(), int(layers_.size()), head_, y);
+        infer_forward_f64(static_cast<const double*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y);
       else
-        infer_forward(x.data(), M, layers_.data(), int(layers_.size()), head_, y);
+        infer_forward(static_cast<const float*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y);
     }
     return out;
   }

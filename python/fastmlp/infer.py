@@ -45,6 +45,7 @@ from .train.plan import Fallback, inference_layers
 __all__ = ["predict"]
 
 _HEADS = {"softmax": "softmax", "log_softmax": "log_softmax"}
+_MUTATIONS = _module._MUTATIONS  # the one counter list (read as _MUTATIONS[0])
 
 
 class _Plan:
@@ -54,10 +55,13 @@ class _Plan:
                  "n_in", "n_out", "pairs", "fast")
 
     def __init__(self, model):
-        self.mutations = _module._MUTATIONS[0]
+        self.mutations = _MUTATIONS[0]
         self.why = None
         self.fast = False  # sequential_forward may run it on (N, n_in) rows as they are
         self.pairs = ()
+        if "forward" in model.__dict__:  # Module.__call__ would run the instance's own
+            self.why = "the model has its own forward attribute"
+            return
         try:
             layers, self.flatten_first, head, self.dropout_active = inference_layers(model)
         except Fallback as e:
@@ -93,7 +97,7 @@ class _Plan:
     def current(self) -> bool:
         """Still this model's plan: no module attribute moved, no Linear, parameter or array
         replaced (in-place updates of the arrays are read as they are)."""
-        if self.mutations != _module._MUTATIONS[0]:
+        if self.mutations != _MUTATIONS[0]:
             return False
         for t, a in self.pairs:
             if t.data is not a:
@@ -148,20 +152,32 @@ def _plan(model) -> _Plan:
 def sequential_forward(model, input):
     """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
     (a gradient would be recorded, a dropout would draw, the model or the input is not one
-    the path takes). Called by ``nn.Sequential.forward``; the common case (a Tensor or a
-    float ndarray of (N, in_features) rows) is a handful of checks and one core call."""
-    p = _plan(model)
+    the path takes). Called by ``nn.Sequential.__call__`` and ``forward``; the common case
+    (a Tensor or a float ndarray of (N, in_features) rows, a current plan) is a handful of
+    checks and one core call in this one frame: the plan lookup and its currency check
+    are :func:`_plan`'s and :meth:`_Plan.current`'s, written out here (a call each would
+    cost more than the checks)."""
+    d = model.__dict__
+    p = d.get(_KEY)
+    if p is None or p.mutations != _MUTATIONS[0]:
+        p = d[_KEY] = _Plan(model)
+    else:
+        for t, a in p.pairs:
+            if t.data is not a:
+                p = d[_KEY] = _Plan(model)
+                break
+    if p.why is not None or p.dropout_active:
+        return None
+    grad = _grad_mode.enabled
     if isinstance(input, Tensor):
-        if input.requires_grad and _grad_mode.enabled:
+        if grad and input.requires_grad:
             return None
         x = input.data
     elif isinstance(input, np.ndarray):
         x = input
     else:
         return None
-    if p.why is not None or p.dropout_active:
-        return None
-    if _grad_mode.enabled:
+    if grad:
         for t, _ in p.pairs:
             if t.requires_grad:
                 return None

@@ -68,11 +68,33 @@ class Sequential(_ModuleSequence):
             for idx, module in enumerate(args):
                 self.add_module(str(idx), module)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass with its own forward is called as any Module (Module.__call__ runs
+        # its forward); Sequential.__call__ below is for Sequential's own forward.
+        if cls.forward is not Sequential.forward and "__call__" not in cls.__dict__:
+            cls.__call__ = Module.__call__
+
+    def __call__(self, input):
+        # infer (issue 12): ``model(x)`` tries the one-call forward first, without the
+        # frames of Module.__call__ and forward; else what Module.__call__ would run: an
+        # instance's own ``forward`` attribute if set (the one-call path never plans for
+        # such a model), else the layer-by-layer forward.
+        y = _one_call(self, input)
+        if y is not None:
+            return y
+        f = self.__dict__.get("forward")
+        return f(input) if f is not None else self._forward_layers(input)
+
     def forward(self, input):
         # infer (issue 12): the whole forward in one call when no gradient is recorded
         y = _one_call(self, input)
         if y is not None:
             return y
+        return self._forward_layers(input)
+
+    def _forward_layers(self, input):
+        """The layer-by-layer forward (each fused Linear+activation pair one step)."""
         mods = tuple(self._modules.values())
         n = len(mods)
         i = 0

@@ -208,6 +208,7 @@ class Module:
         if any(name in d.get(r, ()) for r in ("_parameters", "_modules", "_buffers")):
             self._forget(name)
         else:
+            _MUTATIONS[0] += 1  # e.g. an instance's own forward removed (fastmlp.infer)
             object.__delattr__(self, name)
 
     def __getattr__(self, name):
