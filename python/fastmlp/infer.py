@@ -69,7 +69,7 @@ class _Plan:
             return
         params = [(lin.weight, lin.bias) for lin, _ in layers]
         arrays = [(w.data, None if b is None else b.data) for w, b in params]
-        # Each parameter with its array, as (Tensor, ndarray) pairs: current()'s check (the
+        # Each parameter with its array, as (Tensor, ndarray) pairs: _plan()'s currency check (the
         # parameters themselves are module attributes: replacing one moves _MUTATIONS)
         # and sequential_forward's requires_grad check.
         self.pairs = tuple((t, t.data) for wb in params for t in wb if t is not None)
@@ -93,16 +93,6 @@ class _Plan:
         self.n_out = self.core.out_features
         self.fast = self.why is None and not self.dropout_active and \
             self.head_dim in (None, 1, -1)
-
-    def current(self) -> bool:
-        """Still this model's plan: no module attribute moved, no Linear, parameter or array
-        replaced (in-place updates of the arrays are read as they are)."""
-        if self.mutations != _MUTATIONS[0]:
-            return False
-        for t, a in self.pairs:
-            if t.data is not a:
-                return False
-        return True
 
     def rows(self, x):
         """``x`` as the (N, in_features) rows the core takes and the output's shape (None:
@@ -141,22 +131,9 @@ _KEY = "_infer_plan"
 
 def _plan(model) -> _Plan:
     """The model's cached plan (in its ``__dict__`` under ``_KEY``, written past
-    ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale."""
-    d = model.__dict__
-    p = d.get(_KEY)
-    if p is None or not p.current():
-        p = d[_KEY] = _Plan(model)
-    return p
-
-
-def sequential_forward(model, input):
-    """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
-    (a gradient would be recorded, a dropout would draw, the model or the input is not one
-    the path takes). Called by ``nn.Sequential.__call__`` and ``forward``; the common case
-    (a Tensor or a float ndarray of (N, in_features) rows, a current plan) is a handful of
-    checks and one core call in this one frame: the plan lookup and its currency check
-    are :func:`_plan`'s and :meth:`_Plan.current`'s, written out here (a call each would
-    cost more than the checks)."""
+    ``Module.__setattr__`` so that caching is not itself a mutation), rebuilt when stale:
+    when a module attribute moved (``_MUTATIONS``) or a parameter's array was replaced
+    (in-place updates of the arrays are read as they are)."""
     d = model.__dict__
     p = d.get(_KEY)
     if p is None or p.mutations != _MUTATIONS[0]:
@@ -166,6 +143,16 @@ def sequential_forward(model, input):
             if t.data is not a:
                 p = d[_KEY] = _Plan(model)
                 break
+    return p
+
+
+def sequential_forward(model, input):
+    """``model(input)`` as the one-call forward (a Tensor), or None when it does not apply
+    (a gradient would be recorded, a dropout would draw, the model or the input is not one
+    the path takes). Called by ``nn.Sequential.__call__`` and ``forward``; the common case
+    (a Tensor or a float ndarray of (N, in_features) rows, a current plan) is a handful of
+    checks, :func:`_plan` and one core call."""
+    p = _plan(model)
     if p.why is not None or p.dropout_active:
         return None
     grad = _grad_mode.enabled
