@@ -19,20 +19,10 @@ import pytest
 
 import fastmlp
 from fastmlp import kernels, reference
-from test_sgemm import _distinct_cells, bound
+from test_sgemm import bound, cpu_class  # noqa: F401  (cpu_class: the fixture)
 
 # (M, K, N, lda of the stored (K, M) transposed A: M, or padded to a power of two)
 SHAPES = [(1000, 300, 240, 1024), (131, 517, 1001, 2048), (1037, 129, 530, 1037)]
-
-
-@pytest.fixture(params=_distinct_cells(), ids=lambda c: f"{c[0]}-{c[1]}")
-def cell(request):
-    previous = fastmlp.gemm_config()["cpu_class"], fastmlp.cpu_capability()
-    fastmlp._set_cpu_class(request.param[0])
-    fastmlp._set_cpu_capability(request.param[1])
-    yield request.param
-    fastmlp._set_cpu_class(previous[0])
-    fastmlp._set_cpu_capability(previous[1])
 
 
 def _run(a, b, c0, bias, trans_a, trans_b):
@@ -44,7 +34,7 @@ def _run(a, b, c0, bias, trans_a, trans_b):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
-def test_transposed_a_packed_matches_reference_and_in_place(rng, cell, thread_count, shape,
+def test_transposed_a_packed_matches_reference_and_in_place(rng, cpu_class, thread_count, shape,
                                                            trans_b):
     """Within the module docstring's bound; TN bitwise equal to NN on A's transpose
     (contiguous), at 1 and 2 threads."""
