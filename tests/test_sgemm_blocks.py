@@ -17,7 +17,6 @@ and 2 threads.
 import numpy as np
 import pytest
 
-import fastmlp
 from fastmlp import kernels, reference
 from test_sgemm import bound, cpu_class  # noqa: F401  (cpu_class: the fixture)
 
