@@ -19,6 +19,7 @@ import contextlib
 import os
 import platform
 import sys
+import threading
 import time
 import warnings
 
@@ -140,7 +141,12 @@ def _other_threads_cpu_s() -> float:
 
 
 def _busy_wait(seconds: float) -> None:
-    """Spin for ``seconds`` without giving up the core (see settle)."""
+    """Wait ``seconds`` without giving up the core (see settle): a spin, when this is the
+    process's only Python thread. A spin holds the GIL, so with other Python threads
+    (which may be the ones settle waits for) this sleeps instead."""
+    if threading.active_count() > 1:
+        time.sleep(seconds)
+        return
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
@@ -148,7 +154,7 @@ def _busy_wait(seconds: float) -> None:
 
 def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
            poll_s: float = 0.02) -> float:
-    """Sleep until this process's worker threads stop using the CPU; returns the wait.
+    """Wait until this process's worker threads stop using the CPU; returns the wait.
 
     After a call, thread pools keep spinning (libgomp's, ours, briefly; OpenBLAS's
     much longer), and a side timed while the previous side's threads still spin
@@ -157,13 +163,14 @@ def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
     until the other threads used under 10% of one core over a ``poll_s`` window,
     at most ``max_s`` in all.
 
-    The calling thread waits busy (``_busy_wait``), not in ``time.sleep``: on a
-    host where other processes are runnable, a thread that sleeps gives its core
-    away, and the scheduler makes it wait on the run queue for a while after it
-    wakes, so the calls timed right after a sleep ran slower in wall time than
-    the same calls back to back while their CPU time was the same (figures:
-    bench/results/README.md, "### settle: sleeping gives the core away"). A
-    user's back-to-back calls do not pay that; an idle host does not either.
+    The calling thread waits busy, not in ``time.sleep``, when it is the process's
+    only Python thread (``_busy_wait``): on a host where other processes are
+    runnable, a thread that sleeps gives its core away, and the scheduler makes it
+    wait on the run queue for a while after it wakes, so the calls timed right
+    after a sleep ran slower in wall time than the same calls back to back while
+    their CPU time was the same (figures: bench/results/README.md, "### settle:
+    sleeping gives the core away"). A user's back-to-back calls do not pay that;
+    an idle host does not either.
     """
     t0 = time.perf_counter()
     _busy_wait(min_s)
