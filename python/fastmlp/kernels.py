@@ -95,7 +95,7 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     """
     if relu is not None:  # the deprecated alias (checked only when given: a hot path)
         activation = _resolve_activation(activation, relu)
-    # Exact floats and bools (every call of the nn layer) go straight through; anything
+    # Exact floats and bools (the defaults, and the common case) go straight through; anything
     # else is checked and converted by _real / _flag (same results, same errors).
     if type(alpha) is not float or type(beta) is not float:
         alpha, beta = _real(alpha, "alpha"), _real(beta, "beta")
