@@ -219,6 +219,32 @@ def test_settle_waits_for_spinning_threads():
     assert waited < 1.5  # it noticed the thread stop, rather than running out its time
 
 
+@pytest.mark.skipif(not hasattr(bench.resource, "RUSAGE_THREAD"), reason="needs RUSAGE_THREAD (Linux)")
+def test_settle_waits_busy_when_it_is_the_only_python_thread():
+    """settle() keeps the core (a sleep would give it away: bench/results/README.md
+    "### settle: sleeping gives the core away") when no other Python thread needs the
+    GIL, and still waits at least min_s. A thread that sleeps makes a voluntary context
+    switch (checked on time.sleep itself); a busy wait makes none (preemption by a
+    loaded host counts as involuntary)."""
+    import threading
+    import time
+
+    if threading.active_count() > 1:
+        pytest.skip("another Python thread runs in this process: settle() sleeps then")
+    res = bench.resource
+
+    def voluntary():
+        return res.getrusage(res.RUSAGE_THREAD).ru_nvcsw
+
+    v0 = voluntary()
+    time.sleep(0.01)
+    assert voluntary() > v0  # the measure sees a sleep
+    v0, t0 = voluntary(), time.perf_counter()
+    waited = bench.settle(0.1, max_s=0.5)
+    assert voluntary() == v0
+    assert waited >= 0.1 and time.perf_counter() - t0 >= 0.1
+
+
 # ---------------------------------------------------------------- sklearn suite --
 
 

@@ -172,20 +172,17 @@ inline py::array inplace_f32(py::handle h, const std::string& name, const char* 
 }
 
 // An output the caller gave us: inplace_f32 of exactly `shape`.
+// (The message is built only on failure: this runs on every kernel call.)
 inline float* output_f32(py::handle h, const std::string& name, std::initializer_list<index_t> shape) {
   py::array arr = inplace_f32(h, name, "to write into");
-  std::ostringstream want;
-  want << "(";
-  size_t k = 0;
   bool ok = arr.ndim() == py::ssize_t(shape.size());
+  size_t k = 0;
   for (index_t d : shape) {
-    want << (k ? ", " : "") << d;
     if (ok && arr.shape(k) != d) ok = false;
     ++k;
   }
-  if (shape.size() == 1) want << ",";
-  want << ")";
-  if (!ok) value_error(name + ": expected shape " + want.str() + ", got " + shape_str(arr));
+  if (!ok) value_error(name + ": expected shape " + shape_str(std::vector<py::ssize_t>(shape.begin(), shape.end())) +
+                       ", got " + shape_str(arr));
   return static_cast<float*>(arr.mutable_data());
 }
 
@@ -325,8 +322,11 @@ inline bool parse_gelu_approximate(py::handle h, const std::string& what) {
 // unknown name or key or a bad value, naming the argument `what`.
 inline ActivationSpec parse_activation(py::handle h, const std::string& what) {
   if (h.is_none()) return {};
-  std::string accepted = "None";
-  for (const ActivationName& a : kActivationNames) accepted += std::string(", '") + a.name + "'";
+  const auto accepted = [] {  // for messages only (a named activation is parsed on every call)
+    std::string s = "None";
+    for (const ActivationName& a : kActivationNames) s += std::string(", '") + a.name + "'";
+    return s;
+  };
   const bool is_dict = py::isinstance<py::dict>(h);
   py::handle name_obj = h;
   py::dict params;
@@ -336,7 +336,7 @@ inline ActivationSpec parse_activation(py::handle h, const std::string& what) {
     name_obj = params["name"];
   }
   if (!py::isinstance<py::str>(name_obj))
-    type_error(what + ": expected one of " + accepted + " or a dict {'name': ..., **params}, got " +
+    type_error(what + ": expected one of " + accepted() + " or a dict {'name': ..., **params}, got " +
                type_name(name_obj));
   const std::string name = name_obj.cast<std::string>();
   for (const ActivationName& a : kActivationNames) {
@@ -364,7 +364,7 @@ inline ActivationSpec parse_activation(py::handle h, const std::string& what) {
     }
     return spec;
   }
-  value_error(what + ": expected one of " + accepted + ", got '" + name + "'");
+  value_error(what + ": expected one of " + accepted() + ", got '" + name + "'");
 }
 
 inline Reduction parse_reduction(const std::string& r) {

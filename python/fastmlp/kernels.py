@@ -95,8 +95,13 @@ def sgemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
     """
     if relu is not None:  # the deprecated alias (checked only when given: a hot path)
         activation = _resolve_activation(activation, relu)
-    return _core.sgemm(a, b, c, _real(alpha, "alpha"), _real(beta, "beta"),
-                       _flag(trans_a, "trans_a"), _flag(trans_b, "trans_b"), bias, activation)
+    # Exact floats and bools (the defaults, and the common case) go straight through; anything
+    # else is checked and converted by _real / _flag (same results, same errors).
+    if type(alpha) is not float or type(beta) is not float:
+        alpha, beta = _real(alpha, "alpha"), _real(beta, "beta")
+    if not ((trans_a is False or trans_a is True) and (trans_b is False or trans_b is True)):
+        trans_a, trans_b = _flag(trans_a, "trans_a"), _flag(trans_b, "trans_b")
+    return _core.sgemm(a, b, c, alpha, beta, trans_a, trans_b, bias, activation)
 
 
 def peak_gflops(threads: int = 1, seconds: float = 0.2) -> float:

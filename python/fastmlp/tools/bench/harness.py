@@ -19,12 +19,13 @@ import contextlib
 import os
 import platform
 import sys
+import threading
 import time
 import warnings
 
 try:
     import resource
-except ImportError:  # not on Windows: settle() then only sleeps
+except ImportError:  # not on Windows: settle() then only waits min_s
     resource = None
 
 import numpy as np
@@ -139,9 +140,21 @@ def _other_threads_cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime - time.thread_time()
 
 
+def _busy_wait(seconds: float) -> None:
+    """Wait ``seconds`` without giving up the core (see settle): a spin, when this is the
+    process's only Python thread. A spin holds the GIL, so with other Python threads
+    (which may be the ones settle waits for) this sleeps instead."""
+    if threading.active_count() > 1:
+        time.sleep(seconds)
+        return
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
            poll_s: float = 0.02) -> float:
-    """Sleep until this process's worker threads stop using the CPU; returns the wait.
+    """Wait until this process's worker threads stop using the CPU; returns the wait.
 
     After a call, thread pools keep spinning (libgomp's, ours, briefly; OpenBLAS's
     much longer), and a side timed while the previous side's threads still spin
@@ -149,14 +162,23 @@ def settle(min_s: float = SLEEP_BETWEEN_SIDES, max_s: float = SETTLE_MAX_S,
     worker threads spin after a call"). So this waits at least ``min_s``, then
     until the other threads used under 10% of one core over a ``poll_s`` window,
     at most ``max_s`` in all.
+
+    The calling thread waits busy, not in ``time.sleep``, when it is the process's
+    only Python thread (``_busy_wait``): on a host where other processes are
+    runnable, a thread that sleeps gives its core away, and the scheduler makes it
+    wait on the run queue for a while after it wakes, so the calls timed right
+    after a sleep ran slower in wall time than the same calls back to back while
+    their CPU time was the same (figures: bench/results/README.md, "### settle:
+    sleeping gives the core away"). A user's back-to-back calls do not pay that;
+    an idle host does not either.
     """
     t0 = time.perf_counter()
-    time.sleep(min_s)
+    _busy_wait(min_s)
     if resource is None:
         return time.perf_counter() - t0
     prev = _other_threads_cpu_s()
     while time.perf_counter() - t0 < max_s:
-        time.sleep(poll_s)
+        _busy_wait(poll_s)
         cur = _other_threads_cpu_s()
         if cur - prev < 0.1 * poll_s:
             break
@@ -204,7 +226,7 @@ def measure(fns: dict, *, reps: int, target: float, warmup: int = 1,
                 settle(sleep)
                 if per_call[name] < WARM_CALL_MAX_S:
                     # untimed: wakes this side's worker threads and brings the core
-                    # back from the sleep, so the timed calls see the back-to-back
+                    # back from idle, so the timed calls see the back-to-back
                     # rate (figures: bench/results/README.md, "### settle: a warm call")
                     fn()
                 t0 = time.perf_counter()

@@ -381,7 +381,7 @@ def run_benchmarks(suites=("all",), *, threads=None, quick=False, reps=None, pee
                          "reps": {s: _defaults(s, quick, reps, None)[0] for s in suites},
                          "cases": list(cases) if cases else None,
                          "sleep_between_sides_s": SLEEP_BETWEEN_SIDES,
-                         "settle": f"before each timing: >= {SLEEP_BETWEEN_SIDES} s, then until "
+                         "settle": f"before each timing: >= {SLEEP_BETWEEN_SIDES} s waiting busy, then until "
                                    f"the other threads are idle, <= {SETTLE_MAX_S} s",
                          "figure": "median over reps; spread: q1..q3 (IQR) and min..max",
                          "ratio": "ours/peer throughput = peer median time / our median time"},
