@@ -325,8 +325,14 @@ enum class InferHead : int { None = 0, Softmax = 1, LogSoftmax = 2 };
 // after the other, then the softmax / log_softmax kernel in place. Hidden
 // activations live in per-thread scratch reused across calls. y must not
 // overlap x or any weight or bias. Bits independent of the thread count.
+// nonfinite (skpredict, issue 11): when not null, set to true (never reset)
+// if any of the first layer's pre-activations h @ W_0^T + b_0 is inf or NaN;
+// a non-finite entry of x makes every pre-activation of its row non-finite
+// (IEEE: inf or NaN times any float, and a sum with such a term, is never
+// finite), so false means x is all finite. The first layer's activation then
+// runs after the check with the bits it has in the kernel's epilogue.
 void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                   float* y);
+                   float* y, bool* nonfinite = nullptr);
 // infer_forward on float64 rows x (M, layers[0].in_features): each row is
 // rounded to float32 (round to nearest, as NumPy's astype) into per-thread
 // scratch, a block of rows at a time (at most four L2s of float32 rows, so the
@@ -334,9 +340,11 @@ void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_la
 // each block runs infer_forward. Up to gemv_max_rows() rows: the bits of
 // infer_forward on x.astype(float32); more: each block's sgemm, which may
 // differ from one sgemm over all rows in the last bits. Bits independent of the
-// thread count.
+// thread count. nonfinite: when not null, set to true (never reset) if any
+// entry of x is inf or NaN (x's doubles are checked as they are converted; a
+// finite double beyond float32's range does not set it).
 void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                       float* y);
+                       float* y, bool* nonfinite = nullptr);
 // The L2 cache of one core in bytes (cpu/cpu_info.h's detection; 256 KiB if unknown),
 // read once: gemv_forward's thread choice and infer_forward_f64's block size.
 index_t l2_bytes_per_core();

@@ -2,6 +2,7 @@
 // InferencePlan (ops/gemv.cpp, ops/infer.cpp; issue 12's one-call forward).
 // Called from bindings.cpp's PYBIND11_MODULE. Every argument is checked before
 // any kernel touches memory; kernels run with the GIL released.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,30 @@ py::array new_f32_few_rows(index_t rows, index_t cols) {
   return py::reinterpret_steal<py::array>(a);
 }
 
+// skpredict (issue 11): a new float32 (N, K) C-contiguous array holding the transpose
+// of the 2-D real array-like h (K, N) (float32 rounding as NumPy's astype), copied in
+// 16 x 16 blocks (both sides' cache lines reused within a block).
+py::array transposed_f32(py::handle h, const std::string& name) {
+  const MatView v = matrix_view(h, name.c_str());  // element (k, n) at trans ? data[n*ld + k] : data[k*ld + n]
+  const index_t K = v.rows, N = v.cols;
+  py::array out = new_f32({N, K});
+  float* dst = static_cast<float*>(out.mutable_data());
+  const float* src = v.data;
+  const index_t ld = v.ld;
+  const bool trans = v.trans;
+  {
+    py::gil_scoped_release nogil;
+    constexpr index_t kB = 16;
+    for (index_t n0 = 0; n0 < N; n0 += kB)
+      for (index_t k0 = 0; k0 < K; k0 += kB) {
+        const index_t n1 = std::min(N, n0 + kB), k1 = std::min(K, k0 + kB);
+        for (index_t n = n0; n < n1; ++n)
+          for (index_t k = k0; k < k1; ++k) dst[n * K + k] = trans ? src[n * ld + k] : src[k * ld + n];
+      }
+  }
+  return out;
+}
+
 InferHead parse_head(py::handle h) {
   if (h.is_none()) return InferHead::None;
   if (!py::isinstance<py::str>(h)) type_error("head: expected None, 'softmax' or 'log_softmax', got " + type_name(h));
@@ -54,7 +79,12 @@ InferHead parse_head(py::handle h) {
 // training, between runs).
 class InferencePlan {
  public:
-  InferencePlan(py::handle weights, py::handle biases, py::handle activations, py::handle head) {
+  // transpose (skpredict, issue 11): weights[l] given as (in_features, out_features),
+  // scikit-learn's coefs_ layout, as any real array-like: the plan keeps its own float32
+  // (out, in) copy of each (and a float32 copy of each bias), so it reads them as they
+  // were when it was made.
+  InferencePlan(py::handle weights, py::handle biases, py::handle activations, py::handle head,
+                bool transpose = false) {
     auto seq = [](py::handle h, const char* name) {
       if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h))
         type_error(std::string(name) + ": expected a list, got " + type_name(h));
@@ -69,7 +99,7 @@ class InferencePlan {
     head_ = parse_head(head);
     for (size_t l = 0; l < n; ++l) {
       const std::string idx = "[" + std::to_string(l) + "]";
-      py::array w = weight_f32(ws[l], "weights" + idx);
+      py::array w = transpose ? transposed_f32(ws[l], "weights" + idx) : weight_f32(ws[l], "weights" + idx);
       if (w.ndim() != 2)
         value_error("weights" + idx + ": expected a 2-D (out_features, in_features) array, got shape " + shape_str(w));
       InferLayer L{static_cast<const float*>(w.data()), nullptr, index_t(w.shape(1)), index_t(w.shape(0)),
@@ -81,7 +111,8 @@ class InferencePlan {
       keep_.push_back(w);
       py::handle b = bs[l];
       if (!b.is_none()) {
-        py::array ba = weight_f32(b, "biases" + idx);
+        const std::string bname = "biases" + idx;
+        py::array ba = transpose ? py::array(input_f32(b, bname.c_str(), -1)) : weight_f32(b, bname);
         if (ba.ndim() != 1 || ba.shape(0) != L.out_features)
           value_error("biases" + idx + ": expected shape (" + std::to_string(L.out_features) + ",), got " +
                       shape_str(ba));
@@ -95,7 +126,8 @@ class InferencePlan {
   index_t in_features() const { return layers_.front().in_features; }
   index_t out_features() const { return layers_.back().out_features; }
 
-  py::array run(py::handle x_obj, py::handle out_obj) const {
+  // nonfinite: infer_forward's (kernels.h), or nullptr for no check.
+  py::array run(py::handle x_obj, py::handle out_obj, bool* nonfinite = nullptr) const {
     // A C-contiguous float64 x is converted a block of rows at a time
     // (infer_forward_f64), never copied whole; any other x is made float32 first.
     // (No py::array is default-constructed here: a default py::array is a new empty
@@ -125,9 +157,11 @@ class InferencePlan {
     {
       py::gil_scoped_release nogil;
       if (f64)
-        infer_forward_f64(static_cast<const double*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y);
+        infer_forward_f64(static_cast<const double*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y,
+                          nonfinite);
       else
-        infer_forward(static_cast<const float*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y);
+        infer_forward(static_cast<const float*>(xa.data()), M, layers_.data(), int(layers_.size()), head_, y,
+                      nonfinite);
     }
     return out;
   }
@@ -186,15 +220,30 @@ void bind_infer(py::module_& m) {
       .def_property_readonly("in_features", &InferencePlan::in_features)
       .def_property_readonly("out_features", &InferencePlan::out_features);
   m.def("infer_plan",
-        [](py::handle weights, py::handle biases, py::handle activations, py::handle head) {
-          return std::make_unique<InferencePlan>(weights, biases, activations, head);
+        [](py::handle weights, py::handle biases, py::handle activations, py::handle head, bool transpose) {
+          return std::make_unique<InferencePlan>(weights, biases, activations, head, transpose);
         },
         py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("head") = py::none(),
-        "The layers of infer_forward validated once, for infer_run (it keeps the arrays alive).");
+        py::arg("transpose") = false,
+        "The layers of infer_forward validated once, for infer_run (it keeps the arrays alive). "
+        "transpose: weights given as (in_features, out_features) (scikit-learn's coefs_), any real "
+        "dtype and layout; the plan then keeps float32 (out, in) copies of them and of the biases.");
   m.def("infer_run",
         [](const InferencePlan& plan, py::handle x, py::handle out) { return plan.run(x, out); },
         py::arg("plan"), py::arg("x"), py::arg("out") = py::none(),
         "infer_forward with a plan from infer_plan: out (N, out_features).");
+  // skpredict (issue 11): the run with infer_forward's finiteness check of the first
+  // layer's pre-activations (scikit-learn's estimators raise its error when x holds inf/NaN).
+  m.def("infer_run_checked",
+        [](const InferencePlan& plan, py::handle x) {
+          bool nonfinite = false;
+          py::array out = plan.run(x, py::none(), &nonfinite);
+          return py::make_tuple(out, !nonfinite);
+        },
+        py::arg("plan"), py::arg("x"),
+        "(out, finite): infer_run, and whether x was all finite (float64 x: its values; float32 x: "
+        "the first layer's pre-activations, False whenever x holds inf or NaN and also when they "
+        "overflowed).");
   m.def("infer_forward",
         [](py::handle x, py::handle weights, py::handle biases, py::handle activations, py::handle head,
            py::handle out) { return InferencePlan(weights, biases, activations, head).run(x, out); },

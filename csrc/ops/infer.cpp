@@ -1,5 +1,6 @@
 // infer_forward: a whole Linear/activation stack in one call (kernels.h).
 #include <algorithm>
+#include <atomic>
 #include "common.h"
 #include "kernels.h"
 
@@ -16,21 +17,87 @@ thread_local AlignedBuffer<float> tls_block;
 // of the split) and below which one thread converts a block.
 constexpr index_t kConvertAlign = 16;
 constexpr index_t kConvertParallelMin = index_t(1) << 16;
+
+// Whether any of row[0, n) is inf or NaN: v - v is 0 for a finite v and NaN
+// otherwise; the sums run in 16 independent lanes (vectorizable without
+// reassociating), and NaN survives every sum.
+inline bool row_nonfinite(const float* row, index_t n) {
+  float acc[16] = {};
+  index_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += row[j + l] - row[j + l];
+  for (; j < n; ++j) acc[0] += row[j] - row[j];
+  float s = 0.0f;
+  for (float a : acc) s += a;
+  return s != s;
+}
+
+// dst[e] = float(src[e]) for e in [0, n) (as the unchecked loop: NumPy's astype
+// rounding); returns whether any src[e] is inf or NaN (v - v as in row_nonfinite,
+// in double, 8 lanes).
+inline bool convert_nonfinite(const double* src, float* dst, index_t n) {
+  double acc[8] = {};
+  index_t e = 0;
+  for (; e + 8 <= n; e += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double v = src[e + l];
+      acc[l] += v - v;
+      dst[e + l] = static_cast<float>(v);
+    }
+  for (; e < n; ++e) {
+    acc[0] += src[e] - src[e];
+    dst[e] = static_cast<float>(src[e]);
+  }
+  double s = 0.0;
+  for (double a : acc) s += a;
+  return s != s;
+}
+
+// z (M, N) row-major, the first layer's pre-activations: act applied in place
+// with the bits of the kernel that would have fused it (inline_relu: Relu as
+// the GEMM micro-kernels' registers and activate() apply it, v < 0 ? 0 : v;
+// else activation_forward, as gemv_forward applies every activation).
+// Returns whether any element of z was non-finite before act. Rows are split
+// over threads; each element's result does not depend on the split.
+bool activate_checking_finite(float* z, index_t M, index_t N, ActivationSpec act, bool inline_relu) {
+  std::atomic<bool> bad{false};
+  parallel_or_inline(threads_if(M * N >= kConvertParallelMin), [&](int t, int nt) {
+    index_t i0, i1;
+    split_range(M, t, nt, 1, &i0, &i1);
+    bool any = false;
+    for (index_t i = i0; i < i1; ++i) {
+      float* row = z + i * N;
+      any = row_nonfinite(row, N) || any;
+      if (act.kind == Activation::Relu && inline_relu) {
+        for (index_t j = 0; j < N; ++j) row[j] = row[j] < 0.0f ? 0.0f : row[j];
+      } else if (act.kind != Activation::Identity) {
+        activation_forward(act, row, row, N);
+      }
+    }
+    if (any) bad.store(true, std::memory_order_relaxed);
+  });
+  return bad.load();
+}
 }  // namespace
 
 void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                   float* y) {
+                   float* y, bool* nonfinite) {
   if (M <= 0 || n_layers <= 0) return;
   const bool use_gemv = M <= gemv_max_rows();
   const float* src = x;
   for (int l = 0; l < n_layers; ++l) {
     const InferLayer& L = layers[l];
     float* dst = l + 1 == n_layers ? y : tls_hidden[l % 2].reserve(size_t(M) * size_t(L.out_features));
+    // The first layer with the finiteness check: its activation after the check,
+    // not in the kernel's epilogue (the same bits: activate_checking_finite).
+    const bool check = l == 0 && nonfinite;
+    const ActivationSpec act = check ? ActivationSpec{Activation::Identity} : L.act;
     if (use_gemv)
-      gemv_forward(src, M, L.in_features, L.weight, L.out_features, L.bias, dst, L.act);
+      gemv_forward(src, M, L.in_features, L.weight, L.out_features, L.bias, dst, act);
     else
       sgemm(false, true, M, L.out_features, L.in_features, 1.0f, src, L.in_features, L.weight,
-            L.in_features, 0.0f, dst, L.out_features, L.bias, L.act);
+            L.in_features, 0.0f, dst, L.out_features, L.bias, act);
+    if (check && activate_checking_finite(dst, M, L.out_features, L.act, !use_gemv)) *nonfinite = true;
     src = dst;
   }
   const index_t C = layers[n_layers - 1].out_features;
@@ -39,7 +106,7 @@ void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_la
 }
 
 void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                       float* y) {
+                       float* y, bool* nonfinite) {
   if (M <= 0 || n_layers <= 0) return;
   const index_t K = layers[0].in_features, C = layers[n_layers - 1].out_features;
   // A block's float32 rows fill at most four L2s of one core (held in the L3
@@ -54,11 +121,18 @@ void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int
     float* xb = tls_block.reserve(size_t(m) * size_t(K));
     const double* src = x + i0 * K;
     const index_t n = m * K;
+    std::atomic<bool> bad{false};
     parallel_or_inline(threads_if(n >= kConvertParallelMin), [&](int t, int nt) {
       index_t e0, e1;
       split_range(n, t, nt, kConvertAlign, &e0, &e1);
-      for (index_t e = e0; e < e1; ++e) xb[e] = static_cast<float>(src[e]);
+      if (!nonfinite) {
+        for (index_t e = e0; e < e1; ++e) xb[e] = static_cast<float>(src[e]);
+      } else if (convert_nonfinite(src + e0, xb + e0, e1 - e0)) {
+        bad.store(true, std::memory_order_relaxed);
+      }
     });
+    if (bad.load()) *nonfinite = true;
+    // x's own values are checked: the blocks run without the pre-activation check
     infer_forward(xb, m, layers, n_layers, head, y + i0 * C);
   }
 }

@@ -309,11 +309,19 @@ def gemv_max_rows() -> int:
 
 def infer_plan(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                activations: Sequence[_Activation],
-               head: Optional[Literal["softmax", "log_softmax"]] = None) -> Any:
-    """The layers of infer_forward validated once, for infer_run (it keeps the arrays alive)."""
+               head: Optional[Literal["softmax", "log_softmax"]] = None,
+               transpose: bool = False) -> Any:
+    """The layers of infer_forward validated once, for infer_run (it keeps the arrays alive).
+    transpose: weights given as (in_features, out_features) (scikit-learn's coefs_), any real
+    dtype and layout; the plan then keeps float32 (out, in) copies of them and of the biases."""
 
 def infer_run(plan: Any, x: _Array, out: Optional[np.ndarray] = None) -> np.ndarray:
     """infer_forward with a plan from infer_plan: out (N, out_features)."""
+
+def infer_run_checked(plan: Any, x: _Array) -> tuple[np.ndarray, bool]:
+    """(out, finite): infer_run, and whether x was all finite (float64 x: its values;
+    float32 x: the first layer's pre-activations, False whenever x holds inf or NaN and
+    also when they overflowed)."""
 
 def infer_forward(x: _Array, weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
                   activations: Sequence[_Activation],

@@ -76,8 +76,9 @@ from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.neural_network import _multilayer_perceptron as _skmlp
 from sklearn.utils import shuffle as _sk_shuffle
 from sklearn.utils._param_validation import Interval
+from sklearn import get_config
 from sklearn.base import is_classifier
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _core, get_num_threads, kernels, nn, set_num_threads
 from .. import optim
@@ -88,6 +89,9 @@ from ..train.plan import make_plan
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _F32 = np.float32
+# predict's input dtypes taken without scikit-learn's validation (native byte order:
+# a byte-swapped float64 compares unequal, and check_array would convert it)
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # scikit-learn's hidden activation -> fastmlp's module and sgemm epilogue name
 _HIDDEN = {"identity": (None, None), "logistic": (nn.Sigmoid, "sigmoid"),
            "tanh": (nn.Tanh, "tanh"), "relu": (nn.ReLU, "relu")}
@@ -566,35 +570,80 @@ class _FastMLPMixin:
         with the bias + activation epilogue per layer, the softmax head in place);
         float32 X is read as it is, float64 X is rounded to float32 a block of rows at
         a time as the first layer reads it (no float32 copy of X). Sparse X: scipy's
-        product for the first layer, fastmlp's sgemm after."""
+        product for the first layer, fastmlp's sgemm after.
+
+        Validation (skpredict): a plain float ndarray (:meth:`_validated_as_is`) skips
+        scikit-learn's ``validate_data``, whose only possible failure for it, inf/NaN
+        in X, is detected by the forward itself (``_core.infer_run_checked``: float64
+        X as it is converted, float32 X through the first layer's pre-activations,
+        which a non-finite entry always makes non-finite); when it reports one,
+        ``validate_data`` runs on the original X and raises scikit-learn's error (a
+        float32 X that is finite but overflowed the first layer passes it, and the
+        computed output is returned). Under ``sklearn.config_context(assume_finite=True)``
+        nothing is checked, as in scikit-learn."""
+        check_finite = False
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                              dtype=(np.float32, np.float64))
+            if self._validated_as_is(X):
+                check_finite = not get_config()["assume_finite"]
+            else:
+                X = self._validate_predict_input(X)
         if sp.issparse(X):
             return self._forward_pass_sparse(X)
         plan = self._predict_plan()
-        if not X.flags.c_contiguous:
-            X = np.ascontiguousarray(X)
+        Xc = X if X.flags.c_contiguous else np.ascontiguousarray(X)
         with _num_threads(self.n_threads):
-            a = _core.infer_run(plan, X)
+            if check_finite:
+                a, finite = _core.infer_run_checked(plan, Xc)
+                if not finite:
+                    # inf or NaN in X (or a first layer that overflowed): scikit-learn's
+                    # own check raises its error for the former, passes the latter
+                    self._validate_predict_input(X)
+            else:
+                a = _core.infer_run(plan, Xc)
         if self.out_activation_ == "exp":
             np.exp(a, out=a)
         return a
 
+    def _check_is_fitted(self):
+        """``check_is_fitted(self)``, skipped when it would pass for certain: ``coefs_``
+        set (a fitted attribute) and no ``__sklearn_is_fitted__`` override (it costs
+        more than a small prediction: it builds the estimator's tags)."""
+        if "coefs_" not in self.__dict__ or hasattr(type(self), "__sklearn_is_fitted__"):
+            check_is_fitted(self)
+
+    def _validate_predict_input(self, X):
+        """scikit-learn's validation of predict's X (its exceptions, warnings, conversions)."""
+        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                             dtype=(np.float32, np.float64))
+
+    def _validated_as_is(self, X):
+        """Whether :meth:`_validate_predict_input` would return ``X`` itself, warn nothing
+        and raise only for inf/NaN entries (skpredict, issue 11): a 2-D ``numpy.ndarray``
+        (not a subclass) of native float32/float64 with at least one row and
+        ``n_features_in_`` columns, and no ``feature_names_in_`` (an ndarray has no
+        names: scikit-learn warns only when fit saw names). Then check_array converts
+        nothing (the dtype is accepted, the order free) and of its checks only the
+        finiteness check can fail; the caller runs it in the forward
+        (``_core.infer_run_checked``) and calls scikit-learn's validation when it fails,
+        so its errors are scikit-learn's own. Anything else goes through
+        scikit-learn's validation unchanged."""
+        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FAST_DTYPES
+                and X.shape[0] > 0 and X.shape[1] == getattr(self, "n_features_in_", -1)
+                and getattr(self, "feature_names_in_", None) is None)
+
     def _predict_plan(self):
         """The fitted layers as a core inference plan: each ``coefs_[i]`` (n_in, n_out)
-        transposed into the (n_out, n_in) float32 layout the core reads (a copy, made
-        per call: the plan never sees a stale coefs_), the hidden activation after each
+        transposed into the (n_out, n_in) float32 layout the core reads (a copy made
+        by the core, per call: the plan never sees a stale coefs_), the hidden activation after each
         hidden layer, the output activation as the last layer's epilogue (logistic) or
         the softmax head."""
         act = _HIDDEN[self.activation][1]
         n = self.n_layers_ - 1
-        ws = [np.ascontiguousarray(np.asarray(W).T, dtype=_F32) for W in self.coefs_[:n]]
-        bs = [np.ascontiguousarray(b, dtype=_F32) for b in self.intercepts_[:n]]
         last = "sigmoid" if self.out_activation_ == "logistic" else None
         acts = [act] * (n - 1) + [last]
         head = "softmax" if self.out_activation_ == "softmax" else None
-        return _core.infer_plan(ws, bs, acts, head)
+        # transpose=True: the core makes the float32 (n_out, n_in) copies (one call)
+        return _core.infer_plan(self.coefs_[:n], self.intercepts_[:n], acts, head, transpose=True)
 
     def _forward_pass_sparse(self, X):
         act = _HIDDEN[self.activation][1]
@@ -636,6 +685,25 @@ class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
 
     _parameter_constraints = {**_SkMLPClassifier._parameter_constraints, **_EXTRA_CONSTRAINTS}
 
+    def predict(self, X):
+        # scikit-learn's predict, with _check_is_fitted
+        self._check_is_fitted()
+        return self._predict(X)
+
+    predict.__doc__ = _SkMLPClassifier.predict.__doc__
+
+    def predict_proba(self, X):
+        # scikit-learn's predict_proba, with _check_is_fitted
+        self._check_is_fitted()
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    predict_proba.__doc__ = _SkMLPClassifier.predict_proba.__doc__
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
@@ -656,6 +724,13 @@ class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
     """
 
     _parameter_constraints = {**_SkMLPRegressor._parameter_constraints, **_EXTRA_CONSTRAINTS}
+
+    def predict(self, X):
+        # scikit-learn's predict, with _check_is_fitted
+        self._check_is_fitted()
+        return self._predict(X)
+
+    predict.__doc__ = _SkMLPRegressor.predict.__doc__
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
