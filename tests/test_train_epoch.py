@@ -655,6 +655,30 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count, opt):
         assert np.array_equal(a, b)
 
 
+def test_step_thread_choice_keeps_bits_and_limit(rng, thread_count):
+    """At 2 threads train_epoch picks one thread or two step by step from the steps'
+    measured times (csrc/train/thread_chooser.h): its first full-batch step runs on one
+    thread, its second on two, later ones as measured, so both options run in every
+    epoch of more than two steps. The result is still the 1-thread run's bits (exact:
+    every kernel computes each element with the same operations at any thread count;
+    16 x 784 x 128 multiply-adds per step are above sgemm's parallel threshold), and the
+    caller's thread count is what it was after the epoch."""
+    X = rng.standard_normal((403, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 403)
+    res = []
+    for t in (1, 2):
+        thread_count(t)
+        m = seed_net(init=(np.random.default_rng(3), 0.05))
+        o = make_opt(m, dict(lr=0.02, momentum=0.9))
+        losses = [train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=16, seed=e)
+                  for e in range(2)]
+        assert fastmlp.get_num_threads() == t
+        res.append((losses, [p.data.copy() for p in m.parameters()]))
+    assert res[0][0] == res[1][0]
+    for a, b in zip(res[0][1], res[1][1]):
+        assert np.array_equal(a, b)
+
+
 def test_fused_vs_float64_reference_few_hundred_steps(rng):
     """train_epoch for 3 epochs (300 steps) vs the float64 reference loop, compared after
     every step.

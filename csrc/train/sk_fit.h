@@ -62,7 +62,7 @@ struct SkFitResult {
 // every momentum buffer by float(old / new) (so scikit-learn's velocity
 // carries over). losses: (n_epochs,), entries [0, epochs) written.
 // Each step runs at the caller's thread count or on one thread, whichever its
-// measured steps show faster (sk_fit.cpp ThreadChooser): the same bits either way.
+// measured steps show faster (train/thread_chooser.h): the same bits either way.
 // stop (Ctrl-C) is train_epoch's, also called between epochs; when it returns
 // true the loop ends: inside an epoch, that epoch's completed steps stay
 // applied but the epoch is not counted (as the per-epoch path interrupted

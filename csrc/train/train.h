@@ -157,6 +157,9 @@ struct TrainLoss {
 // epoch there: the weights (back in the caller's layout), the optimizer
 // state and *steps are those of the steps completed, as if the epoch had been
 // given only their rows.
+// Each step runs at the caller's thread count (get_num_threads()) or on one
+// thread, whichever its measured steps show faster (train/thread_chooser.h):
+// the same bits either way; the caller's OpenMP limit is restored on return.
 struct GradAllreduce;
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,

@@ -63,6 +63,7 @@
 #include "gemm/gemm_plan.h"
 #include "train/normalize_row.h"
 #include "train/train.h"
+#include "train/thread_chooser.h"
 #include "ops/optim_step.h"
 
 namespace fastmlp {
@@ -447,8 +448,21 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   *steps = n_steps;
   if (n_steps == 0 || n_layers == 0) return 0.0;
   TrainSession session(layers, n_layers, X, F, batch_size, loss, clip_grad_norm, dist);
+  // Each step at the caller's thread count or on one thread, whichever its
+  // measured steps show faster (thread_chooser.h): the same bits either way.
+  ThreadChooser threads(get_num_threads());
+  threads.set_timed_rows(batch_size);
+  std::function<bool()> my_stop = stop;
+  if (threads.active())
+    my_stop = [&] {
+      threads.end();
+      if (stop && stop()) return true;
+      threads.begin(batch_size);
+      return false;
+    };
+  threads.begin(batch_size);
   const double loss_sum = session.run(y_class, y_value, perm, n_perm, batch_size, drop_last, steps,
-                                      weight_sq_sums, stop);
+                                      weight_sq_sums, my_stop);
   session.finish();
   return loss_sum;
 }

@@ -1,0 +1,78 @@
+// ThreadChooser: the thread count of a loop of many training steps, measured
+// as it runs (sk_fit.cpp's scikit-learn epochs and train_epoch's step loop).
+//
+// A step's parallel regions can cost more than the second thread saves (small
+// models: digits' batches of 200 rows through 64-100-10), and far more when
+// another process holds one of the cores: each region then waits for a thread
+// that is not running (a whole scheduler slice). Whether the caller's thread
+// count or one thread is faster is not predicted from constants of a CPU: it
+// is measured on the loop's own steps. Every step's wall time per row is kept,
+// per option, as an exponential average; the faster option runs, and the other
+// is re-measured one step at a time. A probe of the slower option costs its
+// excess time over the faster one, (ratio - 1) of a step, so the interval
+// between probes is (ratio - 1) / kProbeBudget steps (within [kProbeMin,
+// kProbeMax]): probing costs at most about kProbeBudget of the loop's time,
+// however slow the other option is, and a change of load is still seen.
+//
+// Contract for the user: every kernel of a step gives the same bits at any
+// thread count, so the choice changes only the time. The count is set through
+// the calling thread's OpenMP limit (omp_set_num_threads), which
+// get_num_threads() honours; whatever the steps allocate per thread must be
+// sized for the caller's count (TrainSession is). The limit is restored when
+// the chooser is destroyed. Call begin(rows) before a step and end() after
+// it, outside any parallel region; only steps of set_timed_rows() rows are
+// timed (a short last batch is not).
+#pragma once
+#include <omp.h>
+#include <algorithm>
+#include <chrono>
+#include "common.h"
+
+namespace fastmlp {
+
+class ThreadChooser {
+ public:
+  static constexpr index_t kProbeMin = 8, kProbeMax = 4096;
+  static constexpr double kProbeBudget = 0.02;
+
+  explicit ThreadChooser(int nt) : nt_(nt), saved_(omp_get_max_threads()) {}
+  ~ThreadChooser() {
+    if (active()) omp_set_num_threads(saved_);
+  }
+  bool active() const { return nt_ > 1; }
+
+  // Before a step (of `rows` rows; only steps of the full batch are timed).
+  void begin(index_t rows) {
+    if (!active()) return;
+    rows_ = rows;
+    omp_set_num_threads(cur_ == 0 ? saved_ : 1);
+    t0_ = Clock::now();
+  }
+  // After it: its time enters its option's average, and the next option is chosen.
+  void end() {
+    if (!active() || rows_ != timed_rows_) return;
+    const double r = std::chrono::duration<double>(Clock::now() - t0_).count() / double(rows_);
+    avg_[cur_] = avg_[cur_] > 0.0 ? 0.75 * avg_[cur_] + 0.25 * r : r;
+    if (probing_) {  // the other option's step just ran
+      probing_ = false;
+      if (avg_[cur_] >= avg_[1 - cur_]) cur_ = 1 - cur_;  // back to the faster one
+      const double interval = (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget;
+      countdown_ = index_t(std::clamp(interval, double(kProbeMin), double(kProbeMax)));
+    } else if (avg_[1 - cur_] == 0.0 || --countdown_ <= 0) {
+      cur_ = 1 - cur_;  // measure the other option for one step
+      probing_ = true;
+    }
+  }
+  void set_timed_rows(index_t rows) { timed_rows_ = rows; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  int nt_, saved_;
+  int cur_ = 1;  // 0: the caller's count, 1: one thread (first: the cheaper one to measure)
+  double avg_[2] = {0.0, 0.0};
+  bool probing_ = false;
+  index_t countdown_ = kProbeMin, rows_ = 0, timed_rows_ = 0;
+  Clock::time_point t0_;
+};
+
+}  // namespace fastmlp
