@@ -11,27 +11,14 @@ namespace {
 constexpr index_t kParallelMin = index_t(1) << 16;
 
 // db[j0:j1] = column sums of dout[:, j0:j1]; rows outer, columns inner (vectorised).
-// Blocks of kColBlock columns are summed in registers over all the rows (each
-// column still from 0 in row order), the rest through db.
-constexpr index_t kColBlock = 32;
 void column_sums(const float* __restrict dout, index_t M, index_t ld, index_t j0, index_t j1,
                  float* __restrict db) {
   float* __restrict d = db + j0;
   const index_t w = j1 - j0;
-  index_t jb = 0;
-  for (; jb + kColBlock <= w; jb += kColBlock) {
-    float acc[kColBlock] = {};
-    for (index_t i = 0; i < M; ++i) {
-      const float* __restrict r = dout + i * ld + j0 + jb;
-      for (index_t k = 0; k < kColBlock; ++k) acc[k] += r[k];
-    }
-    for (index_t k = 0; k < kColBlock; ++k) d[jb + k] = acc[k];
-  }
-  for (index_t j = jb; j < w; ++j) d[j] = 0.0f;
-  if (jb == w) return;
+  for (index_t j = 0; j < w; ++j) d[j] = 0.0f;
   for (index_t i = 0; i < M; ++i) {
     const float* __restrict r = dout + i * ld + j0;
-    for (index_t j = jb; j < w; ++j) d[j] += r[j];
+    for (index_t j = 0; j < w; ++j) d[j] += r[j];
   }
 }
 

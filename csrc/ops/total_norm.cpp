@@ -46,7 +46,7 @@ double sum_squares_transposed(const float* xt, index_t rows, index_t cols, doubl
     split_range(rows, t, nt, 16, &b, &e);
     // Blocks of kRowBlock rows whose running sums stay in registers across
     // all of xt's lines (each is still advanced line by line, in order).
-    constexpr index_t kRowBlock = 16;
+    constexpr index_t kRowBlock = 8;
     index_t r0 = b;
     for (; r0 + kRowBlock <= e; r0 += kRowBlock) {
       double acc[kRowBlock] = {};

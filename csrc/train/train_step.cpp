@@ -89,45 +89,6 @@ void normalize_row(const std::uint8_t* src, index_t F, bool has_mean, bool has_s
   normalize_row_body(src, F, has_mean, has_std, mean, sd, dst);
 }
 
-// ------------------------------------- ReLU backward with the bias gradient ----
-// d (M,N) = relu_backward(d, y) (y <= 0 ? 0 : d) and db (N,) = bias_grad(d)
-// in one pass over d: the select is exact and every column is summed from 0
-// in row order, so these are the two kernels' bits (both run under a
-// DenormalGuard here, as the kernels do: DAZ reads a subnormal y as 0).
-// Columns split over threads on 16-float edges as bias_grad splits them.
-void relu_backward_bias_grad(float* d, const float* y, index_t M, index_t N, float* db) {
-  parallel_or_inline(threads_if(M * N >= (index_t(1) << 16) && N >= 32), [&](int t, int nt) {
-    index_t j0, j1;
-    split_range(N, t, nt, 16, &j0, &j1);
-    constexpr index_t kB = 32;  // columns whose sums stay in registers over all the rows
-    index_t j = j0;
-    for (; j + kB <= j1; j += kB) {
-      float acc[kB] = {};
-      for (index_t i = 0; i < M; ++i) {
-        float* __restrict r = d + i * N + j;
-        const float* __restrict s = y + i * N + j;
-        for (index_t k = 0; k < kB; ++k) {
-          const float v = s[k] <= 0.0f ? 0.0f : r[k];
-          r[k] = v;
-          acc[k] += v;
-        }
-      }
-      for (index_t k = 0; k < kB; ++k) db[j + k] = acc[k];
-    }
-    if (j == j1) return;
-    for (index_t c = j; c < j1; ++c) db[c] = 0.0f;
-    for (index_t i = 0; i < M; ++i) {
-      float* __restrict r = d + i * N;
-      const float* __restrict s = y + i * N;
-      for (index_t c = j; c < j1; ++c) {
-        const float v = s[c] <= 0.0f ? 0.0f : r[c];
-        r[c] = v;
-        db[c] += v;
-      }
-    }
-  });
-}
-
 // ------------------------------------------------------ gradient clipping ----
 // train_epoch(clip_grad_norm >= 0): clip_grad_norm_ needs every gradient of the
 // step before any update, so each parameter's gradient gets its own buffer
@@ -647,17 +608,12 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
         dropout_backward(d, d, bs * L.out, L.dropout_p, L.dropout_seeds[s]);
         std::swap(act[l], drop_kept[l]);
       }
-      const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
-      float* const db_l = separate ? clip.db[l] : db.data();
       // d = d * act_l'(.), from the layer's output a_l or its pre-activation z_l
-      // (ReLU with a bias: with the bias gradient, in one pass)
-      const bool relu_db = need_b && L.activation.kind == Activation::Relu;
-      if (relu_db)
-        relu_backward_bias_grad(d, act[l], bs, L.out, db_l);
-      else if (L.activation.kind == Activation::Relu)
+      if (L.activation.kind == Activation::Relu)
         relu_backward(d, act[l], d, bs * L.out);
       else if (L.activation.kind != Activation::Identity)
         activation_backward_parallel(L.activation, d, pre[l] ? pre[l] : act[l], d, bs * L.out);
+      const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
       // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
       // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
       // (bs <= KC) the epilogue computes fl(W + fl(alpha*acc)) from the same
@@ -673,11 +629,12 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       const bool block_w = need_w && !separate && !fold_w && elementwise_step(wt[l], &step_w);
       // Clipping: the gradients go to their own buffers, updated after the backward pass.
       float* const dw_l = separate ? clip.dw[l] : dw.data();
+      float* const db_l = separate ? clip.db[l] : db.data();
       // dW^T (in,out) = a_in^T @ d
       if (need_w && !fold_w && !block_w)
         sgemm(true, false, L.in, L.out, bs, 1.0f, a_in, L.in, d, L.out, 0.0f, dw_l, L.out,
               nullptr, ActivationSpec{});
-      if (need_b && !relu_db) bias_grad(d, bs, L.out, L.out, db_l);
+      if (need_b) bias_grad(d, bs, L.out, L.out, db_l);
       if (l > 0) {  // input gradient with the weights before this step's update: d @ (WT)^T
         sgemm(false, true, bs, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f, d_next,
               L.in, nullptr, ActivationSpec{});
