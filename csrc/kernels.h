@@ -118,6 +118,11 @@ bool activation_saves_output(Activation a);
 // y = fn(x) with the active path's raw vector function, fn: 0 exp, 1 expm1,
 // 2 log1p, 3 tanh, 4 erf, 5 sigmoid (for the accuracy tests and sweeps).
 void activation_vecmath(int fn, const float* x, float* y, index_t n);
+// y = exp(x) over [0, n) with the active path's vector exp (activation_vecmath's
+// fn 0: within 1.0 ulp of float64 on every path) on the calling thread, without a
+// DenormalGuard of its own: for kernels that call it inside their region (the
+// softmax cross-entropy's row exps). y may alias x exactly.
+void vec_exp(const float* x, float* y, index_t n);
 
 // ------------------------------------------------ softmax cross-entropy ----
 // logits (N,C), target (N,) class indices in [0,C) or == ignore_index,

@@ -63,6 +63,8 @@ void activation_vecmath(int fn, const float* x, float* y, index_t n) {
   parallel_or_inline(1, [&](int, int) { isa_activation().vecmath(fn, x, y, n); });
 }
 
+void vec_exp(const float* x, float* y, index_t n) { isa_activation().vecmath(0, x, y, n); }
+
 // Chunk edges on multiples of 16 floats (a 64-byte line).
 void activation_forward_parallel(const ActivationSpec& act, const float* x, float* y, index_t n) {
   const bool stream = x != y && stream_stores(index_t(2 * sizeof(float)) * n);

@@ -1,8 +1,8 @@
 // Softmax cross-entropy with class-index targets: loss and dlogits in one
 // pass per row (logits (N,C), target (N,), weight (C,) or nullptr).
 //
-// Precision. exp is std::exp(float) (glibc expf, < 1 ulp) of the float
-// difference d_c = x_c - max; the row sum of exps, its log (std::log(double)),
+// Precision. exp is the active path's vector exp (vec_exp, kernels.h: within
+// 1.0 ulp on every path) of the float difference d_c = x_c - max; the row sum of exps, its log (std::log(double)),
 // the per-row loss and every reduction are double. A row's loss is therefore
 // within a few float ulp of (1 + |d_t|) of the exact value (d_t's float
 // rounding dominates), and the sum/mean adds no float rounding at all.
@@ -78,46 +78,44 @@ inline double combine(const double l[8]) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-// Loss of one row (double); writes the row's gradient when dx != nullptr.
-// dx may alias x: x[c] is read before dx[c] is written, x[t] before the loop.
-double row_loss(const float* x, std::int64_t t, float* dx, const Row& P) {
+// A row's values before its exps: the max m, d_t = x_t - m, and (label
+// smoothing) sum_c w_c * d_c.
+struct RowPre {
+  float m, dt;
+  double wd;
+};
+
+// Reads the whole row x (so dx may alias it afterwards).
+RowPre row_pre(const float* x, std::int64_t t, const Row& P) {
   const index_t C = P.C;
-  if (t == P.ignore_index) {
-    if (dx) std::memset(dx, 0, size_t(C) * sizeof(float));
-    return 0.0;
-  }
   const float* w = P.weight;
-  const float m = row_max(x, C);
-  const float dt = x[t] - m;
-  const bool smooth = P.eps != 0.0;
-  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  double wd = 0.0;  // sum_c w_c * d_c, read before dx (maybe x) is written
-  if (smooth) {
+  RowPre r{row_max(x, C), 0.0f, 0.0};
+  const float m = r.m;
+  r.dt = x[t] - m;
+  if (P.eps != 0.0) {
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     if (w)
       lane_sum(lanes, C, [&](index_t c) { return double(w[c]) * double(x[c] - m); });
     else
       lane_sum(lanes, C, [&](index_t c) { return double(x[c] - m); });
-    wd = combine(lanes);
+    r.wd = combine(lanes);
   }
-  // sum_c exp(d_c): the exps go to dx (or a stack block), then a lane sum.
-  // A call per element and nothing else in that loop: no accumulator is
-  // spilled around the calls.
-  for (int k = 0; k < 8; ++k) lanes[k] = 0.0;
-  float block[kExpBlock];
-  for (index_t c0 = 0; c0 < C; c0 += kExpBlock) {
-    const index_t nb = std::min(kExpBlock, C - c0);
-    float* e = dx ? dx + c0 : block;
-    for (index_t j = 0; j < nb; ++j) e[j] = std::exp(x[c0 + j] - m);
-    lane_sum(lanes, nb, [&](index_t j) { return double(e[j]); });
-  }
-  const double s = combine(lanes);
+  return r;
+}
+
+// The row's loss from s = sum_c exp(d_c) (double); when dx != nullptr, dx
+// holds the exps e_c and becomes the row's gradient.
+double row_post(double s, std::int64_t t, const RowPre& r, float* dx, const Row& P) {
+  const index_t C = P.C;
+  const float* w = P.weight;
+  const bool smooth = P.eps != 0.0;
   const double logs = std::log(s);
   const double wt = w ? double(w[t]) : 1.0;
   const double coef = (1.0 - P.eps) * wt;
   // -log p_t = logs - d_t;  sum_c w_c * -log p_c = logs * wsum - sum_c w_c d_c.
   // The smoothing term is skipped when eps == 0 (as PyTorch: no 0 * inf).
-  double loss = coef * (logs - double(dt));
-  if (smooth) loss += P.eps / double(C) * (logs * P.wsum - wd);
+  double loss = coef * (logs - double(r.dt));
+  if (smooth) loss += P.eps / double(C) * (logs * P.wsum - r.wd);
   if (dx) {
     // dl/dx_c = (coef + eps/C * wsum) * p_c - eps/C * w_c - coef * [c == t], times scale.
     const float k = float((coef + P.eps / double(C) * P.wsum) * P.scale / s);
@@ -133,6 +131,67 @@ double row_loss(const float* x, std::int64_t t, float* dx, const Row& P) {
     dx[t] -= float(coef * P.scale);
   }
   return loss;
+}
+
+// sum_c e_c of a row's exps, in 8 fixed lanes (lanes continue across blocks).
+inline void exp_lane_sum(double lanes[8], const float* e, index_t n) {
+  lane_sum(lanes, n, [&](index_t j) { return double(e[j]); });
+}
+
+// Loss of one row (double); writes the row's gradient when dx != nullptr.
+// dx may alias x: row_pre reads the whole row before dx is written.
+double row_loss(const float* x, std::int64_t t, float* dx, const Row& P) {
+  const index_t C = P.C;
+  if (t == P.ignore_index) {
+    if (dx) std::memset(dx, 0, size_t(C) * sizeof(float));
+    return 0.0;
+  }
+  const RowPre r = row_pre(x, t, P);
+  // sum_c exp(d_c): the differences go to dx (or a stack block), are
+  // exponentiated there in place by one vector call, then lane-summed.
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float block[kExpBlock];
+  for (index_t c0 = 0; c0 < C; c0 += kExpBlock) {
+    const index_t nb = std::min(kExpBlock, C - c0);
+    float* e = dx ? dx + c0 : block;
+    for (index_t j = 0; j < nb; ++j) e[j] = x[c0 + j] - r.m;
+    vec_exp(e, e, nb);
+    exp_lane_sum(lanes, e, nb);
+  }
+  return row_post(combine(lanes), t, r, dx, P);
+}
+
+// Rows [i0, i1) (at most kRowsPerChunk) with their gradients dx (rows of C
+// floats, contiguous; C <= kExpBlock): row_loss's arithmetic, but the exps of
+// all the rows in one vector call (a row's short exp is latency bound; the
+// rows' are independent). loss[i - i0] gets row i's loss. The same bits as
+// row_loss row by row: every exp, sum and rounding is the same.
+void chunk_loss(const float* x, const std::int64_t* target, float* dx, index_t i0, index_t i1,
+                const Row& P, double* loss) {
+  const index_t C = P.C;
+  RowPre pre[kRowsPerChunk];
+  for (index_t i = i0; i < i1; ++i) {
+    const float* xr = x + i * C;
+    float* er = dx + i * C;
+    if (target[i] == P.ignore_index) {
+      std::memset(er, 0, size_t(C) * sizeof(float));
+      continue;
+    }
+    const RowPre r = pre[i - i0] = row_pre(xr, target[i], P);
+    for (index_t c = 0; c < C; ++c) er[c] = xr[c] - r.m;
+  }
+  vec_exp(dx + i0 * C, dx + i0 * C, (i1 - i0) * C);
+  for (index_t i = i0; i < i1; ++i) {
+    float* er = dx + i * C;
+    if (target[i] == P.ignore_index) {  // its zeros became exp(0): zeros again
+      std::memset(er, 0, size_t(C) * sizeof(float));
+      loss[i - i0] = 0.0;
+      continue;
+    }
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    exp_lane_sum(lanes, er, C);
+    loss[i - i0] = row_post(combine(lanes), target[i], pre[i - i0], er, P);
+  }
 }
 
 }  // namespace
@@ -162,10 +221,14 @@ void cross_entropy(const float* logits, const std::int64_t* target, index_t N, i
     index_t k0, k1;
     split_range(nchunks, th, nth, 1, &k0, &k1);
     for (index_t k = k0; k < k1; ++k) {
-      const index_t i1 = std::min(N, (k + 1) * kRowsPerChunk);
+      const index_t i0 = k * kRowsPerChunk, i1 = std::min(N, (k + 1) * kRowsPerChunk);
       double acc = 0.0;
-      for (index_t i = k * kRowsPerChunk; i < i1; ++i) {
-        const double l = row_loss(logits + i * C, target[i], dlogits ? dlogits + i * C : nullptr, P);
+      double chunk[kRowsPerChunk];
+      const bool batched = dlogits && C <= kExpBlock;
+      if (batched) chunk_loss(logits, target, dlogits, i0, i1, P, chunk);
+      for (index_t i = i0; i < i1; ++i) {
+        const double l = batched ? chunk[i - i0]
+                                 : row_loss(logits + i * C, target[i], dlogits ? dlogits + i * C : nullptr, P);
         if (per_row)
           loss[i] = float(l);
         else

@@ -44,10 +44,22 @@ double sum_squares_transposed(const float* xt, index_t rows, index_t cols, doubl
   parallel_or_inline(threads_if(rows * cols >= kParallelMin && rows > 16), [&](int t, int nt) {
     index_t b, e;
     split_range(rows, t, nt, 16, &b, &e);
-    for (index_t r = b; r < e; ++r) row_sums[r] = 0.0;
-    for (index_t c = 0; c < cols; ++c) {
+    // Blocks of kRowBlock rows whose running sums stay in registers across
+    // all of xt's lines (each is still advanced line by line, in order).
+    constexpr index_t kRowBlock = 8;
+    index_t r0 = b;
+    for (; r0 + kRowBlock <= e; r0 += kRowBlock) {
+      double acc[kRowBlock] = {};
+      for (index_t c = 0; c < cols; ++c) {
+        const float* line = xt + c * rows + r0;
+        for (index_t k = 0; k < kRowBlock; ++k) acc[k] += sq(line[k]);
+      }
+      for (index_t k = 0; k < kRowBlock; ++k) row_sums[r0 + k] = acc[k];
+    }
+    for (index_t r = r0; r < e; ++r) row_sums[r] = 0.0;
+    for (index_t c = 0; c < cols && r0 < e; ++c) {
       const float* line = xt + c * rows;
-      for (index_t r = b; r < e; ++r) row_sums[r] += sq(line[r]);
+      for (index_t r = r0; r < e; ++r) row_sums[r] += sq(line[r]);
     }
   });
   return sum_in_order(row_sums, rows);
