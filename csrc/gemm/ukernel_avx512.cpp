@@ -22,6 +22,7 @@
 // a plain one here), so an unpacked B edge panel is never read past its end.
 #include <immintrin.h>
 #include "gemm/kernel_table.h"
+#include "gemm/store_trans_isa.h"
 
 namespace fastmlp {
 
@@ -119,6 +120,16 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
 
 void sgemm_ukernel_avx512_12x32_pf4(FASTMLP_UKERNEL_ARGS) {
   ukernel_x32<12, 4>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+// narrow: 10 rows (20 accumulators, 23 zmm), for the swapped path's N = 10.
+void sgemm_ukernel_avx512_10x32(FASTMLP_UKERNEL_ARGS) {
+  ukernel_x32<10, 0>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+void sgemm_store_trans_avx512(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                              index_t ldc, Activation act) {
+  store_trans_scalar(m, n, t, ldt, beta, c, ldc, act);
 }
 
 }  // namespace fastmlp
