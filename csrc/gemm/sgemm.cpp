@@ -106,6 +106,8 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
             index_t j0, index_t n, float* dst) {
   if (trans_b && k.pack_b_trans)
     k.pack_b_trans(B + j0 * ldb + p0, ldb, kc, int(n), dst);
+  else if (!trans_b && k.pack_b_nt)
+    k.pack_b_nt(B + p0 * ldb + j0, ldb, kc, int(n), dst);
   else
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
