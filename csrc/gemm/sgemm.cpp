@@ -436,25 +436,33 @@ const GemmKernelTable& direct_kernel(const GemmPlan& plan, index_t M, index_t N,
 
 thread_local AlignedBuffer<float> tls_swap_t;
 
+// One parallel region, no barrier: each thread takes a contiguous range of
+// NR-wide panels of M (the swapped problem's columns), computes its columns of
+// T on one thread and writes back the same rows of C. The split only decides
+// which thread computes an element, never its operations.
 void swapped_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads, bool trans_a,
                   bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                   const float* B, index_t ldb, float beta, float* C, index_t ldc, const ActivationSpec& act) {
-  float* const T = tls_swap_t.reserve(size_t(N * M));
-  // T = alpha * op(B)^T op(A)^T: op'(A') = op(B)^T is B with the opposite flag, likewise op'(B').
-  direct_path(plan, kern, nthreads, !trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, 0.0f, T, M,
-              nullptr, ActivationSpec{});
   const bool vec_act = act.kind != Activation::Identity && act.kind != Activation::Relu;
   const Activation store_act = vec_act ? Activation::Identity : act.kind;
-  const index_t NR = plan.kernel->NR;
+  const index_t NR = plan.kernel->NR;  // the normal path's tile width (its activation segments)
+  const index_t m_panels = (M + kern.NR - 1) / kern.NR;
   parallel_or_inline(nthreads, [&](int tid, int nth) {
-    index_t i0, i1;
-    split_range(M, tid, nth, 1, &i0, &i1);
-    if (i0 >= i1) return;
-    plan.store_trans(i1 - i0, N, T + i0, M, beta, C + i0 * ldc, ldc, store_act);
+    index_t p0, p1;
+    split_range(m_panels, tid, nth, 1, &p0, &p1);
+    const index_t i0 = p0 * kern.NR, i1 = std::min(M, p1 * kern.NR), m = i1 - i0;
+    if (m <= 0) return;
+    float* const T = tls_swap_t.reserve(size_t(N * m));  // this thread's columns of T (N x m)
+    // T = alpha * op(B)^T op(A)[i0:i1]^T: op'(A') = op(B)^T is B with the opposite
+    // flag; op'(B') = op(A)^T is A (stored K x M: trans_a, swap_kernel's condition)
+    // from column i0.
+    direct_path(plan, kern, 1, !trans_b, !trans_a, N, m, K, alpha, B, ldb, A + i0, lda, 0.0f, T, m, nullptr,
+                ActivationSpec{});
+    plan.store_trans(m, N, T, m, beta, C + i0 * ldc, ldc, store_act);
     // Any other activation per NR-wide column segment, as the normal path's tiles apply it.
     if (vec_act)
       for (index_t j = 0; j < N; j += NR)
-        tile_activation(*plan.kernel, act, true, C + i0 * ldc + j, ldc, i1 - i0, std::min(NR, N - j));
+        tile_activation(*plan.kernel, act, true, C + i0 * ldc + j, ldc, m, std::min(NR, N - j));
   });
 }
 
