@@ -1,6 +1,7 @@
 """A/B of ``fastmlp bench gemm``'s shapes: this tree against another build, in one process.
 
     python bench/ab_gemm.py OLD_PACKAGE_DIR [--reps 15] [--threads 2] [--cases square,mlp]
+    python bench/ab_gemm.py OLD_PACKAGE_DIR --shapes 100x200x10TN,64x128x10NT
 
 ``OLD_PACKAGE_DIR`` is another checkout's built ``python/fastmlp`` (with its
 ``_core*.so``); it is imported as ``fastmlp_old`` as in bench/ab_train.py, so
@@ -57,6 +58,8 @@ def main(argv=None):
     ap.add_argument("--cases", default=None, help="comma-separated substrings of case/shape")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="wall: perf_counter; thread: time.thread_time (needs --threads 1)")
+    ap.add_argument("--shapes", default=None,
+                    help="instead of the suite: comma-separated MxKxN[NN|NT|TN|TT], e.g. 100x200x10TN")
     ap.add_argument("--check-bits", action="store_true",
                     help="also report whether both builds give bitwise-identical C")
     args = ap.parse_args(argv)
@@ -79,7 +82,16 @@ def main(argv=None):
         ratios = []
         print(f"{'shape':22s} {'case':20s} {'new GF/s':>9s} {'old GF/s':>9s} {'new/old time':>12s}"
               f"  {'pairs q1-q3':>13s}")
-        for M, K, N, ta, tb, what in GEMM_SHAPES:
+        shapes = GEMM_SHAPES
+        if args.shapes:
+            shapes = []
+            for spec in args.shapes.split(","):
+                spec = spec.strip()
+                flags = spec[-2:] if spec[-2:].upper() in ("NN", "NT", "TN", "TT") else "NN"
+                M, K, N = (int(v) for v in spec[:len(spec) - 2 if spec[-2:].upper() == flags.upper() and
+                                                   not spec[-1].isdigit() else len(spec)].split("x"))
+                shapes.append((M, K, N, flags[0].upper() == "T", flags[1].upper() == "T", "--shapes"))
+        for M, K, N, ta, tb, what in shapes:
             shape = f"{M}x{K}x{N} {'T' if ta else 'N'}{'T' if tb else 'N'}"
             if want and not any(w in what or w in shape for w in want):
                 continue

@@ -117,6 +117,19 @@ void bind_gemm(py::module_& m) {
   }, py::arg("text"), "Tests: the blocking 'MC,KC,NC' for every plan, or None for the cache model's "
                       "(not while a GEMM runs).");
 
+  // narrow: the swapped path of narrow-N GEMMs (sgemm.cpp), for tests.
+  m.def("_set_gemm_swap", [](bool on) { set_gemm_swap(on); }, py::arg("on"),
+        "Tests: False turns sgemm's swapped path off (the results' bits do not change), True back on.");
+  m.def("_gemm_swap_kernel", [](bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float beta,
+                                bool has_bias) -> py::object {
+    const char* name = sgemm_swap_kernel_name(trans_a, trans_b, M, N, K, beta, has_bias);
+    return name ? py::object(py::str(name)) : py::object(py::none());
+  }, py::arg("trans_a"), py::arg("trans_b"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("beta"),
+     py::arg("has_bias"), "Tests: the micro-kernel sgemm's swapped path runs this shape on, or None.");
+  m.def("_gemm_direct_kernel", [](index_t M, index_t N, index_t K) { return sgemm_direct_kernel_name(M, N, K); },
+        py::arg("M"), py::arg("N"), py::arg("K"),
+        "Tests: the micro-kernel sgemm's direct path runs an M x N x K product on (not swapped).");
+
   m.def("gemm_blocking_model", [](py::list caches, const std::string& cls, const std::string& isa) {
     std::vector<CacheLevel> cs;
     for (py::handle h : caches) {

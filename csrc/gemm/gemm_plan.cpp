@@ -250,6 +250,21 @@ void fill_plans(Plans* p, const GemmBlocking* forced) {
 #else
       g.dot_nt = nullptr;
 #endif
+      // narrow: the swapped path's kernels: the cell's own and, on the vector
+      // paths, the others of its ISA with the same vector width.
+      for (const GemmKernelTable*& k : g.swap_kernels) k = nullptr;
+      g.swap_kernels[0] = s.kernel;
+      g.store_trans = nullptr;
+#ifdef FASTMLP_X86
+      if (s.kernel == &kGemmAvx2) {
+        g.swap_kernels[1] = &kGemmAvx2x5;
+        g.store_trans = sgemm_store_trans_avx2;
+      } else if (s.kernel == &kGemmAvx512 || s.kernel == &kGemmAvx512Wide) {
+        g.swap_kernels[1] = &kGemmAvx512x10;
+        g.swap_kernels[2] = s.kernel == &kGemmAvx512 ? &kGemmAvx512Wide : &kGemmAvx512;
+        g.store_trans = sgemm_store_trans_avx512;
+      }
+#endif
     }
 }
 
@@ -319,5 +334,12 @@ std::string set_gemm_blocking(const std::string* text) {
   g_plans.store(p, std::memory_order_release);
   return "";
 }
+
+namespace {
+std::atomic<bool> g_swap{true};
+}  // namespace
+
+void set_gemm_swap(bool on) { g_swap.store(on, std::memory_order_relaxed); }
+bool gemm_swap_enabled() { return g_swap.load(std::memory_order_relaxed); }
 
 }  // namespace fastmlp

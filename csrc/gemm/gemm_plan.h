@@ -82,6 +82,11 @@ struct GemmPlan {
   void (*dot_nt)(index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                  const float* Bt, index_t ldbt, float beta, float* C, index_t ldc, const float* bias,
                  Activation act);
+  // narrow: the swapped path (sgemm.cpp): the micro-kernels it may run the
+  // transposed problem on (same ISA, the plan's kernel first; nullptr-ended),
+  // and the ISA's store of the transposed result, or nullptr (path off).
+  const GemmKernelTable* swap_kernels[4];
+  StoreTransFn store_trans;
 };
 
 // The table cell (class, isa).
@@ -129,5 +134,15 @@ const GemmPlan& gemm_plan(Isa isa);
 // FASTMLP_GEMM_BLOCKING) or, for nullptr, the model's. Returns "" or why the
 // text is invalid (nothing changes then). Not to be called while a GEMM runs.
 std::string set_gemm_blocking(const std::string* text);
+
+// narrow: tests: false turns the swapped path off (sgemm.cpp), true restores it.
+void set_gemm_swap(bool on);
+bool gemm_swap_enabled();
+// The micro-kernel's name sgemm's swapped path would run this call on, or
+// nullptr (the normal paths). Defined in sgemm.cpp.
+const char* sgemm_swap_kernel_name(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float beta,
+                                   bool has_bias);
+// The micro-kernel's name the direct path runs an M x N x K product on (sgemm.cpp).
+const char* sgemm_direct_kernel_name(index_t M, index_t N, index_t K);
 
 }  // namespace fastmlp

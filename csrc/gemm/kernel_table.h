@@ -37,6 +37,21 @@ void sgemm_ukernel_generic_4x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS);
 void sgemm_ukernel_avx512_12x32_pf4(FASTMLP_UKERNEL_ARGS);
+// narrow: the row counts the swapped path (sgemm.cpp) picks from for a narrow N.
+void sgemm_ukernel_avx2_5x16(FASTMLP_UKERNEL_ARGS);
+void sgemm_ukernel_avx512_10x32(FASTMLP_UKERNEL_ARGS);
+
+// narrow: writes a GEMM result computed transposed back into C, with the
+// micro-kernels' epilogue after alpha (which t already holds):
+//   C[i*ldc + j] = act(fma(beta, C[i*ldc + j], t[j*ldt + i]))   (beta != 0)
+//   C[i*ldc + j] = act(t[j*ldt + i])                            (beta == 0: C not read)
+// for i < m, j < n; act: Identity or Relu (max(0, v), as the micro-kernels' MAXPS).
+using StoreTransFn = void (*)(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                              index_t ldc, Activation act);
+void sgemm_store_trans_avx2(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                            index_t ldc, Activation act);
+void sgemm_store_trans_avx512(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                              index_t ldc, Activation act);
 
 // Packs a transposed B micro-panel: dst[p*NR + j] = src[j*ldb + p] for p < kc,
 // j < n <= NR, and 0 for j >= n.
@@ -50,6 +65,12 @@ void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n
 using PackAFn = void (*)(const float* src, index_t lda, index_t kc, int m, float* dst);
 void sgemm_pack_a_avx2_6(const float* src, index_t lda, index_t kc, int m, float* dst);
 void sgemm_pack_a_avx512_12(const float* src, index_t lda, index_t kc, int m, float* dst);
+
+// narrow: packs a non-transposed B micro-panel: dst[p*NR + j] = src[p*ldb + j]
+// for p < kc, j < n <= NR, and 0 for j >= n (the direct path's copy of a B whose
+// rows are not aligned; GemmStrategy::pack_b_align).
+using PackBFn = void (*)(const float* src, index_t ldb, index_t kc, int n, float* dst);
+void sgemm_pack_b_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst);
 
 // One micro-kernel and what goes with it (the packing of its B panels, the
 // vector activation of its ISA). Which kernel runs, and how the driver blocks
@@ -66,13 +87,17 @@ struct GemmKernelTable {
   void (*act_forward)(const ActivationSpec& act, const float* x, float* y, index_t n);
   int prefetch_b_k;
   PackAFn pack_a;  // packing of a non-transposed A micro-panel, or nullptr: the portable loop
+  PackBFn pack_b_nt;  // narrow: packing of a non-transposed B panel, or nullptr: the portable loop
 };
 
-//                                            name                  MR  NR  micro-kernel                   transposed-B packing          act_forward                 prefetch_b_k  A packing
-constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0, nullptr};
-constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0, sgemm_pack_a_avx2_6};
-constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0, nullptr};
-constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4, sgemm_pack_a_avx512_12};
+//                                            name                  MR  NR  micro-kernel                   transposed-B packing          act_forward                 prefetch_b_k  A packing  non-transposed B packing
+constexpr GemmKernelTable kGemmGeneric     = {"generic_4x16",        4, 16, sgemm_ukernel_generic_4x16,     nullptr,                      activation_forward_generic, 0, nullptr, nullptr};
+constexpr GemmKernelTable kGemmAvx2        = {"avx2_6x16",           6, 16, sgemm_ukernel_avx2_6x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0, sgemm_pack_a_avx2_6, sgemm_pack_b_avx2_16};
+constexpr GemmKernelTable kGemmAvx512      = {"avx512_8x32",         8, 32, sgemm_ukernel_avx512_8x32,      sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0, nullptr, nullptr};
+constexpr GemmKernelTable kGemmAvx512Wide  = {"avx512_12x32_pf4",   12, 32, sgemm_ukernel_avx512_12x32_pf4, sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  4, sgemm_pack_a_avx512_12, nullptr};
+// narrow: the swapped path's extra row counts (direct path only: no A packing).
+constexpr GemmKernelTable kGemmAvx2x5      = {"avx2_5x16",           5, 16, sgemm_ukernel_avx2_5x16,        sgemm_pack_b_trans_avx2_16,   activation_forward_avx2,    0, nullptr, sgemm_pack_b_avx2_16};
+constexpr GemmKernelTable kGemmAvx512x10   = {"avx512_10x32",       10, 32, sgemm_ukernel_avx512_10x32,     sgemm_pack_b_trans_avx512_32, activation_forward_avx512,  0, nullptr, nullptr};
 
 
 }  // namespace fastmlp

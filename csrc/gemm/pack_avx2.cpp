@@ -91,4 +91,21 @@ void sgemm_pack_a_avx2_6(const float* src, index_t lda, index_t kc, int m, float
   }
 }
 
+// narrow: a non-transposed B panel, row by row: 16 floats per k row (the row's
+// n valid ones through masked loads at an edge, so nothing past n is read).
+void sgemm_pack_b_avx2_16(const float* src, index_t ldb, index_t kc, int n, float* dst) {
+  if (n == 16) {
+    for (index_t p = 0; p < kc; ++p) {
+      _mm256_storeu_ps(dst + p * 16, _mm256_loadu_ps(src + p * ldb));
+      _mm256_storeu_ps(dst + p * 16 + 8, _mm256_loadu_ps(src + p * ldb + 8));
+    }
+    return;
+  }
+  const __m256i k0 = first_lanes(n), k1 = first_lanes(n - 8);
+  for (index_t p = 0; p < kc; ++p) {
+    _mm256_storeu_ps(dst + p * 16, _mm256_maskload_ps(src + p * ldb, k0));
+    _mm256_storeu_ps(dst + p * 16 + 8, n > 8 ? _mm256_maskload_ps(src + p * ldb + 8, k1) : _mm256_setzero_ps());
+  }
+}
+
 }  // namespace fastmlp

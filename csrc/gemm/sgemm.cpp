@@ -106,6 +106,8 @@ void pack_b(const GemmKernelTable& k, bool trans_b, const float* B, index_t ldb,
             index_t j0, index_t n, float* dst) {
   if (trans_b && k.pack_b_trans)
     k.pack_b_trans(B + j0 * ldb + p0, ldb, kc, int(n), dst);
+  else if (!trans_b && k.pack_b_nt)
+    k.pack_b_nt(B + p0 * ldb + j0, ldb, kc, int(n), dst);
   else
     pack_b_panel(trans_b, B, ldb, p0, kc, j0, n, k.NR, dst);
 }
@@ -246,6 +248,224 @@ bool use_dot_path(const GemmPlan& plan, bool trans_a, index_t M, index_t N, inde
   return saved_per_row > 0.0 && double(M) * saved_per_row > 2.0 * double(N) * double(K);
 }
 
+// The direct path (above sgemm) on micro-kernel `kern` (the plan's, or one of
+// its swap_kernels: the same ISA).
+void direct_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads, bool trans_a,
+               bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const float* bias,
+               const ActivationSpec& act) {
+  const GemmStrategy& strat = plan.strategy;
+  const bool vec_act = act.kind != Activation::Identity && act.kind != Activation::Relu;
+  const Activation ukernel_act = vec_act ? Activation::Identity : act.kind;
+  const int MR = kern.MR, NR = kern.NR;
+  const index_t KC = even_kc(K, plan.blocking.KC), NC = plan.blocking.NC;
+  const index_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+  const index_t n_panels = (N + NR - 1) / NR;
+  // ------------------------------------------------------ direct path ----
+  // Bp (trans_b, or a misaligned B: see GemmStrategy::pack_b_align): panel r holds
+  // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
+  // Split N across threads when there are enough NR panels: each thread
+  // then packs exactly the B panels it multiplies (no barrier, no B lines
+  // moving between cores) and reads all of A, which is the smaller operand
+  // here. Otherwise (e.g. N = 10 logits) split M, and each thread packs its
+  // own copy of all the panels (a narrow B: one panel at 2 threads). A
+  // copy shared between the cores was slower than packing twice: the next
+  // call's packing had to invalidate it in the other core first
+  // (bench/results/README.md#gemm-direct-path).
+  const Tiles tiles = n_panels >= nthreads
+                          ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
+                          : plan_tiles(M, N, MR, NR, NC, nthreads);
+  const index_t tm = tiles.tm, tn = tiles.tn;
+  const size_t bp_floats = size_t(n_panels * NR * K);
+  const auto misaligned = [&](std::uintptr_t align) {
+    return ((reinterpret_cast<std::uintptr_t>(B) | std::uintptr_t(ldb) * sizeof(float)) % align) != 0;
+  };
+  const bool pack = trans_b || (strat.pack_b_align && M > strat.pack_b_min_panels * MR &&
+                                bp_floats <= size_t(strat.pack_b_max) &&
+                                misaligned(std::uintptr_t(strat.pack_b_align)));
+  float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
+  auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {
+    for (index_t r = r_lo; r < r_hi; ++r)
+      pack_b(kern, trans_b, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
+             dst + r * NR * K);
+  };
+  // body(tid, nth): thread tid of nth takes a static share of the panels
+  // to pack and of the tiles (which thread computes a tile never changes
+  // its arithmetic).
+  auto body = [&](int tid, int nth) {
+    float* const Bt = Bp && tm > 1 ? Bp + bp_floats * size_t(tid) : Bp;  // this thread's panels
+    if (Bt && tm > 1) pack_panels(Bt, 0, n_panels);
+    index_t lo, hi;
+    split_range(tm * tn, tid, nth, 1, &lo, &hi);
+    for (index_t t = lo; t < hi; ++t) {
+      index_t i_lo, i_hi, j_lo, j_hi;
+      tiles.range(t, M, N, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
+      if (Bt && tm == 1) pack_panels(Bt, j_lo / NR, (j_hi + NR - 1) / NR);
+      for (index_t pc = 0; pc < K; pc += KC) {
+        const index_t kc = std::min(KC, K - pc);
+        const bool last = pc + kc == K;
+        const float beta_eff = pc == 0 ? beta : 1.0f;
+        auto tile = [&](index_t i, index_t j) {
+          const int m = int(std::min<index_t>(MR, i_hi - i));
+          const int n = int(std::min<index_t>(NR, j_hi - j));
+          const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
+          kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
+                       C + i * ldc + j, ldc, m, n, alpha, beta_eff,
+                       last && bias ? bias + j : nullptr, last ? ukernel_act : Activation::Identity);
+          tile_activation(kern, act, last && vec_act, C + i * ldc + j, ldc, m, n);
+        };
+        // A shallow B micro-panel (kc x NR, at most half of L1) stays in L1 while
+        // the A panels stream past it: walk N outside, M inside. This wins
+        // for small K, e.g. the weight gradient (K = batch; see
+        // bench/results/README.md#gemm-direct-path). A deep one would not
+        // fit, so then the A micro-panel is the L1-resident operand instead.
+        if (kc * NR * index_t(sizeof(float)) <= plan.l1_resident_bytes) {
+          for (index_t j = j_lo; j < j_hi; j += NR)
+            for (index_t i = i_lo; i < i_hi; i += MR) tile(i, j);
+        } else {
+          for (index_t i = i_lo; i < i_hi; i += MR)
+            for (index_t j = j_lo; j < j_hi; j += NR) tile(i, j);
+        }
+      }
+    }
+  };
+  parallel_or_inline(nthreads, body);
+}
+
+// ------------------------------------------- narrow: the swapped path ----
+// C = op(A) @ op(B) with a narrow N (e.g. N = 10: the output layer's weight
+// gradient, dW2^T = H^T dY) fills only N of the micro-kernel's vector lanes
+// per row, while M fills them all. The swapped path computes the transposed
+// product T = op(B)^T op(A)^T (N x M, vectors along M) on the direct path with
+// the micro-kernel of the plan's ISA whose row count wastes least on N
+// (GemmPlan::swap_kernels), then writes T^T into C with the epilogue
+// (StoreTransFn). Each element of C is the same FMA sequence (fma(a, b, acc)
+// == fma(b, a, acc), k ascending, the same K blocks) and the same epilogue
+// (alpha in T, then beta's FMA, then Relu), so its bits are those of the
+// normal path: taken only where that holds exactly, i.e. no bias (the
+// micro-kernel's alpha*acc + bias may be contracted into one FMA by the
+// compiler) and beta == 0 or a single K block (else beta would enter a later
+// block's sum). Whether it runs never changes a bit, so the choice may
+// depend on anything but is made from the shapes and the plan alone.
+//
+// Only for a transposed op(A) (A stored K x M, the weight gradient's
+// activations): the swapped problem then reads it in place, M contiguous. For
+// op(A) = A it would have to transpose M x K elements first, which costs at
+// least as much as the lanes it saves: with N <= VL the normal path runs one
+// FMA vector per element of op(A) and the swapped one about N/VL, so the swap
+// saves under 1 - N/VL < 1 FMA per element of A, while the register transposes
+// of pack_*.cpp take log2(VL) shuffles plus a load and a store per VL
+// elements on one shuffle port (4 + 2 per 16 on AVX-512) and are followed by
+// the kernel's reads of the packed copy (measured: 64x128x10 NN and NT ran
+// 7-20% slower swapped on Zen 4).
+//
+// The cost model, in instruction slots of the kernels' code (ukernel_*.cpp:
+// NR = 2 vectors, an edge of at most one vector skips the other): per k step
+// and tile the FMAs plus half its broadcasts and B loads (two load ports per
+// core on every x86-64 class here), an epilogue per tile; a transposed B's
+// packing on the normal side ((log2(VL) + 2) / VL per element, as above); the
+// swapped path's scalar store (a load, an FMA or none, a store: 2 per element
+// of C, store-bound). Counted from the code, not fitted to a CPU; the swap
+// must save 10% of the normal path's count (the model ignores the extra pass
+// over T, N x M floats in L1 here). Measured on the avx512_256 class (Zen 4)
+// and its AVX2 path (bench/results/README.md#gemm-narrow, to be written by
+// the lead from bench/ab_gemm.py --shapes).
+double ukernel_cost(const GemmKernelTable& k, index_t M, index_t N, index_t K) {
+  const index_t MR = k.MR, NR = k.NR, VL = NR / 2;
+  const index_t row_panels = (M + MR - 1) / MR, full = N / NR, r = N % NR;
+  const index_t tiles_n = full + (r > 0), vecs = 2 * full + (r == 0 ? 0 : r <= VL ? 1 : 2);
+  const double per_k = double(row_panels) * (double(vecs * MR) + 0.5 * double(tiles_n * MR + vecs));
+  const double prefetch = k.prefetch_b_k > 0 ? 0.5 * double(row_panels * vecs) : 0.0;
+  const double epilogue = double(row_panels) * double(tiles_n * 8 + vecs * MR * 2);
+  return double(K) * (per_k + prefetch) + epilogue;
+}
+
+double pack_trans_cost_per_element(const GemmKernelTable& k) {
+  const int VL = k.NR / 2;
+  int log2_vl = 0;
+  while ((1 << (log2_vl + 1)) <= VL) ++log2_vl;
+  return double(log2_vl + 2) / double(VL);
+}
+
+constexpr double kStoreTransCostPerElement = 2.0, kSwapMargin = 0.9;
+
+// The kernel the swapped path runs, or nullptr when the normal path is
+// expected to cost no more (or the swap would change bits, or not run direct).
+const GemmKernelTable* swap_kernel(const GemmPlan& plan, bool trans_a, bool trans_b, index_t M, index_t N,
+                                   index_t K, float beta, const float* bias) {
+  if (!plan.store_trans || !trans_a || bias || !gemm_swap_enabled() || N >= M) return nullptr;
+  if (beta != 0.0f && even_kc(K, plan.blocking.KC) < K) return nullptr;
+  // The swapped problem (M' = N, N' = M, op(B') = A in place) must run direct.
+  if (double(M) * double(N) * double(K) > plan.strategy.direct_max_flops) return nullptr;
+  const GemmKernelTable& k0 = *plan.kernel;
+  const double pack_b = trans_b ? pack_trans_cost_per_element(k0) * double((N + k0.NR - 1) / k0.NR * k0.NR) *
+                                      double(K)
+                                : 0.0;
+  const GemmKernelTable* best = nullptr;
+  double best_cost = kSwapMargin * (ukernel_cost(k0, M, N, K) + pack_b);
+  for (const GemmKernelTable* k : plan.swap_kernels) {
+    if (!k) break;
+    const double cost = ukernel_cost(*k, N, M, K) + kStoreTransCostPerElement * double(M) * double(N);
+    if (cost < best_cost) {
+      best = k;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+// The micro-kernel the direct path runs C = op(A) @ op(B) on: of the plan's
+// kernels of one ISA (GemmPlan::swap_kernels, all NR wide, none packing A on
+// this path), the one whose row count wastes least on M (e.g. 10 rows for
+// M = 10, the output layer's dW = dY^T X), by the same cost model, when it saves
+// 10% over the plan's own; else the plan's. Any of them computes every element
+// with the same FMA sequence, so the choice never changes a bit.
+const GemmKernelTable& direct_kernel(const GemmPlan& plan, index_t M, index_t N, index_t K) {
+  const GemmKernelTable* best = plan.kernel;
+  double best_cost = kSwapMargin * ukernel_cost(*plan.kernel, M, N, K);
+  for (const GemmKernelTable* k : plan.swap_kernels) {
+    if (!k) break;
+    const double cost = ukernel_cost(*k, M, N, K);
+    if (cost < best_cost) {
+      best = k;
+      best_cost = cost;
+    }
+  }
+  return *best;
+}
+
+thread_local AlignedBuffer<float> tls_swap_t;
+
+// One parallel region, no barrier: each thread takes a contiguous range of
+// NR-wide panels of M (the swapped problem's columns), computes its columns of
+// T on one thread and writes back the same rows of C. The split only decides
+// which thread computes an element, never its operations.
+void swapped_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads, bool trans_a,
+                  bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+                  const float* B, index_t ldb, float beta, float* C, index_t ldc, const ActivationSpec& act) {
+  const bool vec_act = act.kind != Activation::Identity && act.kind != Activation::Relu;
+  const Activation store_act = vec_act ? Activation::Identity : act.kind;
+  const index_t NR = plan.kernel->NR;  // the normal path's tile width (its activation segments)
+  const index_t m_panels = (M + kern.NR - 1) / kern.NR;
+  parallel_or_inline(nthreads, [&](int tid, int nth) {
+    index_t p0, p1;
+    split_range(m_panels, tid, nth, 1, &p0, &p1);
+    const index_t i0 = p0 * kern.NR, i1 = std::min(M, p1 * kern.NR), m = i1 - i0;
+    if (m <= 0) return;
+    float* const T = tls_swap_t.reserve(size_t(N * m));  // this thread's columns of T (N x m)
+    // T = alpha * op(B)^T op(A)[i0:i1]^T: op'(A') = op(B)^T is B with the opposite
+    // flag; op'(B') = op(A)^T is A (stored K x M: trans_a, swap_kernel's condition)
+    // from column i0.
+    direct_path(plan, kern, 1, !trans_b, !trans_a, N, m, K, alpha, B, ldb, A + i0, lda, 0.0f, T, m, nullptr,
+                ActivationSpec{});
+    plan.store_trans(m, N, T, m, beta, C + i0 * ldc, ldc, store_act);
+    // Any other activation per NR-wide column segment, as the normal path's tiles apply it.
+    if (vec_act)
+      for (index_t j = 0; j < N; j += NR)
+        tile_activation(*plan.kernel, act, true, C + i0 * ldc + j, ldc, m, std::min(NR, N - j));
+  });
+}
+
 }  // namespace
 
 // The direct path (below the plan's direct_max_flops multiply-adds): no
@@ -311,76 +531,14 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
     return;
   }
 
+  if (const GemmKernelTable* sk = swap_kernel(plan, trans_a, trans_b, M, N, K, beta, bias)) {
+    swapped_path(plan, *sk, nthreads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, act);
+    return;
+  }
+
   if (flops <= strat.direct_max_flops && (!trans_b || n_panels * NR * K <= strat.direct_max_pack_b)) {
-    // ------------------------------------------------------ direct path ----
-    // Bp (trans_b, or a misaligned B: see GemmStrategy::pack_b_align): panel r holds
-    // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
-    // Split N across threads when there are enough NR panels: each thread
-    // then packs exactly the B panels it multiplies (no barrier, no B lines
-    // moving between cores) and reads all of A, which is the smaller operand
-    // here. Otherwise (e.g. N = 10 logits) split M, and each thread packs its
-    // own copy of all the panels (a narrow B: one panel at 2 threads). A
-    // copy shared between the cores was slower than packing twice: the next
-    // call's packing had to invalidate it in the other core first
-    // (bench/results/README.md#gemm-direct-path).
-    const Tiles tiles = n_panels >= nthreads
-                            ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
-                            : plan_tiles(M, N, MR, NR, NC, nthreads);
-    const index_t tm = tiles.tm, tn = tiles.tn;
-    const size_t bp_floats = size_t(n_panels * NR * K);
-    const auto misaligned = [&](std::uintptr_t align) {
-      return ((reinterpret_cast<std::uintptr_t>(B) | std::uintptr_t(ldb) * sizeof(float)) % align) != 0;
-    };
-    const bool pack = trans_b || (strat.pack_b_align && M > strat.pack_b_min_panels * MR &&
-                                  bp_floats <= size_t(strat.pack_b_max) &&
-                                  misaligned(std::uintptr_t(strat.pack_b_align)));
-    float* const Bp = pack ? tls_pack_b.reserve(bp_floats * size_t(tm > 1 ? nthreads : 1)) : nullptr;
-    auto pack_panels = [&](float* dst, index_t r_lo, index_t r_hi) {
-      for (index_t r = r_lo; r < r_hi; ++r)
-        pack_b(kern, trans_b, B, ldb, 0, K, r * NR, std::min<index_t>(NR, N - r * NR),
-               dst + r * NR * K);
-    };
-    // body(tid, nth): thread tid of nth takes a static share of the panels
-    // to pack and of the tiles (which thread computes a tile never changes
-    // its arithmetic).
-    auto body = [&](int tid, int nth) {
-      float* const Bt = Bp && tm > 1 ? Bp + bp_floats * size_t(tid) : Bp;  // this thread's panels
-      if (Bt && tm > 1) pack_panels(Bt, 0, n_panels);
-      index_t lo, hi;
-      split_range(tm * tn, tid, nth, 1, &lo, &hi);
-      for (index_t t = lo; t < hi; ++t) {
-        index_t i_lo, i_hi, j_lo, j_hi;
-        tiles.range(t, M, N, MR, NR, &i_lo, &i_hi, &j_lo, &j_hi);
-        if (Bt && tm == 1) pack_panels(Bt, j_lo / NR, (j_hi + NR - 1) / NR);
-        for (index_t pc = 0; pc < K; pc += KC) {
-          const index_t kc = std::min(KC, K - pc);
-          const bool last = pc + kc == K;
-          const float beta_eff = pc == 0 ? beta : 1.0f;
-          auto tile = [&](index_t i, index_t j) {
-            const int m = int(std::min<index_t>(MR, i_hi - i));
-            const int n = int(std::min<index_t>(NR, j_hi - j));
-            const float* bp = Bt ? Bt + (j / NR) * NR * K + pc * NR : B + pc * ldb + j;
-            kern.ukernel(kc, A + i * rs_a + pc * cs_a, rs_a, cs_a, bp, Bt ? NR : ldb,
-                         C + i * ldc + j, ldc, m, n, alpha, beta_eff,
-                         last && bias ? bias + j : nullptr, last ? ukernel_act : Activation::Identity);
-            tile_activation(kern, act, last && vec_act, C + i * ldc + j, ldc, m, n);
-          };
-          // A shallow B micro-panel (kc x NR, at most half of L1) stays in L1 while
-          // the A panels stream past it: walk N outside, M inside. This wins
-          // for small K, e.g. the weight gradient (K = batch; see
-          // bench/results/README.md#gemm-direct-path). A deep one would not
-          // fit, so then the A micro-panel is the L1-resident operand instead.
-          if (kc * NR * index_t(sizeof(float)) <= plan.l1_resident_bytes) {
-            for (index_t j = j_lo; j < j_hi; j += NR)
-              for (index_t i = i_lo; i < i_hi; i += MR) tile(i, j);
-          } else {
-            for (index_t i = i_lo; i < i_hi; i += MR)
-              for (index_t j = j_lo; j < j_hi; j += NR) tile(i, j);
-          }
-        }
-      }
-    };
-    parallel_or_inline(nthreads, body);
+    direct_path(plan, direct_kernel(plan, M, N, K), nthreads, trans_a, trans_b, M, N, K, alpha, A, lda, B,
+                ldb, beta, C, ldc, bias, act);
     return;
   }
 
@@ -494,6 +652,22 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
       }
     }
   }
+}
+
+// narrow: tests and `fastmlp info`: the micro-kernel the swapped path would run.
+const char* sgemm_swap_kernel_name(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float beta,
+                                   bool has_bias) {
+  static const float one = 1.0f;
+  const GemmPlan& plan = gemm_plan(active_isa());
+  if (M <= 0 || N <= 0 || K <= 0 || use_dot_path(plan, trans_a, M, N, K)) return nullptr;
+  const GemmKernelTable* k = swap_kernel(plan, trans_a, trans_b, M, N, K, beta, has_bias ? &one : nullptr);
+  return k ? k->name : nullptr;
+}
+
+// narrow: tests: the micro-kernel the direct path would run C = op(A) @ op(B) on
+// (not swapped).
+const char* sgemm_direct_kernel_name(index_t M, index_t N, index_t K) {
+  return direct_kernel(gemm_plan(active_isa()), M, N, K).name;
 }
 
 }  // namespace fastmlp

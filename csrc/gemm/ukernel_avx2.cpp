@@ -4,6 +4,7 @@
 // loads; an edge tile (n < 16) uses vmaskmovps so B is never read past n.
 #include <immintrin.h>
 #include "gemm/kernel_table.h"
+#include "gemm/store_trans_isa.h"
 
 namespace fastmlp {
 
@@ -17,9 +18,9 @@ inline __m256i lane_mask(int valid) {  // lanes [0, valid) set
 }
 
 // n <= 8: the right half of the tile is all zero; only its left half is computed.
+template <int MR>
 inline void accumulate_half(index_t kc, const float* const* ar, index_t cs_a, const float* b,
                             index_t rs_b, __m256i k0, __m256* c0) {
-  constexpr int MR = 6;
 #pragma GCC unroll 4
   for (index_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_maskload_ps(b + p * rs_b, k0);
@@ -30,10 +31,9 @@ inline void accumulate_half(index_t kc, const float* const* ar, index_t cs_a, co
   }
 }
 
-template <bool Full>
+template <int MR, bool Full>
 inline void accumulate(index_t kc, const float* const* ar, index_t cs_a, const float* b,
                        index_t rs_b, __m256i k0, __m256i k1, __m256* c0, __m256* c1) {
-  constexpr int MR = 6;
 #pragma GCC unroll 2
   for (index_t p = 0; p < kc; ++p) {
     const float* bp = b + p * rs_b;
@@ -49,10 +49,9 @@ inline void accumulate(index_t kc, const float* const* ar, index_t cs_a, const f
   }
 }
 
-}  // namespace
-
-void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
-  constexpr int MR = 6;
+// The MR x 16 tile (MR <= 6: 2*MR accumulators + 2 B vectors + 1 broadcast <= 16 ymm).
+template <int MR>
+[[gnu::always_inline]] inline void ukernel_x16(FASTMLP_UKERNEL_ARGS) {
   const float* ar[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * rs_a;
@@ -70,11 +69,11 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
   if (n == 16)
-    accumulate<true>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
+    accumulate<MR, true>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
   else if (n <= 8)
-    accumulate_half(kc, ar, cs_a, b, rs_b, k0, c0);
+    accumulate_half<MR>(kc, ar, cs_a, b, rs_b, k0, c0);
   else
-    accumulate<false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
+    accumulate<MR, false>(kc, ar, cs_a, b, rs_b, k0, k1, c0, c1);
 
   // Epilogue. Masked loads/stores (vmaskmovps) only where a vector is partly
   // outside the tile: a masked store costs many cycles on some CPUs
@@ -110,6 +109,22 @@ void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
     else
       _mm256_maskstore_ps(ci + 8, k1, v1);
   }
+}
+
+}  // namespace
+
+void sgemm_ukernel_avx2_6x16(FASTMLP_UKERNEL_ARGS) {
+  ukernel_x16<6>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+// narrow: 5 rows, for the swapped path's N = 5, 10, 15 (sgemm.cpp).
+void sgemm_ukernel_avx2_5x16(FASTMLP_UKERNEL_ARGS) {
+  ukernel_x16<5>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+void sgemm_store_trans_avx2(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                            index_t ldc, Activation act) {
+  store_trans_scalar(m, n, t, ldt, beta, c, ldc, act);
 }
 
 }  // namespace fastmlp

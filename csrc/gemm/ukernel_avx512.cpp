@@ -22,6 +22,7 @@
 // a plain one here), so an unpacked B edge panel is never read past its end.
 #include <immintrin.h>
 #include "gemm/kernel_table.h"
+#include "gemm/store_trans_isa.h"
 
 namespace fastmlp {
 
@@ -70,7 +71,7 @@ template <int MR, int PF>
         c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
       }
     }
-  } else {  // a narrow edge (e.g. N = 10 logits): the right half is all zero, skip its FMAs
+  } else if (n > 8) {  // a narrow edge (e.g. N = 10 logits): the right half is all zero, skip its FMAs
 #pragma GCC unroll 4
     for (index_t p = 0; p < kc; ++p) {
       const __m512 b0 = _mm512_maskz_loadu_ps(k0, b + p * rs_b);
@@ -79,6 +80,22 @@ template <int MR, int PF>
 #pragma GCC unroll 12
       for (int i = 0; i < MR; ++i) c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][off]), b0, c0[i]);
     }
+  } else {  // narrow: an edge of at most 8 columns (e.g. N = 100 = 3*32 + 4) in 256-bit
+            // vectors: the same FMAs per lane, and half the FMA work on 256-bit datapaths
+    const __mmask8 k8 = (__mmask8)k0;
+    __m256 h[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) h[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (index_t p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_maskz_loadu_ps(k8, b + p * rs_b);
+      if (PF > 0) _mm_prefetch(reinterpret_cast<const char*>(b + (p + PF) * rs_b), _MM_HINT_T0);
+      const index_t off = p * cs_a;
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) h[i] = _mm256_fmadd_ps(_mm256_set1_ps(ar[i][off]), b0, h[i]);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) c0[i] = _mm512_zextps256_ps512(h[i]);
   }
 
   // Epilogue on the valid m x n part through the column masks.
@@ -119,6 +136,16 @@ void sgemm_ukernel_avx512_8x32(FASTMLP_UKERNEL_ARGS) {
 
 void sgemm_ukernel_avx512_12x32_pf4(FASTMLP_UKERNEL_ARGS) {
   ukernel_x32<12, 4>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+// narrow: 10 rows (20 accumulators, 23 zmm), for the swapped path's N = 10.
+void sgemm_ukernel_avx512_10x32(FASTMLP_UKERNEL_ARGS) {
+  ukernel_x32<10, 0>(kc, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias, act);
+}
+
+void sgemm_store_trans_avx512(index_t m, index_t n, const float* t, index_t ldt, float beta, float* c,
+                              index_t ldc, Activation act) {
+  store_trans_scalar(m, n, t, ldt, beta, c, ldc, act);
 }
 
 }  // namespace fastmlp

@@ -111,6 +111,16 @@ def gemm_config() -> dict:
 def set_cpu_class(name: str) -> None:
     """Select a CPU class's GEMM strategy ('avx512_2fma', 'avx512_256', 'avx2', 'generic')."""
 
+def _set_gemm_swap(on: bool) -> None:
+    """narrow, tests: False turns sgemm's swapped path off (no bit changes), True back on."""
+
+def _gemm_swap_kernel(trans_a: bool, trans_b: bool, M: int, N: int, K: int, beta: float,
+                      has_bias: bool) -> Optional[str]:
+    """narrow, tests: the micro-kernel sgemm's swapped path runs this shape on, or None."""
+
+def _gemm_direct_kernel(M: int, N: int, K: int) -> str:
+    """narrow, tests: the micro-kernel sgemm's direct path runs an M x N x K product on."""
+
 def set_gemm_blocking(text: Optional[str]) -> None:
     """Tests: blocking 'MC,KC,NC' for every plan, or None for the cache model's."""
 
