@@ -368,8 +368,7 @@ void direct_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads
 // of C, store-bound). Counted from the code, not fitted to a CPU; the swap
 // must save 10% of the normal path's count (the model ignores the extra pass
 // over T, N x M floats in L1 here). Measured on the avx512_256 class (Zen 4)
-// and its AVX2 path (bench/results/README.md#gemm-narrow, to be written by
-// the lead from bench/ab_gemm.py --shapes).
+// and its AVX2 path (bench/results/README.md#gemm-narrow).
 double ukernel_cost(const GemmKernelTable& k, index_t M, index_t N, index_t K) {
   const index_t MR = k.MR, NR = k.NR, VL = NR / 2;
   const index_t row_panels = (M + MR - 1) / MR, full = N / NR, r = N % NR;
