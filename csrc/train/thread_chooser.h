@@ -12,7 +12,11 @@
 // excess time over the faster one, (ratio - 1) of a step, so the interval
 // between probes is (ratio - 1) / kProbeBudget steps (within [kProbeMin,
 // kProbeMax]): probing costs at most about kProbeBudget of the loop's time,
-// however slow the other option is, and a change of load is still seen.
+// however slow the other option is. Each probe that confirms the choice doubles
+// the interval (up to kProbeMax; a flip resets it), so on a steady host the
+// probes fade out; a change of load is still seen at once: when the running
+// option's average grows past kSlowdown times its value at the last decision,
+// the other option is probed at the next step.
 //
 // Contract for the user: every kernel of a step gives the same bits at any
 // thread count, so the choice changes only the time. The count is set through
@@ -33,7 +37,8 @@ namespace fastmlp {
 class ThreadChooser {
  public:
   static constexpr index_t kProbeMin = 8, kProbeMax = 4096;
-  static constexpr double kProbeBudget = 0.02;
+  static constexpr double kProbeBudget = 0.02, kSlowdown = 1.5;
+  static constexpr int kMaxBackoff = 12;
 
   explicit ThreadChooser(int nt) : nt_(nt), saved_(omp_get_max_threads()) {}
   ~ThreadChooser() {
@@ -55,10 +60,15 @@ class ThreadChooser {
     avg_[cur_] = avg_[cur_] > 0.0 ? 0.75 * avg_[cur_] + 0.25 * r : r;
     if (probing_) {  // the other option's step just ran
       probing_ = false;
+      const int before = 1 - cur_;
       if (avg_[cur_] >= avg_[1 - cur_]) cur_ = 1 - cur_;  // back to the faster one
-      const double interval = (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget;
+      backoff_ = cur_ == before ? std::min(backoff_ + 1, kMaxBackoff) : 0;
+      const double interval =
+          (avg_[1 - cur_] / avg_[cur_] - 1.0) / kProbeBudget * double(index_t(1) << backoff_);
       countdown_ = index_t(std::clamp(interval, double(kProbeMin), double(kProbeMax)));
-    } else if (avg_[1 - cur_] == 0.0 || --countdown_ <= 0) {
+      base_ = avg_[cur_];
+    } else if (avg_[1 - cur_] == 0.0 || --countdown_ <= 0 ||
+               (base_ > 0.0 && avg_[cur_] > kSlowdown * base_)) {
       cur_ = 1 - cur_;  // measure the other option for one step
       probing_ = true;
     }
@@ -70,6 +80,8 @@ class ThreadChooser {
   int nt_, saved_;
   int cur_ = 1;  // 0: the caller's count, 1: one thread (first: the cheaper one to measure)
   double avg_[2] = {0.0, 0.0};
+  double base_ = 0.0;  // the running option's average at the last decision
+  int backoff_ = 0;
   bool probing_ = false;
   index_t countdown_ = kProbeMin, rows_ = 0, timed_rows_ = 0;
   Clock::time_point t0_;
