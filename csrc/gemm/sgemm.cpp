@@ -388,6 +388,21 @@ double pack_trans_cost_per_element(const GemmKernelTable& k) {
 
 constexpr double kStoreTransCostPerElement = 2.0, kSwapMargin = 0.9;
 
+// Of the plan's swap_kernels, the one of least cost(k) below best_cost, else best.
+template <class Cost>
+const GemmKernelTable* cheapest_kernel(const GemmPlan& plan, const GemmKernelTable* best, double best_cost,
+                                       Cost cost) {
+  for (const GemmKernelTable* k : plan.swap_kernels) {
+    if (!k) break;
+    const double c = cost(*k);
+    if (c < best_cost) {
+      best = k;
+      best_cost = c;
+    }
+  }
+  return best;
+}
+
 // The kernel the swapped path runs, or nullptr when the normal path is
 // expected to cost no more (or the swap would change bits, or not run direct).
 const GemmKernelTable* swap_kernel(const GemmPlan& plan, bool trans_a, bool trans_b, index_t M, index_t N,
@@ -400,17 +415,10 @@ const GemmKernelTable* swap_kernel(const GemmPlan& plan, bool trans_a, bool tran
   const double pack_b = trans_b ? pack_trans_cost_per_element(k0) * double((N + k0.NR - 1) / k0.NR * k0.NR) *
                                       double(K)
                                 : 0.0;
-  const GemmKernelTable* best = nullptr;
-  double best_cost = kSwapMargin * (ukernel_cost(k0, M, N, K) + pack_b);
-  for (const GemmKernelTable* k : plan.swap_kernels) {
-    if (!k) break;
-    const double cost = ukernel_cost(*k, N, M, K) + kStoreTransCostPerElement * double(M) * double(N);
-    if (cost < best_cost) {
-      best = k;
-      best_cost = cost;
-    }
-  }
-  return best;
+  return cheapest_kernel(plan, nullptr, kSwapMargin * (ukernel_cost(k0, M, N, K) + pack_b),
+                         [&](const GemmKernelTable& k) {
+                           return ukernel_cost(k, N, M, K) + kStoreTransCostPerElement * double(M) * double(N);
+                         });
 }
 
 // The micro-kernel the direct path runs C = op(A) @ op(B) on: of the plan's
@@ -420,17 +428,8 @@ const GemmKernelTable* swap_kernel(const GemmPlan& plan, bool trans_a, bool tran
 // 10% over the plan's own; else the plan's. Any of them computes every element
 // with the same FMA sequence, so the choice never changes a bit.
 const GemmKernelTable& direct_kernel(const GemmPlan& plan, index_t M, index_t N, index_t K) {
-  const GemmKernelTable* best = plan.kernel;
-  double best_cost = kSwapMargin * ukernel_cost(*plan.kernel, M, N, K);
-  for (const GemmKernelTable* k : plan.swap_kernels) {
-    if (!k) break;
-    const double cost = ukernel_cost(*k, M, N, K);
-    if (cost < best_cost) {
-      best = k;
-      best_cost = cost;
-    }
-  }
-  return *best;
+  return *cheapest_kernel(plan, plan.kernel, kSwapMargin * ukernel_cost(*plan.kernel, M, N, K),
+                          [&](const GemmKernelTable& k) { return ukernel_cost(k, M, N, K); });
 }
 
 thread_local AlignedBuffer<float> tls_swap_t;
@@ -653,7 +652,7 @@ void sgemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K,
   }
 }
 
-// narrow: tests and `fastmlp info`: the micro-kernel the swapped path would run.
+// narrow: tests: the micro-kernel the swapped path would run.
 const char* sgemm_swap_kernel_name(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float beta,
                                    bool has_bias) {
   static const float one = 1.0f;

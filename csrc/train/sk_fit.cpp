@@ -86,13 +86,9 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
   std::function<bool()> my_stop;
   if (stop || threads.active())
     my_stop = [&] {
-      threads.end();
-      if (stop && stop()) {
-        interrupted = true;
-        return true;
-      }
-      threads.begin(B);
-      return false;
+      if (!threads.between_steps(B, stop)) return false;
+      interrupted = true;
+      return true;
     };
   for (index_t e = 0; e < fit->n_epochs; ++e) {
     const std::int64_t* order = perm + e * n;

@@ -24,12 +24,13 @@
 // get_num_threads() honours; whatever the steps allocate per thread must be
 // sized for the caller's count (TrainSession is). The limit is restored when
 // the chooser is destroyed. Call begin(rows) before a step and end() after
-// it, outside any parallel region; only steps of set_timed_rows() rows are
+// it (or between_steps between two), outside any parallel region; only steps of set_timed_rows() rows are
 // timed (a short last batch is not).
 #pragma once
 #include <omp.h>
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include "common.h"
 
 namespace fastmlp {
@@ -74,6 +75,15 @@ class ThreadChooser {
     }
   }
   void set_timed_rows(index_t rows) { timed_rows_ = rows; }
+  // Between two steps (a TrainSession::run stop callback's body): end() the
+  // step just run, then the caller's stop (may be empty); unless it asks to
+  // stop, begin(rows) the next step. Returns what the stop returned.
+  bool between_steps(index_t rows, const std::function<bool()>& stop) {
+    end();
+    if (stop && stop()) return true;
+    begin(rows);
+    return false;
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -454,12 +454,7 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   threads.set_timed_rows(batch_size);
   std::function<bool()> my_stop = stop;
   if (threads.active())
-    my_stop = [&] {
-      threads.end();
-      if (stop && stop()) return true;
-      threads.begin(batch_size);
-      return false;
-    };
+    my_stop = [&] { return threads.between_steps(batch_size, stop); };
   threads.begin(batch_size);
   const double loss_sum = session.run(y_class, y_value, perm, n_perm, batch_size, drop_last, steps,
                                       weight_sq_sums, my_stop);
