@@ -356,8 +356,8 @@ void direct_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads
 // saves under 1 - N/VL < 1 FMA per element of A, while the register transposes
 // of pack_*.cpp take log2(VL) shuffles plus a load and a store per VL
 // elements on one shuffle port (4 + 2 per 16 on AVX-512) and are followed by
-// the kernel's reads of the packed copy (measured: 64x128x10 NN and NT ran
-// 7-20% slower swapped on Zen 4).
+// the kernel's reads of the packed copy (bench/results/README.md#gemm-narrow:
+// measured slower swapped).
 //
 // The cost model, in instruction slots of the kernels' code (ukernel_*.cpp:
 // NR = 2 vectors, an edge of at most one vector skips the other): per k step
