@@ -14,8 +14,9 @@ import itertools
 import numpy as np
 import pytest
 
-from fastmlp import _core, kernels, nn, optim, reference
+from fastmlp import kernels, nn, optim, reference
 from helpers import U, assert_isa_paths_bitwise_equal, check_fused_equals_loop, run_steps, with_specials
+from optim_suite import check_core_bad_option, core_epoch_args, params
 
 SHAPES = [(0,), (1,), (7, 13), (3, 5, 2), (257,), (31, 33)]
 LARGE = (70001,)
@@ -168,10 +169,6 @@ class TestBadInput:
 
 
 # --------------------------------------------------------- optim.Adagrad --
-
-
-def params(rng, shapes=((4, 3), (4,), (2, 4))):
-    return [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
 
 
 def test_defaults_and_eager_state_are_torch_s(rng):
@@ -342,13 +339,8 @@ def test_train_epoch_two_param_groups_bitwise(rng, threads, caplog):
 
 
 def _core_args(rng):
-    Ws = [rng.standard_normal((5, 6)).astype(np.float32), rng.standard_normal((3, 5)).astype(np.float32)]
-    bs = [np.zeros(5, np.float32), None]
-    params = [dict(lr=0.01, lr_decay=0.01, step=0, sum=np.zeros_like(a)) for a in (Ws[0], bs[0], Ws[1])]
-    return dict(weights=Ws, biases=bs, activations=["relu", None],
-                X=rng.standard_normal((20, 6)).astype(np.float32), y=rng.integers(0, 3, 20),
-                perm=np.arange(20), batch_size=8, drop_last=False,
-                optimizer={"kind": "adagrad", "params": params}, loss="cross_entropy")
+    return core_epoch_args(rng, "adagrad", lambda a: dict(lr=0.01, lr_decay=0.01, step=0,
+                                                          sum=np.zeros_like(a)))
 
 
 @pytest.mark.parametrize("key,value,exc,match", [
@@ -363,19 +355,8 @@ def _core_args(rng):
     ("sum", "alias", ValueError, r"shares memory"),
 ])
 def test_core_bad_adagrad_options_name_the_argument(rng, key, value, exc, match):
-    kw = _core_args(rng)
-    entry = kw["optimizer"]["params"][2]
     # "alias": the parameter's own memory as its sum
-    entry[key] = kw["weights"][1] if isinstance(value, str) and value == "alias" else value
-    arrays = kw["weights"] + [kw["biases"][0]] + [
-        a for e in kw["optimizer"]["params"] for a in e.values() if isinstance(a, np.ndarray)]
-    before = [a.copy() for a in arrays]
-    with pytest.raises(exc, match=match):
-        _core.train_epoch(**kw)
-    for a, b in zip(arrays, before):
-        assert np.array_equal(a, b)
-    loss, steps = _core.train_epoch(**_core_args(rng))
-    assert steps == 3 and np.isfinite(loss)
+    check_core_bad_option(lambda: _core_args(rng), key, value, exc, match, alias_of="param")
 
 
 # ---- adamvec: the ISA paths against the generic path, bit for bit ----------------------

@@ -164,6 +164,7 @@ import copy  # noqa: E402
 
 from fastmlp import nn, optim  # noqa: E402
 from helpers import run_steps, step_with_torch  # noqa: E402
+from optim_suite import check_closure, params  # noqa: E402
 
 OPT_CASES = {
     "adam": (optim.Adam, dict(lr=1e-3)),
@@ -172,10 +173,6 @@ OPT_CASES = {
     "adamw": (optim.AdamW, dict(lr=1e-3)),
     "adamw-amsgrad": (optim.AdamW, dict(lr=2e-3, weight_decay=0.5, amsgrad=True)),
 }
-
-
-def params(rng, shapes=((4, 3), (4,), (2, 4))):
-    return [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
 
 
 def test_defaults_and_param_groups_are_torch_s(rng):
@@ -258,15 +255,7 @@ def test_failed_step_changes_nothing(rng):
 
 
 def test_closure(rng):
-    ps = params(rng)
-    opt = optim.Adam(ps)
-
-    def closure():
-        for p in ps:
-            p.grad = np.ones(p.shape, np.float32)
-        return 3.5
-
-    assert opt.step(closure) == 3.5 and opt.state[ps[0]]["step"] == 1.0
+    check_closure(rng, optim.Adam, 3.5)
 
 
 def test_amsgrad_turned_on_later_gets_a_zero_max(rng):
@@ -408,9 +397,9 @@ def test_state_dict_round_trip_continues_bitwise(rng, case):
 
 # ------------------------------------------------------- the fused epoch --
 
-from fastmlp import _core  # noqa: E402
-from fastmlp.train import python_epoch, train_epoch  # noqa: E402
+from fastmlp.train import train_epoch  # noqa: E402
 from helpers import check_fused_equals_loop, seed_net  # noqa: E402
+from optim_suite import check_core_bad_option, core_epoch_args  # noqa: E402
 
 
 @pytest.mark.parametrize("case", list(OPT_CASES))
@@ -439,15 +428,9 @@ def test_adam_with_decoupled_weight_decay_runs_the_loop_and_says_why(rng, caplog
 
 
 def _core_adam_args(rng, kind="adam"):
-    Ws = [rng.standard_normal((5, 6)).astype(np.float32), rng.standard_normal((3, 5)).astype(np.float32)]
-    bs = [np.zeros(5, np.float32), None]
-    params = [dict(lr=0.01, amsgrad=True, step=0, exp_avg=np.zeros_like(a),
-                   exp_avg_sq=np.zeros_like(a), max_exp_avg_sq=np.zeros_like(a))
-              for a in (Ws[0], bs[0], Ws[1])]
-    return dict(weights=Ws, biases=bs, activations=["relu", None],
-                X=rng.standard_normal((20, 6)).astype(np.float32), y=rng.integers(0, 3, 20),
-                perm=np.arange(20), batch_size=8, drop_last=False,
-                optimizer={"kind": kind, "params": params}, loss="cross_entropy")
+    return core_epoch_args(rng, kind, lambda a: dict(
+        lr=0.01, amsgrad=True, step=0, exp_avg=np.zeros_like(a), exp_avg_sq=np.zeros_like(a),
+        max_exp_avg_sq=np.zeros_like(a)))
 
 
 @pytest.mark.parametrize("key,value,exc,match", [
@@ -467,19 +450,7 @@ def _core_adam_args(rng, kind="adam"):
 ])
 @pytest.mark.parametrize("kind", ["adam", "adamw"])
 def test_core_bad_adam_options_name_the_argument(rng, kind, key, value, exc, match):
-    kw = _core_adam_args(rng, kind)
-    entry = kw["optimizer"]["params"][2]
-    entry[key] = entry["exp_avg"] if isinstance(value, str) and value == "alias" else value
-    arrays = kw["weights"] + [kw["biases"][0]] + [
-        a for e in kw["optimizer"]["params"] for a in e.values() if isinstance(a, np.ndarray)]
-    before = [a.copy() for a in arrays]
-    with pytest.raises(exc, match=match):
-        _core.train_epoch(**kw)
-    for a, b in zip(arrays, before):
-        assert np.array_equal(a, b)
-    kw = _core_adam_args(rng, kind)  # and the good arguments run
-    loss, steps = _core.train_epoch(**kw)
-    assert steps == 3 and np.isfinite(loss)
+    check_core_bad_option(lambda: _core_adam_args(rng, kind), key, value, exc, match, alias_of="exp_avg")
 
 
 # ---- adamvec: the ISA paths against the generic path, bit for bit ----------------------

@@ -8,6 +8,7 @@ import pytest
 from fastmlp import nn, optim, reference
 from fastmlp.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, StepLR
 from helpers import run_steps
+from optim_suite import params
 
 OPTIONS = [
     dict(lr=0.1),
@@ -19,10 +20,6 @@ OPTIONS = [
     dict(lr=0.03, momentum=0.7, nesterov=True, weight_decay=1e-3, maximize=True),
 ]
 IDS = ["-".join(f"{k}={v}" for k, v in o.items()) for o in OPTIONS]
-
-
-def params(rng, shapes=((4, 3), (4,), (2, 4))):
-    return [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
 
 
 # ------------------------------------------------------- structure --
