@@ -527,8 +527,10 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   };
   // A batch's rows for the GEMMs: read in place when consecutive float32 rows
   // (gather == false), else copied (converted) into buf by all threads.
+  // An empty batch (a rank's slice of a short last batch) reads no index: idx
+  // may then point one past the end of perm.
   auto place_rows = [&](const std::int64_t* idx, index_t bs, bool gather, float* buf) {
-    if (!gather) return X.f32 + idx[0] * F;
+    if (!gather) return bs > 0 ? X.f32 + idx[0] * F : X.f32;
     // Not parallel_or_inline: this conversion has always run without a
     // DenormalGuard (FTZ/DAZ could flush a denormal mean or quotient, which
     // fastmlp.data.normalize keeps); the overlapped gather below runs under one.
