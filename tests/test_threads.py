@@ -25,14 +25,19 @@ MAX = _core.max_threads()
 PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
 CPUS = sorted(os.sched_getaffinity(0))
 AS_LIMIT = 4 << 30  # bytes of address space a child may map: far above what these need
+# An ASan build reserves terabytes of address space for its shadow memory at start:
+# its children run bounded in time only.
+SANITIZED = bool(_core.build_info.get("sanitized"))
 
 
 def _limit_child():
-    resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
+    if not SANITIZED:
+        resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
 
 
 def run_py(code, timeout=120, drop=("OMP_NUM_THREADS",), prefix=(), **env):
-    """Run ``code`` in a fresh interpreter (the fastmlp this process imported) with RLIMIT_AS and a timeout."""
+    """Run ``code`` in a fresh interpreter (the fastmlp this process imported) with RLIMIT_AS
+    (not under ASan) and a timeout."""
     e = {k: v for k, v in os.environ.items() if k not in drop}
     e["PYTHONPATH"] = os.pathsep.join(filter(None, [PKG_PARENT, e.get("PYTHONPATH")]))
     e.update(env)
