@@ -548,10 +548,12 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // while thread 1 gathers the next batch; thread 0 joins the gather when done
   // (rows handed out by an atomic counter). Every kernel does the same
   // arithmetic on one thread as on several, so the bits do not change.
-  const int nt = get_num_threads();
+  // Whether a step has two threads is asked at each step (get_num_threads()
+  // there): the steps' callers (ThreadChooser) may run a step on one thread,
+  // the first one included, and the next on the caller's count.
   double head_macs = 0.0;
   for (int l = 1; l < n_layers; ++l) head_macs += 3.0 * double(B) * double(layers[l].in * layers[l].out);
-  const bool overlap_ok = nt >= 2 && n_steps > 1 && head_macs <= 8.0 * double(B) * double(F);
+  const bool overlap_ok = n_steps > 1 && head_macs <= 8.0 * double(B) * double(F);
 
   double loss_sum = 0.0;
   const float* x;  // this step's rows: X itself (consecutive) or xbuf[s % 2]
@@ -575,7 +577,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     index_t nbs = 0;
     if (s + 1 < n_steps) batch_rows(s + 1, &nidx, &nbs);
     const bool next_gather = nidx && !consecutive(nidx, nbs);
-    const bool overlap = overlap_ok && next_gather && bs > 0;
+    const bool overlap = overlap_ok && next_gather && bs > 0 && get_num_threads() >= 2;
     float* const nxb = xbuf[(s + 1) % 2];
 
     if (class_targets(loss.kind)) {
