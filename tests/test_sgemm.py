@@ -529,3 +529,32 @@ def test_sgemm_every_class_packed_path(rng, cpu_class, thread_count, blocking, t
     finally:
         fastmlp._core.set_gemm_blocking(None)
 
+
+
+# ------------------------------------------- small: the raw _core.sgemm call --
+
+
+def test_core_sgemm_fastcall_arguments():
+    """_core.sgemm (a METH_FASTCALL function, not a pybind11 def) takes the same names and
+    defaults positionally or by keyword, and names a wrong argument in its TypeError."""
+    from fastmlp import _core
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((7, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 5)).astype(np.float32)
+    want = kernels.sgemm(a, b, trans_b=True, alpha=2.0)
+    np.testing.assert_array_equal(_core.sgemm(a, b, None, 2.0, 0.0, False, True, None, None), want)
+    np.testing.assert_array_equal(_core.sgemm(b=b, a=a, trans_b=True, alpha=2), want)
+    c = np.full((7, 3), np.nan, np.float32)
+    assert _core.sgemm(a, b, c, trans_b=True, alpha=2.0) is c
+    np.testing.assert_array_equal(c, want)
+    for kw, needle in [({"alpha": "2"}, "alpha: expected a float"), ({"beta": None}, "beta: expected a float"),
+                       ({"alpha": True}, "alpha: expected a float"), ({"trans_b": 1}, "trans_b: expected a bool"),
+                       ({"bogus": 1}, "unexpected keyword argument 'bogus'"), ({"a": a}, "multiple values")]:
+        with pytest.raises(TypeError, match=needle):
+            _core.sgemm(a, b, **kw)
+    with pytest.raises(TypeError, match="missing required argument 'b'"):
+        _core.sgemm(a)
+    with pytest.raises(TypeError, match="at most 9 arguments"):
+        _core.sgemm(a, b, None, 1.0, 0.0, False, True, None, None, None)
+    with pytest.raises(ValueError, match="b: op"):
+        _core.sgemm(a, b)
