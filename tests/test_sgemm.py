@@ -31,6 +31,9 @@ SHAPES = [
     # a narrow N (logits) with enough rows for 2 threads: they split M, and
     # with trans_b each packs its own copy of the single B panel
     (256, 1030, 10),
+    # small: the direct path with M > N (2N with a transposed B) at 2 threads splits M
+    # (each thread packing its own copy of a transposed B), else N
+    (784, 64, 128), (521, 33, 100), (97, 40, 300),
 ]
 
 # Above the direct-path limit (32M multiply-adds): the packed BLIS path, with
@@ -134,7 +137,8 @@ def test_relu_propagates_nan_like_numpy(isa):
     assert np.isnan(out[0, 0])
 
 
-@pytest.mark.parametrize("shape", [(64, 784, 128), (333, 1000, 517), (1100, 300, 40)])
+@pytest.mark.parametrize("shape", [(64, 784, 128), (333, 1000, 517), (1100, 300, 40), (784, 64, 128),
+                                   (521, 33, 100)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, shape, trans_a, trans_b):
