@@ -225,6 +225,35 @@ def test_info(env):
     assert info["numpy"]["version"] == np.__version__
     assert any("gomp" in (p.get("prefix") or "") or "omp" in (p.get("filepath") or "")
                for p in info["openmp"]), info["openmp"]
+    # small: the narrow-N paths' kernels beside the micro-kernel (the child's defaults)
+    g = info["gemm"]
+    assert g["swap_kernels"][0] == g["micro_kernel"] and all(isinstance(k, str) for k in g["swap_kernels"])
+    assert isinstance(g["swap_path"], bool) and (g["dot_kernel"] is not None) == g["dot_path"]
+    assert (g["dot_kernel"] is not None) == (g["isa"] == "avx512" and g["cpu_class"] != "generic")
+    text = run(env, "info").stdout
+    assert "narrow GEMM" in text and ", ".join(g["swap_kernels"]) in text
+    assert ("dot path on (" + g["dot_kernel"] + ")" if g["dot_kernel"] else "dot path off") in text
+
+
+def test_gemm_config_narrow_paths_as_in_use():
+    """small: gemm_config shows the swapped path off after _set_gemm_swap(False), and the
+    dot path's kernel only on the AVX-512 path."""
+    before = fastmlp.cpu_capability()
+    try:
+        for isa in fastmlp.available_cpu_capabilities():
+            fastmlp._set_cpu_capability(isa)
+            g = fastmlp.gemm_config()
+            assert g["swap_kernels"][0] == g["micro_kernel"]
+            assert g["swap_path"] == (isa != "generic")
+            assert (g["dot_kernel"] == "avx512_dot_nt") == (isa == "avx512") == g["dot_path"]
+            fastmlp._core._set_gemm_swap(False)
+            try:
+                assert fastmlp.gemm_config()["swap_path"] is False
+            finally:
+                fastmlp._core._set_gemm_swap(True)
+            assert fastmlp.gemm_config()["swap_path"] == (isa != "generic")
+    finally:
+        fastmlp._set_cpu_capability(before)
 
 
 def test_help_and_version(env):

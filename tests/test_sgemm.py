@@ -31,6 +31,9 @@ SHAPES = [
     # a narrow N (logits) with enough rows for 2 threads: they split M, and
     # with trans_b each packs its own copy of the single B panel
     (256, 1030, 10),
+    # small: the direct path with M > N (2N with a transposed B) at 2 threads splits M
+    # (each thread packing its own copy of a transposed B), else N
+    (784, 64, 128), (521, 33, 100), (97, 40, 300),
 ]
 
 # Above the direct-path limit (32M multiply-adds): the packed BLIS path, with
@@ -134,7 +137,8 @@ def test_relu_propagates_nan_like_numpy(isa):
     assert np.isnan(out[0, 0])
 
 
-@pytest.mark.parametrize("shape", [(64, 784, 128), (333, 1000, 517), (1100, 300, 40)])
+@pytest.mark.parametrize("shape", [(64, 784, 128), (333, 1000, 517), (1100, 300, 40), (784, 64, 128),
+                                   (521, 33, 100)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_bitwise_identical_at_1_and_2_threads(rng, isa, thread_count, shape, trans_a, trans_b):
@@ -529,3 +533,32 @@ def test_sgemm_every_class_packed_path(rng, cpu_class, thread_count, blocking, t
     finally:
         fastmlp._core.set_gemm_blocking(None)
 
+
+
+# ------------------------------------------- small: the raw _core.sgemm call --
+
+
+def test_core_sgemm_fastcall_arguments():
+    """_core.sgemm (a METH_FASTCALL function, not a pybind11 def) takes the same names and
+    defaults positionally or by keyword, and names a wrong argument in its TypeError."""
+    from fastmlp import _core
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((7, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 5)).astype(np.float32)
+    want = kernels.sgemm(a, b, trans_b=True, alpha=2.0)
+    np.testing.assert_array_equal(_core.sgemm(a, b, None, 2.0, 0.0, False, True, None, None), want)
+    np.testing.assert_array_equal(_core.sgemm(b=b, a=a, trans_b=True, alpha=2), want)
+    c = np.full((7, 3), np.nan, np.float32)
+    assert _core.sgemm(a, b, c, trans_b=True, alpha=2.0) is c
+    np.testing.assert_array_equal(c, want)
+    for kw, needle in [({"alpha": "2"}, "alpha: expected a float"), ({"beta": None}, "beta: expected a float"),
+                       ({"alpha": True}, "alpha: expected a float"), ({"trans_b": 1}, "trans_b: expected a bool"),
+                       ({"bogus": 1}, "unexpected keyword argument 'bogus'"), ({"a": a}, "multiple values")]:
+        with pytest.raises(TypeError, match=needle):
+            _core.sgemm(a, b, **kw)
+    with pytest.raises(TypeError, match="missing required argument 'b'"):
+        _core.sgemm(a)
+    with pytest.raises(TypeError, match="at most 9 arguments"):
+        _core.sgemm(a, b, None, 1.0, 0.0, False, True, None, None, None)
+    with pytest.raises(ValueError, match="b: op"):
+        _core.sgemm(a, b)

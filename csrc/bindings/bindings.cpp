@@ -3,6 +3,7 @@
 // is checked before any memory is touched; kernels run with the GIL released.
 #include <omp.h>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include "bindings/bindings_util.h"
 #include "kernels.h"
@@ -24,7 +25,7 @@ namespace {
 
 using GemmFn = decltype(&sgemm);
 
-py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle c_obj,
+py::object gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle c_obj,
                        float alpha, float beta, bool trans_a, bool trans_b, py::handle bias_obj,
                        py::handle activation_obj) {
   const ActivationSpec act = parse_activation(activation_obj, "activation");
@@ -36,23 +37,26 @@ py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle
                 std::to_string(M) + ", " + std::to_string(Ka) + "), got op(b) (" + std::to_string(Kb) +
                 ", " + std::to_string(N) + ")" + (trans_b ? " (trans_b=True)" : ""));
   check_size(M, N, "c");
+  // small: py::object, not a default py::array / array_t: those are new empty NumPy
+  // arrays, made and freed on every call.
   const float* bias = nullptr;
-  py::array_t<float> bias_arr;
+  py::object bias_arr;
   if (!bias_obj.is_none()) {
-    bias_arr = input_f32(bias_obj, "bias", 1);
-    if (bias_arr.shape(0) != N)
-      value_error("bias: expected shape (" + std::to_string(N) + ",), got " + shape_str(bias_arr));
-    bias = bias_arr.data();
+    py::array_t<float> ba = input_f32(bias_obj, "bias", 1);
+    if (ba.shape(0) != N) value_error("bias: expected shape (" + std::to_string(N) + ",), got " + shape_str(ba));
+    bias = ba.data();
+    bias_arr = std::move(ba);
   }
-  py::array c;
+  py::object c;
   float* cptr;
   if (c_obj.is_none()) {
-    c = new_f32({M, N});
-    cptr = static_cast<float*>(c.mutable_data());
+    py::array fresh = new_f32({M, N});
+    cptr = static_cast<float*>(fresh.mutable_data());
+    c = std::move(fresh);
     beta = 0.0f;  // fresh memory is never read
   } else {
     cptr = output_f32(c_obj, "c", {M, N});
-    c = py::reinterpret_borrow<py::array>(c_obj);
+    c = py::reinterpret_borrow<py::object>(c_obj);
     const size_t cbytes = size_t(M * N) * sizeof(float);
     auto extent = [](const MatView& v) {
       return size_t(((v.trans ? v.cols : v.rows) - 1) * v.ld + (v.trans ? v.rows : v.cols)) * sizeof(float);
@@ -71,6 +75,70 @@ py::array gemm_binding(GemmFn fn, py::handle a_obj, py::handle b_obj, py::handle
   return c;
 }
 
+// small: _core.sgemm as a CPython METH_FASTCALL function rather than a pybind11
+// def: a small GEMM's call cost is mostly dispatch, and pybind11's dispatcher
+// (argument vectors on the heap, per-argument casters, overload loop) cost about
+// as much as the rest of the binding. The same arguments, names, defaults and
+// checks (gemm_binding); alpha, beta: a float or an int (kernels.sgemm passes
+// exact floats), trans_a, trans_b: a bool; TypeError naming the argument otherwise.
+constexpr const char* kSgemmArgs[] = {"a", "b", "c", "alpha", "beta", "trans_a", "trans_b", "bias", "activation"};
+constexpr int kSgemmNargs = 9;
+
+float sgemm_real_arg(PyObject* o, const char* name) {
+  if (PyFloat_CheckExact(o)) return float(PyFloat_AS_DOUBLE(o));
+  if ((PyFloat_Check(o) || PyLong_Check(o)) && !PyBool_Check(o)) {
+    const double v = PyFloat_AsDouble(o);
+    if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+    return float(v);
+  }
+  type_error(std::string(name) + ": expected a float, got " + type_name(o));
+}
+
+bool sgemm_flag_arg(PyObject* o, const char* name) {
+  if (o == Py_True) return true;
+  if (o == Py_False) return false;
+  type_error(std::string(name) + ": expected a bool, got " + type_name(o));
+}
+
+PyObject* sgemm_fastcall(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+  try {
+    const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs > kSgemmNargs)
+      type_error("sgemm: takes at most " + std::to_string(kSgemmNargs) + " arguments (" + std::to_string(nargs) +
+                 " given)");
+    PyObject* v[kSgemmNargs] = {};
+    for (Py_ssize_t i = 0; i < nargs; ++i) v[i] = args[i];
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; ++k) {
+      const char* key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+      if (!key) throw py::error_already_set();
+      int idx = -1;
+      for (int i = 0; i < kSgemmNargs; ++i)
+        if (std::strcmp(key, kSgemmArgs[i]) == 0) idx = i;
+      if (idx < 0) type_error(std::string("sgemm: unexpected keyword argument '") + key + "'");
+      if (v[idx]) type_error(std::string("sgemm: got multiple values for argument '") + key + "'");
+      v[idx] = args[nargs + k];
+    }
+    if (!v[0] || !v[1]) type_error(std::string("sgemm: missing required argument '") + (v[0] ? "b" : "a") + "'");
+    const py::handle none = py::none();
+    auto h = [&](int i) { return v[i] ? py::handle(v[i]) : none; };
+    const float alpha = v[3] ? sgemm_real_arg(v[3], "alpha") : 1.0f;
+    const float beta = v[4] ? sgemm_real_arg(v[4], "beta") : 0.0f;
+    const bool ta = v[5] ? sgemm_flag_arg(v[5], "trans_a") : false;
+    const bool tb = v[6] ? sgemm_flag_arg(v[6], "trans_b") : false;
+    return gemm_binding(sgemm, h(0), h(1), h(2), alpha, beta, ta, tb, h(7), h(8)).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -81,12 +149,17 @@ PYBIND11_MODULE(_core, m) {
       "activation: None (identity), a name ('relu', 'leaky_relu', 'tanh', 'sigmoid', 'gelu', 'silu', 'elu',\n"
       "'softplus', 'identity') or {'name': name, **params} (the _forward kernel's keyword arguments);\n"
       "the same bits as sgemm then <stem>_forward. Anything else: TypeError/ValueError naming activation.";
-  m.def("sgemm",
-        [](py::handle a, py::handle b, py::handle c, float alpha, float beta, bool ta, bool tb,
-           py::handle bias, py::handle act) { return gemm_binding(sgemm, a, b, c, alpha, beta, ta, tb, bias, act); },
-        py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("alpha") = 1.0f,
-        py::arg("beta") = 0.0f, py::arg("trans_a") = false, py::arg("trans_b") = false,
-        py::arg("bias") = py::none(), py::arg("activation") = py::none(), gemm_doc);
+  {  // small: sgemm_fastcall (its first doc line is the signature, as pybind11 writes it)
+    static const std::string doc =
+        std::string("sgemm(a: object, b: object, c: object = None, alpha: float = 1.0, beta: float = 0.0, "
+                    "trans_a: bool = False, trans_b: bool = False, bias: object = None, "
+                    "activation: object = None) -> numpy.ndarray\n\n") + gemm_doc;
+    static PyMethodDef def = {"sgemm", reinterpret_cast<PyCFunction>(reinterpret_cast<void*>(sgemm_fastcall)),
+                              METH_FASTCALL | METH_KEYWORDS, doc.c_str()};
+    PyObject* f = PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr());
+    if (!f) throw py::error_already_set();
+    m.add_object("sgemm", py::reinterpret_steal<py::object>(f));
+  }
   m.def("sgemm_naive",
         [](py::handle a, py::handle b, py::handle c, float alpha, float beta, bool ta, bool tb,
            py::handle bias, py::handle act) { return gemm_binding(sgemm_naive, a, b, c, alpha, beta, ta, tb, bias, act); },

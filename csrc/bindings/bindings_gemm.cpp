@@ -61,6 +61,16 @@ py::dict plan_dict(const GemmPlan& p) {
   d["pack_b_align"] = p.strategy.pack_b_align;
   d["direct_max_flops"] = p.strategy.direct_max_flops;
   d["dot_path"] = p.dot_nt != nullptr;  // skinny: narrow-N products as dot products (sgemm.cpp)
+  // small: the narrow paths' kernels as sgemm runs them now: the dot path's kernel
+  // (None: off); the swapped path (off: no transposed store on this ISA path, or
+  // _set_gemm_swap(False)) and the micro-kernels it and the direct path choose
+  // among (GemmPlan::swap_kernels, the plan's own first).
+  d["dot_kernel"] = p.dot_nt_name ? py::object(py::str(p.dot_nt_name)) : py::object(py::none());
+  d["swap_path"] = p.store_trans != nullptr && gemm_swap_enabled();
+  py::list swap_kernels;
+  for (const GemmKernelTable* k : p.swap_kernels)
+    if (k) swap_kernels.append(k->name);
+  d["swap_kernels"] = swap_kernels;
   d["mc"] = p.blocking.MC;
   d["kc"] = p.blocking.KC;
   d["nc"] = p.blocking.NC;

@@ -250,6 +250,7 @@ void fill_plans(Plans* p, const GemmBlocking* forced) {
 #else
       g.dot_nt = nullptr;
 #endif
+      g.dot_nt_name = g.dot_nt ? "avx512_dot_nt" : nullptr;
       // narrow: the swapped path's kernels: the cell's own and, on the vector
       // paths, the others of its ISA with the same vector width.
       for (const GemmKernelTable*& k : g.swap_kernels) k = nullptr;

@@ -82,6 +82,8 @@ struct GemmPlan {
   void (*dot_nt)(index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                  const float* Bt, index_t ldbt, float beta, float* C, index_t ldc, const float* bias,
                  Activation act);
+  // The dot path's kernel's name (fastmlp info), or nullptr with dot_nt.
+  const char* dot_nt_name;
   // narrow: the swapped path (sgemm.cpp): the micro-kernels it may run the
   // transposed problem on (same ISA, the plan's kernel first; nullptr-ended),
   // and the ISA's store of the transposed result, or nullptr (path off).

@@ -45,6 +45,10 @@ void sgemm_pack_b_trans_avx2_16(const float* src, index_t ldb, index_t kc, int n
     const int pk = int(kc - p0 < 8 ? kc - p0 : 8);
     const __m256i kmask = first_lanes(pk);
     for (int jh = 0; jh < 16; jh += 8) {  // two 8-column halves of the panel
+      if (jh >= n) {  // small: an all-zero half is stored, not transposed
+        for (int p = 0; p < pk; ++p) _mm256_storeu_ps(dst + (p0 + p) * 16 + jh, _mm256_setzero_ps());
+        continue;
+      }
       __m256 r[8];
       for (int j = 0; j < 8; ++j) {
         const float* row = src + (jh + j) * ldb + p0;

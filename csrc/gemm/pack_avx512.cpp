@@ -47,6 +47,10 @@ void sgemm_pack_b_trans_avx512_32(const float* src, index_t ldb, index_t kc, int
     const int pk = int(kc - p0 < 16 ? kc - p0 : 16);
     const __mmask16 kmask = pk == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << pk) - 1u);
     for (int jh = 0; jh < 32; jh += 16) {  // two 16-column halves of the panel
+      if (jh >= n) {  // small: an all-zero half (e.g. N = 10 logits) is stored, not transposed
+        for (int p = 0; p < pk; ++p) _mm512_storeu_ps(dst + (p0 + p) * 32 + jh, _mm512_setzero_ps());
+        continue;
+      }
       __m512 r[16];
       for (int j = 0; j < 16; ++j)
         r[j] = jh + j < n ? _mm512_maskz_loadu_ps(kmask, src + (jh + j) * ldb + p0)

@@ -272,9 +272,19 @@ void direct_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads
   // copy shared between the cores was slower than packing twice: the next
   // call's packing had to invalidate it in the other core first
   // (bench/results/README.md#gemm-direct-path).
-  const Tiles tiles = n_panels >= nthreads
-                          ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
-                          : plan_tiles(M, N, MR, NR, NC, nthreads);
+  //
+  // small: which operand each thread reads whole. Split N, a thread reads all
+  // of op(A) (M*K) and 1/nt of B; split M, 1/nt of op(A) and all of B, packing
+  // it too when B is packed (a read and a write: twice its size). So N is split
+  // only when M <= N (2N when packed): else op(A) is the larger operand (e.g.
+  // 784x64x128 TN, the first layer's weight gradient), and splitting N would
+  // also make the threads write every row of C on both sides of a column
+  // boundary, which shares a cache line per row when C's rows do not start on
+  // one (a NumPy array's usually do not).
+  const bool pack_b_always = trans_b;
+  const bool split_n = n_panels >= nthreads && M <= (pack_b_always ? 2 : 1) * N;
+  const Tiles tiles = split_n ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
+                              : plan_tiles(M, N, MR, NR, NC, nthreads);
   const index_t tm = tiles.tm, tn = tiles.tn;
   const size_t bp_floats = size_t(n_panels * NR * K);
   const auto misaligned = [&](std::uintptr_t align) {

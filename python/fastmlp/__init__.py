@@ -120,7 +120,11 @@ def gemm_config() -> dict:
     ``FASTMLP_CPU_CLASS``); for the active ISA path (``isa``): ``micro_kernel``, its
     ``mr`` x ``nr`` tile and ``prefetch_b_k``, ``operands_from`` (the cache the
     blocking model keeps the micro-panels in), ``pack_a``, ``direct_max_flops``,
-    ``dot_path`` (whether a narrow N, e.g. 10 logits, runs as dot products along K), and
+    ``dot_path`` (whether a narrow N, e.g. 10 logits, runs as dot products along K) and
+    ``dot_kernel`` (its kernel's name, or None when it is off), ``swap_path`` (whether a
+    narrow-N product with a transposed A may run as its transpose, vectors along M) and
+    ``swap_kernels`` (the micro-kernels that path and the direct path choose among per
+    shape, ``micro_kernel`` first), and
     the blocking ``mc``, ``kc``, ``nc`` (``blocking_overridden``: from
     ``FASTMLP_GEMM_BLOCKING=MC,KC,NC``, MC and NC rounded up to multiples of mr, nr).
     """

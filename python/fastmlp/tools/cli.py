@@ -810,6 +810,10 @@ def _gemm_rows(info: dict) -> list:
                  f"A {'packed' if g['pack_a'] else 'read in place'}"
                  + (f", B prefetched {g['prefetch_b_k']} k ahead" if g["prefetch_b_k"] else "")
                  + f") on {g['isa']}; {block}"),
+        # small: the narrow-N paths as sgemm runs them now
+        ("narrow GEMM", f"kernels by shape {', '.join(g['swap_kernels'])} (direct"
+                        + (" and swapped paths" if g["swap_path"] else " path; swapped path off")
+                        + "), dot path " + (f"on ({g['dot_kernel']})" if g["dot_kernel"] else "off")),
     ]
 
 
