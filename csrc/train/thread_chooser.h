@@ -29,11 +29,37 @@
 #pragma once
 #include <omp.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include "common.h"
 
 namespace fastmlp {
+
+// Benchmark and test hooks (_core._step_threads / _step_thread_stats): the
+// mode forces every chooser made afterwards (0: measure and choose, 1: always
+// the caller's count, 2: always one thread); the stats are the last destroyed
+// chooser's per-option averages (seconds per row; 0: never timed) and timed
+// step counts and fastest steps, option 0 = the caller's count, 1 = one thread.
+struct StepThreadStats {
+  double avg[2] = {0.0, 0.0};
+  double min[2] = {0.0, 0.0};  // the fastest timed step's seconds per row
+  long long timed[2] = {0, 0};
+  int threads = 0;  // the caller's count (1: the chooser was inactive)
+};
+inline std::atomic<int>& step_threads_mode() {
+  static std::atomic<int> mode{0};
+  return mode;
+}
+// Steps run as the team step (train_step.cpp) since the process started.
+inline std::atomic<long long>& team_step_count() {
+  static std::atomic<long long> n{0};
+  return n;
+}
+inline StepThreadStats& last_step_thread_stats() {
+  static StepThreadStats s;
+  return s;
+}
 
 class ThreadChooser {
  public:
@@ -41,9 +67,19 @@ class ThreadChooser {
   static constexpr double kProbeBudget = 0.02, kSlowdown = 1.5;
   static constexpr int kMaxBackoff = 12;
 
-  explicit ThreadChooser(int nt) : nt_(nt), saved_(omp_get_max_threads()) {}
+  explicit ThreadChooser(int nt)
+      : nt_(nt), saved_(omp_get_max_threads()), forced_(step_threads_mode().load()) {
+    if (forced_ == 1) cur_ = 0;
+  }
   ~ThreadChooser() {
     if (active()) omp_set_num_threads(saved_);
+    StepThreadStats& st = last_step_thread_stats();
+    for (int i = 0; i < 2; ++i) {
+      st.avg[i] = avg_[i];
+      st.min[i] = min_[i];
+      st.timed[i] = timed_[i];
+    }
+    st.threads = nt_;
   }
   bool active() const { return nt_ > 1; }
 
@@ -59,6 +95,9 @@ class ThreadChooser {
     if (!active() || rows_ != timed_rows_) return;
     const double r = std::chrono::duration<double>(Clock::now() - t0_).count() / double(rows_);
     avg_[cur_] = avg_[cur_] > 0.0 ? 0.75 * avg_[cur_] + 0.25 * r : r;
+    ++timed_[cur_];
+    if (min_[cur_] == 0.0 || r < min_[cur_]) min_[cur_] = r;
+    if (forced_ != 0) return;  // the hook's fixed option
     if (probing_) {  // the other option's step just ran
       probing_ = false;
       const int before = 1 - cur_;
@@ -87,7 +126,9 @@ class ThreadChooser {
 
  private:
   using Clock = std::chrono::steady_clock;
-  int nt_, saved_;
+  int nt_, saved_, forced_;
+  long long timed_[2] = {0, 0};
+  double min_[2] = {0.0, 0.0};
   int cur_ = 1;  // 0: the caller's count, 1: one thread (first: the cheaper one to measure)
   double avg_[2] = {0.0, 0.0};
   double base_ = 0.0;  // the running option's average at the last decision
