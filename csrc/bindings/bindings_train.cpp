@@ -692,11 +692,13 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
 
 void bind_train(py::module_& m) {
   // ---- step thread choice: benchmark/test hooks (train/thread_chooser.h) ----
-  m.def("_step_threads", [](int mode) {
+  m.def("_step_threads", [](int mode, bool team) {
           if (mode < 0 || mode > 2) throw py::value_error("mode: expected 0 (choose), 1 (caller's count) or 2 (one thread)");
           step_threads_mode().store(mode);
-        }, py::arg("mode"),
-        "Force the training steps' thread choice (0: measured, 1: the caller's count, 2: one thread).");
+          team_step_enabled().store(team);
+        }, py::arg("mode"), py::arg("team") = true,
+        "Force the training steps' thread choice (0: measured, 1: the caller's count, 2: one thread); "
+        "team=False: never the one-region team step (benchmarks).");
   m.def("_step_thread_stats", [] {
           const StepThreadStats s = last_step_thread_stats();
           py::dict d;

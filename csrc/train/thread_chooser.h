@@ -51,6 +51,11 @@ inline std::atomic<int>& step_threads_mode() {
   static std::atomic<int> mode{0};
   return mode;
 }
+// Whether train_step.cpp may take its team step (a benchmark hook: off for an A/B).
+inline std::atomic<bool>& team_step_enabled() {
+  static std::atomic<bool> on{true};
+  return on;
+}
 // Steps run as the team step (train_step.cpp) since the process started.
 inline std::atomic<long long>& team_step_count() {
   static std::atomic<long long> n{0};

@@ -586,7 +586,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   //     cross_entropy's chunk boundaries) and runs everything row-local on
   //     them: every layer's forward, the loss's chunks and their dlogits rows,
   //     and for l = L..1 the activation's backward and d' = d @ W_l (W_l not yet
-  //     updated: no update runs before the barrier); the last thread also
+  //     updated: no update runs before the barrier); thread 0 also
   //     takes the weights' squared sums (weight_sq_sums, read before the updates);
   //   barrier;
   //   weights phase: for every layer, thread t takes a contiguous range of
@@ -602,7 +602,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // the GEMM's epilogue (no separate pre-activation), cross-entropy without
   // log_softmax, and every weight update folded or elementwise (else: the
   // per-kernel step below).
-  bool team_ok = !overlap_ok && !separate && !distributed && loss.kind == LossKind::CrossEntropy &&
+  bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && loss.kind == LossKind::CrossEntropy &&
                  !loss.log_softmax && B >= 1;
   for (int l = 0; l < n_layers && team_ok; ++l) {
     const TrainLayer& L = layers[l];
@@ -638,7 +638,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       index_t r0, r1;
       split_range(bs, t, tn, chunk, &r0, &r1);
       const index_t rows = r1 - r0;
-      if (sq && t == tn - 1) {
+      if (sq && t == 0) {  // (thread 0's row range is the shorter one)
         double v = 0.0;
         for (int l = 0; l < n_layers; ++l)
           v += sum_squares_transposed(wt[l].param, layers[l].out, layers[l].in, ws.sq_rows.data());
