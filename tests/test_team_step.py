@@ -3,7 +3,8 @@ one parallel region (rows phase, one barrier, weights phase) where the overlappe
 is not taken. Its results must be bitwise the 1-thread step's and the Python loop's:
 every kernel runs on a block of rows or columns of the batch, and a GEMM element's FMA
 chain, a cross-entropy chunk and an elementwise update do not depend on the block around
-them. These tests force every step onto the caller's count (``_core._step_threads(1)``)
+them (a row split that would move a GEMM onto or off sgemm's dot path, whose choice
+depends on M, keeps the per-kernel step). These tests force every step onto the caller's count (``_core._step_threads(1)``)
 so that the team step, not the ThreadChooser, decides what runs, and check that it ran
 (``_step_thread_stats()['team_steps']``). Exact equality: no tolerance to derive."""
 import warnings
@@ -70,6 +71,12 @@ CASES = [  # sizes, act, opt, criterion, n, batch
      lambda: nn.CrossEntropyLoss(weight=fastmlp.tensor(np.linspace(0.5, 2, 10, dtype=np.float32)),
                                  ignore_index=3), 500, 128),
     ((5, 7, 2), "relu", "adam", nn.CrossEntropyLoss, 13, 1),
+    # sgemm's dot path (narrow N, deep K; chosen by M): the output layer takes it for the
+    # whole batch and for each thread's rows (batch 128), or only for the whole batch
+    # (batch 32 on AVX-512: such steps keep the per-kernel step; the short last one of 1
+    # row is a team step)
+    ((64, 256, 5), "relu", "adam", nn.CrossEntropyLoss, 300, 128),
+    ((130, 600, 5), "relu", "adam", nn.CrossEntropyLoss, 97, 32),
 ]
 
 

@@ -69,6 +69,11 @@
 
 namespace fastmlp {
 
+// Defined in gemm/sgemm.cpp: whether sgemm takes its dot path on this shape
+// (the dot path sums over K in another order than the micro-kernels, and the
+// choice depends on M).
+bool sgemm_uses_dot_path(bool trans_a, index_t M, index_t N, index_t K);
+
 namespace {
 
 // Whether a GEMM with this K runs its K loop as one block on the active path
@@ -600,8 +605,9 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // (kernels.h), so the bits are those of the one-kernel-per-region step.
   // Taken for: no clipping or distribution, no dropout, every activation in
   // the GEMM's epilogue (no separate pre-activation), cross-entropy without
-  // log_softmax, and every weight update folded or elementwise (else: the
-  // per-kernel step below).
+  // log_softmax, every weight update folded or elementwise, and a row split
+  // that keeps each row-phase GEMM on the whole batch's path
+  // (team_rows_keep_paths); else the per-kernel step below.
   bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && loss.kind == LossKind::CrossEntropy &&
                  !loss.log_softmax && B >= 1;
   for (int l = 0; l < n_layers && team_ok; ++l) {
@@ -612,6 +618,25 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
               (!L.weight.update || (update_folds_into_gemm(wt[l], &alpha) && gemm_one_k_block(B)) ||
                elementwise_step(wt[l], &k));
   }
+  // Whether splitting a batch of bs rows over tn threads keeps every row-phase
+  // GEMM (forward, d') on the path the whole batch's would take: the dot
+  // path's choice depends on M, and it sums in another order.
+  auto team_rows_keep_paths = [&](index_t bs, int tn) {
+    const index_t chunk = cross_entropy_chunk_rows();
+    for (int t = 0; t < tn; ++t) {
+      index_t r0, r1;
+      split_range(bs, t, tn, chunk, &r0, &r1);
+      if (r1 == r0) continue;
+      for (int l = 0; l < n_layers; ++l) {
+        const TrainLayer& L = layers[l];
+        if (sgemm_uses_dot_path(false, r1 - r0, L.out, L.in) != sgemm_uses_dot_path(false, bs, L.out, L.in))
+          return false;
+        if (l > 0 && sgemm_uses_dot_path(false, r1 - r0, L.in, L.out) != sgemm_uses_dot_path(false, bs, L.in, L.out))
+          return false;
+      }
+    }
+    return true;
+  };
   std::vector<OptimStep> team_k(static_cast<size_t>(n_layers));
   std::vector<float> team_alpha(static_cast<size_t>(n_layers));
   std::vector<int> team_mode(static_cast<size_t>(n_layers));  // 0: no update, 1: folded, 2: elementwise by block
@@ -707,7 +732,8 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     x = place_rows(idx, bs, !consecutive(idx, bs), xbuf[0]);
   }
   for (index_t s = 0; s < n_steps; ++s) {
-    const bool team_now = team_ok && get_num_threads() > 1;  // (bs > 0: not distributed)
+    const index_t team_bs = std::min(B, n_perm - s * B);  // (not distributed: this step's rows)
+    const bool team_now = team_ok && get_num_threads() > 1 && team_rows_keep_paths(team_bs, get_num_threads());
     if (weight_sq_sums && !team_now) {  // the weights this step's forward pass reads (WT holds W^T)
       double t = 0.0;
       for (int l = 0; l < n_layers; ++l)
