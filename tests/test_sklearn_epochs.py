@@ -230,8 +230,9 @@ def test_sk_fit_bad_combinations_raise():
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_step_thread_choice_keeps_the_bits(monkeypatch, seed, solver):
     """The C++ loop picks one thread or the caller's count step by step from the steps'
-    measured times (train/thread_chooser.h): its first full-batch step runs on one
-    thread and its second at the caller's count, later ones as measured. At 2 threads,
+    measured times (train/thread_chooser.h): its first two steps run on one thread
+    (the first a warm-up, not timed) and the next ones at the caller's count, later ones
+    as measured. At 2 threads,
     on a shape whose GEMMs run parallel there (200 x 256 x 64 multiply-adds: above the
     parallel threshold), the fit's bits equal the per-epoch path's at 1 thread. Exact
     equality, not a tolerance: every kernel computes each element with the same

@@ -657,9 +657,9 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count, opt):
 
 def test_step_thread_choice_keeps_bits_and_limit(rng, thread_count):
     """At 2 threads train_epoch picks one thread or two step by step from the steps'
-    measured times (csrc/train/thread_chooser.h): its first full-batch step runs on one
-    thread, its second on two, later ones as measured, so both options run in every
-    epoch of more than two steps. The result is still the 1-thread run's bits (exact:
+    measured times (csrc/train/thread_chooser.h): its first two steps run on one thread
+    (the first a warm-up, not timed), the next two on two, later ones as measured, so
+    both options run in every epoch of more than three steps. The result is still the 1-thread run's bits (exact:
     every kernel computes each element with the same operations at any thread count;
     16 x 784 x 128 multiply-adds per step are above sgemm's parallel threshold), and the
     caller's thread count is what it was after the epoch."""

@@ -13,6 +13,7 @@
 #include "bindings/bindings_sk_fit.h"  // issue 11
 #include "bindings/bindings_util.h"
 #include "train/train.h"
+#include "train/thread_chooser.h"
 
 namespace py = pybind11;
 using namespace fastmlp;
@@ -690,6 +691,24 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
 }  // namespace
 
 void bind_train(py::module_& m) {
+  // ---- step thread choice: benchmark/test hooks (train/thread_chooser.h) ----
+  m.def("_step_threads", [](int mode, bool team) {
+          if (mode < 0 || mode > 2) throw py::value_error("mode: expected 0 (choose), 1 (caller's count) or 2 (one thread)");
+          step_threads_mode().store(mode);
+          team_step_enabled().store(team);
+        }, py::arg("mode"), py::arg("team") = true,
+        "Force the training steps' thread choice (0: measured, 1: the caller's count, 2: one thread); "
+        "team=False: never the one-region team step (benchmarks).");
+  m.def("_step_thread_stats", [] {
+          const StepThreadStats s = last_step_thread_stats();
+          py::dict d;
+          d["threads"] = s.threads;
+          d["sec_per_row"] = py::make_tuple(s.avg[0], s.avg[1]);
+          d["min_sec_per_row"] = py::make_tuple(s.min[0], s.min[1]);
+          d["timed_steps"] = py::make_tuple(s.timed[0], s.timed[1]);
+          d["team_steps"] = team_step_count().load();
+          return d;
+        }, "The last step loop's chooser: per option (caller's count, one thread) its average seconds per row and timed steps; team_steps: steps run as one parallel region since import.");
   m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",

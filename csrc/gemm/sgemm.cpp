@@ -678,4 +678,10 @@ const char* sgemm_direct_kernel_name(index_t M, index_t N, index_t K) {
   return direct_kernel(gemm_plan(active_isa()), M, N, K).name;
 }
 
+// dp: whether sgemm runs this shape on the dot path (its own FMA order, so a
+// caller splitting M must keep every block on the same side; train_step.cpp).
+bool sgemm_uses_dot_path(bool trans_a, index_t M, index_t N, index_t K) {
+  return M > 0 && N > 0 && K > 0 && use_dot_path(gemm_plan(active_isa()), trans_a, M, N, K);
+}
+
 }  // namespace fastmlp

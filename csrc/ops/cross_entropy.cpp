@@ -18,6 +18,7 @@
 #include <cstring>
 #include <limits>
 #include "common.h"
+#include "ops/cross_entropy_chunks.h"
 
 namespace fastmlp {
 namespace {
@@ -196,53 +197,89 @@ void chunk_loss(const float* x, const std::int64_t* target, float* dx, index_t i
 
 }  // namespace
 
-void cross_entropy(const float* logits, const std::int64_t* target, index_t N, index_t C,
-                   const float* weight, std::int64_t ignore_index, float label_smoothing,
-                   Reduction reduction, float* loss, float* dlogits) {
+namespace {
+
+// The per-row constants; *denom = the mean's denominator (sum of the kept
+// targets' weights; 0 for Sum/None). It scales every gradient row, so it comes
+// first: a cheap sequential pass over target.
+Row row_setup(const std::int64_t* target, index_t N, index_t C, const float* weight,
+              std::int64_t ignore_index, float label_smoothing, Reduction reduction, double* denom) {
   Row P{weight, C, ignore_index, double(label_smoothing), double(C), 1.0};
   if (weight && P.eps != 0.0) {
     P.wsum = 0.0;
     for (index_t c = 0; c < C; ++c) P.wsum += double(weight[c]);
   }
-  // The mean's denominator (sum of the kept targets' weights) scales every
-  // gradient row, so it comes first: a cheap sequential pass over target.
-  double denom = 0.0;
+  *denom = 0.0;
   if (reduction == Reduction::Mean) {
     for (index_t i = 0; i < N; ++i)
-      if (target[i] != ignore_index) denom += weight ? double(weight[target[i]]) : 1.0;
+      if (target[i] != ignore_index) *denom += weight ? double(weight[target[i]]) : 1.0;
     // PyTorch's 0/0: a zero denominator makes the loss and kept rows' gradients NaN.
-    P.scale = denom != 0.0 ? 1.0 / denom : std::numeric_limits<double>::quiet_NaN();
+    P.scale = *denom != 0.0 ? 1.0 / *denom : std::numeric_limits<double>::quiet_NaN();
   }
+  return P;
+}
 
-  const index_t nchunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
+// Chunks [k0, k1) of kRowsPerChunk rows: per-row losses into loss (None) or
+// each chunk's row-order sum into part[k] (Mean/Sum), and their dlogits rows.
+void chunks(const float* logits, const std::int64_t* target, index_t N, const Row& P, bool per_row,
+            index_t k0, index_t k1, double* part, float* loss, float* dlogits) {
+  for (index_t k = k0; k < k1; ++k) {
+    const index_t i0 = k * kRowsPerChunk, i1 = std::min(N, (k + 1) * kRowsPerChunk);
+    double acc = 0.0;
+    double chunk[kRowsPerChunk];
+    const bool batched = dlogits && P.C <= kExpBlock;
+    if (batched) chunk_loss(logits, target, dlogits, i0, i1, P, chunk);
+    for (index_t i = i0; i < i1; ++i) {
+      const double l = batched ? chunk[i - i0]
+                               : row_loss(logits + i * P.C, target[i], dlogits ? dlogits + i * P.C : nullptr, P);
+      if (per_row)
+        loss[i] = float(l);
+      else
+        acc += l;
+    }
+    if (!per_row) part[k] = acc;
+  }
+}
+
+}  // namespace
+
+void cross_entropy_chunks(const float* logits, const std::int64_t* target, index_t N, index_t C,
+                          const float* weight, std::int64_t ignore_index, float label_smoothing,
+                          Reduction reduction, index_t k0, index_t k1, double* part, float* dlogits) {
+  double denom;
+  const Row P = row_setup(target, N, C, weight, ignore_index, label_smoothing, reduction, &denom);
+  chunks(logits, target, N, P, false, k0, k1, part, nullptr, dlogits);
+}
+
+float cross_entropy_total(const double* part, index_t N, const std::int64_t* target, const float* weight,
+                          std::int64_t ignore_index, Reduction reduction) {
+  double denom;
+  row_setup(target, N, 1, weight, ignore_index, 0.0f, reduction, &denom);
+  double total = 0.0;
+  for (index_t k = 0; k < cross_entropy_n_chunks(N); ++k) total += part[k];
+  if (reduction == Reduction::Mean)
+    total = denom != 0.0 ? total / denom : std::numeric_limits<double>::quiet_NaN();
+  return float(total);
+}
+
+index_t cross_entropy_n_chunks(index_t N) { return (N + kRowsPerChunk - 1) / kRowsPerChunk; }
+index_t cross_entropy_chunk_rows() { return kRowsPerChunk; }
+
+void cross_entropy(const float* logits, const std::int64_t* target, index_t N, index_t C,
+                   const float* weight, std::int64_t ignore_index, float label_smoothing,
+                   Reduction reduction, float* loss, float* dlogits) {
+  double denom;
+  const Row P = row_setup(target, N, C, weight, ignore_index, label_smoothing, reduction, &denom);
+  const index_t nchunks = cross_entropy_n_chunks(N);
   const bool per_row = reduction == Reduction::None;
   double* part = per_row ? nullptr : partials(nchunks);
   parallel_or_inline(threads_if(N * C >= kParallelMin && nchunks > 1), [&](int th, int nth) {
     index_t k0, k1;
     split_range(nchunks, th, nth, 1, &k0, &k1);
-    for (index_t k = k0; k < k1; ++k) {
-      const index_t i0 = k * kRowsPerChunk, i1 = std::min(N, (k + 1) * kRowsPerChunk);
-      double acc = 0.0;
-      double chunk[kRowsPerChunk];
-      const bool batched = dlogits && C <= kExpBlock;
-      if (batched) chunk_loss(logits, target, dlogits, i0, i1, P, chunk);
-      for (index_t i = i0; i < i1; ++i) {
-        const double l = batched ? chunk[i - i0]
-                                 : row_loss(logits + i * C, target[i], dlogits ? dlogits + i * C : nullptr, P);
-        if (per_row)
-          loss[i] = float(l);
-        else
-          acc += l;
-      }
-      if (!per_row) part[k] = acc;
-    }
+    chunks(logits, target, N, P, per_row, k0, k1, part, loss, dlogits);
   });
   if (per_row) return;
-  double total = 0.0;
-  for (index_t k = 0; k < nchunks; ++k) total += part[k];
-  if (reduction == Reduction::Mean)
-    total = denom != 0.0 ? total / denom : std::numeric_limits<double>::quiet_NaN();
-  loss[0] = float(total);
+  loss[0] = cross_entropy_total(part, N, target, weight, ignore_index, reduction);
 }
 
 }  // namespace fastmlp

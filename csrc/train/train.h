@@ -160,6 +160,9 @@ struct TrainLoss {
 // Each step runs at the caller's thread count (get_num_threads()) or on one
 // thread, whichever its measured steps show faster (train/thread_chooser.h):
 // the same bits either way; the caller's OpenMP limit is restored on return.
+// At more than one thread a step may run as one parallel region (the team
+// step, train_step.cpp: where the overlapped head is not taken), again with
+// the same bits.
 struct GradAllreduce;
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,

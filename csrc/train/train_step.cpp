@@ -65,8 +65,14 @@
 #include "train/train.h"
 #include "train/thread_chooser.h"
 #include "ops/optim_step.h"
+#include "ops/cross_entropy_chunks.h"
 
 namespace fastmlp {
+
+// Defined in gemm/sgemm.cpp: whether sgemm takes its dot path on this shape
+// (the dot path sums over K in another order than the micro-kernels, and the
+// choice depends on M).
+bool sgemm_uses_dot_path(bool trans_a, index_t M, index_t N, index_t K);
 
 namespace {
 
@@ -240,30 +246,36 @@ bool dw_blocks_parallel(index_t bs, index_t in, index_t out) {
   return in * out >= kOptimParallelMin || double(in) * double(out) * double(bs) >= kParallelMinFlops;
 }
 
+// Thread t of nt's share of dw_update_blocks: a contiguous range of WT's rows
+// (scratch: this thread's kDwBlockFloats floats). Does not count the step.
+void dw_update_rows(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d, index_t bs,
+                    index_t in, index_t out, float* g, int t, int nt) {
+  index_t r_lo, r_hi;
+  split_range(in, t, nt, 1, &r_lo, &r_hi);
+  for (index_t c0 = 0; c0 < out; c0 += 256) {
+    const index_t cc = std::min<index_t>(256, out - c0);
+    index_t R = kDwBlockFloats / cc;  // >= 12
+    if (R >= 24) R = R / 24 * 24;     // whole register tiles of 8 and 12 rows
+    for (index_t r0 = r_lo; r0 < r_hi; r0 += R) {
+      const index_t rows = std::min(R, r_hi - r0);
+      sgemm(true, false, rows, cc, bs, 1.0f, a_in + r0, in, d + c0, out, 0.0f, g, cc, nullptr,
+            ActivationSpec{});
+      // Row by row, or the whole block at once when it spans WT's rows (cc == out).
+      const index_t n_runs = cc == out ? 1 : rows, len = cc == out ? rows * cc : cc;
+      for (index_t r = 0; r < n_runs; ++r) {
+        const index_t off = (r0 + r) * out + c0;
+        float* st[kMaxOptimState];
+        for (int j = 0; j < kMaxOptimState; ++j) st[j] = w.state[j] ? w.state[j] + off : nullptr;
+        k.run(w.param + off, g + r * cc, st, 0, len);
+      }
+    }
+  }
+}
+
 void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const float* d,
                       index_t bs, index_t in, index_t out, float* scratch) {
   parallel_or_inline(threads_if(dw_blocks_parallel(bs, in, out)), [&](int t, int nt) {
-    index_t r_lo, r_hi;
-    split_range(in, t, nt, 1, &r_lo, &r_hi);
-    float* const g = scratch + kDwBlockFloats * t;
-    for (index_t c0 = 0; c0 < out; c0 += 256) {
-      const index_t cc = std::min<index_t>(256, out - c0);
-      index_t R = kDwBlockFloats / cc;  // >= 12
-      if (R >= 24) R = R / 24 * 24;     // whole register tiles of 8 and 12 rows
-      for (index_t r0 = r_lo; r0 < r_hi; r0 += R) {
-        const index_t rows = std::min(R, r_hi - r0);
-        sgemm(true, false, rows, cc, bs, 1.0f, a_in + r0, in, d + c0, out, 0.0f, g, cc, nullptr,
-              ActivationSpec{});
-        // Row by row, or the whole block at once when it spans WT's rows (cc == out).
-        const index_t n_runs = cc == out ? 1 : rows, len = cc == out ? rows * cc : cc;
-        for (index_t r = 0; r < n_runs; ++r) {
-          const index_t off = (r0 + r) * out + c0;
-          float* st[kMaxOptimState];
-          for (int j = 0; j < kMaxOptimState; ++j) st[j] = w.state[j] ? w.state[j] + off : nullptr;
-          k.run(w.param + off, g + r * cc, st, 0, len);
-        }
-      }
-    }
+    dw_update_rows(k, w, a_in, d, bs, in, out, scratch + kDwBlockFloats * t, t, nt);
   });
   ++w.step;
 }
@@ -326,6 +338,11 @@ struct TrainSession::Impl {
   std::vector<float*> act, drop_kept, pre;
   GradClip clip;
   std::vector<ParamSlot> wt;                    // layer l's weight, transposed
+  // The team step's (see team_step_ok): every layer's output gradient (B, out_l)
+  // and bias gradient (out_l,), kept until the weight phase; the loss's chunk partials.
+  AlignedBuffer<float> team_d, team_db;
+  AlignedBuffer<double> team_part;
+  std::vector<float*> dact, dbias;
 
   Impl(TrainLayer* layers_, int n_layers_, const TrainInput& X_, index_t F_, index_t max_batch_,
        const TrainLoss& loss_, double clip_grad_norm, const GradAllreduce* dist_)
@@ -359,6 +376,21 @@ struct TrainSession::Impl {
     for (int l = 0; l < n_layers; ++l) {
       act[l] = ap;
       ap += B * layers[l].out;
+    }
+    {  // the team step's gradients (team_d: as acts)
+      float* dp = team_d.reserve(act_total);
+      size_t out_total = 0;
+      for (int l = 0; l < n_layers; ++l) out_total += size_t(layers[l].out);
+      float* bp = team_db.reserve(out_total);
+      team_part.reserve(size_t(cross_entropy_n_chunks(B)) + 1);
+      dact.resize(size_t(n_layers));
+      dbias.resize(size_t(n_layers));
+      for (int l = 0; l < n_layers; ++l) {
+        dact[l] = dp;
+        dp += B * layers[l].out;
+        dbias[l] = bp;
+        bp += layers[l].out;
+      }
     }
     // One (B, out_l) buffer for each layer l where keep(layers[l]), nullptr for
     // the others, all in `buf`.
@@ -555,6 +587,146 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   for (int l = 1; l < n_layers; ++l) head_macs += 3.0 * double(B) * double(layers[l].in * layers[l].out);
   const bool overlap_ok = n_steps > 1 && head_macs <= 8.0 * double(B) * double(F);
 
+  // ---- the team step: a whole step in one parallel region ----
+  // Where the overlapped head is not taken, a step at >= 2 threads runs as
+  // one parallel region with one barrier, instead of one region per kernel
+  // large enough to split and every smaller kernel on one thread:
+  //   rows phase: thread t takes a contiguous range of the batch's rows (on
+  //     cross_entropy's chunk boundaries) and runs everything row-local on
+  //     them: every layer's forward, the loss's chunks and their dlogits rows,
+  //     and for l = L..1 the activation's backward and d' = d @ W_l (W_l not yet
+  //     updated: no update runs before the barrier); thread 0 also
+  //     takes the weights' squared sums (weight_sq_sums, read before the updates);
+  //   barrier;
+  //   weights phase: for every layer, thread t takes a contiguous range of
+  //     WT's rows: dW^T's rows and their update (dw_update_rows, or the folded
+  //     GEMM), and layer l's bias gradient and update go to thread l % nt;
+  //     meanwhile the threads gather their share of the next batch's rows.
+  // The loss is then cross_entropy_total of the chunks' partials. Every
+  // kernel runs on the calling thread of the region (get_num_threads() is 1
+  // inside it) on a block of rows or columns, and a GEMM element's FMA chain
+  // and an elementwise update do not depend on the block around them
+  // (kernels.h), so the bits are those of the one-kernel-per-region step.
+  // Taken for: no clipping or distribution, no dropout, every activation in
+  // the GEMM's epilogue (no separate pre-activation), cross-entropy without
+  // log_softmax, every weight update folded or elementwise, and a row split
+  // that keeps each row-phase GEMM on the whole batch's path
+  // (team_rows_keep_paths); else the per-kernel step below.
+  bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && loss.kind == LossKind::CrossEntropy &&
+                 !loss.log_softmax && B >= 1;
+  for (int l = 0; l < n_layers && team_ok; ++l) {
+    const TrainLayer& L = layers[l];
+    float alpha;
+    OptimStep k;
+    team_ok = L.dropout_p == 0.0 && !pre[l] &&
+              (!L.weight.update || (update_folds_into_gemm(wt[l], &alpha) && gemm_one_k_block(B)) ||
+               elementwise_step(wt[l], &k));
+  }
+  // Whether splitting a batch of bs rows over tn threads keeps every row-phase
+  // GEMM (forward, d') on the path the whole batch's would take: the dot
+  // path's choice depends on M, and it sums in another order.
+  auto team_rows_keep_paths = [&](index_t bs, int tn) {
+    const index_t chunk = cross_entropy_chunk_rows();
+    for (int t = 0; t < tn; ++t) {
+      index_t r0, r1;
+      split_range(bs, t, tn, chunk, &r0, &r1);
+      if (r1 == r0) continue;
+      for (int l = 0; l < n_layers; ++l) {
+        const TrainLayer& L = layers[l];
+        if (sgemm_uses_dot_path(false, r1 - r0, L.out, L.in) != sgemm_uses_dot_path(false, bs, L.out, L.in))
+          return false;
+        if (l > 0 && sgemm_uses_dot_path(false, r1 - r0, L.in, L.out) != sgemm_uses_dot_path(false, bs, L.in, L.out))
+          return false;
+      }
+    }
+    return true;
+  };
+  std::vector<OptimStep> team_k(static_cast<size_t>(n_layers));
+  std::vector<float> team_alpha(static_cast<size_t>(n_layers));
+  std::vector<int> team_mode(static_cast<size_t>(n_layers));  // 0: no update, 1: folded, 2: elementwise by block
+  // One team step on this step's rows x / yb_class (bs of them), gathering the
+  // next batch's into nxb when gather_next; returns the step's loss.
+  auto team_step = [&](const float* x, index_t bs, const std::int64_t* nidx, index_t nbs,
+                       bool gather_next, float* nxb, double* sq) {
+    for (int l = 0; l < n_layers; ++l) {
+      team_mode[l] = 0;
+      if (!wt[l].update) continue;
+      if (update_folds_into_gemm(wt[l], &team_alpha[l]))
+        team_mode[l] = 1;
+      else if (elementwise_step(wt[l], &team_k[l]))
+        team_mode[l] = 2;
+    }
+    const index_t chunk = cross_entropy_chunk_rows();
+    double* const part = ws.team_part.data();
+    const std::int64_t* const yb = yb_class.data();
+    const int team_nt = get_num_threads();
+#pragma omp parallel num_threads(team_nt)
+    {
+      DenormalGuard ftz;
+      const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+      index_t r0, r1;
+      split_range(bs, t, tn, chunk, &r0, &r1);
+      const index_t rows = r1 - r0;
+      if (sq && t == 0) {  // (thread 0's row range is the shorter one)
+        double v = 0.0;
+        for (int l = 0; l < n_layers; ++l)
+          v += sum_squares_transposed(wt[l].param, layers[l].out, layers[l].in, ws.sq_rows.data());
+        *sq = v;
+      }
+      if (rows > 0) {
+        const float* a_in = x + r0 * F;
+        for (int l = 0; l < n_layers; ++l) {
+          const TrainLayer& L = layers[l];
+          sgemm(false, false, rows, L.out, L.in, 1.0f, a_in, L.in, wt[l].param, L.out, 0.0f,
+                act[l] + r0 * L.out, L.out, L.bias.param, L.activation);
+          a_in = act[l] + r0 * L.out;
+        }
+        cross_entropy_chunks(act[n_layers - 1], yb, bs, C, loss.class_weight, loss.ignore_index,
+                             loss.label_smoothing, loss.reduction, r0 / chunk, (r1 + chunk - 1) / chunk, part,
+                             ws.dact[n_layers - 1]);
+        for (int l = n_layers - 1; l >= 0; --l) {
+          const TrainLayer& L = layers[l];
+          float* const d = ws.dact[l] + r0 * L.out;
+          if (L.activation.kind == Activation::Relu)
+            relu_backward(d, act[l] + r0 * L.out, d, rows * L.out);
+          else if (L.activation.kind != Activation::Identity)
+            activation_backward_parallel(L.activation, d, act[l] + r0 * L.out, d, rows * L.out);
+          if (l > 0)
+            sgemm(false, true, rows, L.in, L.out, 1.0f, d, L.out, wt[l].param, L.out, 0.0f,
+                  ws.dact[l - 1] + r0 * L.in, L.in, nullptr, ActivationSpec{});
+        }
+      }
+#pragma omp barrier
+      for (int l = n_layers - 1; l >= 0; --l) {
+        TrainLayer& L = layers[l];
+        const float* a_in = l ? act[l - 1] : x;
+        if (team_mode[l] == 2) {
+          dw_update_rows(team_k[l], wt[l], a_in, ws.dact[l], bs, L.in, L.out,
+                         dw_blocks.data() + kDwBlockFloats * t, t, tn);
+        } else if (team_mode[l] == 1) {
+          index_t i0, i1;
+          split_range(L.in, t, tn, 1, &i0, &i1);
+          if (i1 > i0)
+            sgemm(true, false, i1 - i0, L.out, bs, team_alpha[l], a_in + i0, L.in, ws.dact[l], L.out, 1.0f,
+                  wt[l].param + i0 * L.out, L.out, nullptr, ActivationSpec{});
+        }
+        if (L.bias.param && L.bias.update && l % tn == t) {
+          bias_grad(ws.dact[l], bs, L.out, L.out, ws.dbias[l]);
+          apply_update(L.bias, ws.dbias[l]);
+        }
+      }
+      if (gather_next) {
+        index_t g0, g1;
+        split_range(nbs, t, tn, 1, &g0, &g1);
+        for (index_t i = g0; i < g1; ++i) gather_row(nidx, i, nxb);
+      }
+    }
+    for (int l = 0; l < n_layers; ++l)
+      if (team_mode[l] != 0) ++wt[l].step;
+    team_step_count().fetch_add(1, std::memory_order_relaxed);
+    return cross_entropy_total(part, bs, yb, loss.class_weight, loss.ignore_index, loss.reduction);
+  };
+
   double loss_sum = 0.0;
   const float* x;  // this step's rows: X itself (consecutive) or xbuf[s % 2]
   {
@@ -564,7 +736,9 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     x = place_rows(idx, bs, !consecutive(idx, bs), xbuf[0]);
   }
   for (index_t s = 0; s < n_steps; ++s) {
-    if (weight_sq_sums) {  // the weights this step's forward pass reads (WT holds W^T)
+    const index_t team_bs = std::min(B, n_perm - s * B);  // (not distributed: this step's rows)
+    const bool team_now = team_ok && get_num_threads() > 1 && team_rows_keep_paths(team_bs, get_num_threads());
+    if (weight_sq_sums && !team_now) {  // the weights this step's forward pass reads (WT holds W^T)
       double t = 0.0;
       for (int l = 0; l < n_layers; ++l)
         t += sum_squares_transposed(wt[l].param, layers[l].out, layers[l].in, sq_rows.data());
@@ -588,6 +762,18 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     }
     if (next_gather && !overlap) {  // start pulling the next batch's rows in while this step computes
       for (index_t i = 0; i < nbs; ++i) prefetch_row(nidx, i);
+    }
+
+    // The team step (above), when this step runs on more than one thread.
+    if (team_now) {
+      const bool gather_here = next_gather && X.f32;  // (uint8 rows: converted outside any region)
+      loss_sum += double(team_step(x, bs, nidx, nbs, gather_here, nxb, weight_sq_sums ? weight_sq_sums + s : nullptr));
+      if (nidx) x = gather_here ? nxb : place_rows(nidx, nbs, next_gather, nxb);
+      if (stop && s + 1 < n_steps && stop()) {  // a pending signal: end after this step
+        *steps = s + 1;
+        break;
+      }
+      continue;
     }
 
     // Layer l's dropout (after its activation): see drop_kept.

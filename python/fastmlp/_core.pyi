@@ -352,3 +352,10 @@ def loss_and_grad(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.nd
                   pos_weight: Optional[_Array] = None, log_softmax: bool = False,
                   chunk_rows: int = 4096) -> float:
     """The loss over all rows of X; grads (W0, b0, W1, ...) overwritten with its gradient."""
+
+# ---- dp: the training steps' thread choice (benchmark and test hooks) ----
+def _step_threads(mode: int, team: bool = True) -> None:
+    """Force the steps' thread choice (0: measured, 1: the caller's count, 2: one thread); team=False: no team step."""
+
+def _step_thread_stats() -> dict:
+    """The last step loop's chooser: threads, sec_per_row, min_sec_per_row, timed_steps; team_steps since import."""

@@ -1,0 +1,143 @@
+"""The team step (csrc/train/train_step.cpp): a training step at >= 2 threads run as
+one parallel region (rows phase, one barrier, weights phase) where the overlapped head
+is not taken. Its results must be bitwise the 1-thread step's and the Python loop's:
+every kernel runs on a block of rows or columns of the batch, and a GEMM element's FMA
+chain, a cross-entropy chunk and an elementwise update do not depend on the block around
+them (a row split that would move a GEMM onto or off sgemm's dot path, whose choice
+depends on M, keeps the per-kernel step). These tests force every step onto the caller's count (``_core._step_threads(1)``)
+so that the team step, not the ThreadChooser, decides what runs, and check that it ran
+(``_step_thread_stats()['team_steps']``). Exact equality: no tolerance to derive."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _core, nn, optim
+from fastmlp.train import python_epoch, train_epoch
+
+ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": None}
+OPTS = {
+    "adam": lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
+    "sgd": lambda ps: optim.SGD(ps, lr=0.05),  # folded into the dW GEMM
+    "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.005),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.05),
+}
+
+
+@pytest.fixture
+def forced():
+    _core._step_threads(1)
+    yield
+    _core._step_threads(0)
+
+
+def model(rng, sizes, act):
+    mods = []
+    for i in range(len(sizes) - 1):
+        mods.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 and ACTS[act] is not None:
+            mods.append(ACTS[act]())
+    m = nn.Sequential(*mods)
+    for p in m.parameters():
+        p.data[...] = rng.uniform(-0.3, 0.3, p.data.shape).astype(np.float32)
+    return m
+
+
+def run(rng_seed, threads, sizes, act, opt, crit, n, batch, epochs=2, fused=True):
+    rng = np.random.default_rng(rng_seed)
+    X = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], n)
+    m = model(rng, sizes, act)
+    o = OPTS[opt](m.parameters())
+    fastmlp.set_num_threads(threads)
+    losses = []
+    for e in range(epochs):
+        perm = np.random.default_rng(e).permutation(n)
+        if fused:
+            losses.append(train_epoch(m, X, y, crit(), o, batch_size=batch, perm=perm))
+        else:
+            losses.append(python_epoch(m, X, y, crit(), o, perm, batch))
+    return losses, [p.data.copy() for p in m.parameters()]
+
+
+CASES = [  # sizes, act, opt, criterion, n, batch
+    ((64, 100, 10), "relu", "adam", nn.CrossEntropyLoss, 1347, 200),
+    ((37, 53, 7), "tanh", "sgd", lambda: nn.CrossEntropyLoss(label_smoothing=0.1), 301, 31),
+    ((20, 33, 17, 5), "sigmoid", "rmsprop", nn.CrossEntropyLoss, 257, 64),
+    ((9, 16, 3), "identity", "adagrad", lambda: nn.CrossEntropyLoss(reduction="sum"), 70, 17),
+    ((64, 100, 10), "relu", "adamw",
+     lambda: nn.CrossEntropyLoss(weight=fastmlp.tensor(np.linspace(0.5, 2, 10, dtype=np.float32)),
+                                 ignore_index=3), 500, 128),
+    ((5, 7, 2), "relu", "adam", nn.CrossEntropyLoss, 13, 1),
+    # sgemm's dot path (narrow N, deep K; chosen by M): the output layer takes it for the
+    # whole batch and for each thread's rows (batch 128), or only for the whole batch
+    # (batch 32 on AVX-512: such steps keep the per-kernel step; the short last one of 1
+    # row is a team step)
+    ((64, 256, 5), "relu", "adam", nn.CrossEntropyLoss, 300, 128),
+    ((130, 600, 5), "relu", "adam", nn.CrossEntropyLoss, 97, 32),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_team_step_bitwise_1_vs_2_threads_and_python_loop(forced, thread_count, isa, case):
+    sizes, act, opt, crit, n, batch = CASES[case]
+    before = _core._step_thread_stats()["team_steps"]
+    two = run(case, 2, sizes, act, opt, crit, n, batch)
+    assert _core._step_thread_stats()["team_steps"] > before  # the team step ran
+    one = run(case, 1, sizes, act, opt, crit, n, batch)
+    loop = run(case, 1, sizes, act, opt, crit, n, batch, fused=False)
+    for other in (one, loop):
+        assert two[0] == other[0]
+        for a, b in zip(two[1], other[1]):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_team_step_sklearn_fit_bitwise(forced, thread_count, solver):
+    """The scikit-learn loop's steps (with adam's alpha: the weights' squared sums are
+    taken inside the team step) at 2 threads equal the 1-thread fit's bits; sgd without
+    momentum folds its update into the dW GEMM."""
+    from fastmlp.sklearn import MLPClassifier
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((523, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 523)
+    # (sgd folds only without an L2 term: alpha=0; sgd with a weight decay or momentum
+    # keeps the per-kernel step)
+    kw = dict(solver=solver, momentum=0.0, max_iter=5, random_state=0,
+              alpha=1e-3 if solver == "adam" else 0.0)
+    fits = []
+    for t in (1, 2):
+        before = _core._step_thread_stats()["team_steps"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = MLPClassifier(n_threads=t, **kw).fit(X, y)
+        ran = _core._step_thread_stats()["team_steps"] > before
+        assert ran == (t == 2)
+        fits.append((list(m.loss_curve_), [c.copy() for c in m.coefs_ + m.intercepts_]))
+    assert fits[0][0] == fits[1][0]
+    for a, b in zip(fits[0][1], fits[1][1]):
+        assert np.array_equal(a, b)
+
+
+def test_step_threads_hook_validates():
+    with pytest.raises(ValueError, match="mode"):
+        _core._step_threads(3)
+
+
+def test_chooser_times_neither_warm_up_step(thread_count):
+    """ThreadChooser (train/thread_chooser.h): the loop's first step and the first step
+    after each change of thread count are warm-ups, not timed; both options are still
+    measured. On 10 full steps at 2 threads: each option timed at least once, and at most
+    10 - 2 timed steps (the first step and the first probe's warm-up). Independent of the
+    measured times."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((640, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 640)
+    m = model(rng, (64, 100, 10), "relu")
+    thread_count(2)
+    train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.Adam(m.parameters()), batch_size=64, seed=0)
+    timed = _core._step_thread_stats()["timed_steps"]
+    assert timed[0] >= 1 and timed[1] >= 1
+    assert timed[0] + timed[1] <= 10 - 2
