@@ -700,7 +700,7 @@ void bind_train(py::module_& m) {
         "Force the training steps' thread choice (0: measured, 1: the caller's count, 2: one thread); "
         "team=False: never the one-region team step (benchmarks).");
   m.def("_step_thread_stats", [] {
-          const StepThreadStats s = last_step_thread_stats();
+          const StepThreadStats s = last_step_thread_stats().load();
           py::dict d;
           d["threads"] = s.threads;
           d["sec_per_row"] = py::make_tuple(s.avg[0], s.avg[1]);

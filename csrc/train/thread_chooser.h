@@ -36,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include "common.h"
 
 namespace fastmlp {
@@ -65,9 +66,26 @@ inline std::atomic<long long>& team_step_count() {
   static std::atomic<long long> n{0};
   return n;
 }
-inline StepThreadStats& last_step_thread_stats() {
-  static StepThreadStats s;
-  return s;
+// The record behind one mutex: choosers end in GIL-released kernels, possibly
+// on several Python threads at once.
+class StepThreadStatsRecord {
+ public:
+  void store(const StepThreadStats& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    s_ = s;
+  }
+  StepThreadStats load() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return s_;
+  }
+
+ private:
+  std::mutex mu_;
+  StepThreadStats s_;
+};
+inline StepThreadStatsRecord& last_step_thread_stats() {
+  static StepThreadStatsRecord r;
+  return r;
 }
 
 class ThreadChooser {
@@ -82,13 +100,14 @@ class ThreadChooser {
   }
   ~ThreadChooser() {
     if (active()) omp_set_num_threads(saved_);
-    StepThreadStats& st = last_step_thread_stats();
+    StepThreadStats st;
     for (int i = 0; i < 2; ++i) {
       st.avg[i] = avg_[i];
       st.min[i] = min_[i];
       st.timed[i] = timed_[i];
     }
     st.threads = nt_;
+    last_step_thread_stats().store(st);
   }
   bool active() const { return nt_ > 1; }
 
