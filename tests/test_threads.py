@@ -177,6 +177,12 @@ def test_set_num_threads_one_starts_no_worker_from_another_thread():
     t = threading.Thread(target=work); t.start(); t.join()
     fastmlp.set_num_threads(2)
     kernels.sgemm(a, a.T)
+    # t.join() returns before t's OS thread has left /proc/self/task (a loaded host
+    # shows it there for a while); a worker t would have started stays for good.
+    import time
+    deadline = time.monotonic() + 10
+    while tasks() - base > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     print(out[0], out[1], tasks() - base)                 # now one OpenMP worker too
     """, timeout=60)
     assert r.returncode == 0, r.stderr
