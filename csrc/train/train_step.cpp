@@ -314,6 +314,25 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
   return false;
 }
 
+// How a step updates weight slot w inside its backward pass, from the dW GEMM
+// over K = bs rows:
+//   Folded: as the dW GEMM's epilogue, W = 1*W + alpha*(d^T a) (*alpha set;
+//     update_folds_into_gemm). With one K block (bs <= KC) the epilogue computes
+//     fl(W + fl(alpha*acc)) from the accumulator a separate dW GEMM would store,
+//     and the update kernel fl(W + fl(alpha*dW)): the same bits, with no dW
+//     round trip through memory.
+//   Blocks: elementwise, block by block right after its block of dW^T (*k set;
+//     dw_update_blocks / dw_update_rows).
+//   Separate: none of these (a whole dW, then apply_update).
+namespace {
+enum class InlineUpdate { Separate, Folded, Blocks };
+InlineUpdate inline_update(const ParamSlot& w, index_t bs, float* alpha, OptimStep* k) {
+  if (gemm_one_k_block(bs) && update_folds_into_gemm(w, alpha)) return InlineUpdate::Folded;
+  if (elementwise_step(w, k)) return InlineUpdate::Blocks;
+  return InlineUpdate::Separate;
+}
+}  // namespace
+
 // ------------------------------------------------ the session: entry and exit ----
 // train_epoch's entry work, done once for any number of runs (TrainSession,
 // train.h): the workspaces for batches of at most max_batch rows, and each
@@ -619,8 +638,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     float alpha;
     OptimStep k;
     team_ok = L.dropout_p == 0.0 && !pre[l] &&
-              (!L.weight.update || (update_folds_into_gemm(wt[l], &alpha) && gemm_one_k_block(B)) ||
-               elementwise_step(wt[l], &k));
+              (!L.weight.update || inline_update(wt[l], B, &alpha, &k) != InlineUpdate::Separate);
   }
   // Whether splitting a batch of bs rows over tn threads keeps every row-phase
   // GEMM (forward, d') on the path the whole batch's would take: the dot
@@ -643,18 +661,14 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   };
   std::vector<OptimStep> team_k(static_cast<size_t>(n_layers));
   std::vector<float> team_alpha(static_cast<size_t>(n_layers));
-  std::vector<int> team_mode(static_cast<size_t>(n_layers));  // 0: no update, 1: folded, 2: elementwise by block
+  // Separate here: no update (team_ok: every updated weight folds or goes by blocks).
+  std::vector<InlineUpdate> team_mode(static_cast<size_t>(n_layers));
   // One team step on this step's rows x / yb_class (bs of them), gathering the
   // next batch's into nxb when gather_next; returns the step's loss.
   auto team_step = [&](const float* x, index_t bs, const std::int64_t* nidx, index_t nbs,
                        bool gather_next, float* nxb, double* sq) {
     for (int l = 0; l < n_layers; ++l) {
-      team_mode[l] = 0;
-      if (!wt[l].update) continue;
-      if (update_folds_into_gemm(wt[l], &team_alpha[l]))
-        team_mode[l] = 1;
-      else if (elementwise_step(wt[l], &team_k[l]))
-        team_mode[l] = 2;
+      team_mode[l] = wt[l].update ? inline_update(wt[l], bs, &team_alpha[l], &team_k[l]) : InlineUpdate::Separate;
     }
     const index_t chunk = cross_entropy_chunk_rows();
     double* const part = ws.team_part.data();
@@ -700,10 +714,10 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       for (int l = n_layers - 1; l >= 0; --l) {
         TrainLayer& L = layers[l];
         const float* a_in = l ? act[l - 1] : x;
-        if (team_mode[l] == 2) {
+        if (team_mode[l] == InlineUpdate::Blocks) {
           dw_update_rows(team_k[l], wt[l], a_in, ws.dact[l], bs, L.in, L.out,
                          dw_blocks.data() + kDwBlockFloats * t, t, tn);
-        } else if (team_mode[l] == 1) {
+        } else if (team_mode[l] == InlineUpdate::Folded) {
           index_t i0, i1;
           split_range(L.in, t, tn, 1, &i0, &i1);
           if (i1 > i0)
@@ -722,7 +736,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       }
     }
     for (int l = 0; l < n_layers; ++l)
-      if (team_mode[l] != 0) ++wt[l].step;
+      if (team_mode[l] != InlineUpdate::Separate) ++wt[l].step;
     team_step_count().fetch_add(1, std::memory_order_relaxed);
     return cross_entropy_total(part, bs, yb, loss.class_weight, loss.ignore_index, loss.reduction);
   };
@@ -813,19 +827,13 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       else if (L.activation.kind != Activation::Identity)
         activation_backward_parallel(L.activation, d, pre[l] ? pre[l] : act[l], d, bs * L.out);
       const bool need_w = L.weight.update, need_b = L.bias.param && L.bias.update;
-      // An update that folds (update_folds_into_gemm, e.g. plain SGD) runs as
-      // the dW GEMM's epilogue: W = 1*W + alpha*(d^T a). With one K block
-      // (bs <= KC) the epilogue computes fl(W + fl(alpha*acc)) from the same
-      // accumulator a separate dW GEMM would store, and the update kernel
-      // computes fl(W + fl(alpha*dW)): the same bits, with no dW round trip
-      // through memory.
+      // The update inside the backward pass (inline_update): folded into the
+      // dW GEMM, or block by block after its block of dW^T (after d' has read WT).
       float fold_alpha = 0.0f;
-      const bool fold_w = need_w && !separate && gemm_one_k_block(bs) &&
-                          update_folds_into_gemm(wt[l], &fold_alpha);
-      // Any other elementwise update runs block by block right after its
-      // block of dW^T (dw_update_blocks), after d' has read WT.
       OptimStep step_w;
-      const bool block_w = need_w && !separate && !fold_w && elementwise_step(wt[l], &step_w);
+      const InlineUpdate how = need_w && !separate ? inline_update(wt[l], bs, &fold_alpha, &step_w)
+                                                   : InlineUpdate::Separate;
+      const bool fold_w = how == InlineUpdate::Folded, block_w = how == InlineUpdate::Blocks;
       // Clipping: the gradients go to their own buffers, updated after the backward pass.
       float* const dw_l = separate ? clip.dw[l] : dw.data();
       float* const db_l = separate ? clip.db[l] : db.data();
