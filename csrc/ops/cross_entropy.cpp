@@ -251,10 +251,12 @@ void cross_entropy_chunks(const float* logits, const std::int64_t* target, index
   chunks(logits, target, N, P, false, k0, k1, part, nullptr, dlogits);
 }
 
-float cross_entropy_total(const double* part, index_t N, const std::int64_t* target, const float* weight,
-                          std::int64_t ignore_index, Reduction reduction) {
-  double denom;
-  row_setup(target, N, 1, weight, ignore_index, 0.0f, reduction, &denom);
+index_t cross_entropy_n_chunks(index_t N) { return (N + kRowsPerChunk - 1) / kRowsPerChunk; }
+
+namespace {
+
+// The chunks' partials summed in chunk order, then reduced (denom: row_setup's).
+float reduce_parts(const double* part, index_t N, double denom, Reduction reduction) {
   double total = 0.0;
   for (index_t k = 0; k < cross_entropy_n_chunks(N); ++k) total += part[k];
   if (reduction == Reduction::Mean)
@@ -262,7 +264,15 @@ float cross_entropy_total(const double* part, index_t N, const std::int64_t* tar
   return float(total);
 }
 
-index_t cross_entropy_n_chunks(index_t N) { return (N + kRowsPerChunk - 1) / kRowsPerChunk; }
+}  // namespace
+
+float cross_entropy_total(const double* part, index_t N, const std::int64_t* target, const float* weight,
+                          std::int64_t ignore_index, Reduction reduction) {
+  double denom;
+  row_setup(target, N, 1, weight, ignore_index, 0.0f, reduction, &denom);
+  return reduce_parts(part, N, denom, reduction);
+}
+
 index_t cross_entropy_chunk_rows() { return kRowsPerChunk; }
 
 void cross_entropy(const float* logits, const std::int64_t* target, index_t N, index_t C,
@@ -279,7 +289,7 @@ void cross_entropy(const float* logits, const std::int64_t* target, index_t N, i
     chunks(logits, target, N, P, per_row, k0, k1, part, loss, dlogits);
   });
   if (per_row) return;
-  loss[0] = cross_entropy_total(part, N, target, weight, ignore_index, reduction);
+  loss[0] = reduce_parts(part, N, denom, reduction);  // (row_setup's denom: one pass over target)
 }
 
 }  // namespace fastmlp
