@@ -264,25 +264,21 @@ void direct_path(const GemmPlan& plan, const GemmKernelTable& kern, int nthreads
   // ------------------------------------------------------ direct path ----
   // Bp (trans_b, or a misaligned B: see GemmStrategy::pack_b_align): panel r holds
   // op(B)[p, r*NR + j] at Bp[r*NR*K + p*NR + j].
-  // Split N across threads when there are enough NR panels: each thread
-  // then packs exactly the B panels it multiplies (no barrier, no B lines
-  // moving between cores) and reads all of A, which is the smaller operand
-  // here. Otherwise (e.g. N = 10 logits) split M, and each thread packs its
-  // own copy of all the panels (a narrow B: one panel at 2 threads). A
-  // copy shared between the cores was slower than packing twice: the next
-  // call's packing had to invalidate it in the other core first
-  // (bench/results/README.md#gemm-direct-path).
-  //
-  // small: which operand each thread reads whole. Split N, a thread reads all
-  // of op(A) (M*K) and 1/nt of B; split M, 1/nt of op(A) and all of B, packing
-  // it too when B is packed (a read and a write: twice its size). So N is split
-  // only when M <= N (2N when packed): else op(A) is the larger operand (e.g.
-  // 784x64x128 TN, the first layer's weight gradient), and splitting N would
-  // also make the threads write every row of C on both sides of a column
-  // boundary, which shares a cache line per row when C's rows do not start on
-  // one (a NumPy array's usually do not).
-  const bool pack_b_always = trans_b;
-  const bool split_n = n_panels >= nthreads && M <= (pack_b_always ? 2 : 1) * N;
+  // Split N across threads when there are enough NR panels and op(A) is not
+  // the larger operand: each thread then reads all of op(A) (M*K) and packs
+  // exactly the 1/nt of B it multiplies (no barrier, no B lines moving
+  // between cores). Otherwise split M (e.g. N = 10 logits, or 784x64x128 TN,
+  // the first layer's weight gradient): each thread reads 1/nt of op(A) and
+  // all of B, packing its own copy of all the panels when B is packed (a read
+  // and a write: twice B's size; a transposed B is always packed, hence M <= 2N
+  // for trans_b). A copy shared between
+  // the cores was slower than packing twice: the next call's packing had to
+  // invalidate it in the other core first (bench/results/README.md#gemm-direct-path).
+  // Splitting N with op(A) the larger operand would also make the threads
+  // write every row of C on both sides of a column boundary, which shares a
+  // cache line per row when C's rows do not start on one (a NumPy array's
+  // usually do not).
+  const bool split_n = n_panels >= nthreads && M <= (trans_b ? 2 : 1) * N;
   const Tiles tiles = split_n ? Tiles{1, nthreads, (M + MR - 1) / MR, n_panels}
                               : plan_tiles(M, N, MR, NR, NC, nthreads);
   const index_t tm = tiles.tm, tn = tiles.tn;
