@@ -152,15 +152,7 @@ def sequential_forward(model, input):
     the path takes). Called by ``nn.Sequential.__call__`` and ``forward``; the common case
     (a Tensor or a float ndarray of (N, in_features) rows, a current plan) is a handful of
     checks, :func:`_plan` and one core call."""
-    # _plan(model), inlined (small: one Python frame less per call)
-    p = model.__dict__.get(_KEY)
-    if p is None or p.mutations != _MUTATIONS[0]:
-        p = _plan(model)
-    else:
-        for t, a in p.pairs:
-            if t.data is not a:
-                p = _plan(model)
-                break
+    p = _plan(model)
     if p.why is not None or p.dropout_active:
         return None
     grad = _grad_mode.enabled
