@@ -330,6 +330,9 @@ enum class InferHead : int { None = 0, Softmax = 1, LogSoftmax = 2 };
 // after the other, then the softmax / log_softmax kernel in place. Hidden
 // activations live in per-thread scratch reused across calls. y must not
 // overlap x or any weight or bias. Bits independent of the thread count.
+// Each call runs at the caller's count or on one thread, whichever earlier
+// calls of the same layers and about as many rows measured faster
+// (train/thread_chooser.h); the caller's OpenMP limit is restored on return.
 // nonfinite (skpredict, issue 11): when not null, set to true (never reset)
 // if any of the first layer's pre-activations h @ W_0^T + b_0 is inf or NaN;
 // a non-finite entry of x makes every pre-activation of its row non-finite

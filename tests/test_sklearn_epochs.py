@@ -230,9 +230,9 @@ def test_sk_fit_bad_combinations_raise():
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_step_thread_choice_keeps_the_bits(monkeypatch, seed, solver):
     """The C++ loop picks one thread or the caller's count step by step from the steps'
-    measured times (train/thread_chooser.h): its first two steps run on one thread
-    (the first a warm-up, not timed) and the next ones at the caller's count, later ones
-    as measured. At 2 threads,
+    measured times (train/thread_chooser.h): a new loop's first four steps run on one
+    thread (the first a warm-up, not timed) and the next four at the caller's count,
+    later ones as measured (the remembered choices are forgotten first). At 2 threads,
     on a shape whose GEMMs run parallel there (200 x 256 x 64 multiply-adds: above the
     parallel threshold), the fit's bits equal the per-epoch path's at 1 thread. Exact
     equality, not a tolerance: every kernel computes each element with the same
@@ -243,6 +243,7 @@ def test_step_thread_choice_keeps_the_bits(monkeypatch, seed, solver):
     kw = dict(hidden_layer_sizes=(256,), solver=solver, batch_size=200, max_iter=12,
               random_state=seed, momentum=0.9, learning_rate_init=0.01)
     a, wa = _run(monkeypatch, True, lambda: MLPClassifier(n_threads=1, **kw), [lambda e: e.fit(X, y)])
+    fastmlp._core._step_threads(0)
     b, wb = _run(monkeypatch, False, lambda: MLPClassifier(n_threads=2, **kw), [lambda e: e.fit(X, y)])
     assert _fitted(a) == _fitted(b)
     assert wa == wb

@@ -124,20 +124,3 @@ def test_team_step_sklearn_fit_bitwise(forced, thread_count, solver):
 def test_step_threads_hook_validates():
     with pytest.raises(ValueError, match="mode"):
         _core._step_threads(3)
-
-
-def test_chooser_times_neither_warm_up_step(thread_count):
-    """ThreadChooser (train/thread_chooser.h): the loop's first step and the first step
-    after each change of thread count are warm-ups, not timed; both options are still
-    measured. On 10 full steps at 2 threads: each option timed at least once, and at most
-    10 - 2 timed steps (the first step and the first probe's warm-up). Independent of the
-    measured times."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((640, 64)).astype(np.float32)
-    y = rng.integers(0, 10, 640)
-    m = model(rng, (64, 100, 10), "relu")
-    thread_count(2)
-    train_epoch(m, X, y, nn.CrossEntropyLoss(), optim.Adam(m.parameters()), batch_size=64, seed=0)
-    timed = _core._step_thread_stats()["timed_steps"]
-    assert timed[0] >= 1 and timed[1] >= 1
-    assert timed[0] + timed[1] <= 10 - 2

@@ -657,9 +657,10 @@ def test_fused_bitwise_1_vs_2_threads(rng, thread_count, opt):
 
 def test_step_thread_choice_keeps_bits_and_limit(rng, thread_count):
     """At 2 threads train_epoch picks one thread or two step by step from the steps'
-    measured times (csrc/train/thread_chooser.h): its first two steps run on one thread
-    (the first a warm-up, not timed), the next two on two, later ones as measured, so
-    both options run in every epoch of more than three steps. The result is still the 1-thread run's bits (exact:
+    measured times (csrc/train/thread_chooser.h): a new loop's first four steps run on
+    one thread (the first a warm-up, not timed), the next four on two, later ones as
+    measured, so with the remembered choices forgotten (``_step_threads(0)``) both
+    options run in the first epoch. The result is still the 1-thread run's bits (exact:
     every kernel computes each element with the same operations at any thread count;
     16 x 784 x 128 multiply-adds per step are above sgemm's parallel threshold), and the
     caller's thread count is what it was after the epoch."""
@@ -668,6 +669,7 @@ def test_step_thread_choice_keeps_bits_and_limit(rng, thread_count):
     res = []
     for t in (1, 2):
         thread_count(t)
+        _core._step_threads(0)
         m = seed_net(init=(np.random.default_rng(3), 0.05))
         o = make_opt(m, dict(lr=0.02, momentum=0.9))
         losses = [train_epoch(m, X, y, nn.CrossEntropyLoss(), o, batch_size=16, seed=e)

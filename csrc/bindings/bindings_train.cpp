@@ -695,10 +695,12 @@ void bind_train(py::module_& m) {
   m.def("_step_threads", [](int mode, bool team) {
           if (mode < 0 || mode > 2) throw py::value_error("mode: expected 0 (choose), 1 (caller's count) or 2 (one thread)");
           step_threads_mode().store(mode);
+          thread_choice_memory().clear();
           team_step_enabled().store(team);
         }, py::arg("mode"), py::arg("team") = true,
-        "Force the training steps' thread choice (0: measured, 1: the caller's count, 2: one thread); "
-        "team=False: never the one-region team step (benchmarks).");
+        "Force the training steps' and infer_forward's thread choice (0: measured, 1: the caller's "
+        "count, 2: one thread), forgetting every remembered choice; team=False: never the one-region "
+        "team step (benchmarks).");
   m.def("_step_thread_stats", [] {
           const StepThreadStats s = last_step_thread_stats().load();
           py::dict d;
@@ -708,7 +710,33 @@ void bind_train(py::module_& m) {
           d["timed_steps"] = py::make_tuple(s.timed[0], s.timed[1]);
           d["team_steps"] = team_step_count().load();
           return d;
-        }, "The last step loop's chooser: per option (caller's count, one thread) its average seconds per row and timed steps; team_steps: steps run as one parallel region since import.");
+        }, "The last step loop's chooser: per option (caller's count, one thread) its estimate of seconds per row (the median of its last timed steps) and the loop's timed steps and fastest step; team_steps: steps run as one parallel region since import.");
+  m.def("_thread_choice_simulate", [](py::handle times_obj) {
+          // tests: ThreadChoiceState's rules on synthetic times, every step a full batch
+          py::array_t<double, py::array::c_style | py::array::forcecast> times =
+              py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(times_obj);
+          if (!times || times.ndim() != 2 || times.shape(1) != 2)
+            throw py::value_error("times: expected a (n_steps, 2) array of seconds per row (caller's count, one thread)");
+          const index_t n = times.shape(0);
+          const double* t = times.data();
+          for (index_t i = 0; i < 2 * n; ++i)
+            if (!(t[i] > 0.0) || !std::isfinite(t[i])) throw py::value_error("times: expected finite values > 0");
+          py::array_t<std::int8_t> ran(n);
+          std::int8_t* out = ran.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            ThreadChoiceState st;
+            for (index_t i = 0; i < n; ++i) {
+              out[i] = std::int8_t(st.cur);
+              st.step_done(t[2 * i + st.cur], true);
+            }
+          }
+          return ran;
+        }, py::arg("times"),
+        "Tests: the option (0: the caller's count, 1: one thread) each step runs on when step i would take "
+        "times[i, option] seconds per row (train/thread_chooser.h's rules, no clock).");
+  m.def("_thread_choice_memory_size", [] { return thread_choice_memory().size(); },
+        "Tests: how many step loops' thread choices are remembered (train/thread_chooser.h).");
   m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",

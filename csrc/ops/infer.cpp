@@ -3,6 +3,7 @@
 #include <atomic>
 #include "common.h"
 #include "kernels.h"
+#include "train/thread_chooser.h"
 
 namespace fastmlp {
 
@@ -78,11 +79,10 @@ bool activate_checking_finite(float* z, index_t M, index_t N, ActivationSpec act
   });
   return bad.load();
 }
-}  // namespace
 
-void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                   float* y, bool* nonfinite) {
-  if (M <= 0 || n_layers <= 0) return;
+// infer_forward's body (its chooser around it).
+void forward_f32(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head, float* y,
+                 bool* nonfinite) {
   const bool use_gemv = M <= gemv_max_rows();
   const float* src = x;
   for (int l = 0; l < n_layers; ++l) {
@@ -105,9 +105,30 @@ void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_la
   if (head == InferHead::LogSoftmax) log_softmax(y, y, M, C);
 }
 
-void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
-                       float* y, bool* nonfinite) {
-  if (M <= 0 || n_layers <= 0) return;
+// Each call of infer_forward(_f64) is one step of a ThreadChooser (at the
+// caller's count or on one thread, as measured: the same bits), remembered
+// across calls by this key: the layers, the head, the input's dtype, the
+// thread count and the rows (exact below 64, else their power-of-two octave:
+// the chooser compares seconds per row).
+std::uint64_t infer_choice_key(index_t M, const InferLayer* layers, int n_layers, InferHead head, bool f64,
+                               int threads) {
+  ChoiceKey k;
+  k.add(std::uint64_t(n_layers)).add(std::uint64_t(head)).add(f64 ? 1 : 0).add(std::uint64_t(threads));
+  index_t bucket = M;
+  if (M >= 64) {
+    bucket = 64;
+    for (index_t m = M; m > 1; m >>= 1) ++bucket;
+  }
+  k.add(std::uint64_t(bucket));
+  for (int l = 0; l < n_layers; ++l)
+    k.add(std::uint64_t(layers[l].in_features)).add(std::uint64_t(layers[l].out_features))
+        .add(std::uint64_t(layers[l].act.kind)).add(layers[l].bias ? 1 : 0);
+  return k.value();
+}
+
+// infer_forward_f64's body (its chooser around it).
+void forward_f64_blocks(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
+                        float* y, bool* nonfinite) {
   const index_t K = layers[0].in_features, C = layers[n_layers - 1].out_features;
   // A block's float32 rows fill at most four L2s of one core (held in the L3
   // between the conversion and the first layer's read; few enough blocks that the
@@ -133,8 +154,32 @@ void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int
     });
     if (bad.load()) *nonfinite = true;
     // x's own values are checked: the blocks run without the pre-activation check
-    infer_forward(xb, m, layers, n_layers, head, y + i0 * C);
+    forward_f32(xb, m, layers, n_layers, head, y + i0 * C, nullptr);
   }
+}
+
+// body() as one chosen step of infer_forward(_f64)'s key.
+template <class Body>
+void chosen_step(index_t M, const InferLayer* layers, int n_layers, InferHead head, bool f64, Body body) {
+  const int nt = get_num_threads();
+  ThreadChooser threads(nt, infer_choice_key(M, layers, n_layers, head, f64, nt), true, false);
+  threads.set_timed_rows(M);
+  threads.begin(M);
+  body();
+  threads.end();
+}
+}  // namespace
+
+void infer_forward(const float* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
+                   float* y, bool* nonfinite) {
+  if (M <= 0 || n_layers <= 0) return;
+  chosen_step(M, layers, n_layers, head, false, [&] { forward_f32(x, M, layers, n_layers, head, y, nonfinite); });
+}
+
+void infer_forward_f64(const double* x, index_t M, const InferLayer* layers, int n_layers, InferHead head,
+                       float* y, bool* nonfinite) {
+  if (M <= 0 || n_layers <= 0) return;
+  chosen_step(M, layers, n_layers, head, true, [&] { forward_f64_blocks(x, M, layers, n_layers, head, y, nonfinite); });
 }
 
 }  // namespace fastmlp

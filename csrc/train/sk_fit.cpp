@@ -80,7 +80,8 @@ SkFitResult sk_fit_epochs(TrainLayer* layers, int n_layers, const TrainInput& X,
   // epoch and both batch sizes; written back once at the end (also when a
   // stop ends the loop).
   TrainSession session(layers, n_layers, X, F, B, loss);
-  ThreadChooser threads(get_num_threads());
+  const int nt = get_num_threads();
+  ThreadChooser threads(nt, step_choice_key(layers, n_layers, X, B, loss, false, nt));
   threads.set_timed_rows(B);
   // Between the steps of a run: the thread choice, then the caller's stop.
   std::function<bool()> my_stop;

@@ -172,6 +172,14 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
                    double* weight_sq_sums = nullptr,
                    const std::function<bool()>& stop = {});
 
+// The ThreadChooser memory key (train/thread_chooser.h) of a step loop: its
+// layers' sizes, activations, dropout and optimizers, the input's kind, the
+// loss, the batch rows, whether distributed, and the thread count. Loops of
+// equal keys run steps of equal cost (train_epoch's and sk_fit_epochs' on one
+// model: one scikit-learn fit's epochs, whichever path runs them).
+std::uint64_t step_choice_key(const TrainLayer* layers, int n_layers, const TrainInput& X, index_t batch_size,
+                              const TrainLoss& loss, bool distributed, int threads);
+
 // train_epoch in parts (issue 11: scikit-learn's many epochs in one call, and
 // batches of two sizes in each): the constructor does its entry work once
 // (the workspaces for batches of at most max_batch rows, each weight and its

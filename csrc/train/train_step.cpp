@@ -490,6 +490,20 @@ ParamSlot& TrainSession::weight(int l) { return impl_->wt[size_t(l)]; }
 
 void TrainSession::finish() { impl_->finish(); }
 
+std::uint64_t step_choice_key(const TrainLayer* layers, int n_layers, const TrainInput& X, index_t batch_size,
+                              const TrainLoss& loss, bool distributed, int threads) {
+  ChoiceKey k;
+  k.add(std::uint64_t(n_layers)).add(X.u8 ? 1 : 0).add(std::uint64_t(loss.kind)).add(std::uint64_t(batch_size));
+  k.add(distributed ? 1 : 0).add(std::uint64_t(threads));
+  for (int l = 0; l < n_layers; ++l) {
+    const TrainLayer& L = layers[l];
+    k.add(std::uint64_t(L.in)).add(std::uint64_t(L.out)).add(std::uint64_t(L.activation.kind));
+    k.add(L.bias.param ? 1 : 0).add(L.dropout_p > 0.0 ? 1 : 0);
+    k.add(std::uint64_t(L.weight.opt.kind)).add(L.weight.update ? 1 : 0);
+  }
+  return k.value();
+}
+
 double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_t F,
                    const std::int64_t* y_class, const float* y_value, const std::int64_t* perm,
                    index_t n_perm, index_t batch_size, bool drop_last, const TrainLoss& loss,
@@ -501,7 +515,8 @@ double train_epoch(TrainLayer* layers, int n_layers, const TrainInput& X, index_
   TrainSession session(layers, n_layers, X, F, batch_size, loss, clip_grad_norm, dist);
   // Each step at the caller's thread count or on one thread, whichever its
   // measured steps show faster (thread_chooser.h): the same bits either way.
-  ThreadChooser threads(get_num_threads());
+  const int nt = get_num_threads();
+  ThreadChooser threads(nt, step_choice_key(layers, n_layers, X, batch_size, loss, dist && dist->world > 1, nt));
   threads.set_timed_rows(batch_size);
   std::function<bool()> my_stop = stop;
   if (threads.active())

@@ -355,7 +355,14 @@ def loss_and_grad(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.nd
 
 # ---- dp: the training steps' thread choice (benchmark and test hooks) ----
 def _step_threads(mode: int, team: bool = True) -> None:
-    """Force the steps' thread choice (0: measured, 1: the caller's count, 2: one thread); team=False: no team step."""
+    """Force the steps' and infer_forward's thread choice (0: measured, 1: the caller's count, 2: one
+    thread) and forget the remembered choices; team=False: no team step."""
 
 def _step_thread_stats() -> dict:
     """The last step loop's chooser: threads, sec_per_row, min_sec_per_row, timed_steps; team_steps since import."""
+
+def _thread_choice_simulate(times: _Array) -> np.ndarray:
+    """Tests: the option (0: caller's count, 1: one thread) each step runs on, step i taking times[i, option]."""
+
+def _thread_choice_memory_size() -> int:
+    """Tests: how many step loops' thread choices are remembered."""
