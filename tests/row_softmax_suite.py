@@ -15,9 +15,9 @@ from fastmlp import kernels, reference
 from helpers import fd_grad, signature_params
 
 # 1-D, one class, primes, rows above and below the 32768-element parallel threshold, 3-D,
-# no rows
+# no rows, rows at and past the 256 whose softmax exps are kept (row_softmax.h)
 SHAPES = [(1,), (7,), (1, 1), (3, 5), (13, 17), (0, 4), (2, 3, 5), (64, 10), (1000, 37),
-          (3, 65537)]
+          (3, 65537), (5, 256), (5, 257)]
 
 
 class RowSoftmaxSuite:

@@ -4,7 +4,9 @@
 //
 // Precision: d_c = x_c - max is exact in double; exp (std::exp, scalar: no
 // vector math yet), the row sum and its log are double; each output is
-// rounded to float once.
+// rounded to float once. softmax divides each exp by the sum: the exps of a
+// row up to kKeptExps wide are kept from the sum's pass (one exp per element;
+// a wider row computes each twice, the same value).
 // Determinism: a row is computed by one thread, its sum in index order; rows
 // are split over threads only above kParallelMin elements. Same bits at any
 // thread count. y may alias x exactly: a row is read (two passes) before the
@@ -18,6 +20,7 @@ namespace fastmlp {
 template <bool Log>
 void row_softmax(const float* x, float* y, index_t rows, index_t C) {
   constexpr index_t kParallelMin = index_t(1) << 15;
+  constexpr index_t kKeptExps = 256;  // softmax rows up to this width keep their exps (2 KiB of stack)
   parallel_or_inline(threads_if(rows * C >= kParallelMin && rows > 1), [&](int t, int nt) {
     index_t r0, r1;
     split_range(rows, t, nt, 1, &r0, &r1);
@@ -27,11 +30,16 @@ void row_softmax(const float* x, float* y, index_t rows, index_t C) {
       double m = xr[0];
       for (index_t c = 1; c < C; ++c) m = xr[c] > m ? double(xr[c]) : m;  // a NaN makes s NaN: the row is NaN, as the twin
       double s = 0.0;
-      for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
       if constexpr (Log) {
+        for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
         const double lse = std::log(s);
         for (index_t c = 0; c < C; ++c) yr[c] = float(double(xr[c]) - m - lse);
-      } else {
+      } else if (C <= kKeptExps) {  // each exp once, kept for the division
+        double e[kKeptExps];
+        for (index_t c = 0; c < C; ++c) s += (e[c] = std::exp(double(xr[c]) - m));
+        for (index_t c = 0; c < C; ++c) yr[c] = float(e[c] / s);
+      } else {  // the same values, each exp computed twice
+        for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
         for (index_t c = 0; c < C; ++c) yr[c] = float(std::exp(double(xr[c]) - m) / s);
       }
     }
