@@ -6,7 +6,8 @@ build side by side in one process (issue 10's target: Adam within 10% of SGD/ReL
 
 The seed network 784-128-10 (ReLU or GELU) on Fashion-MNIST (random data of its
 shape when the files are not found), cross-entropy, one epoch of ``train_epoch``:
-SGD(lr=0.01)/ReLU (the base), Adam(lr=0.001)/ReLU and Adam/GELU, for this tree
+SGD(lr=0.01)/ReLU (the base), SGD(lr=0.01, momentum=0.9)/ReLU (``sgdm``),
+Adam(lr=0.001)/ReLU and Adam/GELU, for this tree
 and, given ``OLD_PACKAGE_DIR`` (another checkout's built ``python/fastmlp``,
 imported as ``fastmlp_old`` as in ``bench/ab_train.py``), for that build, all
 interleaved by :func:`fastmlp.tools.bench.harness.measure`. Prints each
@@ -25,8 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab_train import _cpu, import_old  # noqa: E402
-
-VARIANTS = (("sgd", "relu"), ("adam", "relu"), ("adam", "gelu"))
+VARIANTS = (("sgd", "relu"), ("sgdm", "relu"), ("adam", "relu"), ("adam", "gelu"))
 
 
 def _side(pkg, X, y, b, opt_name, act):
@@ -35,8 +35,9 @@ def _side(pkg, X, y, b, opt_name, act):
     act_mod = nn.ReLU() if act == "relu" else nn.GELU()
     model = nn.Sequential(nn.Linear(784, 128), act_mod, nn.Linear(128, 10))
     crit = nn.CrossEntropyLoss()
-    opt = (optim.SGD(model.parameters(), lr=0.01) if opt_name == "sgd"
-           else optim.Adam(model.parameters(), lr=0.001))
+    opt = {"sgd": lambda ps: optim.SGD(ps, lr=0.01),
+           "sgdm": lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9),
+           "adam": lambda ps: optim.Adam(ps, lr=0.001)}[opt_name](model.parameters())
     seeds = iter(range(1, 1 << 30))
     return lambda: pkg.train_epoch(model, X, y, crit, opt, batch_size=b, seed=next(seeds))
 

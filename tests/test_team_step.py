@@ -21,6 +21,7 @@ OPTS = {
     "adam": lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
     "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
     "sgd": lambda ps: optim.SGD(ps, lr=0.05),  # folded into the dW GEMM
+    "sgd-momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.005),
     "adagrad": lambda ps: optim.Adagrad(ps, lr=0.05),
 }

@@ -1,23 +1,17 @@
 // torch.optim.SGD's update for one parameter, one fused float32 pass:
 // param, grad, momentum_buffer (n,) flat (the bindings reject overlaps).
-// Elementwise on contiguous thread ranges: bitwise the same at any thread count.
+// Elementwise (ops/optim_step.h): bitwise the same at any thread count.
 #include <array>
 #include <utility>
 #include "common.h"
+#include "ops/optim_step.h"
 
 namespace fastmlp {
 namespace {
 
-// Three float streams in, two out: below this a parallel region does not pay.
-constexpr index_t kParallelMin = index_t(1) << 15;
-
-struct Hyper {
-  float lr, momentum, damp1 /* 1 - dampening */, weight_decay, sign /* -1 if maximize */;
-};
-
 template <bool WD, bool Mom, bool First, bool Nest>
 void sgd_range(float* __restrict p, const float* __restrict gr, float* __restrict buf, index_t b,
-               index_t e, const Hyper& h) {
+               index_t e, const SgdScalars& h) {
   const float lr = h.lr, mom = h.momentum, damp1 = h.damp1, wd = h.weight_decay, sign = h.sign;
   for (index_t i = b; i < e; ++i) {
     float g = sign * gr[i];  // exact negation or identity
@@ -31,7 +25,7 @@ void sgd_range(float* __restrict p, const float* __restrict gr, float* __restric
   }
 }
 
-using RangeFn = void (*)(float*, const float*, float*, index_t, index_t, const Hyper&);
+using RangeFn = void (*)(float*, const float*, float*, index_t, index_t, const SgdScalars&);
 
 template <int... K>
 constexpr std::array<RangeFn, sizeof...(K)> make_table(std::integer_sequence<int, K...>) {
@@ -39,21 +33,30 @@ constexpr std::array<RangeFn, sizeof...(K)> make_table(std::integer_sequence<int
 }
 constexpr auto kTable = make_table(std::make_integer_sequence<int, 16>{});
 
+void sgd_step_range(const OptimStep& k, float* p, const float* g, float* const* s, index_t b, index_t e) {
+  kTable[k.variant](p, g, s[0], b, e, k.sgd);
+}
+
 }  // namespace
+
+OptimStep sgd_step(float lr, float momentum, float dampening, float weight_decay, bool nesterov, bool maximize,
+                   bool first_step) {
+  OptimStep st;
+  // 1 - dampening as PyTorch forms it (a double scalar, cast to float once).
+  st.sgd = {lr, momentum, float(1.0 - double(dampening)), weight_decay, maximize ? -1.0f : 1.0f};
+  const bool mom = momentum != 0.0f;
+  st.variant = (weight_decay != 0.0f) * 8 + mom * 4 + (mom && first_step) * 2 + (mom && nesterov) * 1;
+  st.isa = active_isa();
+  st.range = sgd_step_range;
+  return st;
+}
 
 void sgd_update(float* param, const float* grad, float* momentum_buffer, index_t n, float lr,
                 float momentum, float dampening, float weight_decay, bool nesterov, bool maximize,
                 bool first_step) {
-  // 1 - dampening as PyTorch forms it (a double scalar, cast to float once).
-  const Hyper h{lr, momentum, float(1.0 - double(dampening)), weight_decay, maximize ? -1.0f : 1.0f};
-  const bool mom = momentum != 0.0f;
-  const RangeFn fn = kTable[(weight_decay != 0.0f) * 8 + mom * 4 + (mom && first_step) * 2 +
-                            (mom && nesterov) * 1];
-  parallel_or_inline(threads_if(n >= kParallelMin), [&](int t, int nt) {
-    index_t b, e;
-    split_range(n, t, nt, 16, &b, &e);
-    fn(param, grad, momentum_buffer, b, e, h);
-  });
+  float* const s[kMaxOptimState] = {momentum_buffer, nullptr, nullptr};
+  optim_step_apply(sgd_step(lr, momentum, dampening, weight_decay, nesterov, maximize, first_step), param, grad,
+                   s, n);
 }
 
 }  // namespace fastmlp

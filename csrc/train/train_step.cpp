@@ -196,15 +196,17 @@ struct GradClip {
 
 namespace {
 
-// The step p's update is when it is elementwise (ops/optim_step.h: Adam,
-// AdamW, RMSprop, Adagrad), formed from p's options and step count exactly as
-// the kernel apply_update would call computes it; false for Sgd.
+// The step p's update is when it is elementwise (ops/optim_step.h: every
+// kind), formed from p's options and step count exactly as the kernel
+// apply_update would call computes it.
 bool elementwise_step(const ParamSlot& p, OptimStep* k) {
   static_assert(kMaxState == kMaxOptimState, "ParamSlot::state is OptimStep's state");
   const OptimizerSpec& o = p.opt;
   switch (o.kind) {
-    case OptimizerKind::Sgd:
-      return false;  // sgd_update (or folded into the dW GEMM)
+    case OptimizerKind::Sgd:  // sgd_update's arguments (Sgd's state holds nothing while step is 0)
+      *k = sgd_step(float(o.lr), o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
+                    p.step == 0);
+      return true;
     case OptimizerKind::Adam:
     case OptimizerKind::AdamW:
       *k = adam_step(o.lr, o.beta1, o.beta2,
@@ -284,15 +286,8 @@ void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const
 
 void apply_update(ParamSlot& p, const float* grad) {
   if (!p.param || !p.update) return;
-  const OptimizerSpec& o = p.opt;
   OptimStep k;
-  if (elementwise_step(p, &k)) {
-    optim_step_apply(k, p.param, grad, p.state, p.n);
-  } else {
-    sgd_update(p.param, grad, o.momentum != 0.0f ? p.state[0] : nullptr, p.n, float(o.lr),
-               o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
-               p.step == 0);
-  }
+  if (elementwise_step(p, &k)) optim_step_apply(k, p.param, grad, p.state, p.n);
   ++p.step;
 }
 
