@@ -1,6 +1,7 @@
 """The team step (csrc/train/train_step.cpp): a training step at >= 2 threads run as
 one parallel region (rows phase, one barrier, weights phase) where the overlapped head
-is not taken. Its results must be bitwise the 1-thread step's and the Python loop's:
+is not taken; a loss other than cross-entropy runs on one thread between two more
+barriers. Its results must be bitwise the 1-thread step's and the Python loop's:
 every kernel runs on a block of rows or columns of the batch, and a GEMM element's FMA
 chain, a cross-entropy chunk and an elementwise update do not depend on the block around
 them (a row split that would move a GEMM onto or off sgemm's dot path, whose choice
@@ -46,11 +47,20 @@ def model(rng, sizes, act):
     return m
 
 
-def run(rng_seed, threads, sizes, act, opt, crit, n, batch, epochs=2, fused=True):
+def run(rng_seed, threads, sizes, act, opt, crit, n, batch, epochs=2, fused=True, target="class"):
+    """target: "class" (indices), "logsm" (indices; the model ends with LogSoftmax),
+    "value" (normal floats (n, C)) or "binary" (0/1 floats (n, C))."""
     rng = np.random.default_rng(rng_seed)
     X = rng.standard_normal((n, sizes[0])).astype(np.float32)
-    y = rng.integers(0, sizes[-1], n)
+    if target in ("class", "logsm"):
+        y = rng.integers(0, sizes[-1], n)
+    elif target == "value":
+        y = rng.standard_normal((n, sizes[-1])).astype(np.float32)
+    else:
+        y = (rng.random((n, sizes[-1])) < 0.3).astype(np.float32)
     m = model(rng, sizes, act)
+    if target == "logsm":
+        m = nn.Sequential(*m, nn.LogSoftmax(dim=1))
     o = OPTS[opt](m.parameters())
     fastmlp.set_num_threads(threads)
     losses = []
@@ -63,8 +73,15 @@ def run(rng_seed, threads, sizes, act, opt, crit, n, batch, epochs=2, fused=True
     return losses, [p.data.copy() for p in m.parameters()]
 
 
-CASES = [  # sizes, act, opt, criterion, n, batch
+CASES = [  # sizes, act, opt, criterion, n, batch[, target]
     ((64, 100, 10), "relu", "adam", nn.CrossEntropyLoss, 1347, 200),
+    # losses other than cross-entropy: one batch_loss call on thread 0 between barriers
+    ((10, 100, 1), "relu", "adam", nn.MSELoss, 331, 200, "value"),
+    ((20, 30, 5), "tanh", "sgd-momentum", nn.BCEWithLogitsLoss, 257, 64, "binary"),
+    ((9, 16, 3), "sigmoid", "rmsprop", lambda: nn.L1Loss(reduction="sum"), 70, 17, "value"),
+    ((12, 40, 4), "relu", "adagrad", lambda: nn.HuberLoss(delta=0.5), 150, 32, "value"),
+    ((30, 50, 6), "relu", "adamw", nn.NLLLoss, 199, 40, "logsm"),
+    ((30, 50, 6), "relu", "adam", nn.CrossEntropyLoss, 199, 40, "logsm"),
     ((37, 53, 7), "tanh", "sgd", lambda: nn.CrossEntropyLoss(label_smoothing=0.1), 301, 31),
     ((20, 33, 17, 5), "sigmoid", "rmsprop", nn.CrossEntropyLoss, 257, 64),
     ((9, 16, 3), "identity", "adagrad", lambda: nn.CrossEntropyLoss(reduction="sum"), 70, 17),
@@ -83,37 +100,41 @@ CASES = [  # sizes, act, opt, criterion, n, batch
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_team_step_bitwise_1_vs_2_threads_and_python_loop(forced, thread_count, isa, case):
-    sizes, act, opt, crit, n, batch = CASES[case]
+    sizes, act, opt, crit, n, batch, *target = CASES[case]
+    kw = dict(target=target[0]) if target else {}
     before = _core._step_thread_stats()["team_steps"]
-    two = run(case, 2, sizes, act, opt, crit, n, batch)
+    two = run(case, 2, sizes, act, opt, crit, n, batch, **kw)
     assert _core._step_thread_stats()["team_steps"] > before  # the team step ran
-    one = run(case, 1, sizes, act, opt, crit, n, batch)
-    loop = run(case, 1, sizes, act, opt, crit, n, batch, fused=False)
+    one = run(case, 1, sizes, act, opt, crit, n, batch, **kw)
+    loop = run(case, 1, sizes, act, opt, crit, n, batch, fused=False, **kw)
     for other in (one, loop):
         assert two[0] == other[0]
         for a, b in zip(two[1], other[1]):
             assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_team_step_sklearn_fit_bitwise(forced, thread_count, solver):
-    """The scikit-learn loop's steps (with adam's alpha: the weights' squared sums are
-    taken inside the team step) at 2 threads equal the 1-thread fit's bits; sgd without
-    momentum folds its update into the dW GEMM."""
-    from fastmlp.sklearn import MLPClassifier
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regressor"])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "sgd-momentum"])
+def test_team_step_sklearn_fit_bitwise(forced, thread_count, solver, kind):
+    """The scikit-learn loop's steps (with an L2 term: the weights' squared sums are taken
+    inside the team step) at 2 threads equal the 1-thread fit's bits, for softmax
+    outputs (cross-entropy by chunks), a logistic output (BCEWithLogits) and a regressor
+    (MSE: one batch_loss call between barriers); sgd without momentum or alpha folds its
+    update into the dW GEMM, with them it updates block by block."""
+    from fastmlp.sklearn import MLPClassifier, MLPRegressor
     rng = np.random.default_rng(7)
     X = rng.standard_normal((523, 64)).astype(np.float32)
-    y = rng.integers(0, 10, 523)
-    # (sgd folds only without an L2 term: alpha=0; sgd with a weight decay or momentum
-    # keeps the per-kernel step)
-    kw = dict(solver=solver, momentum=0.0, max_iter=5, random_state=0,
-              alpha=1e-3 if solver == "adam" else 0.0)
+    y = {"multiclass": rng.integers(0, 10, 523), "binary": rng.integers(0, 2, 523),
+         "regressor": rng.standard_normal(523)}[kind]
+    kw = dict(solver=solver.split("-")[0], momentum=0.9 if solver == "sgd-momentum" else 0.0,
+              max_iter=5, random_state=0, alpha=0.0 if solver == "sgd" else 1e-3)
+    est = MLPRegressor if kind == "regressor" else MLPClassifier
     fits = []
     for t in (1, 2):
         before = _core._step_thread_stats()["team_steps"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            m = MLPClassifier(n_threads=t, **kw).fit(X, y)
+            m = est(n_threads=t, **kw).fit(X, y)
         ran = _core._step_thread_stats()["team_steps"] > before
         assert ran == (t == 2)
         fits.append((list(m.loss_curve_), [c.copy() for c in m.coefs_ + m.intercepts_]))

@@ -625,7 +625,11 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   //     them: every layer's forward, the loss's chunks and their dlogits rows,
   //     and for l = L..1 the activation's backward and d' = d @ W_l (W_l not yet
   //     updated: no update runs before the barrier); thread 0 also
-  //     takes the weights' squared sums (weight_sq_sums, read before the updates);
+  //     takes the weights' squared sums (weight_sq_sums, read before the updates).
+  //     Any loss but cross-entropy without log_softmax: after the forward a
+  //     barrier, the per-kernel step's batch_loss call on thread 0 (the whole
+  //     batch's loss and gradient, so the same bits), a barrier, then the
+  //     backward of the rows;
   //   barrier;
   //   weights phase: for every layer, thread t takes a contiguous range of
   //     WT's rows: dW^T's rows and their update (dw_update_rows, or the folded
@@ -637,12 +641,14 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // and an elementwise update do not depend on the block around them
   // (kernels.h), so the bits are those of the one-kernel-per-region step.
   // Taken for: no clipping or distribution, no dropout, every activation in
-  // the GEMM's epilogue (no separate pre-activation), cross-entropy without
-  // log_softmax, every weight update folded or elementwise, and a row split
+  // the GEMM's epilogue (no separate pre-activation), every weight update
+  // folded or elementwise (every optimizer's is), and a row split
   // that keeps each row-phase GEMM on the whole batch's path
   // (team_rows_keep_paths); else the per-kernel step below.
-  bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && loss.kind == LossKind::CrossEntropy &&
-                 !loss.log_softmax && B >= 1;
+  bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && B >= 1;
+  // Cross-entropy (without log_softmax) runs in the rows phase by chunks; any other loss
+  // is one batch_loss call on thread 0 between two barriers (see above).
+  const bool team_ce_chunks = loss.kind == LossKind::CrossEntropy && !loss.log_softmax;
   for (int l = 0; l < n_layers && team_ok; ++l) {
     const TrainLayer& L = layers[l];
     float alpha;
@@ -684,6 +690,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     double* const part = ws.team_part.data();
     const std::int64_t* const yb = yb_class.data();
     const int team_nt = get_num_threads();
+    float other_loss = 0.0f;  // (!team_ce_chunks)
 #pragma omp parallel num_threads(team_nt)
     {
       DenormalGuard ftz;
@@ -705,9 +712,19 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
                 act[l] + r0 * L.out, L.out, L.bias.param, L.activation);
           a_in = act[l] + r0 * L.out;
         }
-        cross_entropy_chunks(act[n_layers - 1], yb, bs, C, loss.class_weight, loss.ignore_index,
-                             loss.label_smoothing, loss.reduction, r0 / chunk, (r1 + chunk - 1) / chunk, part,
-                             ws.dact[n_layers - 1]);
+        if (team_ce_chunks)
+          cross_entropy_chunks(act[n_layers - 1], yb, bs, C, loss.class_weight, loss.ignore_index,
+                               loss.label_smoothing, loss.reduction, r0 / chunk, (r1 + chunk - 1) / chunk, part,
+                               ws.dact[n_layers - 1]);
+      }
+      if (!team_ce_chunks) {  // the whole batch's outputs, then its loss and gradient on one thread
+#pragma omp barrier
+        if (t == 0)
+          other_loss = batch_loss(loss, act[n_layers - 1], yb, yb_value.data(), bs, C, lsm.data(),
+                                  ws.dact[n_layers - 1]);
+#pragma omp barrier
+      }
+      if (rows > 0) {
         for (int l = n_layers - 1; l >= 0; --l) {
           const TrainLayer& L = layers[l];
           float* const d = ws.dact[l] + r0 * L.out;
@@ -748,7 +765,8 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
     for (int l = 0; l < n_layers; ++l)
       if (team_mode[l] != InlineUpdate::Separate) ++wt[l].step;
     team_step_count().fetch_add(1, std::memory_order_relaxed);
-    return cross_entropy_total(part, bs, yb, loss.class_weight, loss.ignore_index, loss.reduction);
+    return team_ce_chunks ? cross_entropy_total(part, bs, yb, loss.class_weight, loss.ignore_index, loss.reduction)
+                          : other_loss;
   };
 
   double loss_sum = 0.0;
