@@ -9,6 +9,8 @@ them, over the time of the better of the two fixed choices (``excess``); each bo
 is the worst excess over seeds 0..299 of its scenario, measured when the rules were
 written, with a margin, and the tests run seeds 0..49 of it. The memory across calls is
 tested on real calls through ``_core._thread_choice_memory_size``."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -141,9 +143,10 @@ def _model(rng, sizes):
 
 def test_choices_are_remembered_per_loop(thread_count, fresh_choices):
     """At 2 threads each train_epoch call and each inference forward leave their chooser's
-    state under a key of their work (layers, batch rows, threads): the same work again
-    reuses it, other work adds one; at 1 thread there is nothing to choose and nothing
-    is kept; _step_threads forgets them all."""
+    state under a key of their work (layers, batch rows, threads) in the calling thread's
+    memory: the same work again reuses it, other work adds one; at 1 thread there is
+    nothing to choose and nothing is kept; _step_threads forgets them all, and another
+    Python thread has a memory of its own."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((640, 64)).astype(np.float32)
     y = rng.integers(0, 10, 640)
@@ -164,6 +167,11 @@ def test_choices_are_remembered_per_loop(thread_count, fresh_choices):
         m(fastmlp.Tensor(X[:100]))
         m(fastmlp.Tensor(X[100:200]))
     assert _core._thread_choice_memory_size() == 3
+    sizes = []
+    t = threading.Thread(target=lambda: sizes.append(_core._thread_choice_memory_size()))
+    t.start()
+    t.join()
+    assert sizes == [0]
     _core._step_threads(0)
     assert _core._thread_choice_memory_size() == 0
 

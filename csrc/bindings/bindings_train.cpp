@@ -695,7 +695,7 @@ void bind_train(py::module_& m) {
   m.def("_step_threads", [](int mode, bool team) {
           if (mode < 0 || mode > 2) throw py::value_error("mode: expected 0 (choose), 1 (caller's count) or 2 (one thread)");
           step_threads_mode().store(mode);
-          thread_choice_memory().clear();
+          ThreadChoiceMemory::forget_all();
           team_step_enabled().store(team);
         }, py::arg("mode"), py::arg("team") = true,
         "Force the training steps' and infer_forward's thread choice (0: measured, 1: the caller's "
@@ -736,7 +736,7 @@ void bind_train(py::module_& m) {
         "Tests: the option (0: the caller's count, 1: one thread) each step runs on when step i would take "
         "times[i, option] seconds per row (train/thread_chooser.h's rules, no clock).");
   m.def("_thread_choice_memory_size", [] { return thread_choice_memory().size(); },
-        "Tests: how many step loops' thread choices are remembered (train/thread_chooser.h).");
+        "Tests: how many step loops' thread choices the calling thread remembers (train/thread_chooser.h).");
   m.def("train_epoch", &train_epoch_binding, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("drop_last"),
         py::arg("optimizer"), py::kw_only(), py::arg("loss"), py::arg("reduction") = "mean",

@@ -35,8 +35,8 @@
 // the other option is probed next.
 //
 // Memory across calls: a chooser made with a key (a hash of the work: layer
-// sizes, batch rows, thread count) starts from the state the last chooser of
-// that key left (ThreadChoiceMemory), so a loop split into many calls (one
+// sizes, batch rows, thread count) continues the state the last chooser of
+// that key on the calling thread left (ThreadChoiceMemory), so a loop split into many calls (one
 // train_epoch call per epoch under scikit-learn's early stopping or
 // partial_fit, one infer_forward call per predict) keeps measuring and
 // choosing as one loop instead of re-probing (or never deciding) in each call.
@@ -189,71 +189,78 @@ struct ThreadChoiceState {
   void short_step_done() { warm = false; }
 };
 
-// The process's choosers' states by key: at most kEntries, the least recently
-// stored one replaced. Behind one mutex (choosers run in GIL-released kernels,
-// possibly on several Python threads at once; two loops of one key then share
-// and overwrite one state, which only changes what they measure first).
+// The calling thread's choosers' states by key: at most kEntries, the least
+// recently used one replaced. One table per thread (no lock: choosers run in
+// GIL-released kernels, possibly on several Python threads at once, and each
+// keeps its own choices); a chooser works on its entry in place, and no two
+// choosers of one thread are alive at once (none nests in another's steps).
+// forget_all() makes every thread's table start empty at its next use.
 class ThreadChoiceMemory {
  public:
   static constexpr int kEntries = 32;
-  bool load(std::uint64_t key, ThreadChoiceState* out) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (Entry& e : e_)
-      if (e.used && e.key == key) {
-        *out = e.state;
-        return true;
-      }
-    return false;
-  }
-  void store(std::uint64_t key, const ThreadChoiceState& s) {
-    std::lock_guard<std::mutex> lock(mu_);
+  // The state of `key`, and whether it was there (else a fresh state in the
+  // entry of the least recently used key).
+  ThreadChoiceState* acquire(std::uint64_t key, bool* found) {
+    sync();
     Entry* slot = &e_[0];
     for (Entry& e : e_) {
       if (e.used && e.key == key) {
-        slot = &e;
-        break;
+        e.used = ++clock_;
+        *found = true;
+        return &e.state;
       }
       if (e.used < slot->used) slot = &e;  // an unused entry, else the oldest
     }
-    *slot = {key, ++clock_, s};
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (Entry& e : e_) e.used = 0;
+    *slot = {key, ++clock_, ThreadChoiceState{}};
+    *found = false;
+    return &slot->state;
   }
   int size() {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync();
     int n = 0;
     for (const Entry& e : e_) n += e.used != 0;
     return n;
   }
+  static void forget_all() { generation().fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  static std::atomic<unsigned>& generation() {
+    static std::atomic<unsigned> g{0};
+    return g;
+  }
+  void sync() {
+    const unsigned g = generation().load(std::memory_order_relaxed);
+    if (g == gen_) return;
+    gen_ = g;
+    for (Entry& e : e_) e.used = 0;
+  }
   struct Entry {
     std::uint64_t key = 0;
-    std::uint64_t used = 0;  // 0: free; else the store's clock
+    std::uint64_t used = 0;  // 0: free; else the last use's clock
     ThreadChoiceState state;
   };
-  std::mutex mu_;
   Entry e_[kEntries];
   std::uint64_t clock_ = 0;
+  unsigned gen_ = 0;
 };
 inline ThreadChoiceMemory& thread_choice_memory() {
-  static ThreadChoiceMemory m;
+  static thread_local ThreadChoiceMemory m;
   return m;
 }
 
-// A key for ThreadChooser: FNV-1a over the words that describe a step's work.
+// A key for ThreadChooser: the words that describe a step's work, mixed
+// (a multiply-xorshift per word, as splitmix64's finaliser).
 class ChoiceKey {
  public:
   ChoiceKey& add(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) h_ = (h_ ^ ((v >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
+    h_ = (h_ ^ v) * 0x9e3779b97f4a7c15ULL;
+    h_ ^= h_ >> 29;
     return *this;
   }
   std::uint64_t value() const { return h_ | 1; }  // never 0 (0: no memory)
 
  private:
-  std::uint64_t h_ = 0xcbf29ce484222325ULL;
+  std::uint64_t h_ = 0x243f6a8885a308d3ULL;
 };
 
 class ThreadChooser {
@@ -264,17 +271,20 @@ class ThreadChooser {
   // which must be timed). record: store the stats for _step_thread_stats.
   explicit ThreadChooser(int nt, std::uint64_t key = 0, bool time_first = false, bool record = true)
       : nt_(omp_in_parallel() ? 1 : nt), saved_(omp_get_max_threads()), forced_(step_threads_mode().load()),
-        key_(forced_ == 0 && nt_ > 1 ? key : 0), record_(record) {
-    if (forced_ == 1) s_.cur = 0;
-    if (key_ && thread_choice_memory().load(key_, &s_) && !time_first) s_.warm = true;
+        record_(record) {
+    if (forced_ == 1) own_.cur = 0;
+    if (forced_ == 0 && nt_ > 1 && key) {
+      bool found = false;
+      s_ = thread_choice_memory().acquire(key, &found);
+      if (found && !time_first) s_->warm = true;
+    }
   }
   ~ThreadChooser() {
     if (active()) omp_set_num_threads(saved_);
-    if (key_) thread_choice_memory().store(key_, s_);
     if (!record_) return;
     StepThreadStats st;
     for (int i = 0; i < 2; ++i) {
-      st.avg[i] = s_.mean(i);
+      st.avg[i] = s_->mean(i);
       st.min[i] = min_[i];
       st.timed[i] = timed_[i];
     }
@@ -287,19 +297,19 @@ class ThreadChooser {
   void begin(index_t rows) {
     if (!active()) return;
     rows_ = rows;
-    omp_set_num_threads(s_.cur == 0 ? saved_ : 1);
+    omp_set_num_threads(s_->cur == 0 ? saved_ : 1);
     t0_ = Clock::now();
   }
   // After it: its time enters its option's samples, and the next option is chosen.
   void end() {
     if (!active()) return;
     if (rows_ != timed_rows_) {
-      s_.short_step_done();
+      s_->short_step_done();
       return;
     }
     const double r = std::chrono::duration<double>(Clock::now() - t0_).count() / double(rows_);
-    const int run = s_.cur;
-    if (!s_.step_done(r, forced_ == 0)) return;
+    const int run = s_->cur;
+    if (!s_->step_done(r, forced_ == 0)) return;
     ++timed_[run];
     if (min_[run] == 0.0 || r < min_[run]) min_[run] = r;
   }
@@ -317,9 +327,9 @@ class ThreadChooser {
  private:
   using Clock = std::chrono::steady_clock;
   int nt_, saved_, forced_;
-  std::uint64_t key_;
   bool record_;
-  ThreadChoiceState s_;
+  ThreadChoiceState own_;            // the state without a key (or when forced)
+  ThreadChoiceState* s_ = &own_;     // own_, or the key's entry of this thread's memory
   long long timed_[2] = {0, 0};  // this chooser's timed steps, per option
   double min_[2] = {0.0, 0.0};   // and its fastest step's seconds per row
   index_t rows_ = 0, timed_rows_ = 0;
