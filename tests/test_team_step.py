@@ -5,8 +5,9 @@ barriers. Its results must be bitwise the 1-thread step's and the Python loop's:
 every kernel runs on a block of rows or columns of the batch, and a GEMM element's FMA
 chain, a cross-entropy chunk and an elementwise update do not depend on the block around
 them (a row split that would move a GEMM onto or off sgemm's dot path, whose choice
-depends on M, keeps the per-kernel step). These tests force every step onto the caller's count (``_core._step_threads(1)``)
-so that the team step, not the ThreadChooser, decides what runs, and check that it ran
+depends on M, keeps the per-kernel step). These tests force every step onto the caller's count and the team step wherever it
+applies (``_core._step_threads(1, 2)``, also on shapes too small for it to pay) so that
+the team step, not the ThreadChooser, decides what runs, and check that it ran
 (``_step_thread_stats()['team_steps']``). Exact equality: no tolerance to derive."""
 import warnings
 
@@ -30,7 +31,7 @@ OPTS = {
 
 @pytest.fixture
 def forced():
-    _core._step_threads(1)
+    _core._step_threads(1, 2)  # the caller's count, and the team step even where it would not pay
     yield
     _core._step_threads(0)
 
@@ -146,3 +147,21 @@ def test_team_step_sklearn_fit_bitwise(forced, thread_count, solver, kind):
 def test_step_threads_hook_validates():
     with pytest.raises(ValueError, match="mode"):
         _core._step_threads(3)
+    with pytest.raises(ValueError, match="team"):
+        _core._step_threads(0, 3)
+
+
+def test_team_step_only_where_it_pays(thread_count):
+    """By default the team step is taken only when some layer's GEMM is large enough for
+    sgemm to split it (kParallelMinFlops multiply-adds): below that the per-kernel step
+    runs on one thread without any parallel region. 64 rows of 10-20-3 (12.8k
+    multiply-adds at most): no team step; 200 rows of 64-100-10 (1.28M): team steps."""
+    _core._step_threads(1)  # the caller's count, team step where it pays
+    try:
+        thread_count(2)
+        for sizes, n, batch, ran in (((10, 20, 3), 640, 64, False), ((64, 100, 10), 1000, 200, True)):
+            before = _core._step_thread_stats()["team_steps"]
+            run(0, 2, sizes, "relu", "adam", nn.CrossEntropyLoss, n, batch)
+            assert (_core._step_thread_stats()["team_steps"] > before) == ran
+    finally:
+        _core._step_threads(0)

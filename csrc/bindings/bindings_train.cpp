@@ -692,15 +692,17 @@ py::tuple train_epoch_binding(py::list weights, py::list biases, py::list activa
 
 void bind_train(py::module_& m) {
   // ---- step thread choice: benchmark/test hooks (train/thread_chooser.h) ----
-  m.def("_step_threads", [](int mode, bool team) {
+  m.def("_step_threads", [](int mode, py::handle team_obj) {
           if (mode < 0 || mode > 2) throw py::value_error("mode: expected 0 (choose), 1 (caller's count) or 2 (one thread)");
+          const int team = py::isinstance<py::bool_>(team_obj) ? int(team_obj.cast<bool>())
+                                                               : int(int_in_range(team_obj, "team", 0, 2));
           step_threads_mode().store(mode);
           ThreadChoiceMemory::forget_all();
-          team_step_enabled().store(team);
+          team_step_mode().store(team);
         }, py::arg("mode"), py::arg("team") = true,
         "Force the training steps' and infer_forward's thread choice (0: measured, 1: the caller's "
-        "count, 2: one thread), forgetting every remembered choice; team=False: never the one-region "
-        "team step (benchmarks).");
+        "count, 2: one thread), forgetting every remembered choice; team: False/0 never the one-region "
+        "team step (benchmarks), True/1 where it pays, 2 wherever it applies (tests).");
   m.def("_step_thread_stats", [] {
           const StepThreadStats s = last_step_thread_stats().load();
           py::dict d;

@@ -79,10 +79,12 @@ inline std::atomic<int>& step_threads_mode() {
   static std::atomic<int> mode{0};
   return mode;
 }
-// Whether train_step.cpp may take its team step (a benchmark hook: off for an A/B).
-inline std::atomic<bool>& team_step_enabled() {
-  static std::atomic<bool> on{true};
-  return on;
+// When train_step.cpp takes its team step (a benchmark and test hook): 0 never
+// (an A/B), 1 where it pays (the default), 2 wherever it applies (tests: its
+// bits on shapes too small to pay).
+inline std::atomic<int>& team_step_mode() {
+  static std::atomic<int> mode{1};
+  return mode;
 }
 // Steps run as the team step (train_step.cpp) since the process started.
 inline std::atomic<long long>& team_step_count() {

@@ -645,7 +645,8 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // folded or elementwise (every optimizer's is), and a row split
   // that keeps each row-phase GEMM on the whole batch's path
   // (team_rows_keep_paths); else the per-kernel step below.
-  bool team_ok = team_step_enabled().load() && !overlap_ok && !separate && !distributed && B >= 1;
+  const int team_mode_hook = team_step_mode().load();
+  bool team_ok = team_mode_hook != 0 && !overlap_ok && !separate && !distributed && B >= 1;
   // Cross-entropy (without log_softmax) runs in the rows phase by chunks; any other loss
   // is one batch_loss call on thread 0 between two barriers (see above).
   const bool team_ce_chunks = loss.kind == LossKind::CrossEntropy && !loss.log_softmax;
@@ -674,6 +675,16 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
       }
     }
     return true;
+  };
+  // Whether a step of bs rows has a GEMM large enough for sgemm to split it
+  // (kParallelMinFlops): else the per-kernel step runs every kernel on one
+  // thread, without a parallel region, and the team step would only add its
+  // region and barriers (a diabetes regressor's 200 x 10 x 100 steps: 19.1 ms
+  // a fit as team steps, 16.3 ms per kernel).
+  auto team_pays = [&](index_t bs) {
+    for (int l = 0; l < n_layers; ++l)
+      if (double(bs) * double(layers[l].in) * double(layers[l].out) >= kParallelMinFlops) return true;
+    return false;
   };
   std::vector<OptimStep> team_k(static_cast<size_t>(n_layers));
   std::vector<float> team_alpha(static_cast<size_t>(n_layers));
@@ -779,7 +790,8 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   }
   for (index_t s = 0; s < n_steps; ++s) {
     const index_t team_bs = std::min(B, n_perm - s * B);  // (not distributed: this step's rows)
-    const bool team_now = team_ok && get_num_threads() > 1 && team_rows_keep_paths(team_bs, get_num_threads());
+    const bool team_now = team_ok && get_num_threads() > 1 && (team_mode_hook == 2 || team_pays(team_bs)) &&
+                          team_rows_keep_paths(team_bs, get_num_threads());
     if (weight_sq_sums && !team_now) {  // the weights this step's forward pass reads (WT holds W^T)
       double t = 0.0;
       for (int l = 0; l < n_layers; ++l)

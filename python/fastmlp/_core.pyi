@@ -354,9 +354,10 @@ def loss_and_grad(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.nd
     """The loss over all rows of X; grads (W0, b0, W1, ...) overwritten with its gradient."""
 
 # ---- dp: the training steps' thread choice (benchmark and test hooks) ----
-def _step_threads(mode: int, team: bool = True) -> None:
+def _step_threads(mode: int, team: Union[bool, int] = True) -> None:
     """Force the steps' and infer_forward's thread choice (0: measured, 1: the caller's count, 2: one
-    thread) and forget the remembered choices; team=False: no team step."""
+    thread) and forget the remembered choices; team: False/0 no team step, True/1 where it pays,
+    2 wherever it applies."""
 
 def _step_thread_stats() -> dict:
     """The last step loop's chooser: threads, sec_per_row, min_sec_per_row, timed_steps; team_steps since import."""
