@@ -712,7 +712,7 @@ void bind_train(py::module_& m) {
           d["timed_steps"] = py::make_tuple(s.timed[0], s.timed[1]);
           d["team_steps"] = team_step_count().load();
           return d;
-        }, "The last step loop's chooser: per option (caller's count, one thread) its estimate of seconds per row (the median of its last timed steps) and the loop's timed steps and fastest step; team_steps: steps run as one parallel region since import.");
+        }, "The last step loop's chooser: per option (caller's count, one thread) its estimate of seconds per row (the mean of its last timed steps) and the loop's timed steps and fastest step; team_steps: steps run as one parallel region since import.");
   m.def("_thread_choice_simulate", [](py::handle times_obj) {
           // tests: ThreadChoiceState's rules on synthetic times, every step a full batch
           py::array_t<double, py::array::c_style | py::array::forcecast> times =

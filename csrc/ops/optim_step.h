@@ -1,8 +1,8 @@
 // One optimizer step of one parameter, its per-step scalars formed once, and
 // applicable to any sub-ranges of the parameter's elements. The updates of
 // sgd_update, adam_update / adamw_update, rmsprop_update and adagrad_update
-// (kernels.h) are elementwise: element i's new value depends only on element i of the
-// parameter, the gradient and the state, and on the step's scalars. So
+// (kernels.h) are elementwise: element i's new value depends only on element
+// i of the parameter, the gradient and the state, and on the step's scalars. So
 // running one step range by range, in any order and on any threads, gives
 // exactly the bits of one pass. The kernels run through it (sgd.cpp, adam.cpp,
 // rmsprop.cpp, adagrad.cpp), and so does the fused epoch's per-block update
@@ -16,7 +16,7 @@ namespace fastmlp {
 // The most state arrays an optimizer step uses.
 constexpr int kMaxOptimState = 3;
 
-// torch.optim.SGD's scalars (sgd.cpp; no vector path: the loop vectorises as it is).
+// torch.optim.SGD's scalars (sgd.cpp: one baseline loop, no per-ISA path).
 struct SgdScalars {
   float lr, momentum, damp1 /* 1 - dampening */, weight_decay, sign /* -1 if maximize */;
 };

@@ -30,16 +30,17 @@ void row_softmax(const float* x, float* y, index_t rows, index_t C) {
       double m = xr[0];
       for (index_t c = 1; c < C; ++c) m = xr[c] > m ? double(xr[c]) : m;  // a NaN makes s NaN: the row is NaN, as the twin
       double s = 0.0;
-      if constexpr (Log) {
-        for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
-        const double lse = std::log(s);
-        for (index_t c = 0; c < C; ++c) yr[c] = float(double(xr[c]) - m - lse);
-      } else if (C <= kKeptExps) {  // each exp once, kept for the division
+      if (!Log && C <= kKeptExps) {  // softmax: each exp once, kept for the division
         double e[kKeptExps];
         for (index_t c = 0; c < C; ++c) s += (e[c] = std::exp(double(xr[c]) - m));
         for (index_t c = 0; c < C; ++c) yr[c] = float(e[c] / s);
-      } else {  // the same values, each exp computed twice
-        for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
+        continue;
+      }
+      for (index_t c = 0; c < C; ++c) s += std::exp(double(xr[c]) - m);
+      if constexpr (Log) {
+        const double lse = std::log(s);
+        for (index_t c = 0; c < C; ++c) yr[c] = float(double(xr[c]) - m - lse);
+      } else {  // a wider row: each exp computed again, the same value
         for (index_t c = 0; c < C; ++c) yr[c] = float(std::exp(double(xr[c]) - m) / s);
       }
     }

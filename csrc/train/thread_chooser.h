@@ -10,16 +10,14 @@
 // is measured on the loop's own steps. Each option keeps the wall times per
 // row of its last kRing timed steps. The choice goes by their mean (what a
 // step costs on average, including the long waits that contention for a core
-// adds to some of a parallel step's regions: with another process spinning on
-// one of two cores, a 450-row forward at two threads had a median of 120 us
-// and a mean of 250-340 us, one thread a mean of 150 us). How long a choice
-// stands goes by their median, which one preempted step does not move: the
-// probed option's excess over the running one, from the medians, sets the
-// interval to the next probe, so a probe that lost to one stretched step is
-// repeated soon, while an option slow in most of its steps is left alone for
-// long (an interval from the means once kept a digits fit on the slower
-// option for its remaining 2,000 steps after one 2.3 ms step among 0.07 ms
-// ones). The faster option runs, and the other is re-measured now and then: a
+// adds to some of a parallel step's regions, which can leave the faster
+// median with the slower mean). How long a choice stands goes by their
+// median, which one preempted step does not move: the probed option's excess
+// over the running one, from the medians, sets the interval to the next
+// probe, so a probe that lost to one stretched step is repeated soon, while
+// an option slow in most of its steps is left alone for long (an interval
+// from the means let one stretched step lock a loop on the slower option:
+// bench/results/README.md#thread-chooser). The faster option runs, and the other is re-measured now and then: a
 // probe runs it for a warm-up step, which is not timed (the first step after
 // a change of count pays for waking the OpenMP workers, or for the caches the
 // other count left; the loop's first step is not timed either), then for
@@ -36,10 +34,11 @@
 //
 // Memory across calls: a chooser made with a key (a hash of the work: layer
 // sizes, batch rows, thread count) continues the state the last chooser of
-// that key on the calling thread left (ThreadChoiceMemory), so a loop split into many calls (one
-// train_epoch call per epoch under scikit-learn's early stopping or
-// partial_fit, one infer_forward call per predict) keeps measuring and
-// choosing as one loop instead of re-probing (or never deciding) in each call.
+// that key on the calling thread left (ThreadChoiceMemory), so a loop split
+// into many calls (one train_epoch call per epoch under scikit-learn's early
+// stopping or partial_fit, one infer_forward call per predict) keeps
+// measuring and choosing as one loop instead of re-probing (or never
+// deciding) in each call.
 //
 // Contract for the user: every kernel of a step gives the same bits at any
 // thread count, so the choice changes only the time. The count is set through
@@ -130,7 +129,7 @@ struct ThreadChoiceState {
   int backoff = 0;
   int probe_left = 0;  // > 0: probing option `cur`, this many timed steps to go
   bool warm = true;    // the next step is a warm-up: not timed
-  index_t countdown = 8;
+  index_t countdown = kProbeMin;
 
   void push(int o, double r) {
     ring[o][head[o]] = r;

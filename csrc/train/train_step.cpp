@@ -196,35 +196,31 @@ struct GradClip {
 
 namespace {
 
-// The step p's update is when it is elementwise (ops/optim_step.h: every
-// kind), formed from p's options and step count exactly as the kernel
-// apply_update would call computes it.
-bool elementwise_step(const ParamSlot& p, OptimStep* k) {
+// p's update as an elementwise step (ops/optim_step.h: every kind is one),
+// formed from p's options and step count exactly as the kernel apply_update
+// would call computes it.
+OptimStep elementwise_step(const ParamSlot& p) {
   static_assert(kMaxState == kMaxOptimState, "ParamSlot::state is OptimStep's state");
   const OptimizerSpec& o = p.opt;
   switch (o.kind) {
     case OptimizerKind::Sgd:  // sgd_update's arguments (Sgd's state holds nothing while step is 0)
-      *k = sgd_step(float(o.lr), o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
+      return sgd_step(float(o.lr), o.momentum, o.dampening, float(o.weight_decay), o.nesterov, o.maximize,
                     p.step == 0);
-      return true;
     case OptimizerKind::Adam:
     case OptimizerKind::AdamW:
-      *k = adam_step(o.lr, o.beta1, o.beta2,
+      return adam_step(o.lr, o.beta1, o.beta2,
                      o.eps_bias_corrected
                          ? o.eps / std::pow(1.0 - std::pow(o.beta2, double(p.step + 1)), 0.5)
                          : o.eps,
                      o.weight_decay, o.amsgrad, o.maximize, double(p.step + 1),
                      o.kind == OptimizerKind::AdamW);
-      return true;
     case OptimizerKind::Rmsprop:
-      *k = rmsprop_step(o.lr, o.alpha, o.eps, o.weight_decay, o.rms_momentum, o.centered,
+      return rmsprop_step(o.lr, o.alpha, o.eps, o.weight_decay, o.rms_momentum, o.centered,
                         o.maximize);
-      return true;
     case OptimizerKind::Adagrad:
-      *k = adagrad_step(o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize, double(p.step + 1));
-      return true;
+      return adagrad_step(o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize, double(p.step + 1));
   }
-  return false;
+  std::abort();  // every OptimizerKind is a case above (the bindings parse no other)
 }
 
 // ------------------------------------ weight gradient and update, by block ----
@@ -286,8 +282,7 @@ void dw_update_blocks(const OptimStep& k, ParamSlot& w, const float* a_in, const
 
 void apply_update(ParamSlot& p, const float* grad) {
   if (!p.param || !p.update) return;
-  OptimStep k;
-  if (elementwise_step(p, &k)) optim_step_apply(k, p.param, grad, p.state, p.n);
+  optim_step_apply(elementwise_step(p), p.param, grad, p.state, p.n);
   ++p.step;
 }
 
@@ -316,15 +311,16 @@ bool update_folds_into_gemm(const ParamSlot& p, float* alpha) {
 //     fl(W + fl(alpha*acc)) from the accumulator a separate dW GEMM would store,
 //     and the update kernel fl(W + fl(alpha*dW)): the same bits, with no dW
 //     round trip through memory.
-//   Blocks: elementwise, block by block right after its block of dW^T (*k set;
-//     dw_update_blocks / dw_update_rows).
-//   Separate: none of these (a whole dW, then apply_update).
+//   Blocks: otherwise, elementwise block by block right after its block of
+//     dW^T (*k set; dw_update_blocks / dw_update_rows).
+// (Separate: no update inside the backward pass: the slot is not updated, or
+// the gradients are clipped or summed over ranks first, then apply_update.)
 namespace {
 enum class InlineUpdate { Separate, Folded, Blocks };
 InlineUpdate inline_update(const ParamSlot& w, index_t bs, float* alpha, OptimStep* k) {
   if (gemm_one_k_block(bs) && update_folds_into_gemm(w, alpha)) return InlineUpdate::Folded;
-  if (elementwise_step(w, k)) return InlineUpdate::Blocks;
-  return InlineUpdate::Separate;
+  *k = elementwise_step(w);
+  return InlineUpdate::Blocks;
 }
 }  // namespace
 
@@ -641,8 +637,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // and an elementwise update do not depend on the block around them
   // (kernels.h), so the bits are those of the one-kernel-per-region step.
   // Taken for: no clipping or distribution, no dropout, every activation in
-  // the GEMM's epilogue (no separate pre-activation), every weight update
-  // folded or elementwise (every optimizer's is), and a row split
+  // the GEMM's epilogue (no separate pre-activation), and a row split
   // that keeps each row-phase GEMM on the whole batch's path
   // (team_rows_keep_paths); else the per-kernel step below.
   const int team_mode_hook = team_step_mode().load();
@@ -650,13 +645,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // Cross-entropy (without log_softmax) runs in the rows phase by chunks; any other loss
   // is one batch_loss call on thread 0 between two barriers (see above).
   const bool team_ce_chunks = loss.kind == LossKind::CrossEntropy && !loss.log_softmax;
-  for (int l = 0; l < n_layers && team_ok; ++l) {
-    const TrainLayer& L = layers[l];
-    float alpha;
-    OptimStep k;
-    team_ok = L.dropout_p == 0.0 && !pre[l] &&
-              (!L.weight.update || inline_update(wt[l], B, &alpha, &k) != InlineUpdate::Separate);
-  }
+  for (int l = 0; l < n_layers && team_ok; ++l) team_ok = layers[l].dropout_p == 0.0 && !pre[l];
   // Whether splitting a batch of bs rows over tn threads keeps every row-phase
   // GEMM (forward, d') on the path the whole batch's would take: the dot
   // path's choice depends on M, and it sums in another order.
@@ -679,8 +668,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   // Whether a step of bs rows has a GEMM large enough for sgemm to split it
   // (kParallelMinFlops): else the per-kernel step runs every kernel on one
   // thread, without a parallel region, and the team step would only add its
-  // region and barriers (a diabetes regressor's 200 x 10 x 100 steps: 19.1 ms
-  // a fit as team steps, 16.3 ms per kernel).
+  // region and barriers (bench/results/README.md, "The team step for every loss").
   auto team_pays = [&](index_t bs) {
     for (int l = 0; l < n_layers; ++l)
       if (double(bs) * double(layers[l].in) * double(layers[l].out) >= kParallelMinFlops) return true;
@@ -688,8 +676,7 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
   };
   std::vector<OptimStep> team_k(static_cast<size_t>(n_layers));
   std::vector<float> team_alpha(static_cast<size_t>(n_layers));
-  // Separate here: no update (team_ok: every updated weight folds or goes by blocks).
-  std::vector<InlineUpdate> team_mode(static_cast<size_t>(n_layers));
+  std::vector<InlineUpdate> team_mode(static_cast<size_t>(n_layers));  // Separate: no update
   // One team step on this step's rows x / yb_class (bs of them), gathering the
   // next batch's into nxb when gather_next; returns the step's loss.
   auto team_step = [&](const float* x, index_t bs, const std::int64_t* nidx, index_t nbs,
@@ -892,8 +879,6 @@ double TrainSession::run(const std::int64_t* y_class, const float* y_value, cons
         ++wt[l].step;
       } else if (block_w) {
         dw_update_blocks(step_w, wt[l], a_in, d, bs, L.in, L.out, dw_blocks.data());
-      } else if (need_w && !separate) {
-        apply_update(wt[l], dw.data());
       }
       if (need_b && !separate) apply_update(L.bias, db.data());
       if (l > 0) std::swap(d, d_next);
